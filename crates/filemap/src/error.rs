@@ -1,0 +1,248 @@
+//! The one error type of the crate.
+
+use std::io;
+use std::time::Duration;
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong, one variant per cause.
+///
+/// Every message names the object it is about (a mapping name such as `jobs`,
+/// a file path, or `<unnamed>`), and OS failures name the call that failed
+/// and its error code, so that a log line alone says what happened.
+///
+/// ```
+/// use filemap::{Error, Mapping};
+///
+/// match Mapping::open("filemap-doc-no-such-object", filemap::Access::Read) {
+///     Err(Error::NotFound { name }) => assert_eq!(name, "filemap-doc-no-such-object"),
+///     other => panic!("expected NotFound, got {other:?}"),
+/// }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No object of that name exists (or the last process holding it has exited).
+    #[error("no mapping named `{name}` exists")]
+    NotFound {
+        /// The name as the caller gave it.
+        name: String,
+    },
+
+    /// Create-new was asked for, and an object of that name already exists.
+    #[error("a mapping named `{name}` already exists; open it, or pick another name")]
+    AlreadyExists {
+        /// The name as the caller gave it.
+        name: String,
+    },
+
+    /// The OS refused the access, or the caller asked for more access than it holds
+    /// (for example a read-write view of a mapping opened read-only).
+    #[error("access to `{object}` denied: {reason}")]
+    AccessDenied {
+        /// The object concerned.
+        object: String,
+        /// Why, including the OS call and code when the OS refused.
+        reason: String,
+    },
+
+    /// The name breaks the portable naming rule (see [`crate::name`]).
+    #[error("invalid mapping name `{name}`: {reason}")]
+    InvalidName {
+        /// The name as the caller gave it.
+        name: String,
+        /// Which part of the rule it breaks.
+        reason: String,
+    },
+
+    /// A size that cannot be used: zero where a size is needed, a size that
+    /// overflows, or a size a read-only file cannot be grown to.
+    #[error("invalid size for `{object}`: {reason}")]
+    InvalidSize {
+        /// The object concerned.
+        object: String,
+        /// Why the size was refused.
+        reason: String,
+    },
+
+    /// A view's range does not lie inside the mapping (or is empty, or overflows).
+    #[error("range at offset {offset} of length {len} is outside `{object}`, which is {size} bytes")]
+    OutOfRange {
+        /// The object (or view) concerned.
+        object: String,
+        /// Start of the requested range.
+        offset: u64,
+        /// Length of the requested range.
+        len: u64,
+        /// Size of the object or view.
+        size: u64,
+    },
+
+    /// An atomic access at an offset that is not a multiple of the type's alignment.
+    #[error("offset {offset} in `{object}` is not aligned to {align} bytes")]
+    Misaligned {
+        /// The object concerned.
+        object: String,
+        /// The offending offset (relative to the view).
+        offset: u64,
+        /// The alignment required.
+        align: u64,
+    },
+
+    /// The object exists but its creator has not finished making it (for example it
+    /// still has size 0) and it did not become ready within the wait.
+    #[error("`{object}` is not ready after waiting {waited:?}: {reason}")]
+    NotReady {
+        /// The object concerned.
+        object: String,
+        /// How long the opener waited.
+        waited: Duration,
+        /// What was still missing.
+        reason: String,
+    },
+
+    /// The backing store (for example `/dev/shm`, or the Windows commit limit)
+    /// cannot hold an object of the requested size. Reported at creation, never
+    /// later as a fault on first touch.
+    #[error("not enough space for `{object}` ({size} bytes): {call} failed: {source}")]
+    NoSpace {
+        /// The object concerned.
+        object: String,
+        /// The size asked for.
+        size: u64,
+        /// The OS call that failed.
+        call: &'static str,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A token passed to [`crate::Mapping::from_inherited`] is malformed or does
+    /// not describe a mapping this process inherited.
+    #[error("invalid inherited-mapping token `{token}`: {reason}")]
+    InvalidToken {
+        /// The token as given.
+        token: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The operation is not available on this platform.
+    #[error("`{object}`: {what} is not supported on this platform")]
+    Unsupported {
+        /// The object concerned.
+        object: String,
+        /// The operation.
+        what: String,
+    },
+
+    /// Any other OS failure.
+    #[error("`{object}`: {call} failed: {source}")]
+    Os {
+        /// The object concerned.
+        object: String,
+        /// The OS call that failed, e.g. `mmap` or `MapViewOfFileEx`.
+        call: &'static str,
+        /// The OS error; its `raw_os_error()` is the code.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Error {
+    /// Classifies an OS error from `call` on `object` into the matching variant:
+    /// "not found", "exists", "permission" and "no space" get their own
+    /// variants; everything else is [`Error::Os`].
+    pub(crate) fn os(object: &str, call: &'static str, source: io::Error) -> Error {
+        match source.kind() {
+            io::ErrorKind::NotFound => Error::NotFound {
+                name: object.to_owned(),
+            },
+            io::ErrorKind::AlreadyExists => Error::AlreadyExists {
+                name: object.to_owned(),
+            },
+            io::ErrorKind::PermissionDenied => Error::AccessDenied {
+                object: object.to_owned(),
+                reason: format!("{call} failed: {source}"),
+            },
+            _ => Error::Os {
+                object: object.to_owned(),
+                call,
+                source,
+            },
+        }
+    }
+
+    /// Like [`Error::os`], but an out-of-space error becomes [`Error::NoSpace`].
+    pub(crate) fn os_sized(object: &str, size: u64, call: &'static str, source: io::Error) -> Error {
+        if is_no_space(&source) {
+            Error::NoSpace {
+                object: object.to_owned(),
+                size,
+                call,
+                source,
+            }
+        } else {
+            Error::os(object, call, source)
+        }
+    }
+
+    /// The OS error code, when the error came from the OS.
+    pub fn os_code(&self) -> Option<i32> {
+        match self {
+            Error::Os { source, .. } | Error::NoSpace { source, .. } => source.raw_os_error(),
+            _ => None,
+        }
+    }
+}
+
+fn is_no_space(e: &io::Error) -> bool {
+    if e.kind() == io::ErrorKind::StorageFull || e.kind() == io::ErrorKind::OutOfMemory {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        matches!(e.raw_os_error(), Some(c) if c == libc_enospc() || c == libc_enomem())
+    }
+    #[cfg(windows)]
+    {
+        // ERROR_NOT_ENOUGH_MEMORY, ERROR_OUTOFMEMORY, ERROR_COMMITMENT_LIMIT,
+        // ERROR_DISK_FULL, ERROR_HANDLE_DISK_FULL.
+        matches!(e.raw_os_error(), Some(8 | 14 | 1455 | 112 | 39))
+    }
+    #[cfg(not(any(unix, windows)))]
+    {
+        false
+    }
+}
+
+#[cfg(unix)]
+fn libc_enospc() -> i32 {
+    rustix::io::Errno::NOSPC.raw_os_error()
+}
+
+#[cfg(unix)]
+fn libc_enomem() -> i32 {
+    rustix::io::Errno::NOMEM.raw_os_error()
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        let kind = match &e {
+            Error::NotFound { .. } => io::ErrorKind::NotFound,
+            Error::AlreadyExists { .. } => io::ErrorKind::AlreadyExists,
+            Error::AccessDenied { .. } => io::ErrorKind::PermissionDenied,
+            Error::InvalidName { .. }
+            | Error::InvalidSize { .. }
+            | Error::OutOfRange { .. }
+            | Error::Misaligned { .. }
+            | Error::InvalidToken { .. } => io::ErrorKind::InvalidInput,
+            Error::NotReady { .. } => io::ErrorKind::TimedOut,
+            Error::NoSpace { .. } => io::ErrorKind::StorageFull,
+            Error::Unsupported { .. } => io::ErrorKind::Unsupported,
+            Error::Os { source, .. } => source.kind(),
+        };
+        io::Error::new(kind, e)
+    }
+}

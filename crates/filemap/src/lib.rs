@@ -1,0 +1,85 @@
+//! Win32-style file mapping on every OS: named and unnamed mapping objects,
+//! backed by memory or by a file, that processes create or open, and views of
+//! them mapped into each process.
+//!
+//! ```
+//! use filemap::{Access, Mapping, ViewAccess};
+//!
+//! // Process A: create a named mapping and write into it.
+//! let a = Mapping::create("filemap-doc-hello", 4096)?;
+//! let va = a.view(.., ViewAccess::ReadWrite)?;
+//! va.write_at(0, b"Message from first process.")?;
+//!
+//! // Process B (here the same process, for brevity): open it by name and read.
+//! let b = Mapping::open("filemap-doc-hello", Access::Read)?;
+//! let vb = b.view(.., ViewAccess::Read)?;
+//! let mut buf = [0u8; 27];
+//! vb.read_at(0, &mut buf)?;
+//! assert_eq!(&buf, b"Message from first process.");
+//!
+//! // The name lives while any handle or view does, in any process.
+//! drop((va, vb, a, b));
+//! assert!(matches!(
+//!     Mapping::open("filemap-doc-hello", Access::Read),
+//!     Err(filemap::Error::NotFound { .. })
+//! ));
+//! # Ok::<(), filemap::Error>(())
+//! ```
+//!
+//! The `examples/` folder has the same scenario as two real processes
+//! (`writer` and `reader`), and `demo`, which runs both.
+//!
+//! # From Win32 to filemap
+//!
+//! | Win32 | filemap |
+//! |---|---|
+//! | `CreateFileMapping(INVALID_HANDLE_VALUE, .., PAGE_READWRITE, hi, lo, name)` | [`Mapping::create`] (fails if it exists), [`Mapping::create_or_open`]; [`Options`] for mode, lifetime, timeouts |
+//! | `GetLastError() == ERROR_ALREADY_EXISTS` | [`Disposition::Opened`] from `create_or_open`; the existing object is never resized |
+//! | `CreateFileMapping(hFile, .., size, NULL)` | [`Mapping::from_file`], [`Mapping::from_path`] (size 0 = the file's size; larger grows it) |
+//! | `lpName = NULL` + handle inheritance | [`Mapping::anonymous`], [`Mapping::inherit`] → token → [`Mapping::from_inherited`] in the child |
+//! | `OpenFileMapping(FILE_MAP_READ or FILE_MAP_WRITE, FALSE, name)` | [`Mapping::open`] with [`Access::Read`] / [`Access::ReadWrite`] |
+//! | `MapViewOfFile(h, access, offset, n)` | [`Mapping::map`] (`n` = 0: to the end) or [`Mapping::view`] with a range; any offset |
+//! | `FILE_MAP_READ` / `FILE_MAP_WRITE` / `FILE_MAP_COPY` | [`ViewAccess::Read`] / [`ViewAccess::ReadWrite`] / [`ViewAccess::CopyOnWrite`] |
+//! | `UnmapViewOfFile` | drop the [`View`], or [`View::unmap`] to see errors |
+//! | `FlushViewOfFile` (+ `FlushFileBuffers`) | [`View::flush`] (+ [`View::flush_durable`]) |
+//! | `CloseHandle` | drop the [`Mapping`] |
+//! | `Local\` / `Global\` | accepted prefixes (see [`name`]) |
+//! | the object lives until its last handle closes | [`Lifetime::Transient`], the default everywhere, crash included; [`Lifetime::Persistent`] + [`Mapping::remove`] for POSIX semantics |
+//!
+//! # Platforms
+//!
+//! - **Linux**: `/dev/shm` (POSIX shm: a name `X` is the object Python's
+//!   `SharedMemory("X")` and Boost's `shared_memory_object("X")` open), memfd for
+//!   unnamed mappings, `mmap`, and `flock` to know when the last holder is gone.
+//!   See the notes on the `sys` layer for the exact protocol.
+//! - **Windows**: `CreateFileMappingW`, `OpenFileMappingW`, `MapViewOfFileEx` & co.
+//!   [`Lifetime::Persistent`] is not available; [`Options::mode`] is ignored.
+//! - **macOS**: `shm_open` with the 31-byte name limit handled as [`name`]
+//!   describes. A transient object is removed when its creator releases it
+//!   (a crashed creator leaves the name until [`Mapping::remove`]), and a
+//!   read-only inheritable handle of a read-write mapping is not available.
+//!
+//! # Safety
+//!
+//! Other processes can write shared memory at any time, so safe code gets
+//! copies and atomics, never `&[u8]` over shared bytes; [`View::as_slice`] and
+//! [`View::as_mut_slice`] are `unsafe` with the conditions spelled out.
+
+#![warn(missing_docs)]
+
+mod error;
+mod mapping;
+pub mod name;
+mod sys;
+mod view;
+
+pub use error::{Error, Result};
+pub use mapping::{Access, Backing, Disposition, Inheritable, Lifetime, Mapping, Options, ViewAccess};
+pub use view::View;
+
+/// The allocation granularity of this OS: the OS maps views from multiples of
+/// it (64 KiB on Windows, the page size elsewhere). filemap aligns for you;
+/// this is for callers who want to avoid the slack.
+pub fn allocation_granularity() -> u64 {
+    sys::granularity()
+}

@@ -1,0 +1,609 @@
+//! Mapping objects: create, open, inherit; and making views of them.
+
+use std::fmt;
+use std::fs::File;
+use std::ops::{Bound, RangeBounds};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::name;
+use crate::sys;
+use crate::view::View;
+
+/// The access a process holds on a mapping object (`FILE_MAP_READ` or
+/// `FILE_MAP_READ | FILE_MAP_WRITE`; `O_RDONLY` or `O_RDWR`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// Read only. Views can be [`ViewAccess::Read`] or [`ViewAccess::CopyOnWrite`].
+    Read,
+    /// Read and write. Views of any kind.
+    ReadWrite,
+}
+
+/// The access of one view (`FILE_MAP_READ`, `FILE_MAP_WRITE`, `FILE_MAP_COPY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ViewAccess {
+    /// Read only: writes through it are refused.
+    Read,
+    /// Read and write, shared: other processes see the writes.
+    ReadWrite,
+    /// Copy-on-write: reads see the shared bytes until this view writes a page;
+    /// from then on that page is private to this view, and its writes are never
+    /// seen by anyone else nor reach a backing file.
+    CopyOnWrite,
+}
+
+/// What create-or-open did (the `ERROR_ALREADY_EXISTS` case of `CreateFileMapping`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Disposition {
+    /// This call created the object, with the requested size, zero-filled.
+    Created,
+    /// The object existed and was opened as it is: same size and bytes as
+    /// before (never resized nor truncated), whatever size this call asked for.
+    Opened,
+}
+
+/// How long a named object lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Lifetime {
+    /// The Win32 model: the name disappears once no process holds a
+    /// [`Mapping`] or [`View`] of it, including when the holders crash.
+    #[default]
+    Transient,
+    /// The POSIX model: the object stays until [`Mapping::remove`] (or a
+    /// reboot). Not available on Windows, where the kernel always uses the
+    /// transient model.
+    Persistent,
+}
+
+/// What backs a mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backing {
+    /// Memory (POSIX shm, memfd, or the Windows paging file).
+    Memory,
+    /// A file on disk.
+    File,
+}
+
+/// Parameters for creating and opening named objects, as the sys layer needs them.
+#[derive(Debug, Clone)]
+pub(crate) struct CreateParams {
+    pub mode: u32,
+    pub persistent: bool,
+    pub ready_timeout: Duration,
+    pub access: Access,
+}
+
+/// Options for creating or opening a named mapping; the plain
+/// [`Mapping::create`], [`Mapping::open`] and [`Mapping::create_or_open`] use the
+/// defaults.
+///
+/// ```
+/// use filemap::{Access, Disposition, Lifetime, Options};
+/// use std::time::Duration;
+///
+/// let (m, how) = Options::new()
+///     .mode(0o600)
+///     .lifetime(Lifetime::Transient)
+///     .ready_timeout(Duration::from_secs(1))
+///     .create_or_open("filemap-doc-options", 4096)?;
+/// assert_eq!(how, Disposition::Created);
+/// let again = Options::new().access(Access::Read).open("filemap-doc-options")?;
+/// assert_eq!(again.len(), 4096);
+/// # Ok::<(), filemap::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Options {
+    params: CreateParams,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options::new()
+    }
+}
+
+impl Options {
+    /// Read-write access, mode 0600, transient lifetime, 2 s ready timeout.
+    pub fn new() -> Options {
+        Options {
+            params: CreateParams {
+                mode: 0o600,
+                persistent: false,
+                ready_timeout: Duration::from_secs(2),
+                access: Access::ReadWrite,
+            },
+        }
+    }
+
+    /// The access for [`Options::open`], and for the object that
+    /// [`Options::create_or_open`] finds existing. Creating always yields
+    /// read-write access.
+    pub fn access(mut self, access: Access) -> Options {
+        self.params.access = access;
+        self
+    }
+
+    /// Permission bits for a new object (Unix; ignored on Windows, where the
+    /// object gets the creator's default security). Applied exactly, whatever
+    /// the umask. Only the low nine bits (`0o777`) are used. Default `0o600`.
+    pub fn mode(mut self, mode: u32) -> Options {
+        self.params.mode = mode & 0o777;
+        self
+    }
+
+    /// The lifetime of a new object. Default [`Lifetime::Transient`].
+    pub fn lifetime(mut self, lifetime: Lifetime) -> Options {
+        self.params.persistent = lifetime == Lifetime::Persistent;
+        self
+    }
+
+    /// How long an opener waits for an object whose creator has not finished
+    /// making it (for example one another program created with size 0), or
+    /// that another process holds locked for a moment, before giving up with
+    /// [`Error::NotReady`]. Default 2 s.
+    pub fn ready_timeout(mut self, timeout: Duration) -> Options {
+        self.params.ready_timeout = timeout;
+        self
+    }
+
+    /// Creates a new named object of `size` bytes, zero-filled; fails with
+    /// [`Error::AlreadyExists`] if the name is taken.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`], [`Error::InvalidSize`] (0 or too large),
+    /// [`Error::AlreadyExists`], [`Error::NoSpace`] when the backing store cannot
+    /// hold `size` bytes, [`Error::AccessDenied`], [`Error::Unsupported`]
+    /// (persistent objects on Windows), [`Error::Os`].
+    pub fn create(&self, name: &str, size: u64) -> Result<Mapping> {
+        self.create_impl(name, size, false).map(|(m, _)| m)
+    }
+
+    /// Creates the named object, or opens it if it exists (with the access of
+    /// [`Options::access`]) and says which. An existing object is never resized
+    /// nor truncated: its size is the one its creator chose.
+    ///
+    /// # Errors
+    /// As [`Options::create`] and [`Options::open`].
+    pub fn create_or_open(&self, name: &str, size: u64) -> Result<(Mapping, Disposition)> {
+        self.create_impl(name, size, true)
+    }
+
+    /// Opens an existing named object.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when no live object has that name,
+    /// [`Error::AccessDenied`] when the OS refuses the access,
+    /// [`Error::NotReady`] when its creator has not finished it within the
+    /// ready timeout, [`Error::InvalidName`], [`Error::Os`].
+    pub fn open(&self, name: &str) -> Result<Mapping> {
+        let n = name::parse(name)?;
+        let obj = sys::open_named(&n, self.params.access, self.params.ready_timeout)?;
+        let lifetime = None;
+        Ok(Mapping::new(obj, n.given, true, self.params.access, Backing::Memory, lifetime))
+    }
+
+    fn create_impl(&self, name: &str, size: u64, open_existing: bool) -> Result<(Mapping, Disposition)> {
+        let n = name::parse(name)?;
+        check_size(&n.given, size)?;
+        if self.params.persistent && cfg!(windows) {
+            return Err(Error::Unsupported {
+                object: n.given,
+                what: "a persistent named mapping (Windows removes every section when its last handle closes)".into(),
+            });
+        }
+        let (obj, how) = sys::create_named(&n, size, &self.params, open_existing)?;
+        let (access, lifetime) = match how {
+            Disposition::Created => (Access::ReadWrite, Some(self.chosen_lifetime())),
+            Disposition::Opened => (self.params.access, None),
+        };
+        Ok((Mapping::new(obj, n.given, true, access, Backing::Memory, lifetime), how))
+    }
+
+    fn chosen_lifetime(&self) -> Lifetime {
+        if self.params.persistent {
+            Lifetime::Persistent
+        } else {
+            Lifetime::Transient
+        }
+    }
+}
+
+fn check_size(object: &str, size: u64) -> Result<()> {
+    if size == 0 {
+        return Err(Error::InvalidSize {
+            object: object.to_owned(),
+            reason: "a new mapping needs a size of at least 1 byte".into(),
+        });
+    }
+    if i64::try_from(size).is_err() {
+        return Err(Error::InvalidSize {
+            object: object.to_owned(),
+            reason: format!("{size} bytes is more than the largest object size ({})", i64::MAX),
+        });
+    }
+    Ok(())
+}
+
+/// What a mapping and all of its views share; dropped with the last of them.
+pub(crate) struct Shared {
+    pub(crate) obj: sys::Object,
+    /// Name, path or `<unnamed>`, for messages.
+    pub(crate) label: String,
+    named: bool,
+    pub(crate) access: Access,
+    backing: Backing,
+    lifetime: Option<Lifetime>,
+}
+
+/// A mapping object: named or unnamed, backed by memory or a file. Views of it
+/// are made with [`Mapping::view`] or [`Mapping::map`].
+///
+/// The object stays alive while this `Mapping`, a clone of it, or any [`View`]
+/// made from it exists. Cloning is cheap and shares one OS handle.
+#[derive(Clone)]
+pub struct Mapping {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Mapping {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mapping")
+            .field("name", &self.shared.label)
+            .field("len", &self.len())
+            .field("access", &self.shared.access)
+            .field("backing", &self.shared.backing)
+            .finish()
+    }
+}
+
+impl Mapping {
+    fn new(obj: sys::Object, label: String, named: bool, access: Access, backing: Backing, lifetime: Option<Lifetime>) -> Mapping {
+        Mapping {
+            shared: Arc::new(Shared {
+                obj,
+                label,
+                named,
+                access,
+                backing,
+                lifetime,
+            }),
+        }
+    }
+
+    /// Creates a new named mapping of `size` bytes backed by memory, zero-filled,
+    /// with the defaults of [`Options::new`]. Fails if the name exists.
+    ///
+    /// ```
+    /// let m = filemap::Mapping::create("filemap-doc-create", 1 << 20)?;
+    /// assert_eq!(m.len(), 1 << 20);
+    /// assert!(matches!(
+    ///     filemap::Mapping::create("filemap-doc-create", 1),
+    ///     Err(filemap::Error::AlreadyExists { .. })
+    /// ));
+    /// # Ok::<(), filemap::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// See [`Options::create`].
+    pub fn create(name: &str, size: u64) -> Result<Mapping> {
+        Options::new().create(name, size)
+    }
+
+    /// Creates the named mapping or opens the existing one read-write, and says which.
+    ///
+    /// # Errors
+    /// See [`Options::create_or_open`].
+    pub fn create_or_open(name: &str, size: u64) -> Result<(Mapping, Disposition)> {
+        Options::new().create_or_open(name, size)
+    }
+
+    /// Opens an existing named mapping with `access`.
+    ///
+    /// # Errors
+    /// See [`Options::open`].
+    pub fn open(name: &str, access: Access) -> Result<Mapping> {
+        Options::new().access(access).open(name)
+    }
+
+    /// Removes a name, like `shm_unlink`: the name is free at once; processes that
+    /// hold the object keep their memory until they let go. This is how a
+    /// [`Lifetime::Persistent`] object is removed.
+    ///
+    /// On Windows, where names vanish with their last handle, this returns
+    /// [`Error::NotFound`] when no such object exists and [`Error::Unsupported`]
+    /// when one does.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::AccessDenied`], [`Error::InvalidName`],
+    /// [`Error::Unsupported`], [`Error::Os`].
+    pub fn remove(name: &str) -> Result<()> {
+        let n = name::parse(name)?;
+        sys::remove_named(&n)
+    }
+
+    /// A new unnamed mapping of `size` bytes backed by memory, for this process
+    /// and the children it hands it to with [`Mapping::inherit`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidSize`], [`Error::NoSpace`], [`Error::Os`].
+    pub fn anonymous(size: u64) -> Result<Mapping> {
+        let label = "<unnamed>".to_owned();
+        check_size(&label, size)?;
+        let obj = sys::anonymous(size, &label)?;
+        Ok(Mapping::new(obj, label, false, Access::ReadWrite, Backing::Memory, None))
+    }
+
+    /// A mapping of an open file. `size` 0 maps the whole file (which must then
+    /// not be empty); a size larger than the file grows it (which needs
+    /// [`Access::ReadWrite`]); a smaller one maps only the start. The file is
+    /// never shrunk. `access` must not exceed how `file` was opened.
+    ///
+    /// Writes through views reach the file; [`View::flush`] starts writing them
+    /// back, [`View::flush_durable`] waits until they are on disk.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSize`], [`Error::AccessDenied`], [`Error::NoSpace`], [`Error::Os`].
+    pub fn from_file(file: &File, size: u64, access: Access) -> Result<Mapping> {
+        Self::from_file_labelled(file, size, access, "<file>".to_owned())
+    }
+
+    /// Opens the file at `path` and maps it as [`Mapping::from_file`] does. With
+    /// [`Access::ReadWrite`] the file is created if missing.
+    ///
+    /// ```
+    /// use filemap::{Access, Mapping, ViewAccess};
+    /// let path = std::env::temp_dir().join(format!("filemap-doc-{}.bin", std::process::id()));
+    /// let m = Mapping::from_path(&path, 8192, Access::ReadWrite)?;
+    /// let v = m.view(.., ViewAccess::ReadWrite)?;
+    /// v.write_at(100, b"on disk")?;
+    /// v.flush_durable()?;
+    /// drop((v, m));
+    /// assert_eq!(&std::fs::read(&path).unwrap()[100..107], b"on disk");
+    /// # std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), filemap::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Mapping::from_file`], plus [`Error::NotFound`] for a missing file
+    /// opened read-only.
+    pub fn from_path(path: impl AsRef<Path>, size: u64, access: Access) -> Result<Mapping> {
+        let path = path.as_ref();
+        let label = path.display().to_string();
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(access == Access::ReadWrite)
+            .create(access == Access::ReadWrite)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| Error::os(&label, "open", e))?;
+        Self::from_file_labelled(&file, size, access, label)
+    }
+
+    fn from_file_labelled(file: &File, size: u64, access: Access, label: String) -> Result<Mapping> {
+        if size > 0 {
+            check_size(&label, size)?;
+        }
+        let obj = sys::from_file(file, size, access, &label)?;
+        Ok(Mapping::new(obj, label, false, access, Backing::File, None))
+    }
+
+    /// The name given at creation or opening (`None` for unnamed and file mappings).
+    pub fn name(&self) -> Option<&str> {
+        self.shared.named.then_some(self.shared.label.as_str())
+    }
+
+    /// The size in bytes: the creator's size, whoever opened it.
+    pub fn len(&self) -> u64 {
+        self.shared.obj.size()
+    }
+
+    /// Always false: mappings have at least one byte.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The access this handle holds.
+    pub fn access(&self) -> Access {
+        self.shared.access
+    }
+
+    /// Memory or file.
+    pub fn backing(&self) -> Backing {
+        self.shared.backing
+    }
+
+    /// The lifetime this process chose when it created the object; `None` when
+    /// the object was opened, inherited, or is not named.
+    pub fn lifetime(&self) -> Option<Lifetime> {
+        self.shared.lifetime
+    }
+
+    /// Maps `range` of the object with `access`. `..` is the whole object,
+    /// `n..` from `n` to the end. Any offset works: the library aligns the OS
+    /// mapping to the allocation granularity (64 KiB on Windows, the page size
+    /// elsewhere) and the view starts exactly at the offset asked for.
+    ///
+    /// ```
+    /// let m = filemap::Mapping::anonymous(10_000)?;
+    /// let v = m.view(4097..4200, filemap::ViewAccess::ReadWrite)?;
+    /// assert_eq!(v.len(), 103);
+    /// # Ok::<(), filemap::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] for a range that is empty or not inside the
+    /// object, [`Error::AccessDenied`] for a read-write view of a read-only
+    /// mapping (checked before anything is mapped), [`Error::Os`] if the OS
+    /// refuses the mapping (for example, no address space left).
+    pub fn view(&self, range: impl RangeBounds<u64>, access: ViewAccess) -> Result<View> {
+        let size = self.len();
+        let out = |offset: u64, len: u64| Error::OutOfRange {
+            object: self.shared.label.clone(),
+            offset,
+            len,
+            size,
+        };
+        let start = match range.start_bound() {
+            Bound::Included(&s) => s,
+            Bound::Excluded(&s) => s.checked_add(1).ok_or_else(|| out(s, 0))?,
+            Bound::Unbounded => 0,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(&e) => e.checked_add(1).ok_or_else(|| out(start, u64::MAX))?,
+            Bound::Excluded(&e) => e,
+            Bound::Unbounded => size,
+        };
+        if start >= end || end > size {
+            return Err(out(start, end.saturating_sub(start)));
+        }
+        self.map(start, end - start, access)
+    }
+
+    /// Maps `len` bytes from `offset`, as `MapViewOfFile` does: `len` 0 means to
+    /// the end of the object.
+    ///
+    /// # Errors
+    /// As [`Mapping::view`].
+    pub fn map(&self, offset: u64, len: u64, access: ViewAccess) -> Result<View> {
+        let size = self.len();
+        let label = &self.shared.label;
+        let len = if len == 0 { size.saturating_sub(offset) } else { len };
+        let end = offset.checked_add(len);
+        if len == 0 || end.map_or(true, |e| e > size) {
+            return Err(Error::OutOfRange {
+                object: label.clone(),
+                offset,
+                len,
+                size,
+            });
+        }
+        if access == ViewAccess::ReadWrite && (self.shared.access != Access::ReadWrite || !self.shared.obj.writable()) {
+            return Err(Error::AccessDenied {
+                object: label.clone(),
+                reason: "a read-write view was asked for, but the mapping was opened read-only; \
+                         open it with Access::ReadWrite or use a Read or CopyOnWrite view"
+                    .into(),
+            });
+        }
+        let len_usize = usize::try_from(len).map_err(|_| Error::OutOfRange {
+            object: format!("{label} (larger than this process's address space)"),
+            offset,
+            len,
+            size,
+        })?;
+        let raw = sys::map(&self.shared.obj, offset, len_usize, access, label)?;
+        Ok(View::new(raw, Arc::clone(&self.shared), offset, access))
+    }
+
+    /// Prepares this mapping to be handed to a child process, with `access` (which
+    /// must not exceed this handle's). Pass [`Inheritable::token`] to the child (an
+    /// argument or an environment variable), spawn it while the `Inheritable`
+    /// lives, then drop it; the child calls [`Mapping::from_inherited`].
+    ///
+    /// On Unix this is a descriptor without close-on-exec; on Windows an
+    /// inheritable duplicate of the section handle with the given access. Any
+    /// child spawned while it lives inherits it, so spawn from one thread.
+    ///
+    /// ```no_run
+    /// use filemap::{Access, Mapping};
+    /// let m = Mapping::anonymous(4096)?;
+    /// let h = m.inherit(Access::ReadWrite)?;
+    /// let child = std::process::Command::new("worker")
+    ///     .env("FILEMAP_TOKEN", h.token())
+    ///     .spawn()?;
+    /// drop(h);
+    /// // In the child:
+    /// // let token = std::env::var("FILEMAP_TOKEN")?;
+    /// // let m = unsafe { Mapping::from_inherited(&token) }?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::AccessDenied`] for read-write access from a read-only handle,
+    /// [`Error::Os`].
+    pub fn inherit(&self, access: Access) -> Result<Inheritable> {
+        if access == Access::ReadWrite && self.shared.access != Access::ReadWrite {
+            return Err(Error::AccessDenied {
+                object: self.shared.label.clone(),
+                reason: "cannot hand read-write access to a child from a read-only mapping".into(),
+            });
+        }
+        let raw = sys::Inherit::new(&self.shared.obj, access, &self.shared.label)?;
+        let token = format!(
+            "{TOKEN_PREFIX}{}:{}:{}",
+            raw.raw(),
+            self.len(),
+            match access {
+                Access::Read => "r",
+                Access::ReadWrite => "rw",
+            }
+        );
+        Ok(Inheritable { _raw: raw, token })
+    }
+
+    /// Picks up a mapping handed over by a parent's [`Mapping::inherit`].
+    ///
+    /// # Safety
+    /// `token` must come from `inherit` in the parent that spawned this process,
+    /// and this function must be called at most once per token: the mapping
+    /// takes ownership of the inherited descriptor or handle, and closes it when
+    /// dropped. (Like `OwnedFd::from_raw_fd`, which it uses.)
+    ///
+    /// # Errors
+    /// [`Error::InvalidToken`] when the token is malformed, or names a
+    /// descriptor or handle that is not open here, not a mapping object,
+    /// smaller than the token says, or with less access than it says.
+    pub unsafe fn from_inherited(token: &str) -> Result<Mapping> {
+        let bad = |reason: &str| Error::InvalidToken {
+            token: token.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let rest = token
+            .strip_prefix(TOKEN_PREFIX)
+            .ok_or_else(|| bad("it does not start with `filemap-inherit:v1:`"))?;
+        let mut parts = rest.split(':');
+        let (Some(raw), Some(len), Some(acc), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(bad("expected filemap-inherit:v1:HANDLE:LEN:ACCESS"));
+        };
+        let raw: u64 = raw.parse().map_err(|_| bad("the handle is not a number"))?;
+        let len: u64 = len.parse().map_err(|_| bad("the length is not a number"))?;
+        if len == 0 {
+            return Err(bad("the length is 0"));
+        }
+        let access = match acc {
+            "r" => Access::Read,
+            "rw" => Access::ReadWrite,
+            _ => return Err(bad("the access is neither `r` nor `rw`")),
+        };
+        let obj = sys::from_inherited(raw, len, access, token)?;
+        Ok(Mapping::new(obj, "<inherited>".to_owned(), false, access, Backing::Memory, None))
+    }
+
+}
+
+const TOKEN_PREFIX: &str = "filemap-inherit:v1:";
+
+/// A mapping made ready for a child process: see [`Mapping::inherit`]. Dropping
+/// it closes the parent's inheritable copy (the child keeps its own).
+#[derive(Debug)]
+pub struct Inheritable {
+    _raw: sys::Inherit,
+    token: String,
+}
+
+impl Inheritable {
+    /// The text to pass to the child, for [`Mapping::from_inherited`].
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+}
+
+impl Shared {
+    /// The file-backed object's durable sync (`fsync` / `FlushFileBuffers`).
+    pub(crate) fn sync_backing(&self) -> Result<()> {
+        self.obj.sync_backing(&self.label)
+    }
+}

@@ -1,0 +1,115 @@
+//! The OS layer. One file per OS family provides the same small set of items:
+//!
+//! - `Object`: an open mapping object (fd or section handle) and what is known
+//!   about it; dropping it releases this process's hold (and, on Linux, removes
+//!   the name when this was the last holder of a transient object);
+//! - `create_named`, `open_named`, `remove_named`, `anonymous`, `from_file`;
+//! - `Inherit` and `from_inherited` for handing an unnamed mapping to a child;
+//! - `map`, `unmap`, `flush` over a [`RawView`], and `granularity`.
+//!
+//! Nearly all of the crate's `unsafe` lives here. The modules above never `cfg`
+//! on the OS.
+
+use std::sync::atomic::{AtomicU32, AtomicU64};
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+pub(crate) use unix::*;
+
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub(crate) use windows::*;
+
+/// A mapped range of address space. `ptr..ptr+len` is exactly the range the
+/// caller asked for; `base..base+map_len` is what the OS mapped (aligned down to
+/// the allocation granularity).
+#[derive(Debug)]
+pub(crate) struct RawView {
+    base: *mut u8,
+    map_len: usize,
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: a RawView is an address range, not a borrow of thread-local data; the
+// pages stay mapped until `unmap` consumes it. Every access through it goes
+// through the methods below, which are either copies, atomics, or `unsafe`.
+unsafe impl Send for RawView {}
+// SAFETY: as above; shared access from several threads is the same as shared
+// access from several processes, which the methods already account for.
+unsafe impl Sync for RawView {}
+
+/// Types that can be accessed atomically in shared memory.
+pub(crate) trait SharedAtomic {
+    const ALIGN: usize;
+}
+impl SharedAtomic for AtomicU32 {
+    const ALIGN: usize = 4;
+}
+impl SharedAtomic for AtomicU64 {
+    const ALIGN: usize = 8;
+}
+
+impl RawView {
+    pub(crate) fn ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when `offset..offset+n` lies within the view.
+    fn contains(&self, offset: usize, n: usize) -> bool {
+        offset.checked_add(n).is_some_and(|end| end <= self.len)
+    }
+
+    /// Copies `buf.len()` bytes from the view at `offset` into `buf`.
+    /// Returns false (and copies nothing) when the range is outside the view.
+    pub(crate) fn copy_out(&self, offset: usize, buf: &mut [u8]) -> bool {
+        if !self.contains(offset, buf.len()) {
+            return false;
+        }
+        // SAFETY: the source range is inside the mapped view (checked above) and
+        // stays mapped while `self` lives; `buf` is a distinct, exclusive Rust
+        // buffer, so the ranges cannot overlap. Other processes may write the
+        // source concurrently: the copy then sees some mix of old and new bytes,
+        // which is what the safe API documents; no reference to the shared bytes
+        // is created.
+        unsafe { std::ptr::copy_nonoverlapping(self.ptr.add(offset), buf.as_mut_ptr(), buf.len()) };
+        true
+    }
+
+    /// Copies `data` into the view at `offset`. The caller has checked that the
+    /// view is writable. Returns false when the range is outside the view.
+    pub(crate) fn copy_in(&self, offset: usize, data: &[u8]) -> bool {
+        if !self.contains(offset, data.len()) {
+            return false;
+        }
+        // SAFETY: the destination range is inside the view (checked above), which
+        // is mapped writable (checked by the caller before calling); `data` is a
+        // Rust slice and cannot overlap a range we never hand out as a slice.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.add(offset), data.len()) };
+        true
+    }
+
+    /// An atomic at `offset`, or `None` if out of range. `Err(())` if misaligned.
+    pub(crate) fn atomic<T: SharedAtomic>(&self, offset: usize) -> Option<Result<&T, ()>> {
+        if !self.contains(offset, T::ALIGN) {
+            return None;
+        }
+        // SAFETY: in range (checked); only the address is computed.
+        let p = unsafe { self.ptr.add(offset) };
+        if (p as usize) % T::ALIGN != 0 {
+            return Some(Err(()));
+        }
+        // SAFETY: `p` is in the mapped view, aligned for T (checked), and T is
+        // an atomic integer type, for which every bit pattern is valid and all
+        // access is atomic, so concurrent writes from other processes are not a
+        // data race. The reference lives no longer than `&self`, and the view
+        // stays mapped while `self` lives.
+        Some(Ok(unsafe { &*(p as *const T) }))
+    }
+}

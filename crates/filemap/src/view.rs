@@ -1,0 +1,264 @@
+//! Views: a byte range of a mapping object, mapped into this process.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::mapping::{Shared, ViewAccess};
+use crate::sys::{self, RawView, SharedAtomic};
+
+/// A mapped range of a [`crate::Mapping`]: `MapViewOfFile`'s result.
+///
+/// Other processes may write the bytes at any moment, so the safe surface is
+/// copies ([`View::read_at`], [`View::write_at`]) and atomics
+/// ([`View::atomic_u64`] and friends); borrowing the bytes as a slice is
+/// [`unsafe`](View::as_slice), because the caller must rule out concurrent writers.
+///
+/// The view keeps its mapping object alive. Dropping it unmaps it;
+/// [`View::unmap`] does the same and reports an OS error.
+pub struct View {
+    raw: Option<RawView>,
+    shared: Arc<Shared>,
+    offset: u64,
+    access: ViewAccess,
+}
+
+impl fmt::Debug for View {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("View")
+            .field("mapping", &self.shared.label)
+            .field("offset", &self.offset)
+            .field("len", &self.len())
+            .field("access", &self.access)
+            .finish()
+    }
+}
+
+impl View {
+    pub(crate) fn new(raw: RawView, shared: Arc<Shared>, offset: u64, access: ViewAccess) -> View {
+        View {
+            raw: Some(raw),
+            shared,
+            offset,
+            access,
+        }
+    }
+
+    fn raw(&self) -> &RawView {
+        self.raw.as_ref().expect("a View is unmapped only when consumed")
+    }
+
+    /// Length in bytes: exactly what was asked for.
+    pub fn len(&self) -> usize {
+        self.raw().len()
+    }
+
+    /// Always false: views have at least one byte.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Where the view starts in the mapping object.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The view's access.
+    pub fn access(&self) -> ViewAccess {
+        self.access
+    }
+
+    /// True for read-write and copy-on-write views.
+    pub fn is_writable(&self) -> bool {
+        self.access != ViewAccess::Read
+    }
+
+    fn out_of_range(&self, offset: usize, len: usize) -> Error {
+        Error::OutOfRange {
+            object: format!("{} (view at offset {})", self.shared.label, self.offset),
+            offset: offset as u64,
+            len: len as u64,
+            size: self.len() as u64,
+        }
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.is_writable() {
+            Ok(())
+        } else {
+            Err(Error::AccessDenied {
+                object: self.shared.label.clone(),
+                reason: "this view is read-only; map a ReadWrite or CopyOnWrite view to write".into(),
+            })
+        }
+    }
+
+    /// Copies `buf.len()` bytes from `offset` (relative to the view) into `buf`.
+    /// If another process writes the range meanwhile, `buf` may hold a mix of
+    /// old and new bytes; use a lock or a seqlock to get a consistent copy.
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] if the range is not inside the view.
+    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
+        if self.raw().copy_out(offset, buf) {
+            Ok(())
+        } else {
+            Err(self.out_of_range(offset, buf.len()))
+        }
+    }
+
+    /// Copies `data` into the view at `offset` (relative to the view).
+    ///
+    /// # Errors
+    /// [`Error::AccessDenied`] for a read-only view, [`Error::OutOfRange`].
+    pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<()> {
+        self.check_writable()?;
+        if self.raw().copy_in(offset, data) {
+            Ok(())
+        } else {
+            Err(self.out_of_range(offset, data.len()))
+        }
+    }
+
+    /// A copy of the whole view.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = vec![0; self.len()];
+        let copied = self.raw().copy_out(0, &mut v);
+        debug_assert!(copied);
+        v
+    }
+
+    fn atomic<T: SharedAtomic>(&self, offset: usize) -> Result<&T> {
+        match self.raw().atomic::<T>(offset) {
+            Some(Ok(a)) => Ok(a),
+            Some(Err(())) => Err(Error::Misaligned {
+                object: self.shared.label.clone(),
+                offset: offset as u64,
+                align: T::ALIGN as u64,
+            }),
+            None => Err(self.out_of_range(offset, T::ALIGN)),
+        }
+    }
+
+    /// The `AtomicU32` at `offset` (relative to the view), shared with every
+    /// process that maps the same bytes. Writable views only, since a store
+    /// through a read-only view would fault; see [`View::load_u32`].
+    ///
+    /// ```
+    /// use std::sync::atomic::Ordering;
+    /// let m = filemap::Mapping::anonymous(4096)?;
+    /// let a = m.view(.., filemap::ViewAccess::ReadWrite)?;
+    /// let b = m.view(.., filemap::ViewAccess::Read)?;
+    /// a.atomic_u32(8)?.fetch_add(5, Ordering::AcqRel);
+    /// assert_eq!(b.load_u32(8)?, 5);
+    /// # Ok::<(), filemap::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::AccessDenied`] on a read-only view, [`Error::Misaligned`] when
+    /// `offset` is not a multiple of 4 (in the object), [`Error::OutOfRange`].
+    pub fn atomic_u32(&self, offset: usize) -> Result<&AtomicU32> {
+        self.check_writable()?;
+        self.atomic(offset)
+    }
+
+    /// The `AtomicU64` at `offset`; as [`View::atomic_u32`] with 8-byte alignment.
+    ///
+    /// # Errors
+    /// As [`View::atomic_u32`].
+    pub fn atomic_u64(&self, offset: usize) -> Result<&AtomicU64> {
+        self.check_writable()?;
+        self.atomic(offset)
+    }
+
+    /// Loads the `u32` at `offset` atomically (acquire), from any view.
+    ///
+    /// # Errors
+    /// [`Error::Misaligned`], [`Error::OutOfRange`].
+    pub fn load_u32(&self, offset: usize) -> Result<u32> {
+        Ok(self.atomic::<AtomicU32>(offset)?.load(Ordering::Acquire))
+    }
+
+    /// Loads the `u64` at `offset` atomically (acquire), from any view.
+    ///
+    /// # Errors
+    /// [`Error::Misaligned`], [`Error::OutOfRange`].
+    pub fn load_u64(&self, offset: usize) -> Result<u64> {
+        Ok(self.atomic::<AtomicU64>(offset)?.load(Ordering::Acquire))
+    }
+
+    /// The address of the first byte of the view. Using it is up to the caller
+    /// (and `unsafe`); it stays valid while the view lives.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.raw().ptr()
+    }
+
+    /// Borrows the view's bytes.
+    ///
+    /// # Safety
+    /// While the slice lives, no one may write these bytes: not this process
+    /// through another view or pointer, and not another process. (Otherwise
+    /// the slice's contents change under a shared reference, which is
+    /// undefined behaviour.) Use a read-only object, or a protocol such as a
+    /// lock, to guarantee it.
+    pub unsafe fn as_slice(&self) -> &[u8] {
+        // SAFETY: the pointer and length describe this live view; the caller
+        // guarantees the absence of writers for the slice's lifetime.
+        unsafe { std::slice::from_raw_parts(self.as_ptr(), self.len()) }
+    }
+
+    /// Borrows the view's bytes mutably.
+    ///
+    /// # Safety
+    /// While the slice lives, no one else may read or write these bytes: not
+    /// this process through another view or pointer, and not another process.
+    ///
+    /// # Errors
+    /// [`Error::AccessDenied`] for a read-only view.
+    pub unsafe fn as_mut_slice(&mut self) -> Result<&mut [u8]> {
+        self.check_writable()?;
+        // SAFETY: a live, writable view; `&mut self` rules out other borrows
+        // through this View, and the caller rules out every other accessor.
+        Ok(unsafe { std::slice::from_raw_parts_mut(self.as_ptr(), self.len()) })
+    }
+
+    /// Starts writing the view's changed pages back to the backing file
+    /// (`msync(MS_ASYNC)`, `FlushViewOfFile`), without waiting. Does nothing
+    /// useful, and costs little, for memory-backed mappings.
+    ///
+    /// # Errors
+    /// [`Error::Os`].
+    pub fn flush(&self) -> Result<()> {
+        sys::flush(self.raw(), false, &self.shared.label)
+    }
+
+    /// Writes the view's changed pages to the backing file and waits until the
+    /// file's data is on disk (`msync(MS_SYNC)` + `fsync`; `FlushViewOfFile` +
+    /// `FlushFileBuffers`).
+    ///
+    /// # Errors
+    /// [`Error::Os`].
+    pub fn flush_durable(&self) -> Result<()> {
+        sys::flush(self.raw(), true, &self.shared.label)?;
+        self.shared.sync_backing()
+    }
+
+    /// Unmaps the view now, reporting an error from the OS (which dropping
+    /// cannot). The mapping object lives on while other handles or views do.
+    ///
+    /// # Errors
+    /// [`Error::Os`].
+    pub fn unmap(mut self) -> Result<()> {
+        let raw = self.raw.take().expect("a View is unmapped only when consumed");
+        sys::unmap(&raw, &self.shared.label)
+    }
+}
+
+impl Drop for View {
+    fn drop(&mut self) {
+        if let Some(raw) = self.raw.take() {
+            let _ = sys::unmap(&raw, &self.shared.label);
+        }
+    }
+}
