@@ -1,1 +1,171 @@
-fn main(){}
+//! `fm-helper`: a process that holds a filemap mapping and obeys one-line
+//! commands on stdin, replying one line on stdout. Used by the cross-process
+//! tests; see `tests/`.
+//!
+//! ```text
+//! fm-helper [--wait-go] [--umask OCT] SETUP...
+//! SETUP:  create NAME SIZE [persistent] [mode=OCT]
+//!         create-or-open NAME SIZE
+//!         open NAME r|rw
+//!         file PATH SIZE r|rw
+//!         inherited            (token in FILEMAP_TOKEN)
+//! then, one per line:
+//!         write OFF HEX        write through a read-write view of OFF..OFF+len
+//!         read OFF LEN         read through a read-only view of OFF..OFF+LEN
+//!         cow OFF HEX          write through a copy-on-write view, reply its bytes
+//!         add OFF N            atomic fetch_add on the u64 at OFF, reply the old value
+//!         len                  reply the mapping's size
+//!         flush OFF LEN        flush_durable of a view
+//!         exit                 reply "bye" and exit 0
+//! Replies: "ok ..." or "err VARIANT message".
+//! ```
+
+use std::io::{BufRead, Write};
+use std::sync::atomic::Ordering;
+
+use filemap::{Access, Disposition, Error, Lifetime, Mapping, Options, ViewAccess};
+
+fn variant(e: &Error) -> String {
+    let d = format!("{e:?}");
+    d.split([' ', '{', '(']).next().unwrap_or("?").to_owned()
+}
+
+fn err_line(e: &Error) -> String {
+    format!("err {} {}", variant(e), e)
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn num(s: Option<&str>) -> u64 {
+    s.expect("missing number").parse().expect("number")
+}
+
+fn setup(args: &[String]) -> Result<(Mapping, &'static str), Error> {
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    match a.as_slice() {
+        ["create", name, size, rest @ ..] => {
+            let mut o = Options::new();
+            for r in rest {
+                if *r == "persistent" {
+                    o = o.lifetime(Lifetime::Persistent);
+                } else if let Some(m) = r.strip_prefix("mode=") {
+                    o = o.mode(u32::from_str_radix(m, 8).expect("octal mode"));
+                }
+            }
+            Ok((o.create(name, size.parse().expect("size"))?, "created"))
+        }
+        ["create-or-open", name, size] => {
+            let (m, how) = Mapping::create_or_open(name, size.parse().expect("size"))?;
+            Ok((m, if how == Disposition::Created { "created" } else { "opened" }))
+        }
+        ["open", name, acc] => Ok((Mapping::open(name, access(acc))?, "opened")),
+        ["file", path, size, acc] => Ok((Mapping::from_path(path, size.parse().expect("size"), access(acc))?, "mapped")),
+        ["inherited"] => {
+            let token = std::env::var("FILEMAP_TOKEN").expect("FILEMAP_TOKEN");
+            // SAFETY: the token comes from our parent's `inherit`, and is used once.
+            Ok((unsafe { Mapping::from_inherited(&token) }?, "inherited"))
+        }
+        other => panic!("bad setup {other:?}"),
+    }
+}
+
+fn access(s: &str) -> Access {
+    match s {
+        "r" => Access::Read,
+        "rw" => Access::ReadWrite,
+        _ => panic!("access must be r or rw"),
+    }
+}
+
+fn command(m: &Mapping, line: &str) -> Result<String, Error> {
+    let mut it = line.split_whitespace();
+    let cmd = it.next().unwrap_or("");
+    Ok(match cmd {
+        "write" => {
+            let off = num(it.next());
+            let data = unhex(it.next().unwrap_or(""));
+            let v = m.view(off..off + data.len() as u64, ViewAccess::ReadWrite)?;
+            v.write_at(0, &data)?;
+            "ok".into()
+        }
+        "read" => {
+            let off = num(it.next());
+            let len = num(it.next());
+            let v = m.view(off..off + len, ViewAccess::Read)?;
+            format!("ok {}", hex(&v.to_vec()))
+        }
+        "cow" => {
+            let off = num(it.next());
+            let data = unhex(it.next().unwrap_or(""));
+            let v = m.view(off..off + data.len() as u64, ViewAccess::CopyOnWrite)?;
+            v.write_at(0, &data)?;
+            format!("ok {}", hex(&v.to_vec()))
+        }
+        "add" => {
+            let off = num(it.next());
+            let n = num(it.next());
+            let v = m.view(off..off + 8, ViewAccess::ReadWrite)?;
+            format!("ok {}", v.atomic_u64(0)?.fetch_add(n, Ordering::AcqRel))
+        }
+        "len" => format!("ok {}", m.len()),
+        "flush" => {
+            let off = num(it.next());
+            let len = num(it.next());
+            m.view(off..off + len, ViewAccess::ReadWrite)?.flush_durable()?;
+            "ok".into()
+        }
+        other => panic!("unknown command {other:?}"),
+    })
+}
+
+fn main() {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    let mut out = std::io::stdout();
+    loop {
+        match args.first().map(String::as_str) {
+            Some("--wait-go") => {
+                args.remove(0);
+                let go = lines.next();
+                assert!(matches!(go, Some(Ok(ref l)) if l.trim() == "go"), "expected go");
+            }
+            #[cfg(unix)]
+            Some("--umask") => {
+                let m = u32::from_str_radix(&args[1], 8).expect("octal umask");
+                rustix::process::umask(rustix::fs::Mode::from_raw_mode(m as _));
+                args.drain(..2);
+            }
+            _ => break,
+        }
+    }
+    let m = match setup(&args) {
+        Ok((m, how)) => {
+            writeln!(out, "ok {how} {}", m.len()).unwrap();
+            m
+        }
+        Err(e) => {
+            writeln!(out, "{}", err_line(&e)).unwrap();
+            std::process::exit(1);
+        }
+    };
+    out.flush().unwrap();
+    for line in lines {
+        let line = line.expect("stdin");
+        if line.trim() == "exit" {
+            writeln!(out, "bye").unwrap();
+            out.flush().unwrap();
+            drop(m);
+            return;
+        }
+        let reply = command(&m, &line).unwrap_or_else(|e| err_line(&e));
+        writeln!(out, "{reply}").unwrap();
+        out.flush().unwrap();
+    }
+}

@@ -41,7 +41,9 @@ use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
-use rustix::fs::{self as rfs, FlockOperation, Mode, OFlags};
+#[cfg(target_os = "linux")]
+use rustix::fs::FlockOperation;
+use rustix::fs::{self as rfs, Mode, OFlags};
 use rustix::io::Errno;
 use rustix::mm::{self, MapFlags, MsyncFlags, ProtFlags};
 
@@ -63,6 +65,7 @@ fn io(e: Errno) -> std::io::Error {
 #[derive(Debug)]
 enum Kind {
     /// A named POSIX shm object. `path` is its path (Linux) or shm name (macOS).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     Named {
         path: String,
         /// Transient (Win32 lifetime) rather than persistent or foreign.
@@ -70,7 +73,7 @@ enum Kind {
         /// (st_dev, st_ino) of the file, to recognise it under its name.
         id: (u64, u64),
         /// macOS only: this process created it and unlinks it on release.
-        #[allow(dead_code)]
+        #[cfg_attr(target_os = "linux", allow(dead_code))]
         unlink_on_drop: bool,
     },
     /// memfd (Linux) or an already-unlinked shm object (macOS).

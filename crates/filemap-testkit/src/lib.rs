@@ -1,0 +1,149 @@
+//! Test support: drive `fm-helper` processes line by line, with deadlines.
+//!
+//! A test spawns helpers with [`Helper::spawn`], sends them one-line commands
+//! and reads one-line replies. Every wait has a deadline ([`DEADLINE`]) and
+//! panics with what it was waiting for, so a broken test fails instead of hanging.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+/// The longest any single wait in a test may take.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// The `fm-helper` executable next to the test binary (`target/<profile>/`).
+pub fn helper_path() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("test binary lives in target/<profile>/deps");
+    dir.join(format!("fm-helper{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// A name no other test (or test run) uses.
+pub fn unique(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("fmtest-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Lowercase hex of `b`.
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A running helper process.
+pub struct Helper {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    what: String,
+}
+
+impl Helper {
+    /// Spawns `fm-helper ARGS`.
+    pub fn spawn(args: &[&str]) -> Helper {
+        Self::spawn_cmd(Command::new(helper_path()).args(args), &args.join(" "))
+    }
+
+    /// Spawns a prepared command (for extra env, uid, ...).
+    pub fn spawn_cmd(cmd: &mut Command, what: &str) -> Helper {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning fm-helper {what}: {e}"));
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line.trim_end().to_owned()).is_err() {
+                    break;
+                }
+            }
+        });
+        Helper {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            what: what.to_owned(),
+        }
+    }
+
+    /// The next line the helper prints; panics after [`DEADLINE`] or at EOF.
+    pub fn line(&self) -> String {
+        match self.lines.recv_timeout(DEADLINE) {
+            Ok(l) => l,
+            Err(e) => panic!("fm-helper {}: no line within {DEADLINE:?} ({e})", self.what),
+        }
+    }
+
+    /// Sends one command line without waiting for the reply.
+    pub fn send(&mut self, cmd: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{cmd}").and_then(|_| stdin.flush()).unwrap_or_else(|e| panic!("fm-helper {}: writing {cmd:?}: {e}", self.what));
+    }
+
+    /// Sends a command and returns its one-line reply.
+    pub fn ask(&mut self, cmd: &str) -> String {
+        self.send(cmd);
+        self.line()
+    }
+
+    /// Sends a command whose reply must start with `ok`; returns the rest.
+    pub fn ok(&mut self, cmd: &str) -> String {
+        let r = self.ask(cmd);
+        match r.strip_prefix("ok") {
+            Some(rest) => rest.trim().to_owned(),
+            None => panic!("fm-helper {}: {cmd:?} answered {r:?}", self.what),
+        }
+    }
+
+    /// Kills the process (SIGKILL on Unix, TerminateProcess on Windows) and waits for it.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill helper");
+        self.wait();
+    }
+
+    /// Asks the helper to exit and waits for it.
+    pub fn exit(mut self) -> ExitStatus {
+        if self.stdin.is_some() {
+            let _ = self.ask("exit");
+        }
+        self.stdin = None;
+        self.wait()
+    }
+
+    /// Waits for the process to end, with the deadline.
+    pub fn wait(&mut self) -> ExitStatus {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            if let Some(st) = self.child.try_wait().expect("try_wait") {
+                return st;
+            }
+            assert!(Instant::now() < end, "fm-helper {} did not exit within {DEADLINE:?}", self.what);
+            // Polling a child's exit: std offers no wait with a timeout.
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Waits until `cond` holds, polling, for at most [`DEADLINE`].
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + DEADLINE;
+    while !cond() {
+        assert!(Instant::now() < end, "condition not met within {DEADLINE:?}: {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}

@@ -1,0 +1,394 @@
+//! Cross-process behaviour of the core mapping, run natively on Linux and under
+//! Wine for Windows. Each numbered item refers to issue "filemap core".
+
+use std::sync::atomic::Ordering;
+
+use filemap::{Access, Disposition, Error, Lifetime, Mapping, Options, ViewAccess};
+use filemap_testkit::{hex, unique, Helper};
+
+fn assert_gone(name: &str) {
+    match Mapping::open(name, Access::Read) {
+        Err(Error::NotFound { name: n }) => assert_eq!(n, name),
+        other => panic!("{name}: expected NotFound, got {other:?}"),
+    }
+}
+
+// 1. create-new, open-existing; 5. views at unaligned offsets across processes.
+#[test]
+fn created_mapping_is_seen_by_another_process_at_unaligned_offsets() {
+    let name = unique("basic");
+    let size: u64 = 200_003; // not a multiple of any page size, crosses 64 KiB
+    let m = Mapping::create(&name, size).unwrap();
+    assert_eq!(m.len(), size);
+    let v = m.view(.., ViewAccess::ReadWrite).unwrap();
+    assert!(v.to_vec().iter().all(|&b| b == 0), "new mapping is zero-filled");
+    let at = 65_536 + 4_097; // past Windows' allocation granularity, unaligned
+    v.write_at(at, b"hello from the creator").unwrap();
+
+    let mut h = Helper::spawn(&["open", &name, "rw"]);
+    assert_eq!(h.line(), format!("ok opened {size}"), "opener sees the creator's exact size");
+    assert_eq!(h.ok(&format!("read {at} 22")), hex(b"hello from the creator"));
+    // The helper writes through its own unaligned view; we read through ours.
+    h.ok(&format!("write {} {}", size - 5, hex(b"tail!")));
+    let mut buf = [0u8; 5];
+    v.read_at((size - 5) as usize, &mut buf).unwrap();
+    assert_eq!(&buf, b"tail!");
+    // A view that starts at an unaligned offset sees the same bytes.
+    let w = m.view(at as u64 + 6..at as u64 + 10, ViewAccess::Read).unwrap();
+    assert_eq!(w.to_vec(), b"from");
+    h.exit();
+}
+
+// 1. create-new fails when the name exists; create-or-open never resizes.
+#[test]
+fn create_new_refuses_existing_and_create_or_open_keeps_size_and_bytes() {
+    let name = unique("exists");
+    let mut h = Helper::spawn(&["create", &name, "10000"]);
+    assert_eq!(h.line(), "ok created 10000");
+    h.ok(&format!("write 9000 {}", hex(b"kept")));
+    match Mapping::create(&name, 4096) {
+        Err(Error::AlreadyExists { name: n }) => assert_eq!(n, name),
+        other => panic!("expected AlreadyExists, got {other:?}"),
+    }
+    let (m, how) = Mapping::create_or_open(&name, 50).unwrap();
+    assert_eq!(how, Disposition::Opened);
+    assert_eq!(m.len(), 10000, "existing object is not resized");
+    let mut buf = [0u8; 4];
+    m.view(.., ViewAccess::Read).unwrap().read_at(9000, &mut buf).unwrap();
+    assert_eq!(&buf, b"kept", "existing object is not truncated");
+    assert_eq!(h.ok("len"), "10000");
+    h.exit();
+}
+
+// 1. several processes race create-or-open: exactly one creates, all share bytes.
+#[test]
+fn racing_create_or_open_creates_exactly_once() {
+    let name = unique("race");
+    const N: usize = 6;
+    let mut hs: Vec<Helper> = (0..N).map(|_| Helper::spawn(&["--wait-go", "create-or-open", &name, "4096"])).collect();
+    for h in &mut hs {
+        h.send("go");
+    }
+    let answers: Vec<String> = hs.iter().map(|h| h.line()).collect();
+    let created = answers.iter().filter(|a| *a == "ok created 4096").count();
+    let opened = answers.iter().filter(|a| *a == "ok opened 4096").count();
+    assert_eq!((created, opened), (1, N - 1), "{answers:?}");
+    for h in &mut hs {
+        h.ok("add 64 1");
+    }
+    let m = Mapping::open(&name, Access::Read).unwrap();
+    assert_eq!(m.view(.., ViewAccess::Read).unwrap().load_u64(64).unwrap(), N as u64);
+    for h in hs {
+        h.exit();
+    }
+}
+
+// 4. read-only access never yields a writable view.
+#[test]
+fn read_only_open_cannot_write() {
+    let name = unique("ro");
+    let mut h = Helper::spawn(&["create", &name, "4096"]);
+    h.line();
+    h.ok(&format!("write 0 {}", hex(b"original")));
+    let m = Mapping::open(&name, Access::Read).unwrap();
+    assert_eq!(m.access(), Access::Read);
+    for r in [m.view(.., ViewAccess::ReadWrite).map(|_| ()), m.map(0, 0, ViewAccess::ReadWrite).map(|_| ())] {
+        match r {
+            Err(Error::AccessDenied { reason, .. }) => assert!(reason.contains("read-only"), "{reason}"),
+            other => panic!("expected AccessDenied, got {other:?}"),
+        }
+    }
+    let v = m.view(.., ViewAccess::Read).unwrap();
+    assert!(!v.is_writable());
+    assert!(matches!(v.write_at(0, b"x"), Err(Error::AccessDenied { .. })));
+    assert!(matches!(v.atomic_u64(0), Err(Error::AccessDenied { .. })));
+    assert!(matches!(m.inherit(Access::ReadWrite), Err(Error::AccessDenied { .. })));
+    // SAFETY: the slice is only checked for its type here, not read.
+    assert!(matches!(unsafe { m.view(.., ViewAccess::Read).unwrap().as_mut_slice().map(|_| ()) }, Err(Error::AccessDenied { .. })));
+    assert_eq!(h.ok("read 0 8"), hex(b"original"), "nothing changed");
+    // Read-only helper: same refusal in another process.
+    let mut r = Helper::spawn(&["open", &name, "r"]);
+    r.line();
+    assert!(r.ask(&format!("write 0 {}", hex(b"x"))).starts_with("err AccessDenied"));
+    r.exit();
+    h.exit();
+}
+
+// 5. copy-on-write views stay private.
+#[test]
+fn copy_on_write_changes_stay_private() {
+    let name = unique("cow");
+    let mut h = Helper::spawn(&["create", &name, "70000"]);
+    h.line();
+    h.ok(&format!("write 66000 {}", hex(b"shared")));
+    // Another process writes through a copy-on-write view and sees its own bytes...
+    let mut o = Helper::spawn(&["open", &name, "r"]);
+    o.line();
+    assert_eq!(o.ok(&format!("cow 66000 {}", hex(b"PRIVAT"))), hex(b"PRIVAT"));
+    // ...which nobody else sees.
+    assert_eq!(h.ok("read 66000 6"), hex(b"shared"));
+    let m = Mapping::open(&name, Access::ReadWrite).unwrap();
+    let cow = m.view(66_000..66_006, ViewAccess::CopyOnWrite).unwrap();
+    cow.write_at(0, b"mine!!").unwrap();
+    assert_eq!(cow.to_vec(), b"mine!!");
+    assert_eq!(m.view(66_000..66_006, ViewAccess::Read).unwrap().to_vec(), b"shared");
+    assert_eq!(o.ok("read 66000 6"), hex(b"shared"));
+    o.exit();
+    h.exit();
+}
+
+// 2. file-backed: size 0 = file size, larger grows, data reaches the file, durable flush.
+#[test]
+fn file_backed_mapping_shares_and_persists_data() {
+    let dir = std::env::temp_dir();
+    let path = dir.join(format!("{}.bin", unique("file")));
+    std::fs::write(&path, b"").unwrap();
+    match Mapping::from_path(&path, 0, Access::ReadWrite) {
+        Err(Error::InvalidSize { reason, .. }) => assert!(reason.contains("empty"), "{reason}"),
+        other => panic!("empty file with size 0: expected InvalidSize, got {other:?}"),
+    }
+    std::fs::write(&path, vec![7u8; 1000]).unwrap();
+    let whole = Mapping::from_path(&path, 0, Access::Read).unwrap();
+    assert_eq!(whole.len(), 1000, "size 0 means the file's size");
+    match Mapping::from_path(&path, 5000, Access::Read) {
+        Err(Error::InvalidSize { reason, .. }) => assert!(reason.contains("read-only"), "{reason}"),
+        other => panic!("growing read-only: expected InvalidSize, got {other:?}"),
+    }
+    let m = Mapping::from_path(&path, 100_000, Access::ReadWrite).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 100_000, "a larger size grows the file");
+    let v = m.view(.., ViewAccess::ReadWrite).unwrap();
+    let mut first = [0u8; 3];
+    v.read_at(0, &mut first).unwrap();
+    assert_eq!(first, [7, 7, 7], "existing contents are kept");
+    v.write_at(70_001, b"parent").unwrap();
+    v.flush().unwrap();
+    // Another process maps the same file and sees and writes the same bytes.
+    let p = path.to_str().unwrap();
+    let mut h = Helper::spawn(&["file", p, "0", "rw"]);
+    assert_eq!(h.line(), "ok mapped 100000");
+    assert_eq!(h.ok("read 70001 6"), hex(b"parent"));
+    h.ok(&format!("write 99990 {}", hex(b"child")));
+    h.ok("flush 99990 5");
+    h.exit();
+    v.flush_durable().unwrap();
+    let on_disk = std::fs::read(&path).unwrap();
+    assert_eq!(&on_disk[70_001..70_007], b"parent");
+    assert_eq!(&on_disk[99_990..99_995], b"child");
+    // A copy-on-write view of the file never reaches it.
+    let cow = m.view(0..3, ViewAccess::CopyOnWrite).unwrap();
+    cow.write_at(0, b"cow").unwrap();
+    cow.flush_durable().unwrap();
+    drop((cow, v, m, whole));
+    assert_eq!(&std::fs::read(&path).unwrap()[..3], &[7, 7, 7]);
+    std::fs::remove_file(&path).unwrap();
+}
+
+// 3. an unnamed mapping handed to a child.
+#[test]
+fn child_receives_unnamed_mapping() {
+    let m = Mapping::anonymous(100_000).unwrap();
+    assert_eq!(m.name(), None);
+    let v = m.view(.., ViewAccess::ReadWrite).unwrap();
+    v.write_at(65_540, b"for the child").unwrap();
+    let rw = m.inherit(Access::ReadWrite).unwrap();
+    let mut cmd = std::process::Command::new(filemap_testkit::helper_path());
+    cmd.arg("inherited").env("FILEMAP_TOKEN", rw.token());
+    let mut h = Helper::spawn_cmd(&mut cmd, "inherited rw");
+    drop(rw);
+    assert_eq!(h.line(), "ok inherited 100000");
+    assert_eq!(h.ok("read 65540 13"), hex(b"for the child"));
+    h.ok(&format!("write 3 {}", hex(b"from child")));
+    let mut buf = [0u8; 10];
+    v.read_at(3, &mut buf).unwrap();
+    assert_eq!(&buf, b"from child");
+    h.exit();
+
+    // Read-only hand-over: the child cannot write.
+    let ro = m.inherit(Access::Read).unwrap();
+    let mut cmd = std::process::Command::new(filemap_testkit::helper_path());
+    cmd.arg("inherited").env("FILEMAP_TOKEN", ro.token());
+    let mut h = Helper::spawn_cmd(&mut cmd, "inherited r");
+    drop(ro);
+    h.line();
+    assert_eq!(h.ok("read 3 10"), hex(b"from child"));
+    let r = h.ask(&format!("write 0 {}", hex(b"no")));
+    assert!(r.starts_with("err AccessDenied"), "{r}");
+    h.exit();
+}
+
+#[test]
+fn bad_inheritance_tokens_are_refused() {
+    for (token, why) in [
+        ("garbage", "filemap-inherit:v1:"),
+        ("filemap-inherit:v1:1:2", "expected"),
+        ("filemap-inherit:v1:x:4096:rw", "handle is not a number"),
+        ("filemap-inherit:v1:5:0:rw", "length is 0"),
+        ("filemap-inherit:v1:5:4096:wx", "access"),
+        ("filemap-inherit:v1:987654:4096:rw", "987654"),
+    ] {
+        // SAFETY: every token is refused before anything is adopted.
+        match unsafe { Mapping::from_inherited(token) } {
+            Err(Error::InvalidToken { reason, token: t }) => {
+                assert_eq!(t, token);
+                assert!(reason.contains(why), "{token}: {reason}");
+            }
+            other => panic!("{token}: expected InvalidToken, got {other:?}"),
+        }
+    }
+}
+
+// 6. lifetime: the name goes with the last holder, closed or killed.
+#[test]
+fn name_disappears_when_last_holder_exits() {
+    let name = unique("life");
+    let mut h = Helper::spawn(&["create", &name, "4096"]);
+    h.line();
+    let mut o = Helper::spawn(&["open", &name, "rw"]);
+    assert_eq!(o.line(), "ok opened 4096");
+    h.exit();
+    // The opener still holds it: the name lives.
+    let m = Mapping::open(&name, Access::Read).unwrap();
+    drop(m);
+    o.exit();
+    assert_gone(&name);
+}
+
+#[test]
+fn name_disappears_when_last_holder_is_killed() {
+    let name = unique("kill");
+    let mut h = Helper::spawn(&["create", &name, "4096"]);
+    h.line();
+    let mut o = Helper::spawn(&["open", &name, "rw"]);
+    o.line();
+    h.kill();
+    // One holder left: still there, bytes intact.
+    o.ok(&format!("write 0 {}", hex(b"alive")));
+    let m = Mapping::open(&name, Access::Read).unwrap();
+    assert_eq!(m.view(0..5, ViewAccess::Read).unwrap().to_vec(), b"alive");
+    drop(m);
+    o.kill();
+    assert_gone(&name);
+    // No orphan trips a restart: the name can be created afresh.
+    let again = Mapping::create(&name, 8192).unwrap();
+    assert_eq!(again.len(), 8192);
+    assert!(again.view(.., ViewAccess::Read).unwrap().to_vec().iter().all(|&b| b == 0));
+}
+
+#[test]
+fn views_keep_the_object_alive_after_the_mapping_is_dropped() {
+    let name = unique("views");
+    let m = Mapping::create(&name, 4096).unwrap();
+    let v = m.view(100..200, ViewAccess::ReadWrite).unwrap();
+    drop(m);
+    v.write_at(0, b"still here").unwrap();
+    let mut h = Helper::spawn(&["open", &name, "r"]);
+    h.line();
+    assert_eq!(h.ok("read 100 10"), hex(b"still here"));
+    h.exit();
+    v.unmap().unwrap();
+    assert_gone(&name);
+}
+
+// 6. persistent mode (POSIX semantics), and remove-by-name.
+#[test]
+fn persistent_mode_survives_its_creator_and_is_removable() {
+    let name = unique("persist");
+    if cfg!(windows) {
+        match Options::new().lifetime(Lifetime::Persistent).create(&name, 4096) {
+            Err(Error::Unsupported { what, .. }) => assert!(what.contains("persistent"), "{what}"),
+            other => panic!("expected Unsupported on Windows, got {other:?}"),
+        }
+        let m = Mapping::create(&name, 4096).unwrap();
+        assert!(matches!(Mapping::remove(&name), Err(Error::Unsupported { .. })));
+        drop(m);
+        assert!(matches!(Mapping::remove(&name), Err(Error::NotFound { .. })));
+        return;
+    }
+    let mut h = Helper::spawn(&["create", &name, "4096", "persistent"]);
+    h.line();
+    h.ok(&format!("write 10 {}", hex(b"durable")));
+    h.kill();
+    let m = Mapping::open(&name, Access::ReadWrite).unwrap();
+    assert_eq!(m.view(10..17, ViewAccess::Read).unwrap().to_vec(), b"durable");
+    drop(m);
+    // Still there after our handle closed, too.
+    let m = Mapping::open(&name, Access::Read).unwrap();
+    Mapping::remove(&name).unwrap();
+    // Holders keep their bytes after removal; the name is free.
+    assert_eq!(m.view(10..17, ViewAccess::Read).unwrap().to_vec(), b"durable");
+    assert_gone(&name);
+    assert!(matches!(Mapping::remove(&name), Err(Error::NotFound { .. })));
+}
+
+// 7. names: the rule, and Local\ / Global\ prefixes.
+#[test]
+fn names_are_checked_and_prefixes_name_the_same_object() {
+    for bad in ["", "a/b", "with space", ".dot", "Other\\x"] {
+        assert!(matches!(Mapping::create(bad, 4096), Err(Error::InvalidName { .. })), "{bad:?}");
+        assert!(matches!(Mapping::open(bad, Access::Read), Err(Error::InvalidName { .. })), "{bad:?}");
+    }
+    let base = unique("prefix");
+    let m = Mapping::create(&format!("Local\\{base}"), 4096).unwrap();
+    m.view(.., ViewAccess::ReadWrite).unwrap().write_at(0, b"L").unwrap();
+    let mut h = Helper::spawn(&["open", &base, "r"]);
+    assert_eq!(h.line(), "ok opened 4096");
+    assert_eq!(h.ok("read 0 1"), hex(b"L"));
+    h.exit();
+    if !cfg!(windows) {
+        // On POSIX systems both scopes are the one shm namespace.
+        let g = Mapping::open(&format!("Global\\{base}"), Access::Read).unwrap();
+        assert_eq!(g.view(0..1, ViewAccess::Read).unwrap().to_vec(), b"L");
+    }
+}
+
+// 8. sizes and arithmetic.
+#[test]
+fn sizes_ranges_and_offsets_are_checked_without_overflow() {
+    let name = unique("sizes");
+    for size in [0, u64::MAX, i64::MAX as u64 + 1] {
+        match Mapping::create(&name, size) {
+            Err(Error::InvalidSize { object, .. }) => assert_eq!(object, name),
+            other => panic!("size {size}: expected InvalidSize, got {other:?}"),
+        }
+    }
+    assert!(matches!(Mapping::anonymous(0), Err(Error::InvalidSize { .. })));
+    let m = Mapping::create(&name, 10_000).unwrap();
+    let cases: [(u64, u64); 6] = [(10_000, 0), (9_999, 2), (u64::MAX, 1), (1, u64::MAX), (u64::MAX, 0), (20_000, 0)];
+    for (off, len) in cases {
+        match m.map(off, len, ViewAccess::Read) {
+            Err(Error::OutOfRange { size, .. }) => assert_eq!(size, 10_000),
+            other => panic!("map({off}, {len}): expected OutOfRange, got {other:?}"),
+        }
+    }
+    assert!(matches!(m.view(5..5, ViewAccess::Read), Err(Error::OutOfRange { .. })));
+    assert!(matches!(m.view(u64::MAX.., ViewAccess::Read), Err(Error::OutOfRange { .. })));
+    assert!(matches!(m.view(..=u64::MAX, ViewAccess::Read), Err(Error::OutOfRange { .. })));
+    // Length 0 and `..` mean "to the end".
+    assert_eq!(m.map(9_000, 0, ViewAccess::Read).unwrap().len(), 1_000);
+    assert_eq!(m.view(9_000.., ViewAccess::Read).unwrap().len(), 1_000);
+    assert_eq!(m.view(..=99, ViewAccess::Read).unwrap().len(), 100);
+    // In-view ranges.
+    let v = m.view(1..101, ViewAccess::ReadWrite).unwrap();
+    assert!(matches!(v.write_at(99, b"xx"), Err(Error::OutOfRange { .. })));
+    assert!(matches!(v.read_at(usize::MAX, &mut [0u8; 2]), Err(Error::OutOfRange { .. })));
+    // The view starts at object offset 1, so view offset 7 is object offset 8.
+    assert!(matches!(v.atomic_u64(8), Err(Error::Misaligned { align: 8, .. })));
+    v.atomic_u64(7).unwrap().store(42, Ordering::Release);
+    assert_eq!(m.view(8..16, ViewAccess::Read).unwrap().load_u64(0).unwrap(), 42);
+    assert!(matches!(v.atomic_u32(98), Err(Error::OutOfRange { .. })));
+}
+
+#[test]
+fn create_fails_cleanly_when_the_backing_store_is_too_small() {
+    let name = unique("nospace");
+    // Larger than any /dev/shm or commit limit this machine can have.
+    let huge = 1u64 << 50;
+    match Mapping::create(&name, huge) {
+        Err(e @ Error::NoSpace { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains(&name) && msg.contains(&huge.to_string()), "{msg}");
+        }
+        other => panic!("expected NoSpace, got {other:?}"),
+    }
+    assert_gone(&name);
+}

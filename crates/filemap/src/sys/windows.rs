@@ -1,0 +1,375 @@
+//! Windows: sections (`CreateFileMappingW` & co.) through `windows-sys`.
+//!
+//! The kernel already gives the Win32 lifetime: a named section lives while any
+//! handle or view of it exists in any process, and the kernel closes a dead
+//! process's handles. Sections are created whole (size and commit charge at
+//! once, `SEC_COMMIT`), so no opener sees a half-made one.
+
+use std::ffi::c_void;
+use std::fs::File;
+use std::io;
+use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle, RawHandle};
+use std::ptr::null;
+
+use windows_sys::Win32::Foundation::{
+    DuplicateHandle, SetLastError, ERROR_ALREADY_EXISTS, HANDLE, INVALID_HANDLE_VALUE,
+};
+use windows_sys::Win32::Storage::FileSystem::FlushFileBuffers;
+use windows_sys::Win32::System::Memory::{
+    CreateFileMappingW, FlushViewOfFile, MapViewOfFileEx, OpenFileMappingW, UnmapViewOfFile, 
+    FILE_MAP, FILE_MAP_COPY, FILE_MAP_READ, FILE_MAP_WRITE, MEMORY_MAPPED_VIEW_ADDRESS,
+    PAGE_READONLY, PAGE_READWRITE, SECTION_QUERY, SEC_COMMIT,
+};
+use windows_sys::Win32::System::SystemInformation::{GetSystemInfo, SYSTEM_INFO};
+use windows_sys::Win32::System::Threading::GetCurrentProcess;
+
+use super::RawView;
+use crate::error::{Error, Result};
+use crate::mapping::{Access, CreateParams, Disposition, ViewAccess};
+use crate::name::Name;
+
+/// `SECTION_BASIC_INFORMATION` from the native API, which windows-sys does not carry.
+#[repr(C)]
+struct SectionBasicInformation {
+    base_address: *mut c_void,
+    allocation_attributes: u32,
+    maximum_size: i64,
+}
+
+#[link(name = "ntdll")]
+extern "system" {
+    /// `NtQuerySection`: the exact byte size of a section (Win32 offers only the
+    /// page-rounded size of a view). Needs `SECTION_QUERY` on the handle.
+    fn NtQuerySection(
+        section: HANDLE,
+        class: u32,
+        info: *mut c_void,
+        info_len: usize,
+        ret_len: *mut usize,
+    ) -> i32;
+}
+
+/// The allocation granularity (64 KiB on every Windows so far).
+pub(crate) fn granularity() -> u64 {
+    let mut info = std::mem::MaybeUninit::<SYSTEM_INFO>::zeroed();
+    // SAFETY: GetSystemInfo fills the whole struct and cannot fail.
+    unsafe { GetSystemInfo(info.as_mut_ptr()) };
+    // SAFETY: initialised by GetSystemInfo (and zeroed before).
+    u64::from(unsafe { info.assume_init() }.dwAllocationGranularity)
+}
+
+fn wide(s: &str) -> Vec<u16> {
+    s.encode_utf16().chain(std::iter::once(0)).collect()
+}
+
+fn split(v: u64) -> (u32, u32) {
+    ((v >> 32) as u32, v as u32)
+}
+
+/// An open section handle, its size and, for file mappings, the file.
+#[derive(Debug)]
+pub(crate) struct Object {
+    handle: OwnedHandle,
+    size: u64,
+    writable: bool,
+    file: Option<File>,
+}
+
+impl Object {
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub(crate) fn writable(&self) -> bool {
+        self.writable
+    }
+
+    /// `FlushFileBuffers` for file mappings; nothing for memory.
+    pub(crate) fn sync_backing(&self, object: &str) -> Result<()> {
+        if let Some(f) = &self.file {
+            // SAFETY: a valid file handle owned by `f`.
+            if unsafe { FlushFileBuffers(f.as_raw_handle()) } == 0 {
+                return Err(Error::os(object, "FlushFileBuffers", io::Error::last_os_error()));
+            }
+        }
+        Ok(())
+    }
+
+    fn raw(&self) -> HANDLE {
+        self.handle.as_raw_handle()
+    }
+}
+
+/// Takes ownership of a handle a Win32 call just returned, or reports its error.
+fn owned(h: HANDLE, object: &str, size: u64, call: &'static str) -> Result<OwnedHandle> {
+    if h.is_null() {
+        return Err(Error::os_sized(object, size, call, io::Error::last_os_error()));
+    }
+    // SAFETY: `h` is a fresh, valid handle that nothing else owns.
+    Ok(unsafe { OwnedHandle::from_raw_handle(h as RawHandle) })
+}
+
+/// The exact size of a section.
+fn section_size(h: HANDLE, object: &str) -> Result<u64> {
+    let mut info = SectionBasicInformation {
+        base_address: std::ptr::null_mut(),
+        allocation_attributes: 0,
+        maximum_size: 0,
+    };
+    // SAFETY: `info` is a writable buffer of the size passed; class 0 is
+    // SectionBasicInformation, whose layout SectionBasicInformation mirrors.
+    let status = unsafe {
+        NtQuerySection(
+            h,
+            0,
+            (&mut info as *mut SectionBasicInformation).cast(),
+            std::mem::size_of::<SectionBasicInformation>(),
+            std::ptr::null_mut(),
+        )
+    };
+    if status < 0 {
+        return Err(Error::Os {
+            object: object.to_owned(),
+            call: "NtQuerySection",
+            source: io::Error::other(format!("NTSTATUS {:#010x}", status as u32)),
+        });
+    }
+    u64::try_from(info.maximum_size).map_err(|_| Error::InvalidSize {
+        object: object.to_owned(),
+        reason: format!("the section reports a negative size {}", info.maximum_size),
+    })
+}
+
+fn section_access(access: Access) -> u32 {
+    match access {
+        Access::Read => FILE_MAP_READ | SECTION_QUERY,
+        Access::ReadWrite => FILE_MAP_READ | FILE_MAP_WRITE | SECTION_QUERY,
+    }
+}
+
+pub(crate) fn create_named(n: &Name, size: u64, p: &CreateParams, open_existing: bool) -> Result<(Object, Disposition)> {
+    let obj = &n.given;
+    let wname = wide(&n.given);
+    let (hi, lo) = split(size);
+    // SAFETY: SetLastError only sets this thread's last-error value. Cleared so
+    // that ERROR_ALREADY_EXISTS below can only come from this call.
+    unsafe { SetLastError(0) };
+    // SAFETY: a pagefile-backed section (INVALID_HANDLE_VALUE), default security,
+    // a NUL-terminated name that outlives the call.
+    let h = unsafe {
+        CreateFileMappingW(INVALID_HANDLE_VALUE, null(), PAGE_READWRITE | SEC_COMMIT, hi, lo, wname.as_ptr())
+    };
+    let existed = io::Error::last_os_error().raw_os_error() == Some(ERROR_ALREADY_EXISTS as i32);
+    let handle = owned(h, obj, size, "CreateFileMappingW")?;
+    if !existed {
+        return Ok((
+            Object {
+                handle,
+                size,
+                writable: true,
+                file: None,
+            },
+            Disposition::Created,
+        ));
+    }
+    if !open_existing {
+        return Err(Error::AlreadyExists { name: obj.clone() });
+    }
+    drop(handle);
+    // Re-open with exactly the access asked for, as OpenFileMapping would.
+    let o = open_named(n, p.access, p.ready_timeout)?;
+    Ok((o, Disposition::Opened))
+}
+
+pub(crate) fn open_named(n: &Name, access: Access, _ready_timeout: std::time::Duration) -> Result<Object> {
+    let obj = &n.given;
+    let wname = wide(&n.given);
+    // SAFETY: a NUL-terminated name that outlives the call; handle not inheritable.
+    let h = unsafe { OpenFileMappingW(section_access(access), 0, wname.as_ptr()) };
+    let handle = owned(h, obj, 0, "OpenFileMappingW")?;
+    let size = section_size(handle.as_raw_handle(), obj)?;
+    Ok(Object {
+        handle,
+        size,
+        writable: access == Access::ReadWrite,
+        file: None,
+    })
+}
+
+pub(crate) fn remove_named(n: &Name) -> Result<()> {
+    let wname = wide(&n.given);
+    // SAFETY: as in open_named.
+    let h = unsafe { OpenFileMappingW(SECTION_QUERY, 0, wname.as_ptr()) };
+    let _handle = owned(h, &n.given, 0, "OpenFileMappingW")?;
+    Err(Error::Unsupported {
+        object: n.given.clone(),
+        what: "removing a named section (it disappears when its last handle and view close)".into(),
+    })
+}
+
+pub(crate) fn anonymous(size: u64, obj: &str) -> Result<Object> {
+    let (hi, lo) = split(size);
+    // SAFETY: a pagefile-backed, unnamed section with default security.
+    let h = unsafe { CreateFileMappingW(INVALID_HANDLE_VALUE, null(), PAGE_READWRITE | SEC_COMMIT, hi, lo, null()) };
+    let handle = owned(h, obj, size, "CreateFileMappingW")?;
+    Ok(Object {
+        handle,
+        size,
+        writable: true,
+        file: None,
+    })
+}
+
+pub(crate) fn from_file(file: &File, size: u64, access: Access, obj: &str) -> Result<Object> {
+    let file = file.try_clone().map_err(|e| Error::os(obj, "DuplicateHandle", e))?;
+    let current = file.metadata().map_err(|e| Error::os(obj, "GetFileInformationByHandle", e))?.len();
+    let size = if size == 0 { current } else { size };
+    if size == 0 {
+        return Err(Error::InvalidSize {
+            object: obj.to_owned(),
+            reason: "the file is empty and no size was given; give a size to grow it".into(),
+        });
+    }
+    if size > current && access != Access::ReadWrite {
+        return Err(Error::InvalidSize {
+            object: obj.to_owned(),
+            reason: format!("the file is {current} bytes and cannot be grown to {size} with read-only access"),
+        });
+    }
+    let prot = match access {
+        Access::Read => PAGE_READONLY,
+        Access::ReadWrite => PAGE_READWRITE,
+    };
+    // CreateFileMapping grows the file to `size` when it is larger (never shrinks).
+    let (hi, lo) = split(size);
+    // SAFETY: a valid file handle owned by `file`, unnamed section, default security.
+    let h = unsafe { CreateFileMappingW(file.as_raw_handle(), null(), prot, hi, lo, null()) };
+    let handle = owned(h, obj, size, "CreateFileMappingW")?;
+    Ok(Object {
+        handle,
+        size,
+        writable: access == Access::ReadWrite,
+        file: Some(file),
+    })
+}
+
+/// An inheritable duplicate of a section handle; closed when dropped.
+#[derive(Debug)]
+pub(crate) struct Inherit {
+    handle: OwnedHandle,
+}
+
+impl Inherit {
+    pub(crate) fn new(o: &Object, access: Access, obj: &str) -> Result<Inherit> {
+        let mut new: HANDLE = std::ptr::null_mut();
+        // SAFETY: duplicating a valid handle within this process, into `new`.
+        let ok = unsafe {
+            DuplicateHandle(
+                GetCurrentProcess(),
+                o.raw(),
+                GetCurrentProcess(),
+                &mut new,
+                section_access(access),
+                1,
+                0,
+            )
+        };
+        if ok == 0 {
+            return Err(Error::os(obj, "DuplicateHandle", io::Error::last_os_error()));
+        }
+        // SAFETY: a fresh handle that nothing else owns.
+        let handle = unsafe { OwnedHandle::from_raw_handle(new as RawHandle) };
+        Ok(Inherit { handle })
+    }
+
+    pub(crate) fn raw(&self) -> u64 {
+        self.handle.as_raw_handle() as usize as u64
+    }
+}
+
+pub(crate) fn from_inherited(raw: u64, len: u64, access: Access, token: &str) -> Result<Object> {
+    let bad = |reason: String| Error::InvalidToken {
+        token: token.to_owned(),
+        reason,
+    };
+    let h = usize::try_from(raw).map_err(|_| bad(format!("{raw} is not a handle value")))? as HANDLE;
+    let size = section_size(h, token).map_err(|e| bad(format!("handle {raw} is not a section open in this process ({e})")))?;
+    if size < len {
+        return Err(bad(format!("the section has {size} bytes, fewer than the {len} the token names")));
+    }
+    if access == Access::ReadWrite {
+        // Prove write access by mapping one byte writable, then unmapping it.
+        // SAFETY: `h` is a section handle (NtQuerySection succeeded); a fresh
+        // mapping at an address the system picks.
+        let v = unsafe { MapViewOfFileEx(h, FILE_MAP_WRITE, 0, 0, 1, null()) };
+        if v.Value.is_null() {
+            return Err(bad(format!("the token says read-write, but handle {raw} is read-only")));
+        }
+        // SAFETY: unmapping the view just made.
+        unsafe { UnmapViewOfFile(v) };
+    }
+    // SAFETY: the handle is a valid section handle this process inherited for
+    // it to own (the caller's contract on `Mapping::from_inherited`).
+    let handle = unsafe { OwnedHandle::from_raw_handle(h as RawHandle) };
+    Ok(Object {
+        handle,
+        size: len,
+        writable: access == Access::ReadWrite,
+        file: None,
+    })
+}
+
+pub(crate) fn map(o: &Object, offset: u64, len: usize, access: ViewAccess, obj: &str) -> Result<RawView> {
+    let gran = granularity();
+    let aligned = offset - offset % gran;
+    let delta = (offset - aligned) as usize;
+    let map_len = delta.checked_add(len).ok_or_else(|| Error::OutOfRange {
+        object: obj.to_owned(),
+        offset,
+        len: len as u64,
+        size: o.size,
+    })?;
+    let acc: FILE_MAP = match access {
+        ViewAccess::Read => FILE_MAP_READ,
+        ViewAccess::ReadWrite => FILE_MAP_READ | FILE_MAP_WRITE,
+        ViewAccess::CopyOnWrite => FILE_MAP_COPY,
+    };
+    let (hi, lo) = split(aligned);
+    // SAFETY: a valid section handle; the offset is a multiple of the
+    // allocation granularity; the system picks the address (null hint).
+    let v = unsafe { MapViewOfFileEx(o.raw(), acc, hi, lo, map_len, null()) };
+    if v.Value.is_null() {
+        return Err(Error::os_sized(obj, map_len as u64, "MapViewOfFileEx", io::Error::last_os_error()));
+    }
+    let base = v.Value.cast::<u8>();
+    Ok(RawView {
+        base,
+        map_len,
+        // SAFETY: delta < map_len: inside the new view.
+        ptr: unsafe { base.add(delta) },
+        len,
+    })
+}
+
+pub(crate) fn unmap(v: &RawView, obj: &str) -> Result<()> {
+    // SAFETY: `base` is the address MapViewOfFileEx returned, unmapped once.
+    let ok = unsafe {
+        UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS {
+            Value: v.base.cast(),
+        })
+    };
+    if ok == 0 {
+        return Err(Error::os(obj, "UnmapViewOfFile", io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+pub(crate) fn flush(v: &RawView, _wait: bool, obj: &str) -> Result<()> {
+    // SAFETY: a live view made by `map`. FlushViewOfFile starts the writes and,
+    // for local files, returns once they are issued; `flush_durable` adds
+    // FlushFileBuffers to wait for the disk.
+    if unsafe { FlushViewOfFile(v.base.cast(), v.map_len) } == 0 {
+        return Err(Error::os(obj, "FlushViewOfFile", io::Error::last_os_error()));
+    }
+    Ok(())
+}
