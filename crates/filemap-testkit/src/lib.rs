@@ -17,14 +17,21 @@ pub const DEADLINE: Duration = Duration::from_secs(60);
 /// The `fm-helper` executable next to the test binary (`target/<profile>/`).
 pub fn helper_path() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("test binary lives in target/<profile>/deps");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("test binary lives in target/<profile>/deps");
     dir.join(format!("fm-helper{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// A name no other test (or test run) uses.
 pub fn unique(tag: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("fmtest-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "fmtest-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Lowercase hex of `b`.
@@ -83,7 +90,9 @@ impl Helper {
     /// Sends one command line without waiting for the reply.
     pub fn send(&mut self, cmd: &str) {
         let stdin = self.stdin.as_mut().expect("stdin open");
-        writeln!(stdin, "{cmd}").and_then(|_| stdin.flush()).unwrap_or_else(|e| panic!("fm-helper {}: writing {cmd:?}: {e}", self.what));
+        writeln!(stdin, "{cmd}")
+            .and_then(|_| stdin.flush())
+            .unwrap_or_else(|e| panic!("fm-helper {}: writing {cmd:?}: {e}", self.what));
     }
 
     /// Sends a command and returns its one-line reply.
@@ -123,7 +132,11 @@ impl Helper {
             if let Some(st) = self.child.try_wait().expect("try_wait") {
                 return st;
             }
-            assert!(Instant::now() < end, "fm-helper {} did not exit within {DEADLINE:?}", self.what);
+            assert!(
+                Instant::now() < end,
+                "fm-helper {} did not exit within {DEADLINE:?}",
+                self.what
+            );
             // Polling a child's exit: std offers no wait with a timeout.
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -143,7 +156,10 @@ impl Drop for Helper {
 pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let end = Instant::now() + DEADLINE;
     while !cond() {
-        assert!(Instant::now() < end, "condition not met within {DEADLINE:?}: {what}");
+        assert!(
+            Instant::now() < end,
+            "condition not met within {DEADLINE:?}: {what}"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
 }

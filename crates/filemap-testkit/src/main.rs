@@ -35,7 +35,10 @@ fn err_line(e: &Error) -> String {
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
 }
 
 fn hex(b: &[u8]) -> String {
@@ -62,10 +65,20 @@ fn setup(args: &[String]) -> Result<(Mapping, &'static str), Error> {
         }
         ["create-or-open", name, size] => {
             let (m, how) = Mapping::create_or_open(name, size.parse().expect("size"))?;
-            Ok((m, if how == Disposition::Created { "created" } else { "opened" }))
+            Ok((
+                m,
+                if how == Disposition::Created {
+                    "created"
+                } else {
+                    "opened"
+                },
+            ))
         }
         ["open", name, acc] => Ok((Mapping::open(name, access(acc))?, "opened")),
-        ["file", path, size, acc] => Ok((Mapping::from_path(path, size.parse().expect("size"), access(acc))?, "mapped")),
+        ["file", path, size, acc] => Ok((
+            Mapping::from_path(path, size.parse().expect("size"), access(acc))?,
+            "mapped",
+        )),
         ["inherited"] => {
             let token = std::env::var("FILEMAP_TOKEN").expect("FILEMAP_TOKEN");
             // SAFETY: the token comes from our parent's `inherit`, and is used once.
@@ -117,11 +130,23 @@ fn command(m: &Mapping, line: &str) -> Result<String, Error> {
         "flush" => {
             let off = num(it.next());
             let len = num(it.next());
-            m.view(off..off + len, ViewAccess::ReadWrite)?.flush_durable()?;
+            m.view(off..off + len, ViewAccess::ReadWrite)?
+                .flush_durable()?;
             "ok".into()
         }
         other => panic!("unknown command {other:?}"),
     })
+}
+
+#[cfg(unix)]
+fn set_umask(octal: &str) {
+    let m = u32::from_str_radix(octal, 8).expect("octal umask");
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(m as _));
+}
+
+#[cfg(not(unix))]
+fn set_umask(_: &str) {
+    panic!("--umask is for Unix only");
 }
 
 fn main() {
@@ -129,20 +154,19 @@ fn main() {
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     let mut out = std::io::stdout();
-    loop {
-        match args.first().map(String::as_str) {
-            Some("--wait-go") => {
-                args.remove(0);
-                let go = lines.next();
-                assert!(matches!(go, Some(Ok(ref l)) if l.trim() == "go"), "expected go");
-            }
-            #[cfg(unix)]
-            Some("--umask") => {
-                let m = u32::from_str_radix(&args[1], 8).expect("octal umask");
-                rustix::process::umask(rustix::fs::Mode::from_raw_mode(m as _));
-                args.drain(..2);
-            }
-            _ => break,
+    while let Some(flag) = args.first().cloned() {
+        if flag == "--wait-go" {
+            args.remove(0);
+            let go = lines.next();
+            assert!(
+                matches!(go, Some(Ok(ref l)) if l.trim() == "go"),
+                "expected go"
+            );
+        } else if flag == "--umask" {
+            set_umask(&args[1]);
+            args.drain(..2);
+        } else {
+            break;
         }
     }
     let m = match setup(&args) {

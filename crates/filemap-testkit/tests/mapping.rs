@@ -6,6 +6,16 @@ use std::sync::atomic::Ordering;
 use filemap::{Access, Disposition, Error, Lifetime, Mapping, Options, ViewAccess};
 use filemap_testkit::{hex, unique, Helper};
 
+/// The size an opener sees for an object created with `size` bytes: exact on
+/// POSIX systems; on Windows the kernel keeps only whole pages for a section.
+fn opened_len(size: u64) -> u64 {
+    if cfg!(windows) {
+        size.div_ceil(4096) * 4096
+    } else {
+        size
+    }
+}
+
 fn assert_gone(name: &str) {
     match Mapping::open(name, Access::Read) {
         Err(Error::NotFound { name: n }) => assert_eq!(n, name),
@@ -21,20 +31,32 @@ fn created_mapping_is_seen_by_another_process_at_unaligned_offsets() {
     let m = Mapping::create(&name, size).unwrap();
     assert_eq!(m.len(), size);
     let v = m.view(.., ViewAccess::ReadWrite).unwrap();
-    assert!(v.to_vec().iter().all(|&b| b == 0), "new mapping is zero-filled");
+    assert!(
+        v.to_vec().iter().all(|&b| b == 0),
+        "new mapping is zero-filled"
+    );
     let at = 65_536 + 4_097; // past Windows' allocation granularity, unaligned
     v.write_at(at, b"hello from the creator").unwrap();
 
     let mut h = Helper::spawn(&["open", &name, "rw"]);
-    assert_eq!(h.line(), format!("ok opened {size}"), "opener sees the creator's exact size");
-    assert_eq!(h.ok(&format!("read {at} 22")), hex(b"hello from the creator"));
+    assert_eq!(
+        h.line(),
+        format!("ok opened {}", opened_len(size)),
+        "opener sees the creator's size"
+    );
+    assert_eq!(
+        h.ok(&format!("read {at} 22")),
+        hex(b"hello from the creator")
+    );
     // The helper writes through its own unaligned view; we read through ours.
     h.ok(&format!("write {} {}", size - 5, hex(b"tail!")));
     let mut buf = [0u8; 5];
     v.read_at((size - 5) as usize, &mut buf).unwrap();
     assert_eq!(&buf, b"tail!");
     // A view that starts at an unaligned offset sees the same bytes.
-    let w = m.view(at as u64 + 6..at as u64 + 10, ViewAccess::Read).unwrap();
+    let w = m
+        .view(at as u64 + 6..at as u64 + 10, ViewAccess::Read)
+        .unwrap();
     assert_eq!(w.to_vec(), b"from");
     h.exit();
 }
@@ -52,9 +74,12 @@ fn create_new_refuses_existing_and_create_or_open_keeps_size_and_bytes() {
     }
     let (m, how) = Mapping::create_or_open(&name, 50).unwrap();
     assert_eq!(how, Disposition::Opened);
-    assert_eq!(m.len(), 10000, "existing object is not resized");
+    assert_eq!(m.len(), opened_len(10000), "existing object is not resized");
     let mut buf = [0u8; 4];
-    m.view(.., ViewAccess::Read).unwrap().read_at(9000, &mut buf).unwrap();
+    m.view(.., ViewAccess::Read)
+        .unwrap()
+        .read_at(9000, &mut buf)
+        .unwrap();
     assert_eq!(&buf, b"kept", "existing object is not truncated");
     assert_eq!(h.ok("len"), "10000");
     h.exit();
@@ -65,7 +90,9 @@ fn create_new_refuses_existing_and_create_or_open_keeps_size_and_bytes() {
 fn racing_create_or_open_creates_exactly_once() {
     let name = unique("race");
     const N: usize = 6;
-    let mut hs: Vec<Helper> = (0..N).map(|_| Helper::spawn(&["--wait-go", "create-or-open", &name, "4096"])).collect();
+    let mut hs: Vec<Helper> = (0..N)
+        .map(|_| Helper::spawn(&["--wait-go", "create-or-open", &name, "4096"]))
+        .collect();
     for h in &mut hs {
         h.send("go");
     }
@@ -77,7 +104,10 @@ fn racing_create_or_open_creates_exactly_once() {
         h.ok("add 64 1");
     }
     let m = Mapping::open(&name, Access::Read).unwrap();
-    assert_eq!(m.view(.., ViewAccess::Read).unwrap().load_u64(64).unwrap(), N as u64);
+    assert_eq!(
+        m.view(.., ViewAccess::Read).unwrap().load_u64(64).unwrap(),
+        N as u64
+    );
     for h in hs {
         h.exit();
     }
@@ -92,24 +122,45 @@ fn read_only_open_cannot_write() {
     h.ok(&format!("write 0 {}", hex(b"original")));
     let m = Mapping::open(&name, Access::Read).unwrap();
     assert_eq!(m.access(), Access::Read);
-    for r in [m.view(.., ViewAccess::ReadWrite).map(|_| ()), m.map(0, 0, ViewAccess::ReadWrite).map(|_| ())] {
+    for r in [
+        m.view(.., ViewAccess::ReadWrite).map(|_| ()),
+        m.map(0, 0, ViewAccess::ReadWrite).map(|_| ()),
+    ] {
         match r {
-            Err(Error::AccessDenied { reason, .. }) => assert!(reason.contains("read-only"), "{reason}"),
+            Err(Error::AccessDenied { reason, .. }) => {
+                assert!(reason.contains("read-only"), "{reason}")
+            }
             other => panic!("expected AccessDenied, got {other:?}"),
         }
     }
     let v = m.view(.., ViewAccess::Read).unwrap();
     assert!(!v.is_writable());
-    assert!(matches!(v.write_at(0, b"x"), Err(Error::AccessDenied { .. })));
+    assert!(matches!(
+        v.write_at(0, b"x"),
+        Err(Error::AccessDenied { .. })
+    ));
     assert!(matches!(v.atomic_u64(0), Err(Error::AccessDenied { .. })));
-    assert!(matches!(m.inherit(Access::ReadWrite), Err(Error::AccessDenied { .. })));
+    assert!(matches!(
+        m.inherit(Access::ReadWrite),
+        Err(Error::AccessDenied { .. })
+    ));
     // SAFETY: the slice is only checked for its type here, not read.
-    assert!(matches!(unsafe { m.view(.., ViewAccess::Read).unwrap().as_mut_slice().map(|_| ()) }, Err(Error::AccessDenied { .. })));
+    assert!(matches!(
+        unsafe {
+            m.view(.., ViewAccess::Read)
+                .unwrap()
+                .as_mut_slice()
+                .map(|_| ())
+        },
+        Err(Error::AccessDenied { .. })
+    ));
     assert_eq!(h.ok("read 0 8"), hex(b"original"), "nothing changed");
     // Read-only helper: same refusal in another process.
     let mut r = Helper::spawn(&["open", &name, "r"]);
     r.line();
-    assert!(r.ask(&format!("write 0 {}", hex(b"x"))).starts_with("err AccessDenied"));
+    assert!(r
+        .ask(&format!("write 0 {}", hex(b"x")))
+        .starts_with("err AccessDenied"));
     r.exit();
     h.exit();
 }
@@ -124,14 +175,20 @@ fn copy_on_write_changes_stay_private() {
     // Another process writes through a copy-on-write view and sees its own bytes...
     let mut o = Helper::spawn(&["open", &name, "r"]);
     o.line();
-    assert_eq!(o.ok(&format!("cow 66000 {}", hex(b"PRIVAT"))), hex(b"PRIVAT"));
+    assert_eq!(
+        o.ok(&format!("cow 66000 {}", hex(b"PRIVAT"))),
+        hex(b"PRIVAT")
+    );
     // ...which nobody else sees.
     assert_eq!(h.ok("read 66000 6"), hex(b"shared"));
     let m = Mapping::open(&name, Access::ReadWrite).unwrap();
     let cow = m.view(66_000..66_006, ViewAccess::CopyOnWrite).unwrap();
     cow.write_at(0, b"mine!!").unwrap();
     assert_eq!(cow.to_vec(), b"mine!!");
-    assert_eq!(m.view(66_000..66_006, ViewAccess::Read).unwrap().to_vec(), b"shared");
+    assert_eq!(
+        m.view(66_000..66_006, ViewAccess::Read).unwrap().to_vec(),
+        b"shared"
+    );
     assert_eq!(o.ok("read 66000 6"), hex(b"shared"));
     o.exit();
     h.exit();
@@ -155,7 +212,11 @@ fn file_backed_mapping_shares_and_persists_data() {
         other => panic!("growing read-only: expected InvalidSize, got {other:?}"),
     }
     let m = Mapping::from_path(&path, 100_000, Access::ReadWrite).unwrap();
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), 100_000, "a larger size grows the file");
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        100_000,
+        "a larger size grows the file"
+    );
     let v = m.view(.., ViewAccess::ReadWrite).unwrap();
     let mut first = [0u8; 3];
     v.read_at(0, &mut first).unwrap();
@@ -241,9 +302,9 @@ fn bad_inheritance_tokens_are_refused() {
 #[test]
 fn name_disappears_when_last_holder_exits() {
     let name = unique("life");
-    let mut h = Helper::spawn(&["create", &name, "4096"]);
+    let h = Helper::spawn(&["create", &name, "4096"]);
     h.line();
-    let mut o = Helper::spawn(&["open", &name, "rw"]);
+    let o = Helper::spawn(&["open", &name, "rw"]);
     assert_eq!(o.line(), "ok opened 4096");
     h.exit();
     // The opener still holds it: the name lives.
@@ -256,7 +317,7 @@ fn name_disappears_when_last_holder_exits() {
 #[test]
 fn name_disappears_when_last_holder_is_killed() {
     let name = unique("kill");
-    let mut h = Helper::spawn(&["create", &name, "4096"]);
+    let h = Helper::spawn(&["create", &name, "4096"]);
     h.line();
     let mut o = Helper::spawn(&["open", &name, "rw"]);
     o.line();
@@ -271,7 +332,12 @@ fn name_disappears_when_last_holder_is_killed() {
     // No orphan trips a restart: the name can be created afresh.
     let again = Mapping::create(&name, 8192).unwrap();
     assert_eq!(again.len(), 8192);
-    assert!(again.view(.., ViewAccess::Read).unwrap().to_vec().iter().all(|&b| b == 0));
+    assert!(again
+        .view(.., ViewAccess::Read)
+        .unwrap()
+        .to_vec()
+        .iter()
+        .all(|&b| b == 0));
 }
 
 #[test]
@@ -294,14 +360,23 @@ fn views_keep_the_object_alive_after_the_mapping_is_dropped() {
 fn persistent_mode_survives_its_creator_and_is_removable() {
     let name = unique("persist");
     if cfg!(windows) {
-        match Options::new().lifetime(Lifetime::Persistent).create(&name, 4096) {
+        match Options::new()
+            .lifetime(Lifetime::Persistent)
+            .create(&name, 4096)
+        {
             Err(Error::Unsupported { what, .. }) => assert!(what.contains("persistent"), "{what}"),
             other => panic!("expected Unsupported on Windows, got {other:?}"),
         }
         let m = Mapping::create(&name, 4096).unwrap();
-        assert!(matches!(Mapping::remove(&name), Err(Error::Unsupported { .. })));
+        assert!(matches!(
+            Mapping::remove(&name),
+            Err(Error::Unsupported { .. })
+        ));
         drop(m);
-        assert!(matches!(Mapping::remove(&name), Err(Error::NotFound { .. })));
+        assert!(matches!(
+            Mapping::remove(&name),
+            Err(Error::NotFound { .. })
+        ));
         return;
     }
     let mut h = Helper::spawn(&["create", &name, "4096", "persistent"]);
@@ -309,27 +384,48 @@ fn persistent_mode_survives_its_creator_and_is_removable() {
     h.ok(&format!("write 10 {}", hex(b"durable")));
     h.kill();
     let m = Mapping::open(&name, Access::ReadWrite).unwrap();
-    assert_eq!(m.view(10..17, ViewAccess::Read).unwrap().to_vec(), b"durable");
+    assert_eq!(
+        m.view(10..17, ViewAccess::Read).unwrap().to_vec(),
+        b"durable"
+    );
     drop(m);
     // Still there after our handle closed, too.
     let m = Mapping::open(&name, Access::Read).unwrap();
     Mapping::remove(&name).unwrap();
     // Holders keep their bytes after removal; the name is free.
-    assert_eq!(m.view(10..17, ViewAccess::Read).unwrap().to_vec(), b"durable");
+    assert_eq!(
+        m.view(10..17, ViewAccess::Read).unwrap().to_vec(),
+        b"durable"
+    );
     assert_gone(&name);
-    assert!(matches!(Mapping::remove(&name), Err(Error::NotFound { .. })));
+    assert!(matches!(
+        Mapping::remove(&name),
+        Err(Error::NotFound { .. })
+    ));
 }
 
 // 7. names: the rule, and Local\ / Global\ prefixes.
 #[test]
 fn names_are_checked_and_prefixes_name_the_same_object() {
     for bad in ["", "a/b", "with space", ".dot", "Other\\x"] {
-        assert!(matches!(Mapping::create(bad, 4096), Err(Error::InvalidName { .. })), "{bad:?}");
-        assert!(matches!(Mapping::open(bad, Access::Read), Err(Error::InvalidName { .. })), "{bad:?}");
+        assert!(
+            matches!(Mapping::create(bad, 4096), Err(Error::InvalidName { .. })),
+            "{bad:?}"
+        );
+        assert!(
+            matches!(
+                Mapping::open(bad, Access::Read),
+                Err(Error::InvalidName { .. })
+            ),
+            "{bad:?}"
+        );
     }
     let base = unique("prefix");
     let m = Mapping::create(&format!("Local\\{base}"), 4096).unwrap();
-    m.view(.., ViewAccess::ReadWrite).unwrap().write_at(0, b"L").unwrap();
+    m.view(.., ViewAccess::ReadWrite)
+        .unwrap()
+        .write_at(0, b"L")
+        .unwrap();
     let mut h = Helper::spawn(&["open", &base, "r"]);
     assert_eq!(h.line(), "ok opened 4096");
     assert_eq!(h.ok("read 0 1"), hex(b"L"));
@@ -351,30 +447,64 @@ fn sizes_ranges_and_offsets_are_checked_without_overflow() {
             other => panic!("size {size}: expected InvalidSize, got {other:?}"),
         }
     }
-    assert!(matches!(Mapping::anonymous(0), Err(Error::InvalidSize { .. })));
+    assert!(matches!(
+        Mapping::anonymous(0),
+        Err(Error::InvalidSize { .. })
+    ));
     let m = Mapping::create(&name, 10_000).unwrap();
-    let cases: [(u64, u64); 6] = [(10_000, 0), (9_999, 2), (u64::MAX, 1), (1, u64::MAX), (u64::MAX, 0), (20_000, 0)];
+    let cases: [(u64, u64); 6] = [
+        (10_000, 0),
+        (9_999, 2),
+        (u64::MAX, 1),
+        (1, u64::MAX),
+        (u64::MAX, 0),
+        (20_000, 0),
+    ];
     for (off, len) in cases {
         match m.map(off, len, ViewAccess::Read) {
             Err(Error::OutOfRange { size, .. }) => assert_eq!(size, 10_000),
             other => panic!("map({off}, {len}): expected OutOfRange, got {other:?}"),
         }
     }
-    assert!(matches!(m.view(5..5, ViewAccess::Read), Err(Error::OutOfRange { .. })));
-    assert!(matches!(m.view(u64::MAX.., ViewAccess::Read), Err(Error::OutOfRange { .. })));
-    assert!(matches!(m.view(..=u64::MAX, ViewAccess::Read), Err(Error::OutOfRange { .. })));
+    assert!(matches!(
+        m.view(5..5, ViewAccess::Read),
+        Err(Error::OutOfRange { .. })
+    ));
+    assert!(matches!(
+        m.view(u64::MAX.., ViewAccess::Read),
+        Err(Error::OutOfRange { .. })
+    ));
+    assert!(matches!(
+        m.view(..=u64::MAX, ViewAccess::Read),
+        Err(Error::OutOfRange { .. })
+    ));
     // Length 0 and `..` mean "to the end".
     assert_eq!(m.map(9_000, 0, ViewAccess::Read).unwrap().len(), 1_000);
     assert_eq!(m.view(9_000.., ViewAccess::Read).unwrap().len(), 1_000);
     assert_eq!(m.view(..=99, ViewAccess::Read).unwrap().len(), 100);
     // In-view ranges.
     let v = m.view(1..101, ViewAccess::ReadWrite).unwrap();
-    assert!(matches!(v.write_at(99, b"xx"), Err(Error::OutOfRange { .. })));
-    assert!(matches!(v.read_at(usize::MAX, &mut [0u8; 2]), Err(Error::OutOfRange { .. })));
+    assert!(matches!(
+        v.write_at(99, b"xx"),
+        Err(Error::OutOfRange { .. })
+    ));
+    assert!(matches!(
+        v.read_at(usize::MAX, &mut [0u8; 2]),
+        Err(Error::OutOfRange { .. })
+    ));
     // The view starts at object offset 1, so view offset 7 is object offset 8.
-    assert!(matches!(v.atomic_u64(8), Err(Error::Misaligned { align: 8, .. })));
+    assert!(matches!(
+        v.atomic_u64(8),
+        Err(Error::Misaligned { align: 8, .. })
+    ));
     v.atomic_u64(7).unwrap().store(42, Ordering::Release);
-    assert_eq!(m.view(8..16, ViewAccess::Read).unwrap().load_u64(0).unwrap(), 42);
+    assert_eq!(
+        m.view(8..16, ViewAccess::Read)
+            .unwrap()
+            .load_u64(0)
+            .unwrap(),
+        42
+    );
     assert!(matches!(v.atomic_u32(98), Err(Error::OutOfRange { .. })));
 }
 
@@ -386,9 +516,39 @@ fn create_fails_cleanly_when_the_backing_store_is_too_small() {
     match Mapping::create(&name, huge) {
         Err(e @ Error::NoSpace { .. }) => {
             let msg = e.to_string();
-            assert!(msg.contains(&name) && msg.contains(&huge.to_string()), "{msg}");
+            assert!(
+                msg.contains(&name) && msg.contains(&huge.to_string()),
+                "{msg}"
+            );
         }
         other => panic!("expected NoSpace, got {other:?}"),
     }
     assert_gone(&name);
+}
+
+// The README's first command: the demo runs two real processes end to end.
+#[test]
+fn demo_example_shares_a_mapping_between_two_processes() {
+    let dir = filemap_testkit::helper_path()
+        .parent()
+        .unwrap()
+        .join("examples");
+    let demo = dir.join(format!("demo{}", std::env::consts::EXE_SUFFIX));
+    assert!(demo.exists(), "{} is built by `cargo test`", demo.display());
+    let out = std::process::Command::new(&demo).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("read \"Message from first process.\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("the reader's reply is in my view: \"Reply from second process ("),
+        "{text}"
+    );
+    assert!(text.contains("opening it now gives NotFound"), "{text}");
 }

@@ -67,7 +67,9 @@ pub enum Error {
     },
 
     /// A view's range does not lie inside the mapping (or is empty, or overflows).
-    #[error("range at offset {offset} of length {len} is outside `{object}`, which is {size} bytes")]
+    #[error(
+        "range at offset {offset} of length {len} is outside `{object}`, which is {size} bytes"
+    )]
     OutOfRange {
         /// The object (or view) concerned.
         object: String,
@@ -175,7 +177,12 @@ impl Error {
     }
 
     /// Like [`Error::os`], but an out-of-space error becomes [`Error::NoSpace`].
-    pub(crate) fn os_sized(object: &str, size: u64, call: &'static str, source: io::Error) -> Error {
+    pub(crate) fn os_sized(
+        object: &str,
+        size: u64,
+        call: &'static str,
+        source: io::Error,
+    ) -> Error {
         if is_no_space(&source) {
             Error::NoSpace {
                 object: object.to_owned(),

@@ -74,7 +74,9 @@ mod sys;
 mod view;
 
 pub use error::{Error, Result};
-pub use mapping::{Access, Backing, Disposition, Inheritable, Lifetime, Mapping, Options, ViewAccess};
+pub use mapping::{
+    Access, Backing, Disposition, Inheritable, Lifetime, Mapping, Options, ViewAccess,
+};
 pub use view::View;
 
 /// The allocation granularity of this OS: the OS maps views from multiples of

@@ -182,10 +182,22 @@ impl Options {
         let n = name::parse(name)?;
         let obj = sys::open_named(&n, self.params.access, self.params.ready_timeout)?;
         let lifetime = None;
-        Ok(Mapping::new(obj, n.given, true, self.params.access, Backing::Memory, lifetime))
+        Ok(Mapping::new(
+            obj,
+            n.given,
+            true,
+            self.params.access,
+            Backing::Memory,
+            lifetime,
+        ))
     }
 
-    fn create_impl(&self, name: &str, size: u64, open_existing: bool) -> Result<(Mapping, Disposition)> {
+    fn create_impl(
+        &self,
+        name: &str,
+        size: u64,
+        open_existing: bool,
+    ) -> Result<(Mapping, Disposition)> {
         let n = name::parse(name)?;
         check_size(&n.given, size)?;
         if self.params.persistent && cfg!(windows) {
@@ -199,7 +211,10 @@ impl Options {
             Disposition::Created => (Access::ReadWrite, Some(self.chosen_lifetime())),
             Disposition::Opened => (self.params.access, None),
         };
-        Ok((Mapping::new(obj, n.given, true, access, Backing::Memory, lifetime), how))
+        Ok((
+            Mapping::new(obj, n.given, true, access, Backing::Memory, lifetime),
+            how,
+        ))
     }
 
     fn chosen_lifetime(&self) -> Lifetime {
@@ -221,7 +236,10 @@ fn check_size(object: &str, size: u64) -> Result<()> {
     if i64::try_from(size).is_err() {
         return Err(Error::InvalidSize {
             object: object.to_owned(),
-            reason: format!("{size} bytes is more than the largest object size ({})", i64::MAX),
+            reason: format!(
+                "{size} bytes is more than the largest object size ({})",
+                i64::MAX
+            ),
         });
     }
     Ok(())
@@ -260,7 +278,14 @@ impl fmt::Debug for Mapping {
 }
 
 impl Mapping {
-    fn new(obj: sys::Object, label: String, named: bool, access: Access, backing: Backing, lifetime: Option<Lifetime>) -> Mapping {
+    fn new(
+        obj: sys::Object,
+        label: String,
+        named: bool,
+        access: Access,
+        backing: Backing,
+        lifetime: Option<Lifetime>,
+    ) -> Mapping {
         Mapping {
             shared: Arc::new(Shared {
                 obj,
@@ -333,7 +358,14 @@ impl Mapping {
         let label = "<unnamed>".to_owned();
         check_size(&label, size)?;
         let obj = sys::anonymous(size, &label)?;
-        Ok(Mapping::new(obj, label, false, Access::ReadWrite, Backing::Memory, None))
+        Ok(Mapping::new(
+            obj,
+            label,
+            false,
+            Access::ReadWrite,
+            Backing::Memory,
+            None,
+        ))
     }
 
     /// A mapping of an open file. `size` 0 maps the whole file (which must then
@@ -382,7 +414,12 @@ impl Mapping {
         Self::from_file_labelled(&file, size, access, label)
     }
 
-    fn from_file_labelled(file: &File, size: u64, access: Access, label: String) -> Result<Mapping> {
+    fn from_file_labelled(
+        file: &File,
+        size: u64,
+        access: Access,
+        label: String,
+    ) -> Result<Mapping> {
         if size > 0 {
             check_size(&label, size)?;
         }
@@ -395,7 +432,10 @@ impl Mapping {
         self.shared.named.then_some(self.shared.label.as_str())
     }
 
-    /// The size in bytes: the creator's size, whoever opened it.
+    /// The size in bytes: the creator's size, whoever opened it. On Windows, a
+    /// process that *opens* a named section sees the size rounded up to whole
+    /// pages (4 KiB), because the kernel keeps no finer size for sections; the
+    /// extra bytes are zero and belong to the object.
     pub fn len(&self) -> u64 {
         self.shared.obj.size()
     }
@@ -470,9 +510,13 @@ impl Mapping {
     pub fn map(&self, offset: u64, len: u64, access: ViewAccess) -> Result<View> {
         let size = self.len();
         let label = &self.shared.label;
-        let len = if len == 0 { size.saturating_sub(offset) } else { len };
+        let len = if len == 0 {
+            size.saturating_sub(offset)
+        } else {
+            len
+        };
         let end = offset.checked_add(len);
-        if len == 0 || end.map_or(true, |e| e > size) {
+        if len == 0 || end.is_none_or(|e| e > size) {
             return Err(Error::OutOfRange {
                 object: label.clone(),
                 offset,
@@ -480,7 +524,9 @@ impl Mapping {
                 size,
             });
         }
-        if access == ViewAccess::ReadWrite && (self.shared.access != Access::ReadWrite || !self.shared.obj.writable()) {
+        if access == ViewAccess::ReadWrite
+            && (self.shared.access != Access::ReadWrite || !self.shared.obj.writable())
+        {
             return Err(Error::AccessDenied {
                 object: label.clone(),
                 reason: "a read-write view was asked for, but the mapping was opened read-only; \
@@ -565,7 +611,9 @@ impl Mapping {
             .strip_prefix(TOKEN_PREFIX)
             .ok_or_else(|| bad("it does not start with `filemap-inherit:v1:`"))?;
         let mut parts = rest.split(':');
-        let (Some(raw), Some(len), Some(acc), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(raw), Some(len), Some(acc), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(bad("expected filemap-inherit:v1:HANDLE:LEN:ACCESS"));
         };
         let raw: u64 = raw.parse().map_err(|_| bad("the handle is not a number"))?;
@@ -579,9 +627,15 @@ impl Mapping {
             _ => return Err(bad("the access is neither `r` nor `rw`")),
         };
         let obj = sys::from_inherited(raw, len, access, token)?;
-        Ok(Mapping::new(obj, "<inherited>".to_owned(), false, access, Backing::Memory, None))
+        Ok(Mapping::new(
+            obj,
+            "<inherited>".to_owned(),
+            false,
+            access,
+            Backing::Memory,
+            None,
+        ))
     }
-
 }
 
 const TOKEN_PREFIX: &str = "filemap-inherit:v1:";

@@ -46,7 +46,9 @@ impl View {
     }
 
     fn raw(&self) -> &RawView {
-        self.raw.as_ref().expect("a View is unmapped only when consumed")
+        self.raw
+            .as_ref()
+            .expect("a View is unmapped only when consumed")
     }
 
     /// Length in bytes: exactly what was asked for.
@@ -89,7 +91,8 @@ impl View {
         } else {
             Err(Error::AccessDenied {
                 object: self.shared.label.clone(),
-                reason: "this view is read-only; map a ReadWrite or CopyOnWrite view to write".into(),
+                reason: "this view is read-only; map a ReadWrite or CopyOnWrite view to write"
+                    .into(),
             })
         }
     }
@@ -250,7 +253,10 @@ impl View {
     /// # Errors
     /// [`Error::Os`].
     pub fn unmap(mut self) -> Result<()> {
-        let raw = self.raw.take().expect("a View is unmapped only when consumed");
+        let raw = self
+            .raw
+            .take()
+            .expect("a View is unmapped only when consumed");
         sys::unmap(&raw, &self.shared.label)
     }
 }

@@ -121,7 +121,9 @@ impl Drop for Object {
         {
             // The last holder anywhere removes the name (module docs). If the
             // exclusive lock is refused, someone else still holds the object.
-            if rfs::flock(&self.fd, FlockOperation::NonBlockingLockExclusive).is_ok() && same_file(path, *id) {
+            if rfs::flock(&self.fd, FlockOperation::NonBlockingLockExclusive).is_ok()
+                && same_file(path, *id)
+            {
                 let _ = rfs::unlink(path.as_str());
             }
         }
@@ -199,7 +201,9 @@ fn join(n: &Name, access: Access, deadline: Instant, started: Instant) -> Result
             Err(Errno::LOOP) => {
                 return Err(Error::AccessDenied {
                     object: n.given.clone(),
-                    reason: format!("{path} is a symbolic link; filemap does not follow links in {SHM_DIR}"),
+                    reason: format!(
+                        "{path} is a symbolic link; filemap does not follow links in {SHM_DIR}"
+                    ),
                 })
             }
             Err(e) => return Err(Error::os(&n.given, "open", io(e))),
@@ -273,7 +277,12 @@ fn join(n: &Name, access: Access, deadline: Instant, started: Instant) -> Result
 }
 
 #[cfg(target_os = "linux")]
-fn backoff_or_timeout(n: &Name, b: &mut Backoff, deadline: Instant, started: Instant) -> Result<()> {
+fn backoff_or_timeout(
+    n: &Name,
+    b: &mut Backoff,
+    deadline: Instant,
+    started: Instant,
+) -> Result<()> {
     if Instant::now() >= deadline {
         return Err(Error::NotReady {
             object: n.given.clone(),
@@ -291,14 +300,21 @@ pub(crate) fn open_named(n: &Name, access: Access, ready_timeout: Duration) -> R
     let started = Instant::now();
     match join(n, access, started + ready_timeout, started)? {
         Join::Live(o) => Ok(o),
-        Join::Gone => Err(Error::NotFound { name: n.given.clone() }),
+        Join::Gone => Err(Error::NotFound {
+            name: n.given.clone(),
+        }),
     }
 }
 
 /// Creates a named object; with `open_existing`, joins an existing live one instead
 /// of failing (module docs, "Creating").
 #[cfg(target_os = "linux")]
-pub(crate) fn create_named(n: &Name, size: u64, p: &CreateParams, open_existing: bool) -> Result<(Object, Disposition)> {
+pub(crate) fn create_named(
+    n: &Name,
+    size: u64,
+    p: &CreateParams,
+    open_existing: bool,
+) -> Result<(Object, Disposition)> {
     let started = Instant::now();
     let deadline = started + p.ready_timeout;
     let obj = &n.given;
@@ -311,12 +327,16 @@ pub(crate) fn create_named(n: &Name, size: u64, p: &CreateParams, open_existing:
     .map_err(|e| match e {
         Errno::NOENT | Errno::OPNOTSUPP | Errno::ISDIR => Error::Unsupported {
             object: obj.clone(),
-            what: format!("creating an unnamed file in {SHM_DIR} (O_TMPFILE: {})", io(e)),
+            what: format!(
+                "creating an unnamed file in {SHM_DIR} (O_TMPFILE: {})",
+                io(e)
+            ),
         },
         e => Error::os_sized(obj, size, "open(O_TMPFILE)", io(e)),
     })?;
     let mode = (p.mode & 0o777) | if p.persistent { 0 } else { 0o1000 };
-    rfs::fchmod(&fd, Mode::from_raw_mode(mode as _)).map_err(|e| Error::os(obj, "fchmod", io(e)))?;
+    rfs::fchmod(&fd, Mode::from_raw_mode(mode as _))
+        .map_err(|e| Error::os(obj, "fchmod", io(e)))?;
     rfs::ftruncate(&fd, size).map_err(|e| Error::os_sized(obj, size, "ftruncate", io(e)))?;
     // Reserve every page now, so that a too-small /dev/shm fails here rather
     // than as SIGBUS on first touch.
@@ -351,7 +371,9 @@ pub(crate) fn create_named(n: &Name, size: u64, p: &CreateParams, open_existing:
                 ))
             }
             Err(Errno::EXIST) => match join(n, p.access, deadline, started)? {
-                Join::Live(existing) if open_existing => return Ok((existing, Disposition::Opened)),
+                Join::Live(existing) if open_existing => {
+                    return Ok((existing, Disposition::Opened))
+                }
                 Join::Live(_) => return Err(Error::AlreadyExists { name: obj.clone() }),
                 // Stale and removed, or removed meanwhile: try to take the name again.
                 Join::Gone => backoff_or_timeout(n, &mut backoff, deadline, started)?,
@@ -401,7 +423,8 @@ pub(crate) fn open_named(n: &Name, access: Access, ready_timeout: Duration) -> R
         Access::Read => rustix::shm::OFlags::RDONLY,
         Access::ReadWrite => rustix::shm::OFlags::RDWR,
     };
-    let fd = rustix::shm::open(path.as_str(), flags, Mode::empty()).map_err(|e| Error::os(&n.given, "shm_open", io(e)))?;
+    let fd = rustix::shm::open(path.as_str(), flags, Mode::empty())
+        .map_err(|e| Error::os(&n.given, "shm_open", io(e)))?;
     let mut backoff = Backoff(0);
     loop {
         let st = rfs::fstat(&fd).map_err(|e| Error::os(&n.given, "fstat", io(e)))?;
@@ -431,15 +454,22 @@ pub(crate) fn open_named(n: &Name, access: Access, ready_timeout: Duration) -> R
 }
 
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn create_named(n: &Name, size: u64, p: &CreateParams, open_existing: bool) -> Result<(Object, Disposition)> {
+pub(crate) fn create_named(
+    n: &Name,
+    size: u64,
+    p: &CreateParams,
+    open_existing: bool,
+) -> Result<(Object, Disposition)> {
     use rustix::shm::OFlags as S;
     let path = crate::name::platform_name(n);
     match rustix::shm::open(path.as_str(), S::CREATE | S::EXCL | S::RDWR, Mode::empty()) {
         Ok(fd) => {
             let obj = &n.given;
             let made = (|| {
-                rfs::ftruncate(&fd, size).map_err(|e| Error::os_sized(obj, size, "ftruncate", io(e)))?;
-                rfs::fchmod(&fd, Mode::from_raw_mode((p.mode & 0o777) as _)).map_err(|e| Error::os(obj, "fchmod", io(e)))?;
+                rfs::ftruncate(&fd, size)
+                    .map_err(|e| Error::os_sized(obj, size, "ftruncate", io(e)))?;
+                rfs::fchmod(&fd, Mode::from_raw_mode((p.mode & 0o777) as _))
+                    .map_err(|e| Error::os(obj, "fchmod", io(e)))?;
                 rfs::fstat(&fd).map_err(|e| Error::os(obj, "fstat", io(e)))
             })();
             match made {
@@ -463,14 +493,18 @@ pub(crate) fn create_named(n: &Name, size: u64, p: &CreateParams, open_existing:
                 }
             }
         }
-        Err(Errno::EXIST) if open_existing => Ok((open_named(n, p.access, p.ready_timeout)?, Disposition::Opened)),
+        Err(Errno::EXIST) if open_existing => Ok((
+            open_named(n, p.access, p.ready_timeout)?,
+            Disposition::Opened,
+        )),
         Err(e) => Err(Error::os_sized(&n.given, size, "shm_open", io(e))),
     }
 }
 
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn remove_named(n: &Name) -> Result<()> {
-    rustix::shm::unlink(crate::name::platform_name(n).as_str()).map_err(|e| Error::os(&n.given, "shm_unlink", io(e)))
+    rustix::shm::unlink(crate::name::platform_name(n).as_str())
+        .map_err(|e| Error::os(&n.given, "shm_unlink", io(e)))
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -480,10 +514,15 @@ pub(crate) fn anonymous(size: u64, obj: &str) -> Result<Object> {
     loop {
         let nth = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmp = format!("/fm.{}.{nth}", std::process::id());
-        match rustix::shm::open(tmp.as_str(), S::CREATE | S::EXCL | S::RDWR, Mode::from_raw_mode(0o600)) {
+        match rustix::shm::open(
+            tmp.as_str(),
+            S::CREATE | S::EXCL | S::RDWR,
+            Mode::from_raw_mode(0o600),
+        ) {
             Ok(fd) => {
                 let _ = rustix::shm::unlink(tmp.as_str());
-                rfs::ftruncate(&fd, size).map_err(|e| Error::os_sized(obj, size, "ftruncate", io(e)))?;
+                rfs::ftruncate(&fd, size)
+                    .map_err(|e| Error::os_sized(obj, size, "ftruncate", io(e)))?;
                 return Ok(Object {
                     fd,
                     size,
@@ -510,7 +549,8 @@ pub(crate) fn from_file(file: &File, size: u64, access: Access, obj: &str) -> Re
             reason: "it is not a regular file, so it has no size to map".into(),
         });
     }
-    let acc = rfs::fcntl_getfl(&fd).map_err(|e| Error::os(obj, "fcntl(F_GETFL)", io(e)))? & OFlags::RWMODE;
+    let acc = rfs::fcntl_getfl(&fd).map_err(|e| Error::os(obj, "fcntl(F_GETFL)", io(e)))?
+        & OFlags::RWMODE;
     let file_writable = acc == OFlags::RDWR;
     if access == Access::ReadWrite && !file_writable {
         return Err(Error::AccessDenied {
@@ -564,11 +604,14 @@ impl Inherit {
     /// (opened read-only for read access) without close-on-exec.
     pub(crate) fn new(o: &Object, access: Access, obj: &str) -> Result<Inherit> {
         let fd = match access {
-            Access::ReadWrite => rustix::io::dup(&o.fd).map_err(|e| Error::os(obj, "dup", io(e)))?,
+            Access::ReadWrite => {
+                rustix::io::dup(&o.fd).map_err(|e| Error::os(obj, "dup", io(e)))?
+            }
             Access::Read => reopen_read_only(o, obj)?,
         };
         // `dup` already leaves FD_CLOEXEC clear; the re-opened one has it set.
-        rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::empty()).map_err(|e| Error::os(obj, "fcntl(F_SETFD)", io(e)))?;
+        rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::empty())
+            .map_err(|e| Error::os(obj, "fcntl(F_SETFD)", io(e)))?;
         Ok(Inherit { fd })
     }
 
@@ -581,7 +624,8 @@ impl Inherit {
 #[cfg(target_os = "linux")]
 fn reopen_read_only(o: &Object, obj: &str) -> Result<OwnedFd> {
     let p = format!("/proc/self/fd/{}", o.fd.as_raw_fd());
-    rfs::open(p.as_str(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| Error::os(obj, "open(/proc/self/fd)", io(e)))
+    rfs::open(p.as_str(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| Error::os(obj, "open(/proc/self/fd)", io(e)))
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -600,18 +644,26 @@ pub(crate) fn from_inherited(raw: u64, len: u64, access: Access, token: &str) ->
         token: token.to_owned(),
         reason,
     };
-    let rawfd = RawFd::try_from(raw).map_err(|_| bad(format!("{raw} is not a descriptor number")))?;
+    let rawfd =
+        RawFd::try_from(raw).map_err(|_| bad(format!("{raw} is not a descriptor number")))?;
     if rawfd < 0 {
         return Err(bad(format!("{raw} is not a descriptor number")));
     }
     // SAFETY: borrowing only for the duration of these checks; if `rawfd` is not
     // open the calls fail with EBADF and nothing is closed.
     let borrowed = unsafe { BorrowedFd::borrow_raw(rawfd) };
-    let fl = rfs::fcntl_getfl(borrowed)
-        .map_err(|e| bad(format!("descriptor {rawfd} is not open in this process ({})", io(e))))?;
-    let st = rfs::fstat(borrowed).map_err(|e| bad(format!("fstat of descriptor {rawfd} failed: {}", io(e))))?;
+    let fl = rfs::fcntl_getfl(borrowed).map_err(|e| {
+        bad(format!(
+            "descriptor {rawfd} is not open in this process ({})",
+            io(e)
+        ))
+    })?;
+    let st = rfs::fstat(borrowed)
+        .map_err(|e| bad(format!("fstat of descriptor {rawfd} failed: {}", io(e))))?;
     if !is_regular(&st) {
-        return Err(bad(format!("descriptor {rawfd} is not a shared-memory object or file")));
+        return Err(bad(format!(
+            "descriptor {rawfd} is not a shared-memory object or file"
+        )));
     }
     if (st.st_size as u64) < len {
         return Err(bad(format!(
@@ -621,14 +673,17 @@ pub(crate) fn from_inherited(raw: u64, len: u64, access: Access, token: &str) ->
     }
     let acc = fl & OFlags::RWMODE;
     if access == Access::ReadWrite && acc != OFlags::RDWR {
-        return Err(bad(format!("the token says read-write, but descriptor {rawfd} is read-only")));
+        return Err(bad(format!(
+            "the token says read-write, but descriptor {rawfd} is read-only"
+        )));
     }
     // SAFETY: the descriptor is open (F_GETFL succeeded) and was handed to this
     // process for it to own: the token names it, and the parent closed its own
     // copy (a different number in the parent's table). Taking ownership once is
     // the caller's contract, stated on `Mapping::from_inherited`.
     let fd = unsafe { OwnedFd::from_raw_fd(rawfd) };
-    rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC).map_err(|e| Error::os(token, "fcntl(F_SETFD)", io(e)))?;
+    rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC)
+        .map_err(|e| Error::os(token, "fcntl(F_SETFD)", io(e)))?;
     Ok(Object {
         fd,
         size: len,
@@ -644,7 +699,13 @@ pub(crate) fn from_inherited(raw: u64, len: u64, access: Access, token: &str) ->
 /// Maps `len` bytes of `o` from `offset` (any offset: it is aligned down here
 /// and the returned view starts exactly at `offset`). The caller has checked
 /// the range and the access.
-pub(crate) fn map(o: &Object, offset: u64, len: usize, access: ViewAccess, obj: &str) -> Result<RawView> {
+pub(crate) fn map(
+    o: &Object,
+    offset: u64,
+    len: usize,
+    access: ViewAccess,
+    obj: &str,
+) -> Result<RawView> {
     let gran = granularity();
     let aligned = offset - offset % gran;
     let delta = (offset - aligned) as usize;
@@ -683,8 +744,13 @@ pub(crate) fn unmap(v: &RawView, obj: &str) -> Result<()> {
 
 /// Starts (or, with `wait`, completes) write-back of the view's pages.
 pub(crate) fn flush(v: &RawView, wait: bool, obj: &str) -> Result<()> {
-    let flags = if wait { MsyncFlags::SYNC } else { MsyncFlags::ASYNC };
+    let flags = if wait {
+        MsyncFlags::SYNC
+    } else {
+        MsyncFlags::ASYNC
+    };
     // SAFETY: `base..base+map_len` is a live mapping made by `map`; msync does
     // not change its contents.
-    unsafe { mm::msync(v.base.cast(), v.map_len, flags) }.map_err(|e| Error::os(obj, "msync", io(e)))
+    unsafe { mm::msync(v.base.cast(), v.map_len, flags) }
+        .map_err(|e| Error::os(obj, "msync", io(e)))
 }

@@ -16,7 +16,7 @@ use windows_sys::Win32::Foundation::{
 };
 use windows_sys::Win32::Storage::FileSystem::FlushFileBuffers;
 use windows_sys::Win32::System::Memory::{
-    CreateFileMappingW, FlushViewOfFile, MapViewOfFileEx, OpenFileMappingW, UnmapViewOfFile, 
+    CreateFileMappingW, FlushViewOfFile, MapViewOfFileEx, OpenFileMappingW, UnmapViewOfFile,
     FILE_MAP, FILE_MAP_COPY, FILE_MAP_READ, FILE_MAP_WRITE, MEMORY_MAPPED_VIEW_ADDRESS,
     PAGE_READONLY, PAGE_READWRITE, SECTION_QUERY, SEC_COMMIT,
 };
@@ -89,7 +89,11 @@ impl Object {
         if let Some(f) = &self.file {
             // SAFETY: a valid file handle owned by `f`.
             if unsafe { FlushFileBuffers(f.as_raw_handle()) } == 0 {
-                return Err(Error::os(object, "FlushFileBuffers", io::Error::last_os_error()));
+                return Err(Error::os(
+                    object,
+                    "FlushFileBuffers",
+                    io::Error::last_os_error(),
+                ));
             }
         }
         Ok(())
@@ -103,7 +107,12 @@ impl Object {
 /// Takes ownership of a handle a Win32 call just returned, or reports its error.
 fn owned(h: HANDLE, object: &str, size: u64, call: &'static str) -> Result<OwnedHandle> {
     if h.is_null() {
-        return Err(Error::os_sized(object, size, call, io::Error::last_os_error()));
+        return Err(Error::os_sized(
+            object,
+            size,
+            call,
+            io::Error::last_os_error(),
+        ));
     }
     // SAFETY: `h` is a fresh, valid handle that nothing else owns.
     Ok(unsafe { OwnedHandle::from_raw_handle(h as RawHandle) })
@@ -147,7 +156,12 @@ fn section_access(access: Access) -> u32 {
     }
 }
 
-pub(crate) fn create_named(n: &Name, size: u64, p: &CreateParams, open_existing: bool) -> Result<(Object, Disposition)> {
+pub(crate) fn create_named(
+    n: &Name,
+    size: u64,
+    p: &CreateParams,
+    open_existing: bool,
+) -> Result<(Object, Disposition)> {
     let obj = &n.given;
     let wname = wide(&n.given);
     let (hi, lo) = split(size);
@@ -157,7 +171,14 @@ pub(crate) fn create_named(n: &Name, size: u64, p: &CreateParams, open_existing:
     // SAFETY: a pagefile-backed section (INVALID_HANDLE_VALUE), default security,
     // a NUL-terminated name that outlives the call.
     let h = unsafe {
-        CreateFileMappingW(INVALID_HANDLE_VALUE, null(), PAGE_READWRITE | SEC_COMMIT, hi, lo, wname.as_ptr())
+        CreateFileMappingW(
+            INVALID_HANDLE_VALUE,
+            null(),
+            PAGE_READWRITE | SEC_COMMIT,
+            hi,
+            lo,
+            wname.as_ptr(),
+        )
     };
     let existed = io::Error::last_os_error().raw_os_error() == Some(ERROR_ALREADY_EXISTS as i32);
     let handle = owned(h, obj, size, "CreateFileMappingW")?;
@@ -181,7 +202,11 @@ pub(crate) fn create_named(n: &Name, size: u64, p: &CreateParams, open_existing:
     Ok((o, Disposition::Opened))
 }
 
-pub(crate) fn open_named(n: &Name, access: Access, _ready_timeout: std::time::Duration) -> Result<Object> {
+pub(crate) fn open_named(
+    n: &Name,
+    access: Access,
+    _ready_timeout: std::time::Duration,
+) -> Result<Object> {
     let obj = &n.given;
     let wname = wide(&n.given);
     // SAFETY: a NUL-terminated name that outlives the call; handle not inheritable.
@@ -210,7 +235,16 @@ pub(crate) fn remove_named(n: &Name) -> Result<()> {
 pub(crate) fn anonymous(size: u64, obj: &str) -> Result<Object> {
     let (hi, lo) = split(size);
     // SAFETY: a pagefile-backed, unnamed section with default security.
-    let h = unsafe { CreateFileMappingW(INVALID_HANDLE_VALUE, null(), PAGE_READWRITE | SEC_COMMIT, hi, lo, null()) };
+    let h = unsafe {
+        CreateFileMappingW(
+            INVALID_HANDLE_VALUE,
+            null(),
+            PAGE_READWRITE | SEC_COMMIT,
+            hi,
+            lo,
+            null(),
+        )
+    };
     let handle = owned(h, obj, size, "CreateFileMappingW")?;
     Ok(Object {
         handle,
@@ -221,8 +255,13 @@ pub(crate) fn anonymous(size: u64, obj: &str) -> Result<Object> {
 }
 
 pub(crate) fn from_file(file: &File, size: u64, access: Access, obj: &str) -> Result<Object> {
-    let file = file.try_clone().map_err(|e| Error::os(obj, "DuplicateHandle", e))?;
-    let current = file.metadata().map_err(|e| Error::os(obj, "GetFileInformationByHandle", e))?.len();
+    let file = file
+        .try_clone()
+        .map_err(|e| Error::os(obj, "DuplicateHandle", e))?;
+    let current = file
+        .metadata()
+        .map_err(|e| Error::os(obj, "GetFileInformationByHandle", e))?
+        .len();
     let size = if size == 0 { current } else { size };
     if size == 0 {
         return Err(Error::InvalidSize {
@@ -233,7 +272,9 @@ pub(crate) fn from_file(file: &File, size: u64, access: Access, obj: &str) -> Re
     if size > current && access != Access::ReadWrite {
         return Err(Error::InvalidSize {
             object: obj.to_owned(),
-            reason: format!("the file is {current} bytes and cannot be grown to {size} with read-only access"),
+            reason: format!(
+                "the file is {current} bytes and cannot be grown to {size} with read-only access"
+            ),
         });
     }
     let prot = match access {
@@ -275,7 +316,11 @@ impl Inherit {
             )
         };
         if ok == 0 {
-            return Err(Error::os(obj, "DuplicateHandle", io::Error::last_os_error()));
+            return Err(Error::os(
+                obj,
+                "DuplicateHandle",
+                io::Error::last_os_error(),
+            ));
         }
         // SAFETY: a fresh handle that nothing else owns.
         let handle = unsafe { OwnedHandle::from_raw_handle(new as RawHandle) };
@@ -292,10 +337,17 @@ pub(crate) fn from_inherited(raw: u64, len: u64, access: Access, token: &str) ->
         token: token.to_owned(),
         reason,
     };
-    let h = usize::try_from(raw).map_err(|_| bad(format!("{raw} is not a handle value")))? as HANDLE;
-    let size = section_size(h, token).map_err(|e| bad(format!("handle {raw} is not a section open in this process ({e})")))?;
+    let h =
+        usize::try_from(raw).map_err(|_| bad(format!("{raw} is not a handle value")))? as HANDLE;
+    let size = section_size(h, token).map_err(|e| {
+        bad(format!(
+            "handle {raw} is not a section open in this process ({e})"
+        ))
+    })?;
     if size < len {
-        return Err(bad(format!("the section has {size} bytes, fewer than the {len} the token names")));
+        return Err(bad(format!(
+            "the section has {size} bytes, fewer than the {len} the token names"
+        )));
     }
     if access == Access::ReadWrite {
         // Prove write access by mapping one byte writable, then unmapping it.
@@ -303,7 +355,9 @@ pub(crate) fn from_inherited(raw: u64, len: u64, access: Access, token: &str) ->
         // mapping at an address the system picks.
         let v = unsafe { MapViewOfFileEx(h, FILE_MAP_WRITE, 0, 0, 1, null()) };
         if v.Value.is_null() {
-            return Err(bad(format!("the token says read-write, but handle {raw} is read-only")));
+            return Err(bad(format!(
+                "the token says read-write, but handle {raw} is read-only"
+            )));
         }
         // SAFETY: unmapping the view just made.
         unsafe { UnmapViewOfFile(v) };
@@ -319,7 +373,13 @@ pub(crate) fn from_inherited(raw: u64, len: u64, access: Access, token: &str) ->
     })
 }
 
-pub(crate) fn map(o: &Object, offset: u64, len: usize, access: ViewAccess, obj: &str) -> Result<RawView> {
+pub(crate) fn map(
+    o: &Object,
+    offset: u64,
+    len: usize,
+    access: ViewAccess,
+    obj: &str,
+) -> Result<RawView> {
     let gran = granularity();
     let aligned = offset - offset % gran;
     let delta = (offset - aligned) as usize;
@@ -339,7 +399,12 @@ pub(crate) fn map(o: &Object, offset: u64, len: usize, access: ViewAccess, obj: 
     // allocation granularity; the system picks the address (null hint).
     let v = unsafe { MapViewOfFileEx(o.raw(), acc, hi, lo, map_len, null()) };
     if v.Value.is_null() {
-        return Err(Error::os_sized(obj, map_len as u64, "MapViewOfFileEx", io::Error::last_os_error()));
+        return Err(Error::os_sized(
+            obj,
+            map_len as u64,
+            "MapViewOfFileEx",
+            io::Error::last_os_error(),
+        ));
     }
     let base = v.Value.cast::<u8>();
     Ok(RawView {
@@ -359,7 +424,11 @@ pub(crate) fn unmap(v: &RawView, obj: &str) -> Result<()> {
         })
     };
     if ok == 0 {
-        return Err(Error::os(obj, "UnmapViewOfFile", io::Error::last_os_error()));
+        return Err(Error::os(
+            obj,
+            "UnmapViewOfFile",
+            io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }
@@ -369,7 +438,11 @@ pub(crate) fn flush(v: &RawView, _wait: bool, obj: &str) -> Result<()> {
     // for local files, returns once they are issued; `flush_durable` adds
     // FlushFileBuffers to wait for the disk.
     if unsafe { FlushViewOfFile(v.base.cast(), v.map_len) } == 0 {
-        return Err(Error::os(obj, "FlushViewOfFile", io::Error::last_os_error()));
+        return Err(Error::os(
+            obj,
+            "FlushViewOfFile",
+            io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }

@@ -1,0 +1,261 @@
+//! Linux-only behaviour: /dev/shm details, permissions, other users, foreign
+//! objects, and interoperation with Python's `multiprocessing.shared_memory`.
+#![cfg(target_os = "linux")]
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use filemap::{Access, Error, Lifetime, Mapping, Options, ViewAccess};
+use filemap_testkit::{helper_path, hex, unique, Helper};
+
+fn shm(name: &str) -> PathBuf {
+    PathBuf::from("/dev/shm").join(name)
+}
+
+// 8. new objects get exactly the mode asked for (default 0600), whatever the umask;
+// transient ones carry the sticky bit that marks them for lifetime tracking.
+#[test]
+fn modes_are_exact_and_independent_of_umask() {
+    for (umask, extra, want) in [
+        ("000", None, 0o600),
+        ("077", Some("mode=640"), 0o640),
+        ("000", Some("mode=604"), 0o604),
+    ] {
+        let name = unique("mode");
+        let mut args = vec!["--umask", umask, "create", &name, "4096"];
+        args.extend(extra);
+        let h = Helper::spawn(&args);
+        assert_eq!(h.line(), "ok created 4096");
+        let md = std::fs::metadata(shm(&name)).unwrap();
+        assert_eq!(
+            md.permissions().mode() & 0o777,
+            want,
+            "umask {umask} {extra:?}"
+        );
+        assert_eq!(
+            md.permissions().mode() & 0o1000,
+            0o1000,
+            "transient objects carry S_ISVTX"
+        );
+        assert_eq!(md.len(), 4096);
+        h.exit();
+    }
+    let name = unique("mode-p");
+    let m = Options::new()
+        .lifetime(Lifetime::Persistent)
+        .create(&name, 4096)
+        .unwrap();
+    assert_eq!(m.lifetime(), Some(Lifetime::Persistent));
+    assert_eq!(
+        std::fs::metadata(shm(&name)).unwrap().permissions().mode() & 0o7777,
+        0o600
+    );
+    Mapping::remove(&name).unwrap();
+}
+
+// 4. read-only works on an object the caller cannot write.
+#[test]
+fn read_only_open_works_where_write_is_not_permitted() {
+    let name = unique("perm");
+    // Readable by all, writable by the owner only.
+    let m = Options::new().mode(0o644).create(&name, 4096).unwrap();
+    m.view(.., ViewAccess::ReadWrite)
+        .unwrap()
+        .write_at(0, b"owner's")
+        .unwrap();
+    let is_root = rustix::process::geteuid().is_root();
+    // `nobody` must be able to run the helper wherever the tree was cloned.
+    let exe = std::env::temp_dir().join(unique("helper"));
+    std::fs::copy(helper_path(), &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut other = Command::new(&exe);
+    if is_root {
+        // Run the helper as `nobody`, who may read but not write it.
+        other.uid(65534).gid(65534);
+    } else {
+        // Without root, take write permission away from ourselves instead.
+        std::fs::set_permissions(shm(&name), std::fs::Permissions::from_mode(0o1444)).unwrap();
+    }
+    let mut rw = Helper::spawn_cmd(other.args(["open", &name, "rw"]), "open rw as another user");
+    let line = rw.line();
+    assert!(
+        line.starts_with("err AccessDenied") && line.contains(&name) && line.contains("open"),
+        "{line}"
+    );
+    rw.wait();
+    let mut other = Command::new(&exe);
+    if is_root {
+        other.uid(65534).gid(65534);
+    }
+    let mut ro = Helper::spawn_cmd(other.args(["open", &name, "r"]), "open r as another user");
+    assert_eq!(ro.line(), "ok opened 4096");
+    assert_eq!(ro.ok("read 0 7"), hex(b"owner's"));
+    assert!(ro
+        .ask(&format!("write 0 {}", hex(b"x")))
+        .starts_with("err AccessDenied"));
+    assert!(ro.ask("add 0 1").starts_with("err AccessDenied"));
+    // Copy-on-write is allowed read-only, and private.
+    assert_eq!(ro.ok(&format!("cow 0 {}", hex(b"x"))), hex(b"x"));
+    ro.exit();
+    assert_eq!(m.view(0..7, ViewAccess::Read).unwrap().to_vec(), b"owner's");
+    std::fs::remove_file(&exe).unwrap();
+}
+
+// 8. an opener never takes a size-0 object as ready.
+#[test]
+fn size_zero_object_is_not_ready_then_times_out() {
+    let name = unique("zero");
+    std::fs::File::create(shm(&name)).unwrap();
+    let t = std::time::Instant::now();
+    match Options::new()
+        .ready_timeout(Duration::from_millis(200))
+        .open(&name)
+    {
+        Err(e @ Error::NotReady { .. }) => {
+            assert!(
+                e.to_string().contains("size 0") && e.to_string().contains(&name),
+                "{e}"
+            );
+            assert!(t.elapsed() >= Duration::from_millis(200));
+        }
+        other => panic!("expected NotReady, got {other:?}"),
+    }
+    std::fs::remove_file(shm(&name)).unwrap();
+}
+
+#[test]
+fn opener_waits_for_a_foreign_creator_to_set_the_size() {
+    let name = unique("later");
+    let f = std::fs::File::create(shm(&name)).unwrap();
+    let n2 = name.clone();
+    let opener = std::thread::spawn(move || {
+        Options::new()
+            .ready_timeout(Duration::from_secs(60))
+            .open(&n2)
+    });
+    // The opener is polling; give the object its size now.
+    f.set_len(8192).unwrap();
+    let m = opener.join().unwrap().unwrap();
+    assert_eq!(m.len(), 8192);
+    drop(m);
+    // Foreign objects (no sticky bit) are never removed by filemap's lifetime rule.
+    assert!(shm(&name).exists());
+    std::fs::remove_file(shm(&name)).unwrap();
+}
+
+// 6. after a crash the stale name is removed by the next filemap call that meets it.
+#[test]
+fn stale_name_left_by_a_killed_holder_is_cleaned_on_next_open() {
+    let name = unique("stale");
+    let h = Helper::spawn(&["create", &name, "4096"]);
+    h.line();
+    h.kill();
+    assert!(
+        shm(&name).exists(),
+        "the kernel cannot unlink for a killed process"
+    );
+    assert!(matches!(
+        Mapping::open(&name, Access::Read),
+        Err(Error::NotFound { .. })
+    ));
+    assert!(!shm(&name).exists(), "the stale name is removed");
+}
+
+#[test]
+fn symlinks_in_dev_shm_are_not_followed() {
+    let name = unique("link");
+    std::os::unix::fs::symlink("/etc/hostname", shm(&name)).unwrap();
+    match Mapping::open(&name, Access::Read) {
+        Err(Error::AccessDenied { reason, .. }) => {
+            assert!(reason.contains("symbolic link"), "{reason}")
+        }
+        other => panic!("expected AccessDenied, got {other:?}"),
+    }
+    std::fs::remove_file(shm(&name)).unwrap();
+}
+
+#[test]
+fn os_errors_name_the_object_and_the_call() {
+    let dir = std::env::temp_dir();
+    match Mapping::from_path(&dir, 0, Access::ReadWrite) {
+        Err(e @ Error::Os { call: "open", .. }) => {
+            assert_eq!(e.os_code(), Some(21), "EISDIR");
+            let msg = e.to_string();
+            assert!(
+                msg.contains(&dir.display().to_string()) && msg.contains("open failed"),
+                "{msg}"
+            );
+        }
+        other => panic!("expected Os, got {other:?}"),
+    }
+}
+
+// 7. Python's SharedMemory and filemap open the same bytes, both ways.
+fn python(script: &str, args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+const PY_ATTACH: &str = r#"
+import sys
+from multiprocessing import shared_memory, resource_tracker
+shm = shared_memory.SharedMemory(name=sys.argv[1])
+# Attaching registers the name with the tracker (Python < 3.13), which would
+# unlink it at exit: we only attached, so unregister.
+resource_tracker.unregister(shm._name, "shared_memory")
+print(bytes(shm.buf[:16]).hex(), shm.size)
+shm.buf[100:112] = b"from python!"
+shm.close()
+"#;
+
+const PY_CREATE: &str = r#"
+import sys
+from multiprocessing import shared_memory, resource_tracker
+shm = shared_memory.SharedMemory(name=sys.argv[1], create=True, size=int(sys.argv[2]))
+shm.buf[:13] = b"python wrote!"
+# Keep the object after this process exits.
+resource_tracker.unregister(shm._name, "shared_memory")
+shm.close()
+"#;
+
+#[test]
+fn python_reads_what_filemap_wrote_and_the_reverse() {
+    let name = unique("py");
+    let m = Mapping::create(&name, 4096).unwrap();
+    let v = m.view(.., ViewAccess::ReadWrite).unwrap();
+    v.write_at(0, b"filemap wrote it").unwrap();
+    let out = python(PY_ATTACH, &[&name]);
+    assert_eq!(out, format!("{} 4096", hex(b"filemap wrote it")));
+    let mut buf = [0u8; 12];
+    v.read_at(100, &mut buf).unwrap();
+    assert_eq!(&buf, b"from python!");
+
+    let name = unique("py2");
+    python(PY_CREATE, &[&name, "12345"]);
+    let m = Mapping::open(&name, Access::ReadWrite).unwrap();
+    assert_eq!(m.len(), 12345);
+    assert_eq!(
+        m.view(0..13, ViewAccess::Read).unwrap().to_vec(),
+        b"python wrote!"
+    );
+    drop(m);
+    assert!(
+        shm(&name).exists(),
+        "a Python-made object is not filemap's to remove"
+    );
+    Mapping::remove(&name).unwrap();
+    assert!(!shm(&name).exists());
+}
