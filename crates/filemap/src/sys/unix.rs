@@ -32,6 +32,9 @@
 //!   releaser unlinked it in between, the opener starts over and finds the name
 //!   gone. A short exclusive lock held by someone else's check is waited out.
 //!
+//! A `fork`ed child (without `exec`) shares its parent's open file description
+//! and so its lock: the two count as one holder. Descriptors are close-on-exec.
+//!
 //! Unlinking only ever happens while holding the exclusive lock on that very
 //! file and after checking the name still refers to it, and nobody can replace
 //! the name while that lock is held, so one process never removes another's

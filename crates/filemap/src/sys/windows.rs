@@ -165,41 +165,46 @@ pub(crate) fn create_named(
     let obj = &n.given;
     let wname = wide(&n.given);
     let (hi, lo) = split(size);
-    // SAFETY: SetLastError only sets this thread's last-error value. Cleared so
-    // that ERROR_ALREADY_EXISTS below can only come from this call.
-    unsafe { SetLastError(0) };
-    // SAFETY: a pagefile-backed section (INVALID_HANDLE_VALUE), default security,
-    // a NUL-terminated name that outlives the call.
-    let h = unsafe {
-        CreateFileMappingW(
-            INVALID_HANDLE_VALUE,
-            null(),
-            PAGE_READWRITE | SEC_COMMIT,
-            hi,
-            lo,
-            wname.as_ptr(),
-        )
-    };
-    let existed = io::Error::last_os_error().raw_os_error() == Some(ERROR_ALREADY_EXISTS as i32);
-    let handle = owned(h, obj, size, "CreateFileMappingW")?;
-    if !existed {
-        return Ok((
-            Object {
+    loop {
+        // SAFETY: SetLastError only sets this thread's last-error value. Cleared
+        // so that ERROR_ALREADY_EXISTS below can only come from this call.
+        unsafe { SetLastError(0) };
+        // SAFETY: a pagefile-backed section (INVALID_HANDLE_VALUE), default
+        // security, a NUL-terminated name that outlives the call.
+        let h = unsafe {
+            CreateFileMappingW(
+                INVALID_HANDLE_VALUE,
+                null(),
+                PAGE_READWRITE | SEC_COMMIT,
+                hi,
+                lo,
+                wname.as_ptr(),
+            )
+        };
+        let existed =
+            io::Error::last_os_error().raw_os_error() == Some(ERROR_ALREADY_EXISTS as i32);
+        let handle = owned(h, obj, size, "CreateFileMappingW")?;
+        if !existed {
+            let o = Object {
                 handle,
                 size,
                 writable: true,
                 file: None,
-            },
-            Disposition::Created,
-        ));
+            };
+            return Ok((o, Disposition::Created));
+        }
+        if !open_existing {
+            return Err(Error::AlreadyExists { name: obj.clone() });
+        }
+        // Re-open with exactly the access asked for, as OpenFileMapping would.
+        // If the other holders closed it meanwhile, it is gone: create it again.
+        drop(handle);
+        match open_named(n, p.access, p.ready_timeout) {
+            Ok(o) => return Ok((o, Disposition::Opened)),
+            Err(Error::NotFound { .. }) => continue,
+            Err(e) => return Err(e),
+        }
     }
-    if !open_existing {
-        return Err(Error::AlreadyExists { name: obj.clone() });
-    }
-    drop(handle);
-    // Re-open with exactly the access asked for, as OpenFileMapping would.
-    let o = open_named(n, p.access, p.ready_timeout)?;
-    Ok((o, Disposition::Opened))
 }
 
 pub(crate) fn open_named(
