@@ -51,7 +51,8 @@ fn modes_are_exact_and_independent_of_umask() {
     assert_eq!(m.lifetime(), Some(Lifetime::Persistent));
     assert_eq!(
         std::fs::metadata(shm(&name)).unwrap().permissions().mode() & 0o7777,
-        0o600
+        0o2600,
+        "persistent objects carry S_ISGID"
     );
     Mapping::remove(&name).unwrap();
 }

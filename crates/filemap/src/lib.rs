@@ -68,6 +68,7 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod inspect;
 mod mapping;
 pub mod name;
 mod sys;

@@ -12,6 +12,40 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
+#[cfg(not(target_os = "linux"))]
+use crate::{
+    error::{Error, Result},
+    inspect::{Cleaned, ObjectInfo},
+    name::Name,
+};
+
+#[cfg(not(target_os = "linux"))]
+fn no_inspection(object: &str) -> Error {
+    Error::Unsupported {
+        object: object.to_owned(),
+        what: "listing and inspecting shared-memory objects (Linux only for now)".into(),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn inspect_list() -> Result<Vec<ObjectInfo>> {
+    Err(no_inspection("shared memory"))
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn inspect_info(n: &Name) -> Result<ObjectInfo> {
+    Err(no_inspection(&n.given))
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn inspect_remove_if_stale(n: &Name) -> Result<Cleaned> {
+    Err(no_inspection(&n.given))
+}
+
+#[cfg(target_os = "linux")]
+mod procfs;
+#[cfg(target_os = "linux")]
+pub(crate) use procfs::*;
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]

@@ -10,8 +10,8 @@
 //! blocking: it succeeds only when no holder is left.
 //!
 //! Transient objects (the default) carry the sticky bit (`S_ISVTX`) in their mode;
-//! persistent objects and objects made by other programs do not, and are never
-//! removed behind anyone's back.
+//! persistent ones carry `S_ISGID` instead, and objects made by other programs
+//! carry neither. Only transient objects are ever removed behind anyone's back.
 //!
 //! - **Creating**: the object is made complete before it gets its name: an
 //!   unnamed `O_TMPFILE` in `/dev/shm` is sized, its pages reserved with
@@ -172,7 +172,16 @@ impl Backoff {
 }
 
 #[cfg(target_os = "linux")]
-const SHM_DIR: &str = "/dev/shm";
+pub(crate) const SHM_DIR: &str = "/dev/shm";
+
+/// Mode bit marking a transient filemap object (`S_ISVTX`, meaningless on a
+/// regular file otherwise).
+#[cfg(target_os = "linux")]
+pub(crate) const MARK_TRANSIENT: u32 = 0o1000;
+/// Mode bit marking a persistent filemap object (`S_ISGID` without group
+/// execute, which Linux gives no meaning since mandatory locking was removed).
+#[cfg(target_os = "linux")]
+pub(crate) const MARK_PERSISTENT: u32 = 0o2000;
 
 #[cfg(target_os = "linux")]
 fn shm_path(n: &Name) -> String {
@@ -219,7 +228,7 @@ fn join(n: &Name, access: Access, deadline: Instant, started: Instant) -> Result
             });
         }
         let id = stat_id(&st);
-        let managed = st.st_mode & 0o1000 != 0;
+        let managed = st.st_mode & MARK_TRANSIENT != 0;
         match rfs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) if managed => {
                 // Nobody holds this transient object: its last holder died. Remove
@@ -337,7 +346,7 @@ pub(crate) fn create_named(
         },
         e => Error::os_sized(obj, size, "open(O_TMPFILE)", io(e)),
     })?;
-    let mode = (p.mode & 0o777) | if p.persistent { 0 } else { 0o1000 };
+    let mode = (p.mode & 0o777) | if p.persistent { MARK_PERSISTENT } else { MARK_TRANSIENT };
     rfs::fchmod(&fd, Mode::from_raw_mode(mode as _))
         .map_err(|e| Error::os(obj, "fchmod", io(e)))?;
     rfs::ftruncate(&fd, size).map_err(|e| Error::os_sized(obj, size, "ftruncate", io(e)))?;

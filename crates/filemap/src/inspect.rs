@@ -1,0 +1,142 @@
+//! Seeing what shared-memory objects exist, who holds them, and removing the
+//! stale ones: what the `filemap` command-line tool shows.
+//!
+//! Available on Linux, where `/dev/shm` lists every POSIX shm object on the
+//! machine and `/proc` tells which processes hold (`/proc/PID/fd`) or map
+//! (`/proc/PID/maps`) each. Elsewhere these functions return
+//! [`Error::Unsupported`](crate::Error::Unsupported).
+//!
+//! ```no_run
+//! for o in filemap::inspect::list()? {
+//!     println!("{} {} bytes {:?}, {} holders", o.name, o.size, o.state, o.holders.len());
+//! }
+//! # Ok::<(), filemap::Error>(())
+//! ```
+
+use crate::error::Result;
+use crate::sys;
+
+/// Who made an object, as its mode bits record it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// filemap, with [`Lifetime::Transient`](crate::Lifetime::Transient).
+    Transient,
+    /// filemap, with [`Lifetime::Persistent`](crate::Lifetime::Persistent).
+    Persistent,
+    /// Another program (Python, Boost, `shm_open` directly, ...).
+    Foreign,
+}
+
+/// Whether anyone still uses an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// A filemap object that some process holds or maps.
+    Live,
+    /// A transient filemap object that no process holds or maps: its holders
+    /// are gone (crashed), and filemap treats it as absent. Safe to remove.
+    Stale,
+    /// A persistent filemap object that no process holds right now; it stays
+    /// by design until removed.
+    Idle,
+    /// Not created by filemap; never removed by [`remove_if_stale`].
+    Foreign,
+}
+
+impl State {
+    /// The lowercase word used by the CLI and its JSON output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Live => "live",
+            State::Stale => "stale",
+            State::Idle => "idle",
+            State::Foreign => "foreign",
+        }
+    }
+}
+
+impl Origin {
+    /// The lowercase word used by the CLI and its JSON output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Transient => "transient",
+            Origin::Persistent => "persistent",
+            Origin::Foreign => "foreign",
+        }
+    }
+}
+
+/// A process that holds an object open or has it mapped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// Process id.
+    pub pid: u32,
+    /// Its command name (`/proc/PID/comm`).
+    pub command: String,
+    /// It has a descriptor open on the object.
+    pub open: bool,
+    /// It has the object mapped.
+    pub mapped: bool,
+}
+
+/// What is known about one shared-memory object.
+#[derive(Debug, Clone)]
+pub struct ObjectInfo {
+    /// The name (without the leading `/`).
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Owner's user id.
+    pub uid: u32,
+    /// Owner's user name, when `/etc/passwd` has it.
+    pub user: Option<String>,
+    /// Permission bits (`0o777` part).
+    pub mode: u32,
+    /// Who made it.
+    pub origin: Origin,
+    /// Whether it is in use.
+    pub state: State,
+    /// Processes that hold or map it (other than this one). Processes whose
+    /// `/proc` entries this user may not read are not seen.
+    pub holders: Vec<Holder>,
+}
+
+/// Every POSIX shared-memory object on the machine, sorted by name.
+///
+/// # Errors
+/// [`Error::Unsupported`](crate::Error::Unsupported) off Linux;
+/// [`Error::Os`](crate::Error::Os) when `/dev/shm` cannot be read.
+pub fn list() -> Result<Vec<ObjectInfo>> {
+    sys::inspect_list()
+}
+
+/// What is known about the object `name`.
+///
+/// # Errors
+/// [`Error::NotFound`](crate::Error::NotFound), [`Error::InvalidName`](crate::Error::InvalidName),
+/// [`Error::Unsupported`](crate::Error::Unsupported) off Linux.
+pub fn info(name: &str) -> Result<ObjectInfo> {
+    let n = crate::name::parse(name)?;
+    sys::inspect_info(&n)
+}
+
+/// The outcome of [`remove_if_stale`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cleaned {
+    /// It was stale and is removed.
+    Removed,
+    /// It was kept, for the reason given.
+    Kept(String),
+}
+
+/// Removes `name` if it is a stale transient filemap object: one that no
+/// process holds (checked with the same lock test every filemap process uses,
+/// at the moment of removal) and no process maps. Anything else is kept, with
+/// the reason.
+///
+/// # Errors
+/// [`Error::NotFound`](crate::Error::NotFound), [`Error::AccessDenied`](crate::Error::AccessDenied)
+/// (not permitted to remove it), [`Error::Unsupported`](crate::Error::Unsupported) off Linux.
+pub fn remove_if_stale(name: &str) -> Result<Cleaned> {
+    let n = crate::name::parse(name)?;
+    sys::inspect_remove_if_stale(&n)
+}

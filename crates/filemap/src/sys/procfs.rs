@@ -1,0 +1,180 @@
+//! Linux: what `/dev/shm` holds and which processes use it, from `/proc`.
+//! Backs the public `inspect` module. No `unsafe` here.
+
+use std::collections::HashMap;
+use std::fs;
+
+use rustix::fs::{self as rfs, FlockOperation, Mode, OFlags};
+
+use super::unix::{MARK_PERSISTENT, MARK_TRANSIENT, SHM_DIR};
+use crate::error::{Error, Result};
+use crate::inspect::{Cleaned, Holder, ObjectInfo, Origin, State};
+use crate::name::Name;
+
+/// Holders of every `/dev/shm` object, by name, from all readable `/proc/PID`.
+fn scan_holders() -> HashMap<String, Vec<Holder>> {
+    let me = std::process::id();
+    let prefix = format!("{SHM_DIR}/");
+    let mut by_name: HashMap<String, Vec<Holder>> = HashMap::new();
+    let Ok(procs) = fs::read_dir("/proc") else {
+        return by_name;
+    };
+    for p in procs.flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let base = p.path();
+        let mut seen: HashMap<String, (bool, bool)> = HashMap::new();
+        if let Ok(fds) = fs::read_dir(base.join("fd")) {
+            for fd in fds.flatten() {
+                if let Ok(target) = fs::read_link(fd.path()) {
+                    let t = target.to_string_lossy();
+                    if let Some(name) = t.strip_prefix(&prefix) {
+                        if !name.ends_with(" (deleted)") {
+                            seen.entry(name.to_owned()).or_default().0 = true;
+                        }
+                    }
+                }
+            }
+        }
+        if let Ok(maps) = fs::read_to_string(base.join("maps")) {
+            for line in maps.lines() {
+                let mut f = line.split_whitespace().skip(5);
+                if let (Some(path), None) = (f.next(), f.next()) {
+                    if let Some(name) = path.strip_prefix(&prefix) {
+                        seen.entry(name.to_owned()).or_default().1 = true;
+                    }
+                }
+            }
+        }
+        if seen.is_empty() {
+            continue;
+        }
+        let command = fs::read_to_string(base.join("comm")).map(|s| s.trim_end().to_owned()).unwrap_or_default();
+        for (name, (open, mapped)) in seen {
+            by_name.entry(name).or_default().push(Holder {
+                pid,
+                command: command.clone(),
+                open,
+                mapped,
+            });
+        }
+    }
+    for hs in by_name.values_mut() {
+        hs.sort_by_key(|h| h.pid);
+    }
+    by_name
+}
+
+fn users() -> HashMap<u32, String> {
+    let text = fs::read_to_string("/etc/passwd").unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            let uid = f.nth(1)?.parse().ok()?;
+            Some((uid, name.to_owned()))
+        })
+        .collect()
+}
+
+fn origin(mode: u32) -> Origin {
+    if mode & MARK_TRANSIENT != 0 {
+        Origin::Transient
+    } else if mode & MARK_PERSISTENT != 0 {
+        Origin::Persistent
+    } else {
+        Origin::Foreign
+    }
+}
+
+/// True when some process holds the filemap lock on the object at `path`.
+fn lock_held(path: &str) -> bool {
+    match rfs::open(path, OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW, Mode::empty()) {
+        Ok(fd) => rfs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_err(),
+        Err(_) => false,
+    }
+}
+
+fn describe(name: &str, md: &fs::Metadata, holders: Vec<Holder>, users: &HashMap<u32, String>) -> ObjectInfo {
+    use std::os::unix::fs::MetadataExt;
+    let origin = origin(md.mode());
+    let path = format!("{SHM_DIR}/{name}");
+    let state = match origin {
+        Origin::Foreign => State::Foreign,
+        _ if !holders.is_empty() || lock_held(&path) => State::Live,
+        Origin::Transient => State::Stale,
+        Origin::Persistent => State::Idle,
+    };
+    ObjectInfo {
+        name: name.to_owned(),
+        size: md.len(),
+        uid: md.uid(),
+        user: users.get(&md.uid()).cloned(),
+        mode: md.mode() & 0o777,
+        origin,
+        state,
+        holders,
+    }
+}
+
+pub(crate) fn inspect_list() -> Result<Vec<ObjectInfo>> {
+    let entries = fs::read_dir(SHM_DIR).map_err(|e| Error::os(SHM_DIR, "opendir", e))?;
+    let mut holders = scan_holders();
+    let users = users();
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let Ok(md) = e.path().symlink_metadata() else { continue };
+        if !md.is_file() {
+            continue;
+        }
+        let name = e.file_name().to_string_lossy().into_owned();
+        let hs = holders.remove(&name).unwrap_or_default();
+        out.push(describe(&name, &md, hs, &users));
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+pub(crate) fn inspect_info(n: &Name) -> Result<ObjectInfo> {
+    let path = format!("{SHM_DIR}/{}", n.base);
+    let md = fs::symlink_metadata(&path).map_err(|e| Error::os(&n.given, "lstat", e))?;
+    if !md.is_file() {
+        return Err(Error::NotFound { name: n.given.clone() });
+    }
+    let hs = scan_holders().remove(&n.base).unwrap_or_default();
+    Ok(describe(&n.base, &md, hs, &users()))
+}
+
+pub(crate) fn inspect_remove_if_stale(n: &Name) -> Result<Cleaned> {
+    use std::os::unix::fs::MetadataExt;
+    let path = format!("{SHM_DIR}/{}", n.base);
+    let obj = &n.given;
+    let fd = rfs::open(path.as_str(), OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW, Mode::empty())
+        .map_err(|e| Error::os(obj, "open", std::io::Error::from_raw_os_error(e.raw_os_error())))?;
+    let md = fs::symlink_metadata(&path).map_err(|e| Error::os(obj, "lstat", e))?;
+    match origin(md.mode()) {
+        Origin::Foreign => return Ok(Cleaned::Kept("not created by filemap".into())),
+        Origin::Persistent => return Ok(Cleaned::Kept("persistent: it stays until `filemap rm`".into())),
+        Origin::Transient => {}
+    }
+    // Hold the exclusive lock while deciding and removing, as every filemap
+    // process does (see sys/unix.rs), so no new holder can slip in.
+    if rfs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_err() {
+        return Ok(Cleaned::Kept("held by a live filemap process".into()));
+    }
+    if let Some(h) = scan_holders().remove(&n.base).and_then(|hs| hs.into_iter().next()) {
+        let how = if h.mapped { "mapped" } else { "open" };
+        return Ok(Cleaned::Kept(format!("{how} by pid {} ({})", h.pid, h.command)));
+    }
+    let st = rfs::fstat(&fd).map_err(|e| Error::os(obj, "fstat", std::io::Error::from_raw_os_error(e.raw_os_error())))?;
+    #[allow(clippy::unnecessary_cast)]
+    if (st.st_dev as u64, st.st_ino as u64) != (md.dev(), md.ino()) {
+        return Ok(Cleaned::Kept("it was replaced while being checked".into()));
+    }
+    fs::remove_file(&path).map_err(|e| Error::os(obj, "unlink", e))?;
+    Ok(Cleaned::Removed)
+}
