@@ -110,6 +110,11 @@ impl Helper {
         }
     }
 
+    /// Closes the helper's stdin (end of input).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
     /// Kills the process (SIGKILL on Unix, TerminateProcess on Windows) and waits for it.
     pub fn kill(mut self) {
         self.child.kill().expect("kill helper");

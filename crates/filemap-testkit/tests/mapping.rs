@@ -525,30 +525,3 @@ fn create_fails_cleanly_when_the_backing_store_is_too_small() {
     }
     assert_gone(&name);
 }
-
-// The README's first command: the demo runs two real processes end to end.
-#[test]
-fn demo_example_shares_a_mapping_between_two_processes() {
-    let dir = filemap_testkit::helper_path()
-        .parent()
-        .unwrap()
-        .join("examples");
-    let demo = dir.join(format!("demo{}", std::env::consts::EXE_SUFFIX));
-    assert!(demo.exists(), "{} is built by `cargo test`", demo.display());
-    let out = std::process::Command::new(&demo).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        text.contains("read \"Message from first process.\""),
-        "{text}"
-    );
-    assert!(
-        text.contains("the reader's reply is in my view: \"Reply from second process ("),
-        "{text}"
-    );
-    assert!(text.contains("opening it now gives NotFound"), "{text}");
-}

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 
 use rustix::fs::{self as rfs, FlockOperation, Mode, OFlags};
 
@@ -11,10 +12,18 @@ use crate::error::{Error, Result};
 use crate::inspect::{Cleaned, Holder, ObjectInfo, Origin, State};
 use crate::name::Name;
 
-/// Holders of every `/dev/shm` object, by name, from all readable `/proc/PID`.
-fn scan_holders() -> HashMap<String, Vec<Holder>> {
+/// (device, inode) of a file, the key holders are matched by: a filemap object's
+/// descriptors and maps show its creation-time path (`/dev/shm/#123 (deleted)`,
+/// as it was made with `O_TMPFILE`), so names cannot be matched.
+type Key = (u64, u64);
+
+fn key(md: &fs::Metadata) -> Key {
+    (md.dev(), md.ino())
+}
+
+/// Holders of the objects in `index`, by name, from every readable `/proc/PID`.
+fn scan_holders(index: &HashMap<Key, String>) -> HashMap<String, Vec<Holder>> {
     let me = std::process::id();
-    let prefix = format!("{SHM_DIR}/");
     let mut by_name: HashMap<String, Vec<Holder>> = HashMap::new();
     let Ok(procs) = fs::read_dir("/proc") else {
         return by_name;
@@ -27,35 +36,48 @@ fn scan_holders() -> HashMap<String, Vec<Holder>> {
             continue;
         }
         let base = p.path();
-        let mut seen: HashMap<String, (bool, bool)> = HashMap::new();
+        let mut seen: HashMap<&str, (bool, bool)> = HashMap::new();
         if let Ok(fds) = fs::read_dir(base.join("fd")) {
             for fd in fds.flatten() {
-                if let Ok(target) = fs::read_link(fd.path()) {
-                    let t = target.to_string_lossy();
-                    if let Some(name) = t.strip_prefix(&prefix) {
-                        if !name.ends_with(" (deleted)") {
-                            seen.entry(name.to_owned()).or_default().0 = true;
-                        }
-                    }
+                // stat follows the descriptor to the file itself, renamed or not.
+                if let Some(name) = fs::metadata(fd.path())
+                    .ok()
+                    .and_then(|md| index.get(&key(&md)))
+                {
+                    seen.entry(name).or_default().0 = true;
                 }
             }
         }
         if let Ok(maps) = fs::read_to_string(base.join("maps")) {
             for line in maps.lines() {
-                let mut f = line.split_whitespace().skip(5);
-                if let (Some(path), None) = (f.next(), f.next()) {
-                    if let Some(name) = path.strip_prefix(&prefix) {
-                        seen.entry(name.to_owned()).or_default().1 = true;
-                    }
+                // address perms offset dev(maj:min, hex) inode path
+                let mut f = line.split_whitespace().skip(3);
+                let (Some(dev), Some(ino)) = (f.next(), f.next()) else {
+                    continue;
+                };
+                let Some((maj, min)) = dev.split_once(':') else {
+                    continue;
+                };
+                let (Ok(maj), Ok(min), Ok(ino)) = (
+                    u32::from_str_radix(maj, 16),
+                    u32::from_str_radix(min, 16),
+                    ino.parse::<u64>(),
+                ) else {
+                    continue;
+                };
+                if let Some(name) = index.get(&(rfs::makedev(maj, min), ino)) {
+                    seen.entry(name).or_default().1 = true;
                 }
             }
         }
         if seen.is_empty() {
             continue;
         }
-        let command = fs::read_to_string(base.join("comm")).map(|s| s.trim_end().to_owned()).unwrap_or_default();
+        let command = fs::read_to_string(base.join("comm"))
+            .map(|s| s.trim_end().to_owned())
+            .unwrap_or_default();
         for (name, (open, mapped)) in seen {
-            by_name.entry(name).or_default().push(Holder {
+            by_name.entry(name.to_owned()).or_default().push(Holder {
                 pid,
                 command: command.clone(),
                 open,
@@ -93,14 +115,22 @@ fn origin(mode: u32) -> Origin {
 
 /// True when some process holds the filemap lock on the object at `path`.
 fn lock_held(path: &str) -> bool {
-    match rfs::open(path, OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW, Mode::empty()) {
+    match rfs::open(
+        path,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
+    ) {
         Ok(fd) => rfs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_err(),
         Err(_) => false,
     }
 }
 
-fn describe(name: &str, md: &fs::Metadata, holders: Vec<Holder>, users: &HashMap<u32, String>) -> ObjectInfo {
-    use std::os::unix::fs::MetadataExt;
+fn describe(
+    name: &str,
+    md: &fs::Metadata,
+    holders: Vec<Holder>,
+    users: &HashMap<u32, String>,
+) -> ObjectInfo {
     let origin = origin(md.mode());
     let path = format!("{SHM_DIR}/{name}");
     let state = match origin {
@@ -123,17 +153,22 @@ fn describe(name: &str, md: &fs::Metadata, holders: Vec<Holder>, users: &HashMap
 
 pub(crate) fn inspect_list() -> Result<Vec<ObjectInfo>> {
     let entries = fs::read_dir(SHM_DIR).map_err(|e| Error::os(SHM_DIR, "opendir", e))?;
-    let mut holders = scan_holders();
+    let mut found = Vec::new();
+    for e in entries.flatten() {
+        let Ok(md) = e.path().symlink_metadata() else {
+            continue;
+        };
+        if md.is_file() {
+            found.push((e.file_name().to_string_lossy().into_owned(), md));
+        }
+    }
+    let index = found.iter().map(|(n, md)| (key(md), n.clone())).collect();
+    let mut holders = scan_holders(&index);
     let users = users();
     let mut out = Vec::new();
-    for e in entries.flatten() {
-        let Ok(md) = e.path().symlink_metadata() else { continue };
-        if !md.is_file() {
-            continue;
-        }
-        let name = e.file_name().to_string_lossy().into_owned();
-        let hs = holders.remove(&name).unwrap_or_default();
-        out.push(describe(&name, &md, hs, &users));
+    for (name, md) in &found {
+        let hs = holders.remove(name).unwrap_or_default();
+        out.push(describe(name, md, hs, &users));
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
@@ -143,22 +178,38 @@ pub(crate) fn inspect_info(n: &Name) -> Result<ObjectInfo> {
     let path = format!("{SHM_DIR}/{}", n.base);
     let md = fs::symlink_metadata(&path).map_err(|e| Error::os(&n.given, "lstat", e))?;
     if !md.is_file() {
-        return Err(Error::NotFound { name: n.given.clone() });
+        return Err(Error::NotFound {
+            name: n.given.clone(),
+        });
     }
-    let hs = scan_holders().remove(&n.base).unwrap_or_default();
+    let index = HashMap::from([(key(&md), n.base.clone())]);
+    let hs = scan_holders(&index).remove(&n.base).unwrap_or_default();
     Ok(describe(&n.base, &md, hs, &users()))
 }
 
 pub(crate) fn inspect_remove_if_stale(n: &Name) -> Result<Cleaned> {
-    use std::os::unix::fs::MetadataExt;
     let path = format!("{SHM_DIR}/{}", n.base);
     let obj = &n.given;
-    let fd = rfs::open(path.as_str(), OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW, Mode::empty())
-        .map_err(|e| Error::os(obj, "open", std::io::Error::from_raw_os_error(e.raw_os_error())))?;
+    let fd = rfs::open(
+        path.as_str(),
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
+    )
+    .map_err(|e| {
+        Error::os(
+            obj,
+            "open",
+            std::io::Error::from_raw_os_error(e.raw_os_error()),
+        )
+    })?;
     let md = fs::symlink_metadata(&path).map_err(|e| Error::os(obj, "lstat", e))?;
     match origin(md.mode()) {
         Origin::Foreign => return Ok(Cleaned::Kept("not created by filemap".into())),
-        Origin::Persistent => return Ok(Cleaned::Kept("persistent: it stays until `filemap rm`".into())),
+        Origin::Persistent => {
+            return Ok(Cleaned::Kept(
+                "persistent: it stays until `filemap rm`".into(),
+            ))
+        }
         Origin::Transient => {}
     }
     // Hold the exclusive lock while deciding and removing, as every filemap
@@ -166,13 +217,26 @@ pub(crate) fn inspect_remove_if_stale(n: &Name) -> Result<Cleaned> {
     if rfs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_err() {
         return Ok(Cleaned::Kept("held by a live filemap process".into()));
     }
-    if let Some(h) = scan_holders().remove(&n.base).and_then(|hs| hs.into_iter().next()) {
+    let index = HashMap::from([(key(&md), n.base.clone())]);
+    if let Some(h) = scan_holders(&index)
+        .remove(&n.base)
+        .and_then(|hs| hs.into_iter().next())
+    {
         let how = if h.mapped { "mapped" } else { "open" };
-        return Ok(Cleaned::Kept(format!("{how} by pid {} ({})", h.pid, h.command)));
+        return Ok(Cleaned::Kept(format!(
+            "{how} by pid {} ({})",
+            h.pid, h.command
+        )));
     }
-    let st = rfs::fstat(&fd).map_err(|e| Error::os(obj, "fstat", std::io::Error::from_raw_os_error(e.raw_os_error())))?;
+    let st = rfs::fstat(&fd).map_err(|e| {
+        Error::os(
+            obj,
+            "fstat",
+            std::io::Error::from_raw_os_error(e.raw_os_error()),
+        )
+    })?;
     #[allow(clippy::unnecessary_cast)]
-    if (st.st_dev as u64, st.st_ino as u64) != (md.dev(), md.ino()) {
+    if (st.st_dev as u64, st.st_ino as u64) != key(&md) {
         return Ok(Cleaned::Kept("it was replaced while being checked".into()));
     }
     fs::remove_file(&path).map_err(|e| Error::os(obj, "unlink", e))?;

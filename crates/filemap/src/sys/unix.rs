@@ -346,7 +346,12 @@ pub(crate) fn create_named(
         },
         e => Error::os_sized(obj, size, "open(O_TMPFILE)", io(e)),
     })?;
-    let mode = (p.mode & 0o777) | if p.persistent { MARK_PERSISTENT } else { MARK_TRANSIENT };
+    let mode = (p.mode & 0o777)
+        | if p.persistent {
+            MARK_PERSISTENT
+        } else {
+            MARK_TRANSIENT
+        };
     rfs::fchmod(&fd, Mode::from_raw_mode(mode as _))
         .map_err(|e| Error::os(obj, "fchmod", io(e)))?;
     rfs::ftruncate(&fd, size).map_err(|e| Error::os_sized(obj, size, "ftruncate", io(e)))?;

@@ -1,0 +1,343 @@
+//! The `filemap` binary driven as a user would: real processes, exit codes,
+//! messages. Commands that Windows supports run under Wine too.
+
+use std::process::{Command, Output, Stdio};
+
+use filemap_testkit::{unique, Helper};
+
+fn filemap() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_filemap"))
+}
+
+fn run(args: &[&str]) -> Output {
+    filemap()
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run filemap")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    assert!(
+        o.status.success(),
+        "filemap {args:?} failed: {}",
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+/// `filemap create NAME --size SIZE`, holding the mapping until killed or stdin closes.
+fn holder(name: &str, size: &str) -> Helper {
+    let h = Helper::spawn_cmd(
+        filemap().args(["create", name, "--size", size]),
+        "filemap create",
+    );
+    let first = h.line();
+    assert!(first.starts_with(&format!("created `{name}`")), "{first}");
+    h
+}
+
+#[test]
+fn create_holds_until_end_of_input_then_releases() {
+    let name = unique("cli-hold");
+    let mut h = holder(&name, "64K");
+    assert!(ok(&["info", &name]).contains("65536 bytes"));
+    // Closing stdin releases it; the process says so and exits 0.
+    h.close_stdin();
+    let bye = h.line();
+    assert!(
+        bye.starts_with(&format!("released `{name}` on end of input")),
+        "{bye}"
+    );
+    assert!(h.wait().success());
+    let o = run(&["info", &name]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn write_then_read_round_trips_bytes_across_processes() {
+    let name = unique("cli-rw");
+    let _h = holder(&name, "8K");
+    assert!(ok(&["write", &name, "--text", "hello"]).contains("wrote 5 bytes"));
+    ok(&["write", &name, "--offset", "4100", "--hex", "00ff10"]);
+    let mut w = filemap()
+        .args(["write", &name, "--offset", "6000"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    w.stdin.take().unwrap().write_all(b"from stdin").unwrap();
+    assert!(w.wait_with_output().unwrap().status.success());
+    assert_eq!(run(&["read", &name, "--len", "5"]).stdout, b"hello");
+    assert_eq!(
+        run(&["read", &name, "--offset", "4100", "--len", "3"]).stdout,
+        [0, 255, 16]
+    );
+    assert_eq!(
+        run(&["read", &name, "--offset", "6000", "--len", "10"]).stdout,
+        b"from stdin"
+    );
+    assert_eq!(
+        run(&["read", &name]).stdout.len(),
+        8192,
+        "read defaults to the whole object"
+    );
+    let dump = ok(&["dump", &name, "--len", "16"]);
+    assert_eq!(
+        dump,
+        "00000000: 6865 6c6c 6f00 0000 0000 0000 0000 0000  hello...........\n"
+    );
+    let dump = ok(&["dump", &name, "--offset", "4096", "--len", "8"]);
+    assert_eq!(
+        dump,
+        "00001000: 0000 0000 00ff 1000                      ........\n"
+    );
+}
+
+#[test]
+fn errors_have_exit_codes_and_say_what_to_do() {
+    let missing = unique("cli-missing");
+    for args in [
+        vec!["info", missing.as_str()],
+        vec!["dump", missing.as_str()],
+        vec!["read", missing.as_str()],
+        vec!["write", missing.as_str(), "--text", "x"],
+        vec!["rm", missing.as_str()],
+    ] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let e = stderr(&o);
+        assert!(
+            e.contains(&format!("no mapping named `{missing}`"))
+                && e.contains("`filemap list` shows what exists"),
+            "{args:?}: {e}"
+        );
+    }
+    let name = unique("cli-err");
+    let _h = holder(&name, "4K");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["create", "bad name", "--size", "4K"],
+            "invalid mapping name `bad name`",
+        ),
+        (vec!["create", &name, "--size", "4K"], "already exists"),
+        (vec!["create", "x", "--size", "12Q"], "unknown unit"),
+        (vec!["create", "x", "--size", "0"], "at least 1 byte"),
+        (
+            vec!["create", "x", "--size", "4K", "--mode", "999"],
+            "octal mode",
+        ),
+        (
+            vec!["write", &name, "--offset", "4090", "--text", "too long!"],
+            "outside",
+        ),
+        (vec!["write", &name, "--hex", "abc"], "odd number"),
+        (vec!["dump", &name, "--offset", "5000"], "outside"),
+        (vec!["bogus"], "unrecognized subcommand"),
+    ];
+    for (args, msg) in cases {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(msg), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn every_subcommand_has_help_with_examples() {
+    for sub in [
+        "create", "info", "list", "dump", "read", "write", "rm", "clean",
+    ] {
+        let out = ok(&[sub, "--help"]);
+        assert!(out.contains("Examples:"), "{sub}: {out}");
+    }
+    assert!(ok(&["--help"]).contains("Examples:"));
+}
+
+#[test]
+fn persistent_create_returns_and_rm_removes() {
+    let name = unique("cli-persist");
+    if cfg!(windows) {
+        let o = run(&["create", &name, "--size", "4K", "--persistent"]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains("not supported"), "{}", stderr(&o));
+        return;
+    }
+    assert!(ok(&["create", &name, "--size", "4K", "--persistent"]).contains("persistent"));
+    ok(&["write", &name, "--text", "kept"]);
+    assert_eq!(run(&["read", &name, "--len", "4"]).stdout, b"kept");
+    assert!(ok(&["rm", &name]).contains(&format!("removed `{name}`")));
+    assert_eq!(run(&["info", &name]).status.code(), Some(1));
+}
+
+#[test]
+fn file_backed_create_grows_the_file() {
+    let path = std::env::temp_dir().join(format!("{}.bin", unique("cli-file")));
+    let p = path.to_str().unwrap();
+    let mut h = Helper::spawn_cmd(
+        filemap().args(["create", "log", "--size", "10K", "--file", p]),
+        "create --file",
+    );
+    assert!(h.line().contains("file-backed"));
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 10240);
+    h.close_stdin();
+    h.line();
+    h.wait();
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn demo_shares_a_mapping_between_two_processes() {
+    let out = ok(&["demo"]);
+    assert!(
+        out.contains("read \"Message from first process.\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("the reader's reply is in my view: \"Reply from second process ("),
+        "{out}"
+    );
+    assert!(out.contains("opening it now gives NotFound"), "{out}");
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use super::*;
+
+    fn json(args: &[&str]) -> serde_json::Value {
+        serde_json::from_str(&ok(args)).expect("valid JSON")
+    }
+
+    fn entry<'a>(list: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+        list["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == name)
+    }
+
+    #[test]
+    fn info_shows_holders_and_json_has_the_documented_fields() {
+        let name = unique("cli-info");
+        let h = holder(&name, "1MiB");
+        let text = ok(&["info", &name]);
+        for want in [
+            "size:     1.0 MiB (1048576 bytes)",
+            "mode:     0600",
+            "lifetime: transient",
+            "state:    live",
+            "filemap (open)",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in\n{text}");
+        }
+        let v = json(&["info", &name, "--json"]);
+        assert_eq!(v["name"], name.as_str());
+        assert_eq!(v["size"], 1048576);
+        assert_eq!(v["mode"], "0600");
+        assert_eq!(v["backing"], "memory");
+        assert_eq!(v["lifetime"], "transient");
+        assert_eq!(v["state"], "live");
+        assert!(v["uid"].is_u64() && v.get("user").is_some());
+        let holders = v["holders"].as_array().unwrap();
+        assert_eq!(holders.len(), 1, "{v}");
+        assert_eq!(holders[0]["command"], "filemap");
+        assert_eq!(holders[0]["open"], true);
+        assert!(holders[0]["pid"].as_u64().unwrap() > 0);
+        drop(h);
+    }
+
+    // One test, because `clean` acts on the whole machine: run in parallel with
+    // another test that makes a stale object, it would remove that one too.
+    #[test]
+    fn list_marks_python_segments_foreign_and_killed_holders_stale_and_clean_removes_only_stale() {
+        let foreign = unique("cli-py");
+        let py = format!(
+            "from multiprocessing import shared_memory, resource_tracker\n\
+             s = shared_memory.SharedMemory(name='{foreign}', create=True, size=5000)\n\
+             resource_tracker.unregister(s._name, 'shared_memory')\ns.close()"
+        );
+        assert!(Command::new("python3")
+            .args(["-c", &py])
+            .status()
+            .unwrap()
+            .success());
+        let live = unique("cli-live");
+        let _live = holder(&live, "4K");
+        let stale = unique("cli-stale");
+        holder(&stale, "8K").kill();
+        // Killed too, but a foreign process (Python, without filemap's lock)
+        // maps it: clean must keep it while that process lives.
+        let mapped = unique("cli-mapped");
+        holder(&mapped, "4K").kill();
+        let py = format!(
+            "import sys\nfrom multiprocessing import shared_memory, resource_tracker\n\
+             s = shared_memory.SharedMemory(name='{mapped}')\n\
+             resource_tracker.unregister(s._name, 'shared_memory')\n\
+             print('mapped', flush=True)\nsys.stdin.read()\ns.close()"
+        );
+        let mut p = Helper::spawn_cmd(Command::new("python3").args(["-c", &py]), "python holder");
+        assert_eq!(p.line(), "mapped");
+
+        let v = json(&["list", "--json"]);
+        assert_eq!(entry(&v, &foreign).unwrap()["state"], "foreign");
+        assert_eq!(entry(&v, &foreign).unwrap()["lifetime"], "foreign");
+        assert_eq!(entry(&v, &live).unwrap()["state"], "live");
+        assert_eq!(entry(&v, &stale).unwrap()["state"], "stale");
+        assert_eq!(
+            entry(&v, &stale).unwrap()["holders"]
+                .as_array()
+                .unwrap()
+                .len(),
+            0
+        );
+        assert_eq!(
+            entry(&v, &mapped).unwrap()["state"],
+            "live",
+            "a mapper makes it live"
+        );
+        assert_eq!(entry(&v, &mapped).unwrap()["holders"][0]["mapped"], true);
+        let table = ok(&["list"]);
+        assert!(table.lines().next().unwrap().starts_with("NAME"), "{table}");
+        assert!(
+            table
+                .lines()
+                .any(|l| l.starts_with(&stale) && l.contains("stale")),
+            "{table}"
+        );
+
+        let dry = ok(&["clean", "--dry-run"]);
+        assert!(dry.contains(&format!("would remove {stale}")), "{dry}");
+        let v = json(&["list", "--json"]);
+        assert!(entry(&v, &stale).is_some(), "--dry-run removed nothing");
+
+        let out = ok(&["clean"]);
+        assert!(out.contains(&format!("removed {stale}")), "{out}");
+        assert!(out.contains(&format!("kept    {live}: live")), "{out}");
+        assert!(
+            out.contains(&format!("kept    {foreign}: foreign")),
+            "{out}"
+        );
+        assert!(out.contains(&format!("kept    {mapped}: live")), "{out}");
+        let v = json(&["list", "--json"]);
+        assert!(entry(&v, &stale).is_none());
+        assert!(
+            entry(&v, &live).is_some()
+                && entry(&v, &foreign).is_some()
+                && entry(&v, &mapped).is_some()
+        );
+        ok(&["rm", &foreign]);
+        // Once the mapper is gone, the object is stale and clean removes it.
+        p.close_stdin();
+        p.wait();
+        assert!(ok(&["clean"]).contains(&format!("removed {mapped}")));
+    }
+}
