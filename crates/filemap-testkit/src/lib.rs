@@ -149,10 +149,19 @@ impl Helper {
 }
 
 impl Drop for Helper {
+    /// Ends the process cleanly if it still runs: end of input first (both
+    /// `fm-helper` and `filemap create` exit on it and release their mapping,
+    /// leaving nothing in /dev/shm), then a kill if that takes too long.
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        self.stdin = None;
+        let end = Instant::now() + Duration::from_secs(10);
+        while let Ok(None) = self.child.try_wait() {
+            if Instant::now() >= end {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(2));
         }
     }
 }

@@ -27,7 +27,7 @@
 //! ```
 //!
 //! The `examples/` folder has the same scenario as two real processes
-//! (`writer` and `reader`), and `demo`, which runs both.
+//! (`writer` and `reader`); `filemap demo` (the CLI) runs both, narrated.
 //!
 //! # From Win32 to filemap
 //!
