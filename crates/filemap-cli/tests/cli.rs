@@ -226,6 +226,31 @@ mod linux {
     }
 
     #[test]
+    fn create_releases_on_sigterm_and_sigint() {
+        for sig in ["TERM", "INT"] {
+            let name = unique("cli-sig");
+            let mut h = holder(&name, "4K");
+            let pid = h.pid().to_string();
+            assert!(Command::new("kill")
+                .args([&format!("-{sig}"), &pid])
+                .status()
+                .unwrap()
+                .success());
+            let bye = h.line();
+            assert!(
+                bye.starts_with(&format!("released `{name}` on a signal")),
+                "SIG{sig}: {bye}"
+            );
+            assert!(h.wait().success(), "SIG{sig}: exits 0");
+            assert_eq!(
+                run(&["info", &name]).status.code(),
+                Some(1),
+                "SIG{sig}: the name is gone"
+            );
+        }
+    }
+
+    #[test]
     fn info_shows_holders_and_json_has_the_documented_fields() {
         let name = unique("cli-info");
         let h = holder(&name, "1MiB");

@@ -110,6 +110,11 @@ impl Helper {
         }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Closes the helper's stdin (end of input).
     pub fn close_stdin(&mut self) {
         self.stdin = None;
