@@ -277,17 +277,19 @@ fn create(
         println!("created {what} ({size}), persistent: it stays until `filemap rm {name}`");
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
-        "created {what} ({size}); holding it (pid {}) until Ctrl-C, SIGTERM or end of input",
-        std::process::id()
-    );
-    std::io::stdout().flush()?;
+    // Install the handler before saying we hold it, so that a signal sent
+    // as soon as the line appears releases cleanly instead of killing us.
     let (tx, rx) = std::sync::mpsc::channel::<&'static str>();
     let on_signal = tx.clone();
     ctrlc::set_handler(move || {
         let _ = on_signal.send("a signal");
     })
     .map_err(|e| fail(format!("cannot install the signal handler: {e}"), 2))?;
+    println!(
+        "created {what} ({size}); holding it (pid {}) until Ctrl-C, SIGTERM or end of input",
+        std::process::id()
+    );
+    std::io::stdout().flush()?;
     std::thread::spawn(move || {
         let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
         let _ = tx.send("end of input");

@@ -86,7 +86,78 @@ impl SharedAtomic for AtomicU64 {
     const ALIGN: usize = 8;
 }
 
+/// Where the OS mapping for a view of `len` bytes at `offset` starts, and how
+/// big it is: `offset` aligned down to the granularity, and the slack before it.
+pub(crate) struct Placement {
+    pub aligned: u64,
+    pub delta: usize,
+    pub map_len: usize,
+}
+
+pub(crate) fn place(
+    offset: u64,
+    len: usize,
+    size: u64,
+    obj: &str,
+) -> crate::error::Result<Placement> {
+    let aligned = offset - offset % granularity();
+    let delta = (offset - aligned) as usize;
+    let map_len = delta
+        .checked_add(len)
+        .ok_or_else(|| crate::error::Error::OutOfRange {
+            object: obj.to_owned(),
+            offset,
+            len: len as u64,
+            size,
+        })?;
+    Ok(Placement {
+        aligned,
+        delta,
+        map_len,
+    })
+}
+
+/// The size to map a file with: `requested`, or the file's `current` size for 0;
+/// growing needs write access. Shared by both platforms' `from_file`.
+pub(crate) fn file_size(
+    requested: u64,
+    current: u64,
+    writable: bool,
+    obj: &str,
+) -> crate::error::Result<u64> {
+    let size = if requested == 0 { current } else { requested };
+    if size == 0 {
+        return Err(crate::error::Error::InvalidSize {
+            object: obj.to_owned(),
+            reason: "the file is empty and no size was given; give a size to grow it".into(),
+        });
+    }
+    if size > current && !writable {
+        return Err(crate::error::Error::InvalidSize {
+            object: obj.to_owned(),
+            reason: format!(
+                "the file is {current} bytes and cannot be grown to {size} with read-only access"
+            ),
+        });
+    }
+    Ok(size)
+}
+
 impl RawView {
+    /// A view over an OS mapping at `base` made for `p`, of which the caller
+    /// sees `len` bytes from `base + p.delta`.
+    fn new(base: *mut u8, p: &Placement, len: usize) -> RawView {
+        // SAFETY: `delta < map_len`, the length of the mapping at `base`, so the
+        // result is inside it.
+        let ptr = unsafe { base.add(p.delta) };
+        RawView {
+            base,
+            map_len: p.map_len,
+            ptr,
+            len,
+        }
+    }
+
     pub(crate) fn ptr(&self) -> *mut u8 {
         self.ptr
     }

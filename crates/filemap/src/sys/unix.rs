@@ -582,20 +582,8 @@ pub(crate) fn from_file(file: &File, size: u64, access: Access, obj: &str) -> Re
         });
     }
     let current = st.st_size as u64;
-    let size = if size == 0 { current } else { size };
-    if size == 0 {
-        return Err(Error::InvalidSize {
-            object: obj.to_owned(),
-            reason: "the file is empty and no size was given; give a size to grow it".into(),
-        });
-    }
+    let size = super::file_size(size, current, access == Access::ReadWrite, obj)?;
     if size > current {
-        if access != Access::ReadWrite {
-            return Err(Error::InvalidSize {
-                object: obj.to_owned(),
-                reason: format!("the file is {current} bytes and cannot be grown to {size} with read-only access"),
-            });
-        }
         rfs::ftruncate(&fd, size).map_err(|e| Error::os_sized(obj, size, "ftruncate", io(e)))?;
     }
     Ok(Object {
@@ -723,15 +711,7 @@ pub(crate) fn map(
     access: ViewAccess,
     obj: &str,
 ) -> Result<RawView> {
-    let gran = granularity();
-    let aligned = offset - offset % gran;
-    let delta = (offset - aligned) as usize;
-    let map_len = delta.checked_add(len).ok_or_else(|| Error::OutOfRange {
-        object: obj.to_owned(),
-        offset,
-        len: len as u64,
-        size: o.size,
-    })?;
+    let p = super::place(offset, len, o.size, obj)?;
     let (prot, flags) = match access {
         ViewAccess::Read => (ProtFlags::READ, MapFlags::SHARED),
         ViewAccess::ReadWrite => (ProtFlags::READ | ProtFlags::WRITE, MapFlags::SHARED),
@@ -740,16 +720,18 @@ pub(crate) fn map(
     // SAFETY: a fresh mapping at an address the kernel picks (null hint), so no
     // existing memory is replaced; `fd` is open; the offset is a multiple of the
     // page size. The result is only used through RawView.
-    let base = unsafe { mm::mmap(std::ptr::null_mut(), map_len, prot, flags, &o.fd, aligned) }
-        .map_err(|e| Error::os_sized(obj, map_len as u64, "mmap", io(e)))?;
-    let base = base.cast::<u8>();
-    Ok(RawView {
-        base,
-        map_len,
-        // SAFETY: delta < map_len, so the result is inside the new mapping.
-        ptr: unsafe { base.add(delta) },
-        len,
-    })
+    let base = unsafe {
+        mm::mmap(
+            std::ptr::null_mut(),
+            p.map_len,
+            prot,
+            flags,
+            &o.fd,
+            p.aligned,
+        )
+    }
+    .map_err(|e| Error::os_sized(obj, p.map_len as u64, "mmap", io(e)))?;
+    Ok(RawView::new(base.cast(), &p, len))
 }
 
 /// Unmaps a view, reporting the OS error if any.

@@ -267,21 +267,7 @@ pub(crate) fn from_file(file: &File, size: u64, access: Access, obj: &str) -> Re
         .metadata()
         .map_err(|e| Error::os(obj, "GetFileInformationByHandle", e))?
         .len();
-    let size = if size == 0 { current } else { size };
-    if size == 0 {
-        return Err(Error::InvalidSize {
-            object: obj.to_owned(),
-            reason: "the file is empty and no size was given; give a size to grow it".into(),
-        });
-    }
-    if size > current && access != Access::ReadWrite {
-        return Err(Error::InvalidSize {
-            object: obj.to_owned(),
-            reason: format!(
-                "the file is {current} bytes and cannot be grown to {size} with read-only access"
-            ),
-        });
-    }
+    let size = super::file_size(size, current, access == Access::ReadWrite, obj)?;
     let prot = match access {
         Access::Read => PAGE_READONLY,
         Access::ReadWrite => PAGE_READWRITE,
@@ -385,40 +371,21 @@ pub(crate) fn map(
     access: ViewAccess,
     obj: &str,
 ) -> Result<RawView> {
-    let gran = granularity();
-    let aligned = offset - offset % gran;
-    let delta = (offset - aligned) as usize;
-    let map_len = delta.checked_add(len).ok_or_else(|| Error::OutOfRange {
-        object: obj.to_owned(),
-        offset,
-        len: len as u64,
-        size: o.size,
-    })?;
+    let p = super::place(offset, len, o.size, obj)?;
     let acc: FILE_MAP = match access {
         ViewAccess::Read => FILE_MAP_READ,
         ViewAccess::ReadWrite => FILE_MAP_READ | FILE_MAP_WRITE,
         ViewAccess::CopyOnWrite => FILE_MAP_COPY,
     };
-    let (hi, lo) = split(aligned);
+    let (hi, lo) = split(p.aligned);
     // SAFETY: a valid section handle; the offset is a multiple of the
     // allocation granularity; the system picks the address (null hint).
-    let v = unsafe { MapViewOfFileEx(o.raw(), acc, hi, lo, map_len, null()) };
+    let v = unsafe { MapViewOfFileEx(o.raw(), acc, hi, lo, p.map_len, null()) };
     if v.Value.is_null() {
-        return Err(Error::os_sized(
-            obj,
-            map_len as u64,
-            "MapViewOfFileEx",
-            io::Error::last_os_error(),
-        ));
+        let e = io::Error::last_os_error();
+        return Err(Error::os_sized(obj, p.map_len as u64, "MapViewOfFileEx", e));
     }
-    let base = v.Value.cast::<u8>();
-    Ok(RawView {
-        base,
-        map_len,
-        // SAFETY: delta < map_len: inside the new view.
-        ptr: unsafe { base.add(delta) },
-        len,
-    })
+    Ok(RawView::new(v.Value.cast(), &p, len))
 }
 
 pub(crate) fn unmap(v: &RawView, obj: &str) -> Result<()> {
