@@ -171,7 +171,6 @@ impl From<Error> for Failure {
                 (2, "; check the object's owner and mode with `filemap info`")
             }
             Error::OutOfRange { .. } => (2, "; `filemap info` shows its size"),
-            Error::Unsupported { .. } => (2, ""),
             _ => (2, ""),
         };
         Failure {

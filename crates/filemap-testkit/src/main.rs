@@ -24,6 +24,7 @@ use std::io::{BufRead, Write};
 use std::sync::atomic::Ordering;
 
 use filemap::{Access, Disposition, Error, Lifetime, Mapping, Options, ViewAccess};
+use filemap_testkit::hex;
 
 fn variant(e: &Error) -> String {
     let d = format!("{e:?}");
@@ -39,10 +40,6 @@ fn unhex(s: &str) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
         .collect()
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn num(s: Option<&str>) -> u64 {
