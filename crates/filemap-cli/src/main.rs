@@ -84,28 +84,16 @@ enum Cmd {
         after_help = "Examples:\n  filemap dump jobs\n  filemap dump jobs --offset 4K --len 256"
     )]
     Dump {
-        /// The object's name.
-        name: String,
-        /// Where to start.
-        #[arg(long, default_value = "0", value_parser = parse_size)]
-        offset: u64,
-        /// How many bytes (default: to the end).
-        #[arg(long, value_parser = parse_size)]
-        len: Option<u64>,
+        #[command(flatten)]
+        span: Span,
     },
     /// Write raw bytes of the object to stdout.
     #[command(
         after_help = "Examples:\n  filemap read jobs > jobs.bin\n  filemap read jobs --offset 100 --len 5"
     )]
     Read {
-        /// The object's name.
-        name: String,
-        /// Where to start.
-        #[arg(long, default_value = "0", value_parser = parse_size)]
-        offset: u64,
-        /// How many bytes (default: to the end).
-        #[arg(long, value_parser = parse_size)]
-        len: Option<u64>,
+        #[command(flatten)]
+        span: Span,
     },
     /// Write bytes into the object: from stdin, or --hex, or --text.
     #[command(
@@ -145,6 +133,19 @@ enum Cmd {
         #[arg(long, hide = true)]
         role: Option<String>,
     },
+}
+
+/// The bytes `dump` and `read` show.
+#[derive(clap::Args)]
+struct Span {
+    /// The object's name.
+    name: String,
+    /// Where to start.
+    #[arg(long, default_value = "0", value_parser = parse_size)]
+    offset: u64,
+    /// How many bytes (default: to the end).
+    #[arg(long, value_parser = parse_size)]
+    len: Option<u64>,
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {
@@ -220,14 +221,14 @@ fn run(cmd: Cmd) -> Res {
         } => create(&name, size, file, persistent, mode),
         Cmd::Info { name, json } => info(&name, json),
         Cmd::List { json } => list(json),
-        Cmd::Dump { name, offset, len } => {
-            let bytes = read_range(&name, offset, len)?;
+        Cmd::Dump { span } => {
+            let bytes = read_range(&span)?;
             let mut out = std::io::stdout().lock();
-            fmt::hexdump(&mut out, offset, &bytes)?;
+            fmt::hexdump(&mut out, span.offset, &bytes)?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Read { name, offset, len } => {
-            let bytes = read_range(&name, offset, len)?;
+        Cmd::Read { span } => {
+            let bytes = read_range(&span)?;
             std::io::stdout().lock().write_all(&bytes)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -409,9 +410,9 @@ fn list(json: bool) -> Res {
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_range(name: &str, offset: u64, len: Option<u64>) -> Result<Vec<u8>, Failure> {
-    let m = Mapping::open(name, Access::Read)?;
-    let v = m.map(offset, len.unwrap_or(0), ViewAccess::Read)?;
+fn read_range(span: &Span) -> Result<Vec<u8>, Failure> {
+    let m = Mapping::open(&span.name, Access::Read)?;
+    let v = m.map(span.offset, span.len.unwrap_or(0), ViewAccess::Read)?;
     Ok(v.to_vec())
 }
 
