@@ -164,26 +164,8 @@ pub(crate) fn create_named(
 ) -> Result<(Object, Disposition)> {
     let obj = &n.given;
     let wname = wide(&n.given);
-    let (hi, lo) = split(size);
     loop {
-        // SAFETY: SetLastError only sets this thread's last-error value. Cleared
-        // so that ERROR_ALREADY_EXISTS below can only come from this call.
-        unsafe { SetLastError(0) };
-        // SAFETY: a pagefile-backed section (INVALID_HANDLE_VALUE), default
-        // security, a NUL-terminated name that outlives the call.
-        let h = unsafe {
-            CreateFileMappingW(
-                INVALID_HANDLE_VALUE,
-                null(),
-                PAGE_READWRITE | SEC_COMMIT,
-                hi,
-                lo,
-                wname.as_ptr(),
-            )
-        };
-        let existed =
-            io::Error::last_os_error().raw_os_error() == Some(ERROR_ALREADY_EXISTS as i32);
-        let handle = owned(h, obj, size, "CreateFileMappingW")?;
+        let (handle, existed) = pagefile_section(size, wname.as_ptr(), obj)?;
         if !existed {
             let o = Object {
                 handle,
@@ -238,8 +220,27 @@ pub(crate) fn remove_named(n: &Name) -> Result<()> {
 }
 
 pub(crate) fn anonymous(size: u64, obj: &str) -> Result<Object> {
+    let (handle, _) = pagefile_section(size, null(), obj)?;
+    Ok(Object {
+        handle,
+        size,
+        writable: true,
+        file: None,
+    })
+}
+
+/// `CreateFileMappingW` for a read-write section of `size` bytes backed by the
+/// paging file, its commit charged now (`SEC_COMMIT`). `name` is a
+/// NUL-terminated UTF-16 name or null. Also says whether the name already
+/// existed (then the handle is to the existing section, unresized).
+fn pagefile_section(size: u64, name: *const u16, obj: &str) -> Result<(OwnedHandle, bool)> {
     let (hi, lo) = split(size);
-    // SAFETY: a pagefile-backed, unnamed section with default security.
+    // SAFETY: SetLastError only sets this thread's last-error value. Cleared so
+    // that ERROR_ALREADY_EXISTS below can only come from this call.
+    unsafe { SetLastError(0) };
+    // SAFETY: INVALID_HANDLE_VALUE asks for a pagefile-backed section; default
+    // security; `name` is null or NUL-terminated and outlives the call (the
+    // caller's borrow).
     let h = unsafe {
         CreateFileMappingW(
             INVALID_HANDLE_VALUE,
@@ -247,16 +248,11 @@ pub(crate) fn anonymous(size: u64, obj: &str) -> Result<Object> {
             PAGE_READWRITE | SEC_COMMIT,
             hi,
             lo,
-            null(),
+            name,
         )
     };
-    let handle = owned(h, obj, size, "CreateFileMappingW")?;
-    Ok(Object {
-        handle,
-        size,
-        writable: true,
-        file: None,
-    })
+    let existed = io::Error::last_os_error().raw_os_error() == Some(ERROR_ALREADY_EXISTS as i32);
+    Ok((owned(h, obj, size, "CreateFileMappingW")?, existed))
 }
 
 pub(crate) fn from_file(file: &File, size: u64, access: Access, obj: &str) -> Result<Object> {
