@@ -182,3 +182,36 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(2));
     }
 }
+
+/// The test message number `n` of a stream: its length (0 up to `max`, mostly
+/// short, now and then the largest) and its bytes are a function of `n`, so the
+/// receiver can check that nothing was lost, duplicated, reordered or torn.
+pub fn message_len(n: u64, max: usize) -> usize {
+    let h = n.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40;
+    match n % 1000 {
+        999 => max,
+        0 => 0,
+        _ => (h as usize) % 97.min(max + 1),
+    }
+}
+
+/// Fills `buf` (of `message_len(n, ..)` bytes) with message `n`'s bytes.
+pub fn message_fill(n: u64, buf: &mut [u8]) {
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = (n.wrapping_mul(31).wrapping_add(i as u64 * 7) % 251) as u8;
+    }
+}
+
+/// Checks that `got` is message `n`; returns what is wrong otherwise.
+pub fn message_check(n: u64, max: usize, got: &[u8]) -> Result<(), String> {
+    let len = message_len(n, max);
+    if got.len() != len {
+        return Err(format!("message {n}: {} bytes, expected {len}", got.len()));
+    }
+    let mut want = vec![0; len];
+    message_fill(n, &mut want);
+    if got != want.as_slice() {
+        return Err(format!("message {n}: wrong bytes"));
+    }
+    Ok(())
+}

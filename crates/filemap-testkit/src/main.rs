@@ -146,6 +146,82 @@ fn set_umask(_: &str) {
     panic!("--umask is for Unix only");
 }
 
+/// Channel roles: `spsc-send NAME COUNT [create=CAP]` (COUNT 0: for ever),
+/// `spsc-recv NAME COUNT [create=CAP]`, `latest-write NAME [create]`.
+fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
+    use filemap::channel::spsc::{Receiver, Sender};
+    use filemap::sync::LatestWriter;
+    use filemap_testkit::{message_check, message_fill, message_len};
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let cap = |rest: &[&str]| {
+        rest.iter()
+            .find_map(|r| r.strip_prefix("create="))
+            .map(|c| c.parse::<u64>().expect("capacity"))
+    };
+    let say = |line: &str| {
+        println!("{line}");
+        std::io::stdout().flush().unwrap();
+    };
+    if !matches!(
+        a.first(),
+        Some(&("spsc-send" | "spsc-recv" | "latest-write"))
+    ) {
+        return None;
+    }
+    Some((|| match a.as_slice() {
+        ["spsc-send", name, count, rest @ ..] => {
+            let mut tx = match cap(rest) {
+                Some(c) => Sender::create(name, c)?,
+                None => Sender::open(name)?,
+            };
+            say("ready");
+            let count: u64 = count.parse().expect("count");
+            let max = tx.max_message();
+            let mut n = 0;
+            while count == 0 || n < count {
+                let len = message_len(n, max);
+                let mut slot = tx.reserve(len, None)?;
+                // SAFETY: a filemap receiver never writes unpublished bytes.
+                message_fill(n, unsafe { slot.as_mut_slice() });
+                slot.commit();
+                n += 1;
+            }
+            Ok(format!("sent {n}"))
+        }
+        ["spsc-recv", name, count, rest @ ..] => {
+            let mut rx = match cap(rest) {
+                Some(c) => Receiver::create(name, c)?,
+                None => Receiver::open(name)?,
+            };
+            say("ready");
+            let count: u64 = count.parse().expect("count");
+            let max = (rx.capacity() / 2 - 8) as usize;
+            for n in 0..count {
+                let m = rx.recv()?;
+                if let Err(e) = message_check(n, max, &m.to_vec()) {
+                    return Ok(format!("bad {e}"));
+                }
+            }
+            Ok(format!("received {count}"))
+        }
+        ["latest-write", name, rest @ ..] => {
+            let mut w = if rest.contains(&"create") {
+                LatestWriter::<[u64; 16]>::create(name, &[0; 16])?
+            } else {
+                LatestWriter::<[u64; 16]>::open(name)?
+            };
+            w.write(&[1; 16]);
+            say("ready");
+            let mut n = 1u64;
+            loop {
+                n += 1;
+                w.write(&[n; 16]);
+            }
+        }
+        other => panic!("bad channel role {other:?}"),
+    })())
+}
+
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let stdin = std::io::stdin();
@@ -164,6 +240,25 @@ fn main() {
             args.drain(..2);
         } else {
             break;
+        }
+    }
+    if let Some(r) = channel_role(&args) {
+        match r {
+            Ok(line) => {
+                println!("{line}");
+                // Stay until told to exit, so the end stays open meanwhile.
+                for l in lines {
+                    if l.map(|l| l.trim() == "exit").unwrap_or(true) {
+                        println!("bye");
+                        break;
+                    }
+                }
+                return;
+            }
+            Err(e) => {
+                println!("{}", err_line(&e));
+                std::process::exit(1);
+            }
         }
     }
     let m = match setup(&args) {

@@ -130,6 +130,57 @@ pub enum Error {
         reason: String,
     },
 
+    /// A segment's header or indices are not what filemap wrote: wrong magic,
+    /// out-of-range sizes or indices. Whatever another process wrote is checked
+    /// before use; this is the error, never a crash.
+    #[error("`{object}` is corrupt: {reason}")]
+    Corrupt {
+        /// The object concerned.
+        object: String,
+        /// What failed to check out.
+        reason: String,
+    },
+
+    /// A valid segment of another kind, format version or layout (for example
+    /// made by a build with another pointer width or endianness).
+    #[error("`{object}` is incompatible: {reason}")]
+    Incompatible {
+        /// The object concerned.
+        object: String,
+        /// What differs.
+        reason: String,
+    },
+
+    /// A blocking operation's time ran out.
+    #[error("`{object}`: timed out after {waited:?} waiting for {what}")]
+    Timeout {
+        /// The object concerned.
+        object: String,
+        /// What was waited for.
+        what: &'static str,
+        /// How long.
+        waited: Duration,
+    },
+
+    /// The process on the other side closed its end or died.
+    #[error("`{object}`: {reason}")]
+    PeerGone {
+        /// The object concerned.
+        object: String,
+        /// Closed cleanly or died, and which process.
+        reason: String,
+    },
+
+    /// A role that only one process may hold (such as a channel's sender) is
+    /// held by another live process.
+    #[error("`{object}` is busy: {reason}")]
+    Busy {
+        /// The object concerned.
+        object: String,
+        /// Who holds it.
+        reason: String,
+    },
+
     /// The operation is not available on this platform.
     #[error("`{object}`: {what} is not supported on this platform")]
     Unsupported {
@@ -245,7 +296,10 @@ impl From<Error> for io::Error {
             | Error::OutOfRange { .. }
             | Error::Misaligned { .. }
             | Error::InvalidToken { .. } => io::ErrorKind::InvalidInput,
-            Error::NotReady { .. } => io::ErrorKind::TimedOut,
+            Error::NotReady { .. } | Error::Timeout { .. } => io::ErrorKind::TimedOut,
+            Error::Corrupt { .. } | Error::Incompatible { .. } => io::ErrorKind::InvalidData,
+            Error::PeerGone { .. } => io::ErrorKind::BrokenPipe,
+            Error::Busy { .. } => io::ErrorKind::ResourceBusy,
             Error::NoSpace { .. } => io::ErrorKind::StorageFull,
             Error::Unsupported { .. } => io::ErrorKind::Unsupported,
             Error::Os { source, .. } => source.kind(),

@@ -67,10 +67,13 @@
 
 #![warn(missing_docs)]
 
+pub mod channel;
 mod error;
 pub mod inspect;
 mod mapping;
 pub mod name;
+pub mod segment;
+pub mod sync;
 mod sys;
 mod view;
 

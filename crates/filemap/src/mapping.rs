@@ -217,6 +217,10 @@ impl Options {
         ))
     }
 
+    pub(crate) fn ready_timeout_value(&self) -> Duration {
+        self.params.ready_timeout
+    }
+
     fn chosen_lifetime(&self) -> Lifetime {
         if self.params.persistent {
             Lifetime::Persistent

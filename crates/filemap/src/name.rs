@@ -129,11 +129,7 @@ pub(crate) fn macos_base(base: &str) -> String {
         return base.to_owned();
     }
     // FNV-1a, 64-bit: stable across processes, versions and platforms.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in base.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
+    let h = crate::segment::fnv1a(base.bytes());
     format!("{}~{h:016x}", &base[..12])
 }
 

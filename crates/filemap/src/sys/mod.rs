@@ -56,6 +56,28 @@ mod windows;
 #[cfg(windows)]
 pub(crate) use windows::*;
 
+/// A process named by pid and (the low 32 bits of) its start time, packed in
+/// one word so that it can be claimed with a single compare-and-swap. 0 is nobody.
+pub(crate) fn owner_word(pid: u32) -> u64 {
+    let start = process_start(pid).unwrap_or(0) as u32;
+    (u64::from(start) << 32) | u64::from(pid)
+}
+
+/// Whether the process an [`owner_word`] names still runs: `Some(false)` when it
+/// is gone or its pid now names another process, `None` for nobody (0).
+pub(crate) fn owner_alive(owner: u64) -> Option<bool> {
+    let pid = owner as u32;
+    if pid == 0 {
+        return None;
+    }
+    let start = (owner >> 32) as u32;
+    match process_start(pid) {
+        None => Some(false),
+        // 0 means the start time is unknown on one side: trust the pid.
+        Some(s) => Some(start == 0 || s == 0 || s as u32 == start),
+    }
+}
+
 /// A mapped range of address space. `ptr..ptr+len` is exactly the range the
 /// caller asked for; `base..base+map_len` is what the OS mapped (aligned down to
 /// the allocation granularity).

@@ -753,3 +753,56 @@ pub(crate) fn flush(v: &RawView, wait: bool, obj: &str) -> Result<()> {
     unsafe { mm::msync(v.base.cast(), v.map_len, flags) }
         .map_err(|e| Error::os(obj, "msync", io(e)))
 }
+
+// ---------------------------------------------------------------------------
+// Processes and waiting, for the layers above (segments, channels).
+// ---------------------------------------------------------------------------
+
+/// This process's start time in clock ticks since boot (`/proc/PID/stat`
+/// field 22), which with the pid names a process uniquely (pids are reused).
+#[cfg(target_os = "linux")]
+pub(crate) fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: skip past it.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Off Linux the start time is not looked up; 0 means "unknown".
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn process_start(pid: u32) -> Option<u64> {
+    rustix::process::test_kill_process(rustix::process::Pid::from_raw(pid as i32)?).ok()?;
+    Some(0)
+}
+
+/// Blocks while `*word == expected`, for at most `timeout`; returns early on a
+/// wake or spuriously. Works across processes (a shared futex, not PRIVATE).
+#[cfg(target_os = "linux")]
+pub(crate) fn wait_on(word: &std::sync::atomic::AtomicU32, expected: u32, timeout: Duration) {
+    use rustix::thread::futex;
+    let ts = futex::Timespec {
+        tv_sec: timeout.as_secs() as _,
+        tv_nsec: timeout.subsec_nanos() as _,
+    };
+    // EAGAIN (value changed), EINTR and ETIMEDOUT all mean "look again".
+    let _ = futex::wait(word, futex::Flags::empty(), expected, Some(&ts));
+}
+
+/// Wakes up to `n` waiters blocked in [`wait_on`] on `word`, in any process.
+#[cfg(target_os = "linux")]
+pub(crate) fn wake(word: &std::sync::atomic::AtomicU32, n: u32) {
+    let _ = rustix::thread::futex::wake(word, rustix::thread::futex::Flags::empty(), n);
+}
+
+/// macOS fallback: no cross-process wait on an address is used yet, so waiting
+/// polls: it sleeps a short while (at most 1 ms) and lets the caller look again.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn wait_on(word: &std::sync::atomic::AtomicU32, expected: u32, timeout: Duration) {
+    if word.load(std::sync::atomic::Ordering::Acquire) == expected {
+        std::thread::sleep(timeout.min(Duration::from_millis(1)));
+    }
+}
+
+/// macOS fallback: waiters poll, so there is nobody to wake.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn wake(_word: &std::sync::atomic::AtomicU32, _n: u32) {}

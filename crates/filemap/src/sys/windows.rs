@@ -414,3 +414,64 @@ pub(crate) fn flush(v: &RawView, _wait: bool, obj: &str) -> Result<()> {
     }
     Ok(())
 }
+
+// ---------------------------------------------------------------------------
+// Processes and waiting, for the layers above (segments, channels).
+// ---------------------------------------------------------------------------
+
+/// The creation time of process `pid` (100 ns units since 1601), if it runs.
+pub(crate) fn process_start(pid: u32) -> Option<u64> {
+    use windows_sys::Win32::Foundation::{FILETIME, STILL_ACTIVE};
+    use windows_sys::Win32::System::Threading::{
+        GetExitCodeProcess, GetProcessTimes, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+    };
+    // SAFETY: OpenProcess has no memory-safety preconditions; a null result is handled.
+    let h = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) };
+    if h.is_null() {
+        return None;
+    }
+    // SAFETY: a fresh handle that nothing else owns; closed when dropped.
+    let h = unsafe { OwnedHandle::from_raw_handle(h as RawHandle) };
+    let mut code = 0u32;
+    // SAFETY: a valid process handle and a writable u32.
+    if unsafe { GetExitCodeProcess(h.as_raw_handle(), &mut code) } == 0
+        || code != STILL_ACTIVE as u32
+    {
+        return None;
+    }
+    let zero = FILETIME {
+        dwLowDateTime: 0,
+        dwHighDateTime: 0,
+    };
+    let (mut created, mut exited, mut kernel, mut user) = (zero, zero, zero, zero);
+    // SAFETY: a valid process handle and four writable FILETIMEs.
+    if unsafe {
+        GetProcessTimes(
+            h.as_raw_handle(),
+            &mut created,
+            &mut exited,
+            &mut kernel,
+            &mut user,
+        )
+    } == 0
+    {
+        return Some(0);
+    }
+    Some((u64::from(created.dwHighDateTime) << 32) | u64::from(created.dwLowDateTime))
+}
+
+/// Windows fallback: `WaitOnAddress` works only inside one process, so waiting
+/// polls: it sleeps a short while (at most 1 ms) and lets the caller look again.
+/// (A named event per waiter is the planned replacement.)
+pub(crate) fn wait_on(
+    word: &std::sync::atomic::AtomicU32,
+    expected: u32,
+    timeout: std::time::Duration,
+) {
+    if word.load(std::sync::atomic::Ordering::Acquire) == expected {
+        std::thread::sleep(timeout.min(std::time::Duration::from_millis(1)));
+    }
+}
+
+/// Windows fallback: waiters poll, so there is nobody to wake.
+pub(crate) fn wake(_word: &std::sync::atomic::AtomicU32, _n: u32) {}

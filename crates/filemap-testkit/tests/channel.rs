@@ -1,0 +1,258 @@
+//! SPSC channel and seqlock cell across real processes: streams checked message
+//! by message, peers killed at random points, and corrupt segments.
+
+use std::time::Duration;
+
+use filemap::channel::spsc::{Receiver, Sender};
+use filemap::sync::{LatestReader, LatestWriter};
+use filemap::{Error, Mapping, Options, ViewAccess};
+use filemap_testkit::{message_check, unique, Helper};
+
+/// Receives and checks messages `from..` until `until` of them have arrived
+/// (`Ok`) or a receive fails (`Err`, with how many had arrived).
+fn drain(rx: &mut Receiver, from: u64, until: Option<u64>) -> Result<u64, (u64, Error)> {
+    let max = (rx.capacity() / 2 - 8) as usize;
+    let mut n = from;
+    while Some(n) != until {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(m) => message_check(n, max, &m.to_vec()).unwrap_or_else(|e| panic!("{e}")),
+            Err(e) => return Err((n, e)),
+        }
+        n += 1;
+    }
+    Ok(n)
+}
+
+#[test]
+fn a_million_messages_cross_processes_none_lost_duplicated_or_torn() {
+    let name = unique("spsc-stream");
+    let mut rx = Receiver::create(&name, 1 << 16).unwrap();
+    let count: u64 = if cfg!(windows) { 50_000 } else { 1_000_000 };
+    let tx = Helper::spawn(&["spsc-send", &name, &count.to_string()]);
+    assert_eq!(tx.line(), "ready");
+    assert_eq!(drain(&mut rx, 0, Some(count)).unwrap(), count);
+    assert_eq!(tx.line(), format!("sent {count}"));
+    // The sender exits: its end closes, and an empty ring then reports it.
+    tx.exit();
+    let end = rx.recv_timeout(Duration::from_secs(60)).map(|m| m.to_vec());
+    match end {
+        Err(Error::PeerGone { reason, .. }) => {
+            assert!(reason.contains("sender closed"), "{reason}")
+        }
+        other => panic!("expected PeerGone, got {other:?}"),
+    }
+}
+
+#[test]
+fn receiver_in_another_process_checks_every_message() {
+    let name = unique("spsc-rx");
+    let mut tx = Sender::create(&name, 4096).unwrap();
+    let count = 20_000u64;
+    let rx = Helper::spawn(&["spsc-recv", &name, &count.to_string()]);
+    assert_eq!(rx.line(), "ready");
+    let max = tx.max_message();
+    for n in 0..count {
+        let mut buf = vec![0; filemap_testkit::message_len(n, max)];
+        filemap_testkit::message_fill(n, &mut buf);
+        tx.send_timeout(&buf, Duration::from_secs(60)).unwrap();
+    }
+    assert_eq!(rx.line(), format!("received {count}"));
+    rx.exit();
+    // The receiver is gone: once the ring is full, the sender learns it.
+    let err = loop {
+        match tx.send_timeout(&[7; 100], Duration::from_secs(60)) {
+            Ok(()) => continue,
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        matches!(&err, Error::PeerGone { reason, .. } if reason.contains("receiver closed")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn sender_killed_mid_stream_leaves_only_whole_messages_then_an_error() {
+    // Kill the sender at several points; each time every message received is
+    // whole and in order, and the receiver ends with PeerGone, not a hang.
+    for (round, kill_after) in [1u64, 37, 1_000, 25_000].into_iter().enumerate() {
+        let name = unique("spsc-kill-tx");
+        let mut rx = Receiver::create(&name, 1 << 12).unwrap();
+        let tx = Helper::spawn(&["spsc-send", &name, "0"]);
+        assert_eq!(tx.line(), "ready");
+        let n = drain(&mut rx, 0, Some(kill_after)).unwrap();
+        tx.kill();
+        let (total, err) = drain(&mut rx, n, None).unwrap_err();
+        assert!(total >= kill_after, "round {round}");
+        match err {
+            Error::PeerGone { reason, .. } => {
+                assert!(reason.contains("died"), "round {round}: {reason}")
+            }
+            other => panic!("round {round}: expected PeerGone, got {other:?}"),
+        }
+        // A new sender may take over the dead one's end and go on.
+        let mut tx2 = Sender::open(&name).unwrap();
+        assert!(tx2.try_send(b"after").unwrap());
+        assert_eq!(rx.try_recv().unwrap().unwrap().to_vec(), b"after");
+    }
+}
+
+#[test]
+fn receiver_killed_leaves_the_sender_an_error_and_a_live_one_is_exclusive() {
+    let name = unique("spsc-kill-rx");
+    let mut tx = Sender::create(&name, 1 << 12).unwrap();
+    let rx = Helper::spawn(&["spsc-recv", &name, "1000000000"]);
+    assert_eq!(rx.line(), "ready");
+    // A second receiver is refused while the first lives.
+    match Receiver::open(&name) {
+        Err(Error::Busy { reason, .. }) => assert!(reason.contains("receiver"), "{reason}"),
+        other => panic!("expected Busy, got {other:?}"),
+    }
+    let max = tx.max_message();
+    for n in 0..500 {
+        let mut buf = vec![0; filemap_testkit::message_len(n, max)];
+        filemap_testkit::message_fill(n, &mut buf);
+        tx.send_timeout(&buf, Duration::from_secs(60)).unwrap();
+    }
+    rx.kill();
+    let err = loop {
+        if let Err(e) = tx.send_timeout(&[1; 64], Duration::from_secs(60)) {
+            break e;
+        }
+    };
+    assert!(
+        matches!(&err, Error::PeerGone { reason, .. } if reason.contains("died")),
+        "{err:?}"
+    );
+    // The dead receiver's end can be taken over.
+    let mut rx2 = Receiver::open(&name).unwrap();
+    assert!(rx2.try_recv().unwrap().is_some());
+}
+
+#[test]
+fn message_sizes_from_zero_to_the_limit_and_beyond() {
+    let name = unique("spsc-sizes");
+    let mut tx = Sender::create(&name, 1000).unwrap(); // rounded up to 1024
+    let mut rx = Receiver::open(&name).unwrap();
+    assert_eq!(tx.capacity(), 1024);
+    assert_eq!(tx.max_message(), 504);
+    for len in [0usize, 1, 7, 8, 9, 255, 503, 504] {
+        let msg: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        // Several rounds, so that records wrap around the ring's end.
+        for _ in 0..3 {
+            assert!(tx.try_send(&msg).unwrap(), "len {len}");
+            let got = rx.try_recv().unwrap().expect("message");
+            assert_eq!(got.len(), len);
+            assert_eq!(got.to_vec(), msg);
+        }
+    }
+    match tx.try_send(&[0; 505]) {
+        Err(Error::InvalidSize { reason, .. }) => {
+            assert!(reason.contains("limit of 504"), "{reason}")
+        }
+        other => panic!("expected InvalidSize, got {other:?}"),
+    }
+    // A full ring: try_send says so; a timed send times out.
+    while tx.try_send(&[1; 200]).unwrap() {}
+    match tx.send_timeout(&[1; 200], Duration::from_millis(50)) {
+        Err(Error::Timeout { .. }) => {}
+        other => panic!("expected Timeout, got {other:?}"),
+    }
+    // An empty ring: try_recv gives None; a timed receive times out.
+    while rx.try_recv().unwrap().is_some() {}
+    assert!(rx.try_recv().unwrap().is_none());
+    assert!(matches!(
+        rx.recv_timeout(Duration::from_millis(50)),
+        Err(Error::Timeout { .. })
+    ));
+    // Zero-copy: reserve, write in place, commit; an abandoned reservation publishes nothing.
+    let mut slot = tx.try_reserve(5).unwrap().unwrap();
+    slot.write_at(0, b"hello").unwrap();
+    assert!(matches!(
+        slot.write_at(3, b"xyz"),
+        Err(Error::OutOfRange { .. })
+    ));
+    slot.commit();
+    assert!(tx.try_reserve(9).unwrap().is_some(), "reserved, then dropped uncommitted");
+    let m = rx.try_recv().unwrap().unwrap();
+    let mut part = [0u8; 3];
+    m.read_at(1, &mut part).unwrap();
+    assert_eq!(&part, b"ell");
+    assert!(matches!(
+        m.read_at(4, &mut part),
+        Err(Error::OutOfRange { .. })
+    ));
+    drop(m);
+    assert!(rx.try_recv().unwrap().is_none());
+}
+
+#[test]
+fn opening_the_wrong_kind_or_a_raw_mapping_is_refused() {
+    let raw = unique("spsc-raw");
+    let m = Mapping::create(&raw, 4096).unwrap();
+    m.view(.., ViewAccess::ReadWrite)
+        .unwrap()
+        .write_at(0, b"not a segment")
+        .unwrap();
+    assert!(matches!(Receiver::open(&raw), Err(Error::Corrupt { .. })));
+    let cell = unique("latest");
+    let _w = LatestWriter::<u64>::create(&cell, &5).unwrap();
+    match Receiver::open(&cell) {
+        Err(Error::Incompatible { reason, .. }) => assert!(reason.contains("latest"), "{reason}"),
+        other => panic!("expected Incompatible, got {other:?}"),
+    }
+    match LatestReader::<u32>::open(&cell) {
+        Err(Error::Incompatible { reason, .. }) => {
+            assert!(reason.contains("fingerprint"), "{reason}")
+        }
+        other => panic!("expected Incompatible, got {other:?}"),
+    }
+    let small = unique("spsc-small");
+    let _s = Mapping::create(&small, 64).unwrap();
+    let quick = Options::new().ready_timeout(Duration::from_millis(100));
+    let r = Receiver::open_with(&small, &quick);
+    if cfg!(windows) {
+        // An opener sees whole pages on Windows: 4 KiB of zeros, which look
+        // like a segment whose creator has not written its header yet.
+        assert!(matches!(r, Err(Error::NotReady { .. })), "{r:?}");
+    } else {
+        assert!(
+            matches!(r, Err(Error::Corrupt { ref reason, .. }) if reason.contains("too small")),
+            "{r:?}"
+        );
+    }
+}
+
+#[test]
+fn latest_readers_never_see_a_torn_value_and_survive_a_killed_writer() {
+    let name = unique("latest");
+    let w = Helper::spawn(&["latest-write", &name, "create"]);
+    assert_eq!(w.line(), "ready");
+    let r = LatestReader::<[u64; 16]>::open(&name).unwrap();
+    let mut last = 0;
+    let mut changes = 0;
+    for _ in 0..200_000 {
+        let v = r.read().unwrap();
+        assert!(v.iter().all(|&x| x == v[0]), "torn value {v:?}");
+        assert!(v[0] >= last, "went backwards");
+        changes += u32::from(v[0] != last);
+        last = v[0];
+    }
+    assert!(changes > 1, "the writer made progress");
+    // Killed at whatever point of a write it was in: readers still get the
+    // last whole value, however often they read.
+    w.kill();
+    let v = r.read().unwrap();
+    assert!(v.iter().all(|&x| x == v[0]) && v[0] >= last, "{v:?}");
+    for _ in 0..1000 {
+        assert_eq!(r.read().unwrap(), v);
+    }
+    // A writer is exclusive while alive, and can be replaced once dead.
+    let mut w2 = LatestWriter::<[u64; 16]>::open(&name).unwrap();
+    assert!(matches!(
+        LatestWriter::<[u64; 16]>::open(&name),
+        Err(Error::Busy { .. })
+    ));
+    w2.write(&[u64::MAX; 16]);
+    assert_eq!(r.read().unwrap(), [u64::MAX; 16]);
+}

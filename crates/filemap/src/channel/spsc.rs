@@ -1,0 +1,683 @@
+//! A single-producer single-consumer channel of byte messages between two
+//! processes, in a ring inside one named segment.
+//!
+//! ```
+//! use filemap::channel::spsc::{Receiver, Sender};
+//!
+//! // In one process:
+//! let mut tx = Sender::create("filemap-doc-spsc", 4096)?;
+//! // In another (here the same, for brevity):
+//! let mut rx = Receiver::open("filemap-doc-spsc")?;
+//!
+//! tx.send(b"hello")?;
+//! let msg = rx.recv()?;
+//! assert_eq!(msg.to_vec(), b"hello");
+//! drop(msg); // frees its space in the ring
+//!
+//! // Zero-copy: write in place, then publish.
+//! let mut slot = tx.try_reserve(3)?.expect("room");
+//! slot.write_at(0, b"abc")?;
+//! slot.commit();
+//! assert_eq!(rx.try_recv()?.expect("a message").to_vec(), b"abc");
+//! # Ok::<(), filemap::Error>(())
+//! ```
+//!
+//! # Design
+//!
+//! The segment is the [header](crate::segment), a control area and a ring of
+//! `capacity` bytes (a power of two). `tail` counts bytes ever published by the
+//! sender, `head` bytes ever released by the receiver; each sits on its own
+//! cache line and has one writer. A message is an 8-byte record header (length,
+//! flags) and its bytes, padded to 8; a message that would wrap is preceded by a
+//! padding record to the end of the ring, so every message is contiguous. A
+//! message can be at most `capacity / 2 - 8` bytes, so it always fits.
+//!
+//! Orderings: the sender writes the record, then stores `tail` with release;
+//! the receiver loads `tail` with acquire before reading records below it, so
+//! it reads whole records only: a message is delivered once committed, and a
+//! sender that dies mid-write never publishes the half-written one. The
+//! receiver stores `head` with release after it is done with a record; the
+//! sender loads it with acquire before reusing the space.
+//!
+//! Every index and length read from shared memory is checked (`head <= tail <=
+//! head + capacity`, record lengths within the ring and the limit): a corrupt
+//! segment gives [`Error::Corrupt`], never an out-of-bounds access.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::{Park, Side};
+use crate::error::{Error, Result};
+use crate::mapping::Options;
+use crate::segment::{fingerprint, Kind, Segment, Spec, HEADER_LEN};
+
+const TAIL: usize = HEADER_LEN; // u64, sender's line
+const TX: Side = Side {
+    owner: HEADER_LEN + 8,
+    closed: HEADER_LEN + 16,
+    role: "sender",
+};
+const HEAD: usize = HEADER_LEN + 64; // u64, receiver's line
+const RX: Side = Side {
+    owner: HEADER_LEN + 72,
+    closed: HEADER_LEN + 80,
+    role: "receiver",
+};
+/// The receiver parks here waiting for data.
+const DATA_PARK: Park = Park {
+    seq: HEADER_LEN + 128,
+    waiting: HEADER_LEN + 132,
+};
+/// The sender parks here waiting for space.
+const SPACE_PARK: Park = Park {
+    seq: HEADER_LEN + 192,
+    waiting: HEADER_LEN + 196,
+};
+const DATA: usize = HEADER_LEN + 256;
+const REC: u64 = 8;
+const PAD: u32 = 1;
+
+/// The smallest ring.
+pub const MIN_CAPACITY: u64 = 64;
+/// The largest ring (1 TiB).
+pub const MAX_CAPACITY: u64 = 1 << 40;
+
+fn spec() -> Spec {
+    Spec {
+        kind: Kind::Spsc,
+        fingerprint: fingerprint(
+            Kind::Spsc,
+            &[
+                TAIL as u64,
+                HEAD as u64,
+                TX.owner as u64,
+                RX.owner as u64,
+                DATA_PARK.seq as u64,
+                SPACE_PARK.seq as u64,
+                DATA as u64,
+                REC,
+            ],
+        ),
+    }
+}
+
+fn round8(n: u64) -> u64 {
+    (n + 7) & !7
+}
+
+/// Opens or creates the segment and checks the ring's geometry.
+fn ring(seg: Segment) -> Result<(Segment, u64)> {
+    let cap = seg.header().capacity;
+    let corrupt = |reason: String| Error::Corrupt {
+        object: seg.label().to_owned(),
+        reason,
+    };
+    if !cap.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&cap) {
+        return Err(corrupt(format!(
+            "its ring capacity {cap} is not a power of two in {MIN_CAPACITY}..={MAX_CAPACITY}"
+        )));
+    }
+    if seg.header().total_len < DATA as u64 + cap {
+        return Err(corrupt(format!(
+            "it is {} bytes, too small for a ring of {cap}",
+            seg.header().total_len
+        )));
+    }
+    Ok((seg, cap))
+}
+
+fn create_segment(name: &str, capacity: u64, opts: &Options) -> Result<(Segment, u64)> {
+    let cap = capacity
+        .max(MIN_CAPACITY)
+        .checked_next_power_of_two()
+        .filter(|c| *c <= MAX_CAPACITY);
+    let Some(cap) = cap else {
+        return Err(Error::InvalidSize {
+            object: name.to_owned(),
+            reason: format!(
+                "a ring of {capacity} bytes is larger than the maximum, {MAX_CAPACITY}"
+            ),
+        });
+    };
+    ring(Segment::create(
+        name,
+        opts,
+        spec(),
+        cap,
+        0,
+        DATA as u64 + cap,
+    )?)
+}
+
+fn open_segment(name: &str, opts: &Options) -> Result<(Segment, u64)> {
+    ring(Segment::open(name, opts, spec())?)
+}
+
+/// The sending end.
+#[derive(Debug)]
+pub struct Sender {
+    seg: Segment,
+    cap: u64,
+    /// Our copy of `tail` (we are its only writer).
+    tail: u64,
+    /// Last `head` seen; refreshed when the ring looks full.
+    head: u64,
+}
+
+/// Space reserved in the ring for one message: write it in place, then
+/// [`commit`](Reservation::commit). Dropping it without committing abandons it.
+#[derive(Debug)]
+pub struct Reservation<'a> {
+    tx: &'a mut Sender,
+    off: usize,
+    len: usize,
+    new_tail: u64,
+}
+
+impl Sender {
+    /// Creates the channel `name` with a ring of at least `capacity` bytes
+    /// (rounded up to a power of two, at least [`MIN_CAPACITY`]) and becomes its sender.
+    ///
+    /// # Errors
+    /// As [`Options::create`], and [`Error::InvalidSize`] for a capacity over [`MAX_CAPACITY`].
+    pub fn create(name: &str, capacity: u64) -> Result<Sender> {
+        Self::create_with(name, capacity, &Options::new())
+    }
+
+    /// [`Sender::create`] with options (mode, lifetime, ready timeout).
+    ///
+    /// # Errors
+    /// As [`Sender::create`].
+    pub fn create_with(name: &str, capacity: u64, opts: &Options) -> Result<Sender> {
+        Self::attach(create_segment(name, capacity, opts)?)
+    }
+
+    /// Opens the existing channel `name` as its sender. A previous sender that
+    /// closed or died is replaced; a live one makes this fail with [`Error::Busy`].
+    ///
+    /// # Errors
+    /// As [`Options::open`]; [`Error::Corrupt`] / [`Error::Incompatible`] for a
+    /// segment that is not an intact SPSC channel of this format; [`Error::Busy`].
+    pub fn open(name: &str) -> Result<Sender> {
+        Self::open_with(name, &Options::new())
+    }
+
+    /// [`Sender::open`] with options.
+    ///
+    /// # Errors
+    /// As [`Sender::open`].
+    pub fn open_with(name: &str, opts: &Options) -> Result<Sender> {
+        Self::attach(open_segment(name, opts)?)
+    }
+
+    fn attach((seg, cap): (Segment, u64)) -> Result<Sender> {
+        TX.claim(&seg)?;
+        let tail = seg.a64(TAIL).load(Ordering::Acquire);
+        let mut tx = Sender {
+            seg,
+            cap,
+            tail,
+            head: 0,
+        };
+        tx.head = tx.load_head()?;
+        Ok(tx)
+    }
+
+    /// The largest message: `capacity / 2 - 8` bytes.
+    pub fn max_message(&self) -> usize {
+        (self.cap / 2 - REC) as usize
+    }
+
+    /// The ring's capacity in bytes.
+    pub fn capacity(&self) -> u64 {
+        self.cap
+    }
+
+    fn load_head(&self) -> Result<u64> {
+        let head = self.seg.a64(HEAD).load(Ordering::Acquire);
+        if head > self.tail || self.tail - head > self.cap {
+            return Err(Error::Corrupt {
+                object: self.seg.label().to_owned(),
+                reason: format!(
+                    "the receiver's index {head} is outside 0..={} - {}",
+                    self.tail, self.cap
+                ),
+            });
+        }
+        Ok(head)
+    }
+
+    fn check_len(&self, n: usize) -> Result<()> {
+        if n > self.max_message() {
+            return Err(Error::InvalidSize {
+                object: self.seg.label().to_owned(),
+                reason: format!(
+                    "a message of {n} bytes is larger than this channel's limit of {} (half the ring less 8)",
+                    self.max_message()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Finds room for a record of `n` bytes: `(data offset, new tail)`, writing
+    /// a padding record first if the message would wrap. `None` when full.
+    fn poll_reserve(&mut self, n: usize) -> Result<Option<(usize, u64)>> {
+        let rec = REC + round8(n as u64);
+        let pos = self.tail % self.cap;
+        let to_end = self.cap - pos;
+        let need = if to_end < rec { to_end + rec } else { rec };
+        if self.cap - (self.tail - self.head) < need {
+            self.head = self.load_head()?;
+            if self.cap - (self.tail - self.head) < need {
+                return Ok(None);
+            }
+        }
+        let mut at = self.tail;
+        if to_end < rec {
+            // Pad to the end; published together with the message on commit.
+            let pad = record_header((to_end - REC) as u32, PAD);
+            self.seg.view().write_at(DATA + pos as usize, &pad)?;
+            at += to_end;
+        }
+        Ok(Some((DATA + (at % self.cap) as usize, at + rec)))
+    }
+
+    /// Reserves room for an `n`-byte message if there is some now.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSize`] over [`Sender::max_message`], [`Error::Corrupt`].
+    pub fn try_reserve(&mut self, n: usize) -> Result<Option<Reservation<'_>>> {
+        self.check_len(n)?;
+        Ok(self.poll_reserve(n)?.map(|(off, new_tail)| Reservation {
+            tx: self,
+            off,
+            len: n,
+            new_tail,
+        }))
+    }
+
+    /// Reserves room for an `n`-byte message, waiting for the receiver to free
+    /// some, at most `timeout` (`None`: without limit).
+    ///
+    /// # Errors
+    /// As [`Sender::try_reserve`], [`Error::Timeout`], and [`Error::PeerGone`]
+    /// when the receiver closed or died while the ring was full.
+    pub fn reserve(&mut self, n: usize, timeout: Option<Duration>) -> Result<Reservation<'_>> {
+        self.check_len(n)?;
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut found = None;
+        {
+            let seg = &self.seg;
+            let (cap, tail) = (self.cap, self.tail);
+            let rec = REC + round8(n as u64);
+            let to_end = cap - tail % cap;
+            let need = if to_end < rec { to_end + rec } else { rec };
+            SPACE_PARK.wait(seg, RX, deadline, "space in the ring", || {
+                let head = seg.a64(HEAD).load(Ordering::Acquire);
+                Ok(head <= tail && cap - (tail - head) >= need.min(cap))
+            })?;
+        }
+        if let Some(r) = self.poll_reserve(n)? {
+            found = Some(r);
+        }
+        let (off, new_tail) = found.ok_or_else(|| Error::Corrupt {
+            object: self.seg.label().to_owned(),
+            reason: "the ring had room and then had none, with only this sender writing".into(),
+        })?;
+        Ok(Reservation {
+            tx: self,
+            off,
+            len: n,
+            new_tail,
+        })
+    }
+
+    /// Sends `msg` if there is room now; `Ok(false)` when the ring is full.
+    ///
+    /// # Errors
+    /// As [`Sender::try_reserve`].
+    pub fn try_send(&mut self, msg: &[u8]) -> Result<bool> {
+        match self.try_reserve(msg.len())? {
+            Some(mut r) => {
+                r.write_at(0, msg)?;
+                r.commit();
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Sends `msg`, waiting as long as it takes for room.
+    ///
+    /// # Errors
+    /// As [`Sender::reserve`].
+    pub fn send(&mut self, msg: &[u8]) -> Result<()> {
+        self.send_opt(msg, None)
+    }
+
+    /// Sends `msg`, waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    /// As [`Sender::reserve`].
+    pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<()> {
+        self.send_opt(msg, Some(timeout))
+    }
+
+    fn send_opt(&mut self, msg: &[u8], timeout: Option<Duration>) -> Result<()> {
+        let mut r = self.reserve(msg.len(), timeout)?;
+        r.write_at(0, msg)?;
+        r.commit();
+        Ok(())
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        TX.close(&self.seg);
+        DATA_PARK.notify(&self.seg);
+    }
+}
+
+fn record_header(len: u32, flags: u32) -> [u8; 8] {
+    let mut h = [0u8; 8];
+    h[..4].copy_from_slice(&len.to_ne_bytes());
+    h[4..].copy_from_slice(&flags.to_ne_bytes());
+    h
+}
+
+impl Reservation<'_> {
+    /// The reserved length.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True for a reservation of 0 bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copies `data` into the message at `offset`.
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] if it does not fit in the reserved length.
+    pub fn write_at(&mut self, offset: usize, data: &[u8]) -> Result<()> {
+        if offset.checked_add(data.len()).is_none_or(|e| e > self.len) {
+            return Err(Error::OutOfRange {
+                object: format!("{} (reserved message)", self.tx.seg.label()),
+                offset: offset as u64,
+                len: data.len() as u64,
+                size: self.len as u64,
+            });
+        }
+        self.tx
+            .seg
+            .view()
+            .write_at(self.off + REC as usize + offset, data)
+    }
+
+    /// The reserved bytes, to fill in place.
+    ///
+    /// # Safety
+    /// The receiver does not touch unpublished bytes, but the slice is shared
+    /// memory: no other process may write this range while the slice lives
+    /// (none that follows the channel protocol does).
+    pub unsafe fn as_mut_slice(&mut self) -> &mut [u8] {
+        let p = self.tx.seg.view().as_ptr();
+        // SAFETY: `off + 8 .. + len` lies inside the ring (poll_reserve), which
+        // lies inside the view; `&mut self` makes this the only slice made
+        // through this reservation; the caller rules out other writers.
+        unsafe { std::slice::from_raw_parts_mut(p.add(self.off + REC as usize), self.len) }
+    }
+
+    /// Publishes the message: the receiver can see it from now on.
+    pub fn commit(self) {
+        let tx = self.tx;
+        let hdr = record_header(self.len as u32, 0);
+        // The range was checked when reserved; the header fits before the data.
+        if tx.seg.view().write_at(self.off, &hdr).is_ok() {
+            tx.tail = self.new_tail;
+            tx.seg.a64(TAIL).store(tx.tail, Ordering::Release);
+            DATA_PARK.notify(&tx.seg);
+        }
+    }
+}
+
+/// The receiving end.
+#[derive(Debug)]
+pub struct Receiver {
+    seg: Segment,
+    cap: u64,
+    /// Our copy of `head` (we are its only writer).
+    head: u64,
+}
+
+/// A received message, borrowed in place from the ring. Its space is freed
+/// for the sender when it is dropped.
+#[derive(Debug)]
+pub struct Message<'a> {
+    rx: &'a mut Receiver,
+    off: usize,
+    len: usize,
+    next_head: u64,
+}
+
+impl Receiver {
+    /// Creates the channel `name` (see [`Sender::create`]) and becomes its receiver.
+    ///
+    /// # Errors
+    /// As [`Sender::create`].
+    pub fn create(name: &str, capacity: u64) -> Result<Receiver> {
+        Self::create_with(name, capacity, &Options::new())
+    }
+
+    /// [`Receiver::create`] with options.
+    ///
+    /// # Errors
+    /// As [`Sender::create`].
+    pub fn create_with(name: &str, capacity: u64, opts: &Options) -> Result<Receiver> {
+        Self::attach(create_segment(name, capacity, opts)?)
+    }
+
+    /// Opens the existing channel `name` as its receiver (see [`Sender::open`]).
+    ///
+    /// # Errors
+    /// As [`Sender::open`].
+    pub fn open(name: &str) -> Result<Receiver> {
+        Self::open_with(name, &Options::new())
+    }
+
+    /// [`Receiver::open`] with options.
+    ///
+    /// # Errors
+    /// As [`Sender::open`].
+    pub fn open_with(name: &str, opts: &Options) -> Result<Receiver> {
+        Self::attach(open_segment(name, opts)?)
+    }
+
+    fn attach((seg, cap): (Segment, u64)) -> Result<Receiver> {
+        RX.claim(&seg)?;
+        let head = seg.a64(HEAD).load(Ordering::Acquire);
+        Ok(Receiver { seg, cap, head })
+    }
+
+    /// The ring's capacity in bytes.
+    pub fn capacity(&self) -> u64 {
+        self.cap
+    }
+
+    fn corrupt(&self, reason: String) -> Error {
+        Error::Corrupt {
+            object: self.seg.label().to_owned(),
+            reason,
+        }
+    }
+
+    /// The next message as `(data offset, len, next head)`, skipping padding.
+    fn poll(&mut self) -> Result<Option<(usize, usize, u64)>> {
+        loop {
+            let tail = self.seg.a64(TAIL).load(Ordering::Acquire);
+            if tail < self.head || tail - self.head > self.cap {
+                return Err(self.corrupt(format!(
+                    "the sender's index {tail} is outside {}..={}",
+                    self.head,
+                    self.head + self.cap
+                )));
+            }
+            if tail == self.head {
+                return Ok(None);
+            }
+            let pos = self.head % self.cap;
+            let to_end = self.cap - pos;
+            let mut h = [0u8; 8];
+            self.seg.view().read_at(DATA + pos as usize, &mut h)?;
+            let len = u64::from(u32::from_ne_bytes(h[..4].try_into().expect("4 bytes")));
+            let flags = u32::from_ne_bytes(h[4..].try_into().expect("4 bytes"));
+            let avail = tail - self.head;
+            if flags == PAD {
+                if len + REC != to_end || to_end > avail {
+                    return Err(self.corrupt(format!("a padding record at {pos} has length {len}")));
+                }
+                self.head += to_end;
+                continue;
+            }
+            let rec = REC + round8(len);
+            if flags != 0 || len > self.cap / 2 - REC || rec > to_end || rec > avail {
+                return Err(self.corrupt(format!(
+                    "a record at {pos} has length {len} and flags {flags:#x}, which do not fit"
+                )));
+            }
+            return Ok(Some((
+                DATA + pos as usize + REC as usize,
+                len as usize,
+                self.head + rec,
+            )));
+        }
+    }
+
+    fn message(&mut self, (off, len, next_head): (usize, usize, u64)) -> Message<'_> {
+        Message {
+            rx: self,
+            off,
+            len,
+            next_head,
+        }
+    }
+
+    /// The next message if one is there. Reports a sender that closed its end
+    /// once the ring is empty (a sender that died is noticed by the blocking calls).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`], [`Error::PeerGone`].
+    pub fn try_recv(&mut self) -> Result<Option<Message<'_>>> {
+        match self.poll()? {
+            Some(m) => Ok(Some(self.message(m))),
+            None => {
+                TX.check_peer(&self.seg, false)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Waits for the next message as long as it takes.
+    ///
+    /// # Errors
+    /// [`Error::PeerGone`] once the ring is empty and the sender closed its end
+    /// or died; [`Error::Corrupt`].
+    pub fn recv(&mut self) -> Result<Message<'_>> {
+        self.recv_opt(None)
+    }
+
+    /// Waits at most `timeout` for the next message.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv`], and [`Error::Timeout`].
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Message<'_>> {
+        self.recv_opt(Some(timeout))
+    }
+
+    fn recv_opt(&mut self, timeout: Option<Duration>) -> Result<Message<'_>> {
+        if let Some(m) = self.poll()? {
+            return Ok(self.message(m));
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let head = self.head;
+        let seg = &self.seg;
+        DATA_PARK.wait(seg, TX, deadline, "a message", || {
+            Ok(seg.a64(TAIL).load(Ordering::Acquire) != head)
+        })?;
+        match self.poll()? {
+            Some(m) => Ok(self.message(m)),
+            // Only padding arrived: wait again for what follows it.
+            None => self.recv_opt(deadline.map(|d| d.saturating_duration_since(Instant::now()))),
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        RX.close(&self.seg);
+        SPACE_PARK.notify(&self.seg);
+    }
+}
+
+impl Message<'_> {
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True for an empty message.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copies bytes of the message from `offset` into `buf`.
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] if the range is not inside the message.
+    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
+        if offset.checked_add(buf.len()).is_none_or(|e| e > self.len) {
+            return Err(Error::OutOfRange {
+                object: format!("{} (message)", self.rx.seg.label()),
+                offset: offset as u64,
+                len: buf.len() as u64,
+                size: self.len as u64,
+            });
+        }
+        self.rx.seg.view().read_at(self.off + offset, buf)
+    }
+
+    /// A copy of the message.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = vec![0; self.len];
+        self.rx
+            .seg
+            .view()
+            .read_at(self.off, &mut v)
+            .expect("the message lies in the ring (checked by poll)");
+        v
+    }
+
+    /// The message's bytes in place.
+    ///
+    /// # Safety
+    /// A sender that follows the channel protocol never writes a published
+    /// message before the receiver frees it; the caller must be sure no other
+    /// process writes this range while the slice lives.
+    pub unsafe fn as_slice(&self) -> &[u8] {
+        let p = self.rx.seg.view().as_ptr();
+        // SAFETY: `off .. off + len` was checked to lie inside the ring, inside
+        // the view; the caller rules out concurrent writers.
+        unsafe { std::slice::from_raw_parts(p.add(self.off), self.len) }
+    }
+}
+
+impl Drop for Message<'_> {
+    fn drop(&mut self) {
+        let rx = &mut *self.rx;
+        rx.head = self.next_head;
+        rx.seg.a64(HEAD).store(rx.head, Ordering::Release);
+        SPACE_PARK.notify(&rx.seg);
+    }
+}

@@ -1,0 +1,368 @@
+//! Self-describing segments: a 128-byte header at the start of a mapping that
+//! says what the rest is, so that an opener can check before it trusts a byte.
+//!
+//! Raw mappings ([`crate::Mapping`]) carry no header; the channels and cells
+//! built on this module do.
+//!
+//! | offset | field | |
+//! |---|---|---|
+//! | 0 | magic `FILEMAP\0` | written first |
+//! | 8 | format version (u32, now 1) | |
+//! | 12 | kind (u32, [`Kind`]) | |
+//! | 16 | layout fingerprint (u64) | hash of the kind's sizes and offsets, pointer width, endianness |
+//! | 24 | capacity (u64) | kind-specific, e.g. ring bytes |
+//! | 32 | parameter (u64) | kind-specific, e.g. value size |
+//! | 40 | total length (u64) | the segment's size in bytes |
+//! | 48 | creator pid (u32) | |
+//! | 56 | creator start time (u64) | with the pid, names the creator even after pid reuse |
+//! | 64 | state (u32): 0 being made, 1 ready | written last, with release ordering |
+//!
+//! Values are in the creator's byte order; a reader of the other byte order
+//! fails the fingerprint check (the fingerprint covers endianness).
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::mapping::{Access, Mapping, Options, ViewAccess};
+use crate::sys;
+use crate::view::View;
+
+/// Size of the header; kind-specific data starts here.
+pub const HEADER_LEN: usize = 128;
+/// The magic bytes at offset 0.
+pub const MAGIC: [u8; 8] = *b"FILEMAP\0";
+/// The header format version this build writes and reads.
+pub const VERSION: u32 = 1;
+
+const OFF_VERSION: usize = 8;
+const OFF_KIND: usize = 12;
+const OFF_FINGERPRINT: usize = 16;
+const OFF_CAPACITY: usize = 24;
+const OFF_PARAM: usize = 32;
+const OFF_TOTAL: usize = 40;
+const OFF_PID: usize = 48;
+const OFF_START: usize = 56;
+const OFF_STATE: usize = 64;
+const READY: u32 = 1;
+
+/// What a segment holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A single-producer single-consumer byte channel ([`crate::channel::spsc`]).
+    Spsc,
+    /// A seqlock cell ([`crate::sync::Latest`]).
+    Latest,
+    /// A kind this build does not know.
+    Unknown(u32),
+}
+
+impl Kind {
+    fn code(self) -> u32 {
+        match self {
+            Kind::Spsc => 1,
+            Kind::Latest => 2,
+            Kind::Unknown(c) => c,
+        }
+    }
+
+    fn from_code(c: u32) -> Kind {
+        match c {
+            1 => Kind::Spsc,
+            2 => Kind::Latest,
+            c => Kind::Unknown(c),
+        }
+    }
+
+    /// A short lowercase name (`spsc`, `latest`, `unknown`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Spsc => "spsc",
+            Kind::Latest => "latest",
+            Kind::Unknown(_) => "unknown",
+        }
+    }
+}
+
+/// A segment's header, as read and checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// Format version.
+    pub version: u32,
+    /// What the segment holds.
+    pub kind: Kind,
+    /// Layout fingerprint.
+    pub fingerprint: u64,
+    /// Kind-specific capacity.
+    pub capacity: u64,
+    /// Kind-specific parameter.
+    pub param: u64,
+    /// Total size the creator made.
+    pub total_len: u64,
+    /// Creator's pid.
+    pub creator_pid: u32,
+    /// Creator's start time (OS-specific units; 0 if unknown).
+    pub creator_start: u64,
+    /// Whether the creator finished making it.
+    pub ready: bool,
+}
+
+/// 64-bit FNV-1a: stable across processes, builds and platforms.
+pub(crate) fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The fingerprint of a layout: the kind, its offsets and sizes (`parts`), the
+/// header length, pointer width and byte order.
+pub(crate) fn fingerprint(kind: Kind, parts: &[u64]) -> u64 {
+    let mut words = vec![
+        u64::from(VERSION),
+        u64::from(kind.code()),
+        HEADER_LEN as u64,
+        usize::BITS as u64,
+        u64::from(cfg!(target_endian = "little")),
+    ];
+    words.extend_from_slice(parts);
+    // Hash little-endian encodings so that the fingerprint of a given layout
+    // is the same number everywhere; the endianness flag is what differs.
+    fnv1a(words.iter().flat_map(|w| w.to_le_bytes()))
+}
+
+/// What a kind expects of its segment.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Spec {
+    pub kind: Kind,
+    pub fingerprint: u64,
+}
+
+/// A mapping with a checked header, mapped read-write whole.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    _mapping: Mapping,
+    view: View,
+    label: String,
+    header: Header,
+}
+
+fn u32_at(v: &View, off: usize) -> Result<u32> {
+    let mut b = [0u8; 4];
+    v.read_at(off, &mut b)?;
+    Ok(u32::from_ne_bytes(b))
+}
+
+fn u64_at(v: &View, off: usize) -> Result<u64> {
+    let mut b = [0u8; 8];
+    v.read_at(off, &mut b)?;
+    Ok(u64::from_ne_bytes(b))
+}
+
+/// Reads the header of `v` if it starts with the magic (`None` otherwise). The
+/// header is returned as found, checked only for being readable.
+pub fn read_header(v: &View) -> Result<Option<Header>> {
+    if v.len() < HEADER_LEN {
+        return Ok(None);
+    }
+    let mut magic = [0u8; 8];
+    v.read_at(0, &mut magic)?;
+    if magic != MAGIC {
+        return Ok(None);
+    }
+    Ok(Some(Header {
+        ready: v.load_u32(OFF_STATE)? == READY,
+        version: u32_at(v, OFF_VERSION)?,
+        kind: Kind::from_code(u32_at(v, OFF_KIND)?),
+        fingerprint: u64_at(v, OFF_FINGERPRINT)?,
+        capacity: u64_at(v, OFF_CAPACITY)?,
+        param: u64_at(v, OFF_PARAM)?,
+        total_len: u64_at(v, OFF_TOTAL)?,
+        creator_pid: u32_at(v, OFF_PID)?,
+        creator_start: u64_at(v, OFF_START)?,
+    }))
+}
+
+/// The header of the named object, if it is a filemap segment (`None` for a
+/// raw mapping). Opens it read-only.
+///
+/// # Errors
+/// As [`Mapping::open`].
+pub fn inspect(name: &str) -> Result<Option<Header>> {
+    let m = Mapping::open(name, Access::Read)?;
+    let v = m.view(.., ViewAccess::Read)?;
+    read_header(&v)
+}
+
+impl Segment {
+    /// Creates `name` with `total_len` bytes and writes the header; the state
+    /// becomes ready last.
+    pub(crate) fn create(
+        name: &str,
+        opts: &Options,
+        spec: Spec,
+        capacity: u64,
+        param: u64,
+        total_len: u64,
+    ) -> Result<Segment> {
+        let mapping = opts.create(name, total_len)?;
+        Self::init(mapping, name.to_owned(), spec, capacity, param)
+    }
+
+    /// Writes a header into a fresh, zeroed mapping (named or not).
+    pub(crate) fn init(
+        mapping: Mapping,
+        label: String,
+        spec: Spec,
+        capacity: u64,
+        param: u64,
+    ) -> Result<Segment> {
+        let view = mapping.view(.., ViewAccess::ReadWrite)?;
+        let pid = std::process::id();
+        let header = Header {
+            version: VERSION,
+            kind: spec.kind,
+            fingerprint: spec.fingerprint,
+            capacity,
+            param,
+            total_len: mapping.len(),
+            creator_pid: pid,
+            creator_start: sys::process_start(pid).unwrap_or(0),
+            ready: true,
+        };
+        view.write_at(0, &MAGIC)?;
+        view.write_at(OFF_VERSION, &VERSION.to_ne_bytes())?;
+        view.write_at(OFF_KIND, &spec.kind.code().to_ne_bytes())?;
+        view.write_at(OFF_FINGERPRINT, &spec.fingerprint.to_ne_bytes())?;
+        view.write_at(OFF_CAPACITY, &capacity.to_ne_bytes())?;
+        view.write_at(OFF_PARAM, &param.to_ne_bytes())?;
+        view.write_at(OFF_TOTAL, &header.total_len.to_ne_bytes())?;
+        view.write_at(OFF_PID, &pid.to_ne_bytes())?;
+        view.write_at(OFF_START, &header.creator_start.to_ne_bytes())?;
+        // Everything above happens-before any opener's acquire load of READY.
+        view.atomic_u32(OFF_STATE)?.store(READY, Ordering::Release);
+        Ok(Segment {
+            _mapping: mapping,
+            view,
+            label,
+            header,
+        })
+    }
+
+    /// Opens `name` and checks its header against `spec`, waiting (bounded by
+    /// the options' ready timeout) for a creator that has not finished.
+    pub(crate) fn open(name: &str, opts: &Options, spec: Spec) -> Result<Segment> {
+        let mapping = opts.clone().access(Access::ReadWrite).open(name)?;
+        Self::check(mapping, name.to_owned(), opts.ready_timeout_value(), spec)
+    }
+
+    /// Checks the header of an existing mapping against `spec`.
+    pub(crate) fn check(
+        mapping: Mapping,
+        label: String,
+        ready_timeout: Duration,
+        spec: Spec,
+    ) -> Result<Segment> {
+        let corrupt = |reason: String| Error::Corrupt {
+            object: label.clone(),
+            reason,
+        };
+        if (mapping.len() as usize) < HEADER_LEN {
+            return Err(corrupt(format!(
+                "it is {} bytes, too small for a segment header ({HEADER_LEN})",
+                mapping.len()
+            )));
+        }
+        let view = mapping.view(.., ViewAccess::ReadWrite)?;
+        let started = Instant::now();
+        let header = loop {
+            let mut magic = [0u8; 8];
+            view.read_at(0, &mut magic)?;
+            if magic != MAGIC && magic != [0; 8] {
+                return Err(corrupt(format!(
+                    "it is not a filemap segment (its first bytes are {magic:02x?})"
+                )));
+            }
+            match read_header(&view)? {
+                Some(h) if h.ready => break h,
+                _ if started.elapsed() >= ready_timeout => {
+                    return Err(Error::NotReady {
+                        object: label.clone(),
+                        waited: started.elapsed(),
+                        reason: "its creator has not finished writing the segment header".into(),
+                    })
+                }
+                _ => std::thread::sleep(Duration::from_micros(200)),
+            }
+        };
+        let incompatible = |reason: String| Error::Incompatible {
+            object: label.clone(),
+            reason,
+        };
+        if header.version != VERSION {
+            return Err(incompatible(format!(
+                "it has segment format version {} and this build reads version {VERSION} \
+                 (or it was made on a machine of the other byte order)",
+                header.version
+            )));
+        }
+        if header.kind != spec.kind {
+            return Err(incompatible(format!(
+                "it holds a {} (kind {}), not a {}",
+                header.kind.as_str(),
+                header.kind.code(),
+                spec.kind.as_str()
+            )));
+        }
+        if header.fingerprint != spec.fingerprint {
+            return Err(incompatible(
+                "its layout fingerprint differs: it was made by a build with other sizes, \
+                 pointer width or byte order"
+                    .into(),
+            ));
+        }
+        if header.total_len > mapping.len() {
+            return Err(corrupt(format!(
+                "its header says {} bytes but the object has {}",
+                header.total_len,
+                mapping.len()
+            )));
+        }
+        Ok(Segment {
+            _mapping: mapping,
+            view,
+            label,
+            header,
+        })
+    }
+
+    pub(crate) fn view(&self) -> &View {
+        &self.view
+    }
+
+    pub(crate) fn label(&self) -> &str {
+        &self.label
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The `AtomicU32` at `off`. Offsets are constants of the kind's layout,
+    /// inside the checked total length and aligned, so this cannot fail for
+    /// them; an error here is a bug in the layout constants.
+    pub(crate) fn a32(&self, off: usize) -> &AtomicU32 {
+        self.view
+            .atomic_u32(off)
+            .expect("layout offsets are in range and aligned")
+    }
+
+    /// The `AtomicU64` at `off`; see [`Segment::a32`].
+    pub(crate) fn a64(&self, off: usize) -> &AtomicU64 {
+        self.view
+            .atomic_u64(off)
+            .expect("layout offsets are in range and aligned")
+    }
+}

@@ -1,0 +1,222 @@
+//! `Latest<T>`: one writer publishes values of a plain-old-data type; any
+//! number of readers in other processes read the latest whole value, never a
+//! torn one, without ever blocking the writer.
+//!
+//! ```
+//! use filemap::sync::{LatestReader, LatestWriter};
+//!
+//! let mut w = LatestWriter::<[u64; 4]>::create("filemap-doc-latest", &[0; 4])?;
+//! let r = LatestReader::<[u64; 4]>::open("filemap-doc-latest")?;
+//! w.write(&[1, 2, 3, 4]);
+//! assert_eq!(r.read()?, [1, 2, 3, 4]);
+//! # Ok::<(), filemap::Error>(())
+//! ```
+//!
+//! # Design
+//!
+//! A double-buffered seqlock. A sequence number `s` precedes two value slots.
+//! When `s = 2k` is even, slot `k % 2` holds the latest value. A write makes
+//! `s` odd (relaxed store, then a release fence), copies the new value into the
+//! *other* slot, and makes `s` even again with a release store, which makes
+//! that slot the current one.
+//!
+//! A reader loads `s` with acquire and copies the slot holding the latest
+//! *complete* value: slot `k % 2` for `s = 2k`, and for an odd `s = 2k + 1`
+//! (a write in progress) the slot the write is not touching, `k % 2` as well.
+//! It then issues an acquire fence and loads `s` again. The slot it copied is
+//! next overwritten by the write that makes `s` reach `2k + 3`, so the copy is
+//! whole if `s` is still below that; otherwise the reader tries again. Readers
+//! write nothing, so any number of them never slow the writer; a reader retries
+//! only if the writer starts two writes during one copy.
+//!
+//! A writer that dies in the middle of a write leaves `s` odd and its slot
+//! torn, but readers never read that slot: they keep getting the last whole
+//! value. The next writer to open the cell finishes the interrupted write with
+//! its first one.
+
+use std::marker::PhantomData;
+use std::sync::atomic::{fence, Ordering};
+
+use zerocopy::{FromBytes, Immutable, IntoBytes};
+
+use crate::channel::Side;
+use crate::error::{Error, Result};
+use crate::mapping::Options;
+use crate::segment::{fingerprint, Kind, Segment, Spec, HEADER_LEN};
+
+const SEQ: usize = HEADER_LEN;
+const WRITER: Side = Side {
+    owner: HEADER_LEN + 8,
+    closed: HEADER_LEN + 16,
+    role: "writer",
+};
+const VALUE: usize = HEADER_LEN + 64;
+const SLOTS: u64 = 2;
+
+/// Bytes between the two value slots: the value's size rounded up to a cache line.
+fn stride<T>() -> usize {
+    (std::mem::size_of::<T>() + 63) & !63
+}
+
+/// Offset of slot `i` (0 or 1).
+fn slot<T>(i: u64) -> usize {
+    VALUE + (i % SLOTS) as usize * stride::<T>()
+}
+
+fn total<T>() -> u64 {
+    (VALUE + SLOTS as usize * stride::<T>()) as u64
+}
+
+fn spec<T>() -> Spec {
+    let (size, align) = (
+        std::mem::size_of::<T>() as u64,
+        std::mem::align_of::<T>() as u64,
+    );
+    Spec {
+        kind: Kind::Latest,
+        fingerprint: fingerprint(
+            Kind::Latest,
+            &[
+                SEQ as u64,
+                WRITER.owner as u64,
+                VALUE as u64,
+                SLOTS,
+                stride::<T>() as u64,
+                size,
+                align,
+            ],
+        ),
+    }
+}
+
+fn checked<T>(seg: Segment) -> Result<Segment> {
+    let size = std::mem::size_of::<T>() as u64;
+    let h = seg.header();
+    if h.param != size || h.total_len < total::<T>() {
+        return Err(Error::Corrupt {
+            object: seg.label().to_owned(),
+            reason: format!(
+                "it says its value is {} bytes in {} bytes, expected {size} in at least {}",
+                h.param,
+                h.total_len,
+                total::<T>()
+            ),
+        });
+    }
+    Ok(seg)
+}
+
+/// The writing end of a seqlock cell: only one process at a time.
+#[derive(Debug)]
+pub struct LatestWriter<T> {
+    seg: Segment,
+    _t: PhantomData<fn(T) -> T>,
+}
+
+/// A reading end of a seqlock cell: any number, in any processes.
+#[derive(Debug)]
+pub struct LatestReader<T> {
+    seg: Segment,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: FromBytes + IntoBytes + Immutable> LatestWriter<T> {
+    /// Creates the cell `name` holding `initial`, and becomes its writer.
+    ///
+    /// # Errors
+    /// As [`Options::create`].
+    pub fn create(name: &str, initial: &T) -> Result<Self> {
+        Self::create_with(name, initial, &Options::new())
+    }
+
+    /// [`LatestWriter::create`] with options.
+    ///
+    /// # Errors
+    /// As [`Options::create`].
+    pub fn create_with(name: &str, initial: &T, opts: &Options) -> Result<Self> {
+        let size = std::mem::size_of::<T>() as u64;
+        let seg = Segment::create(name, opts, spec::<T>(), 1, size, total::<T>())?;
+        // s = 0: slot 0 is current.
+        seg.view().write_at(slot::<T>(0), initial.as_bytes())?;
+        WRITER.claim(&seg)?;
+        Ok(LatestWriter {
+            seg,
+            _t: PhantomData,
+        })
+    }
+
+    /// Opens an existing cell as its writer (after the previous writer closed or died).
+    ///
+    /// # Errors
+    /// As [`Options::open`], [`Error::Corrupt`], [`Error::Incompatible`] (for
+    /// example another `T`), [`Error::Busy`] while another writer lives.
+    pub fn open(name: &str) -> Result<Self> {
+        let seg = checked::<T>(Segment::open(name, &Options::new(), spec::<T>())?)?;
+        WRITER.claim(&seg)?;
+        Ok(LatestWriter {
+            seg,
+            _t: PhantomData,
+        })
+    }
+
+    /// Publishes `value`. Never waits for readers.
+    pub fn write(&mut self, value: &T) {
+        let seq = self.seg.a64(SEQ);
+        let mut s = seq.load(Ordering::Relaxed);
+        // An odd number was left by a writer that died mid-write: this write
+        // finishes its slot instead of starting a new one.
+        if s % 2 == 0 {
+            seq.store(s + 1, Ordering::Relaxed);
+            // Orders the odd store before the slot's bytes for any reader that
+            // sees those bytes (pairs with the reader's acquire fence).
+            fence(Ordering::Release);
+            s += 1;
+        }
+        self.seg
+            .view()
+            .write_at(slot::<T>(s.div_ceil(2)), value.as_bytes())
+            .expect("the slots lie in the segment (checked at open)");
+        seq.store(s + 1, Ordering::Release);
+    }
+}
+
+impl<T> Drop for LatestWriter<T> {
+    fn drop(&mut self) {
+        WRITER.close(&self.seg);
+    }
+}
+
+impl<T: FromBytes + IntoBytes + Immutable> LatestReader<T> {
+    /// Opens the cell `name` for reading.
+    ///
+    /// # Errors
+    /// As [`LatestWriter::open`], without [`Error::Busy`].
+    pub fn open(name: &str) -> Result<Self> {
+        let seg = checked::<T>(Segment::open(name, &Options::new(), spec::<T>())?)?;
+        Ok(LatestReader {
+            seg,
+            _t: PhantomData,
+        })
+    }
+
+    /// The latest whole value: the last one a write completed.
+    ///
+    /// # Errors
+    /// None in practice; the `Result` covers a segment that fails its checks.
+    pub fn read(&self) -> Result<T> {
+        let seq = self.seg.a64(SEQ);
+        let mut buf = T::new_zeroed();
+        loop {
+            let s1 = seq.load(Ordering::Acquire);
+            // Slot k % 2 holds the last complete value for s1 = 2k and 2k + 1.
+            let k = s1 / 2;
+            self.seg.view().read_at(slot::<T>(k), buf.as_mut_bytes())?;
+            fence(Ordering::Acquire);
+            // That slot is rewritten from s = 2k + 3 on.
+            if seq.load(Ordering::Relaxed) < 2 * k + 3 {
+                return Ok(buf);
+            }
+            std::hint::spin_loop();
+        }
+    }
+}
