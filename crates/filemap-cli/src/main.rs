@@ -310,10 +310,42 @@ fn json_info(o: &ObjectInfo) -> serde_json::Value {
         "backing": "memory",
         "lifetime": o.origin.as_str(),
         "state": o.state.as_str(),
+        "segment": o.header.as_ref().map(json_header),
         "holders": o.holders.iter().map(|h| serde_json::json!({
             "pid": h.pid, "command": h.command, "open": h.open, "mapped": h.mapped,
         })).collect::<Vec<_>>(),
     })
+}
+
+fn json_header(h: &filemap::segment::Header) -> serde_json::Value {
+    serde_json::json!({
+        "kind": h.kind.as_str(),
+        "version": h.version,
+        "fingerprint": format!("{:016x}", h.fingerprint),
+        "capacity": h.capacity,
+        "param": h.param,
+        "total_len": h.total_len,
+        "creator_pid": h.creator_pid,
+        "ready": h.ready,
+    })
+}
+
+fn header_text(h: Option<&filemap::segment::Header>) -> String {
+    match h {
+        None => "none (a raw mapping)".into(),
+        Some(h) => format!(
+            "filemap segment: kind {}, format v{}, layout {:016x}, capacity {}, param {}, \
+             {} bytes, made by pid {}, {}",
+            h.kind.as_str(),
+            h.version,
+            h.fingerprint,
+            h.capacity,
+            h.param,
+            h.total_len,
+            h.creator_pid,
+            if h.ready { "ready" } else { "not ready" }
+        ),
+    }
 }
 
 fn holders_text(o: &ObjectInfo) -> String {
@@ -333,16 +365,18 @@ fn info(name: &str, json: bool) -> Res {
         // Where the OS offers no inspection (Windows, macOS), say what opening shows.
         Err(Error::Unsupported { .. }) => {
             let m = Mapping::open(name, Access::Read)?;
+            let header = filemap::segment::read_header(&m.view(.., ViewAccess::Read)?)?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::json!({"name": name, "size": m.len(), "backing": "memory", "holders": null})
-                );
+                let segment = header.as_ref().map(json_header);
+                let v = serde_json::json!({
+                    "name": name, "size": m.len(), "backing": "memory", "segment": segment, "holders": null,
+                });
+                println!("{v}");
             } else {
-                println!(
-                    "name:     {name}\nsize:     {}\nbacking:  memory",
-                    fmt::size_line(m.len())
-                );
+                println!("name:     {name}");
+                println!("size:     {}", fmt::size_line(m.len()));
+                println!("backing:  memory");
+                println!("header:   {}", header_text(header.as_ref()));
                 println!("holders:  not available on this OS");
             }
             return Ok(ExitCode::SUCCESS);
@@ -364,7 +398,7 @@ fn info(name: &str, json: bool) -> Res {
     println!("backing:  memory (/dev/shm/{})", o.name);
     println!("lifetime: {}", o.origin.as_str());
     println!("state:    {}", o.state.as_str());
-    println!("header:   none (filemap segment headers are not implemented yet)");
+    println!("header:   {}", header_text(o.header.as_ref()));
     if o.holders.is_empty() {
         println!("holders:  none");
     }

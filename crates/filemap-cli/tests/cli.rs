@@ -153,6 +153,35 @@ fn errors_have_exit_codes_and_say_what_to_do() {
 }
 
 #[test]
+fn info_shows_a_segment_header_and_none_for_a_raw_mapping() {
+    let name = unique("cli-seg");
+    let _tx = filemap::channel::spsc::Sender::create(&name, 4096).unwrap();
+    let text = ok(&["info", &name]);
+    assert!(
+        text.contains("header:   filemap segment: kind spsc, format v1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("capacity 4096")
+            && text.contains(&format!("made by pid {}", std::process::id())),
+        "{text}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&ok(&["info", &name, "--json"])).unwrap();
+    assert_eq!(v["segment"]["kind"], "spsc");
+    assert_eq!(v["segment"]["version"], 1);
+    assert_eq!(v["segment"]["capacity"], 4096);
+    assert_eq!(v["segment"]["creator_pid"], std::process::id());
+    assert_eq!(v["segment"]["ready"], true);
+    assert_eq!(v["segment"]["fingerprint"].as_str().unwrap().len(), 16);
+
+    let raw = unique("cli-raw");
+    let _h = holder(&raw, "4K");
+    assert!(ok(&["info", &raw]).contains("header:   none (a raw mapping)"));
+    let v: serde_json::Value = serde_json::from_str(&ok(&["info", &raw, "--json"])).unwrap();
+    assert!(v["segment"].is_null(), "{v}");
+}
+
+#[test]
 fn every_subcommand_has_help_with_examples() {
     for sub in [
         "create", "info", "list", "dump", "read", "write", "rm", "clean",

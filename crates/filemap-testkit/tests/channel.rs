@@ -173,7 +173,10 @@ fn message_sizes_from_zero_to_the_limit_and_beyond() {
         Err(Error::OutOfRange { .. })
     ));
     slot.commit();
-    assert!(tx.try_reserve(9).unwrap().is_some(), "reserved, then dropped uncommitted");
+    assert!(
+        tx.try_reserve(9).unwrap().is_some(),
+        "reserved, then dropped uncommitted"
+    );
     let m = rx.try_recv().unwrap().unwrap();
     let mut part = [0u8; 3];
     m.read_at(1, &mut part).unwrap();

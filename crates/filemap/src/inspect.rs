@@ -95,6 +95,9 @@ pub struct ObjectInfo {
     pub origin: Origin,
     /// Whether it is in use.
     pub state: State,
+    /// Its filemap segment header, if it has one (read without opening the
+    /// object, so looking never changes its state).
+    pub header: Option<crate::segment::Header>,
     /// Processes that hold or map it (other than this one). Processes whose
     /// `/proc` entries this user may not read are not seen.
     pub holders: Vec<Holder>,

@@ -149,40 +149,45 @@ pub(crate) struct Segment {
     header: Header,
 }
 
-fn u32_at(v: &View, off: usize) -> Result<u32> {
-    let mut b = [0u8; 4];
-    v.read_at(off, &mut b)?;
-    Ok(u32::from_ne_bytes(b))
-}
-
-fn u64_at(v: &View, off: usize) -> Result<u64> {
-    let mut b = [0u8; 8];
-    v.read_at(off, &mut b)?;
-    Ok(u64::from_ne_bytes(b))
-}
-
 /// Reads the header of `v` if it starts with the magic (`None` otherwise). The
 /// header is returned as found, checked only for being readable.
+///
+/// # Errors
+/// None for a view; the `Result` is for symmetry with the rest of the API.
 pub fn read_header(v: &View) -> Result<Option<Header>> {
     if v.len() < HEADER_LEN {
         return Ok(None);
     }
-    let mut magic = [0u8; 8];
-    v.read_at(0, &mut magic)?;
-    if magic != MAGIC {
-        return Ok(None);
+    let mut bytes = [0u8; HEADER_LEN];
+    v.read_at(0, &mut bytes)?;
+    let mut h = parse_header(&bytes);
+    if let Some(h) = &mut h {
+        // The state word is the one written concurrently: read it atomically.
+        h.ready = v.load_u32(OFF_STATE)? == READY;
     }
-    Ok(Some(Header {
-        ready: v.load_u32(OFF_STATE)? == READY,
-        version: u32_at(v, OFF_VERSION)?,
-        kind: Kind::from_code(u32_at(v, OFF_KIND)?),
-        fingerprint: u64_at(v, OFF_FINGERPRINT)?,
-        capacity: u64_at(v, OFF_CAPACITY)?,
-        param: u64_at(v, OFF_PARAM)?,
-        total_len: u64_at(v, OFF_TOTAL)?,
-        creator_pid: u32_at(v, OFF_PID)?,
-        creator_start: u64_at(v, OFF_START)?,
-    }))
+    Ok(h)
+}
+
+/// Parses a header from the first bytes of an object (`None` if they are
+/// fewer than [`HEADER_LEN`] or do not start with the magic).
+pub fn parse_header(bytes: &[u8]) -> Option<Header> {
+    let b = bytes.get(..HEADER_LEN)?;
+    if b[..8] != MAGIC {
+        return None;
+    }
+    let u32_at = |o: usize| u32::from_ne_bytes(b[o..o + 4].try_into().expect("4 bytes"));
+    let u64_at = |o: usize| u64::from_ne_bytes(b[o..o + 8].try_into().expect("8 bytes"));
+    Some(Header {
+        version: u32_at(OFF_VERSION),
+        kind: Kind::from_code(u32_at(OFF_KIND)),
+        fingerprint: u64_at(OFF_FINGERPRINT),
+        capacity: u64_at(OFF_CAPACITY),
+        param: u64_at(OFF_PARAM),
+        total_len: u64_at(OFF_TOTAL),
+        creator_pid: u32_at(OFF_PID),
+        creator_start: u64_at(OFF_START),
+        ready: u32_at(OFF_STATE) == READY,
+    })
 }
 
 /// The header of the named object, if it is a filemap segment (`None` for a

@@ -125,6 +125,16 @@ fn lock_held(path: &str) -> bool {
     }
 }
 
+/// The first bytes of the file at `path` (as many as a segment header), read
+/// without locking or mapping it.
+fn read_start(path: &str) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = vec![0u8; crate::segment::HEADER_LEN];
+    let mut f = fs::File::open(path).ok()?;
+    f.read_exact(&mut buf).ok()?;
+    Some(buf)
+}
+
 fn describe(
     name: &str,
     md: &fs::Metadata,
@@ -140,6 +150,7 @@ fn describe(
         Origin::Persistent => State::Idle,
     };
     ObjectInfo {
+        header: read_start(&path).and_then(|b| crate::segment::parse_header(&b)),
         name: name.to_owned(),
         size: md.len(),
         uid: md.uid(),
