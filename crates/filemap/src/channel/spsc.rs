@@ -315,7 +315,8 @@ impl Sender {
             let need = if to_end < rec { to_end + rec } else { rec };
             SPACE_PARK.wait(seg, RX, deadline, "space in the ring", || {
                 let head = seg.a64(HEAD).load(Ordering::Acquire);
-                Ok(head <= tail && cap - (tail - head) >= need.min(cap))
+                // A corrupt index counts as "ready": poll_reserve reports it.
+                Ok(head > tail || tail - head > cap || cap - (tail - head) >= need.min(cap))
             })?;
         }
         if let Some(r) = self.poll_reserve(n)? {
