@@ -9,6 +9,7 @@
 //! they check every 10 ms whether the peer process still runs, so a peer killed
 //! with SIGKILL gives [`Error::PeerGone`](crate::Error::PeerGone), not a hang.
 
+mod ring;
 pub mod spsc;
 
 use std::sync::atomic::{fence, Ordering};

@@ -46,6 +46,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use super::ring::{Consumer, Found, Producer, RingMem, Slot, REC};
 use super::{Park, Side};
 use crate::error::{Error, Result};
 use crate::mapping::Options;
@@ -74,8 +75,6 @@ const SPACE_PARK: Park = Park {
     waiting: HEADER_LEN + 196,
 };
 const DATA: usize = HEADER_LEN + 256;
-const REC: u64 = 8;
-const PAD: u32 = 1;
 
 /// The smallest ring.
 pub const MIN_CAPACITY: u64 = 64;
@@ -101,8 +100,30 @@ fn spec() -> Spec {
     }
 }
 
-fn round8(n: u64) -> u64 {
-    (n + 7) & !7
+/// The ring's memory in a segment.
+impl RingMem for Segment {
+    fn load_tail(&self, o: Ordering) -> u64 {
+        self.a64(TAIL).load(o)
+    }
+    fn store_tail(&self, v: u64, o: Ordering) {
+        self.a64(TAIL).store(v, o)
+    }
+    fn load_head(&self, o: Ordering) -> u64 {
+        self.a64(HEAD).load(o)
+    }
+    fn store_head(&self, v: u64, o: Ordering) {
+        self.a64(HEAD).store(v, o)
+    }
+    fn write(&self, off: usize, data: &[u8]) {
+        self.view()
+            .write_at(DATA + off, data)
+            .expect("ring offsets lie in the segment (checked at open)")
+    }
+    fn read(&self, off: usize, buf: &mut [u8]) {
+        self.view()
+            .read_at(DATA + off, buf)
+            .expect("ring offsets lie in the segment (checked at open)")
+    }
 }
 
 /// Opens or creates the segment and checks the ring's geometry.
@@ -157,11 +178,7 @@ fn open_segment(name: &str, opts: &Options) -> Result<(Segment, u64)> {
 #[derive(Debug)]
 pub struct Sender {
     seg: Segment,
-    cap: u64,
-    /// Our copy of `tail` (we are its only writer).
-    tail: u64,
-    /// Last `head` seen; refreshed when the ring looks full.
-    head: u64,
+    ring: Producer,
 }
 
 /// Space reserved in the ring for one message: write it in place, then
@@ -169,9 +186,7 @@ pub struct Sender {
 #[derive(Debug)]
 pub struct Reservation<'a> {
     tx: &'a mut Sender,
-    off: usize,
-    len: usize,
-    new_tail: u64,
+    slot: Slot,
 }
 
 impl Sender {
@@ -213,38 +228,19 @@ impl Sender {
     fn attach((seg, cap): (Segment, u64)) -> Result<Sender> {
         TX.claim(&seg)?;
         let tail = seg.a64(TAIL).load(Ordering::Acquire);
-        let mut tx = Sender {
-            seg,
-            cap,
-            tail,
-            head: 0,
-        };
-        tx.head = tx.load_head()?;
-        Ok(tx)
+        let mut ring = Producer { cap, tail, head: 0 };
+        ring.refresh(&seg).map_err(|reason| corrupt(&seg, reason))?;
+        Ok(Sender { seg, ring })
     }
 
     /// The largest message: `capacity / 2 - 8` bytes.
     pub fn max_message(&self) -> usize {
-        (self.cap / 2 - REC) as usize
+        self.ring.max_message() as usize
     }
 
     /// The ring's capacity in bytes.
     pub fn capacity(&self) -> u64 {
-        self.cap
-    }
-
-    fn load_head(&self) -> Result<u64> {
-        let head = self.seg.a64(HEAD).load(Ordering::Acquire);
-        if head > self.tail || self.tail - head > self.cap {
-            return Err(Error::Corrupt {
-                object: self.seg.label().to_owned(),
-                reason: format!(
-                    "the receiver's index {head} is outside 0..={} - {}",
-                    self.tail, self.cap
-                ),
-            });
-        }
-        Ok(head)
+        self.ring.cap
     }
 
     fn check_len(&self, n: usize) -> Result<()> {
@@ -260,27 +256,10 @@ impl Sender {
         Ok(())
     }
 
-    /// Finds room for a record of `n` bytes: `(data offset, new tail)`, writing
-    /// a padding record first if the message would wrap. `None` when full.
-    fn poll_reserve(&mut self, n: usize) -> Result<Option<(usize, u64)>> {
-        let rec = REC + round8(n as u64);
-        let pos = self.tail % self.cap;
-        let to_end = self.cap - pos;
-        let need = if to_end < rec { to_end + rec } else { rec };
-        if self.cap - (self.tail - self.head) < need {
-            self.head = self.load_head()?;
-            if self.cap - (self.tail - self.head) < need {
-                return Ok(None);
-            }
-        }
-        let mut at = self.tail;
-        if to_end < rec {
-            // Pad to the end; published together with the message on commit.
-            let pad = record_header((to_end - REC) as u32, PAD);
-            self.seg.view().write_at(DATA + pos as usize, &pad)?;
-            at += to_end;
-        }
-        Ok(Some((DATA + (at % self.cap) as usize, at + rec)))
+    fn poll_reserve(&mut self, n: usize) -> Result<Option<Slot>> {
+        self.ring
+            .reserve(&self.seg, n as u64)
+            .map_err(|reason| corrupt(&self.seg, reason))
     }
 
     /// Reserves room for an `n`-byte message if there is some now.
@@ -289,12 +268,9 @@ impl Sender {
     /// [`Error::InvalidSize`] over [`Sender::max_message`], [`Error::Corrupt`].
     pub fn try_reserve(&mut self, n: usize) -> Result<Option<Reservation<'_>>> {
         self.check_len(n)?;
-        Ok(self.poll_reserve(n)?.map(|(off, new_tail)| Reservation {
-            tx: self,
-            off,
-            len: n,
-            new_tail,
-        }))
+        Ok(self
+            .poll_reserve(n)?
+            .map(|slot| Reservation { tx: self, slot }))
     }
 
     /// Reserves room for an `n`-byte message, waiting for the receiver to free
@@ -305,33 +281,25 @@ impl Sender {
     /// when the receiver closed or died while the ring was full.
     pub fn reserve(&mut self, n: usize, timeout: Option<Duration>) -> Result<Reservation<'_>> {
         self.check_len(n)?;
+        if let Some(slot) = self.poll_reserve(n)? {
+            return Ok(Reservation { tx: self, slot });
+        }
         let deadline = timeout.map(|t| Instant::now() + t);
-        let mut found = None;
-        {
-            let seg = &self.seg;
-            let (cap, tail) = (self.cap, self.tail);
-            let rec = REC + round8(n as u64);
-            let to_end = cap - tail % cap;
-            let need = if to_end < rec { to_end + rec } else { rec };
-            SPACE_PARK.wait(seg, RX, deadline, "space in the ring", || {
-                let head = seg.a64(HEAD).load(Ordering::Acquire);
-                // A corrupt index counts as "ready": poll_reserve reports it.
-                Ok(head > tail || tail - head > cap || cap - (tail - head) >= need.min(cap))
-            })?;
-        }
-        if let Some(r) = self.poll_reserve(n)? {
-            found = Some(r);
-        }
-        let (off, new_tail) = found.ok_or_else(|| Error::Corrupt {
-            object: self.seg.label().to_owned(),
-            reason: "the ring had room and then had none, with only this sender writing".into(),
+        let (seg, ring) = (&self.seg, &self.ring);
+        let need = ring.need(n as u64);
+        SPACE_PARK.wait(seg, RX, deadline, "space in the ring", || {
+            let head = seg.a64(HEAD).load(Ordering::Acquire);
+            let tail = ring.tail;
+            // A corrupt index counts as "ready": poll_reserve reports it.
+            Ok(head > tail || tail - head > ring.cap || ring.cap - (tail - head) >= need)
         })?;
-        Ok(Reservation {
-            tx: self,
-            off,
-            len: n,
-            new_tail,
-        })
+        match self.poll_reserve(n)? {
+            Some(slot) => Ok(Reservation { tx: self, slot }),
+            None => Err(corrupt(
+                &self.seg,
+                "the ring had room and then had none, with only this sender writing".into(),
+            )),
+        }
     }
 
     /// Sends `msg` if there is room now; `Ok(false)` when the ring is full.
@@ -380,22 +348,22 @@ impl Drop for Sender {
     }
 }
 
-fn record_header(len: u32, flags: u32) -> [u8; 8] {
-    let mut h = [0u8; 8];
-    h[..4].copy_from_slice(&len.to_ne_bytes());
-    h[4..].copy_from_slice(&flags.to_ne_bytes());
-    h
+fn corrupt(seg: &Segment, reason: String) -> Error {
+    Error::Corrupt {
+        object: seg.label().to_owned(),
+        reason,
+    }
 }
 
 impl Reservation<'_> {
     /// The reserved length.
     pub fn len(&self) -> usize {
-        self.len
+        self.slot.len
     }
 
     /// True for a reservation of 0 bytes.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.slot.len == 0
     }
 
     /// Copies `data` into the message at `offset`.
@@ -403,18 +371,21 @@ impl Reservation<'_> {
     /// # Errors
     /// [`Error::OutOfRange`] if it does not fit in the reserved length.
     pub fn write_at(&mut self, offset: usize, data: &[u8]) -> Result<()> {
-        if offset.checked_add(data.len()).is_none_or(|e| e > self.len) {
+        if offset
+            .checked_add(data.len())
+            .is_none_or(|e| e > self.slot.len)
+        {
             return Err(Error::OutOfRange {
                 object: format!("{} (reserved message)", self.tx.seg.label()),
                 offset: offset as u64,
                 len: data.len() as u64,
-                size: self.len as u64,
+                size: self.slot.len as u64,
             });
         }
         self.tx
             .seg
-            .view()
-            .write_at(self.off + REC as usize + offset, data)
+            .write(self.slot.rec + REC as usize + offset, data);
+        Ok(())
     }
 
     /// The reserved bytes, to fill in place.
@@ -428,19 +399,19 @@ impl Reservation<'_> {
         // SAFETY: `off + 8 .. + len` lies inside the ring (poll_reserve), which
         // lies inside the view; `&mut self` makes this the only slice made
         // through this reservation; the caller rules out other writers.
-        unsafe { std::slice::from_raw_parts_mut(p.add(self.off + REC as usize), self.len) }
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                p.add(DATA + self.slot.rec + REC as usize),
+                self.slot.len,
+            )
+        }
     }
 
     /// Publishes the message: the receiver can see it from now on.
     pub fn commit(self) {
         let tx = self.tx;
-        let hdr = record_header(self.len as u32, 0);
-        // The range was checked when reserved; the header fits before the data.
-        if tx.seg.view().write_at(self.off, &hdr).is_ok() {
-            tx.tail = self.new_tail;
-            tx.seg.a64(TAIL).store(tx.tail, Ordering::Release);
-            DATA_PARK.notify(&tx.seg);
-        }
+        tx.ring.commit(&tx.seg, self.slot);
+        DATA_PARK.notify(&tx.seg);
     }
 }
 
@@ -448,9 +419,7 @@ impl Reservation<'_> {
 #[derive(Debug)]
 pub struct Receiver {
     seg: Segment,
-    cap: u64,
-    /// Our copy of `head` (we are its only writer).
-    head: u64,
+    ring: Consumer,
 }
 
 /// A received message, borrowed in place from the ring. Its space is freed
@@ -458,9 +427,7 @@ pub struct Receiver {
 #[derive(Debug)]
 pub struct Message<'a> {
     rx: &'a mut Receiver,
-    off: usize,
-    len: usize,
-    next_head: u64,
+    found: Found,
 }
 
 impl Receiver {
@@ -499,70 +466,25 @@ impl Receiver {
     fn attach((seg, cap): (Segment, u64)) -> Result<Receiver> {
         RX.claim(&seg)?;
         let head = seg.a64(HEAD).load(Ordering::Acquire);
-        Ok(Receiver { seg, cap, head })
+        Ok(Receiver {
+            seg,
+            ring: Consumer { cap, head },
+        })
     }
 
     /// The ring's capacity in bytes.
     pub fn capacity(&self) -> u64 {
-        self.cap
+        self.ring.cap
     }
 
-    fn corrupt(&self, reason: String) -> Error {
-        Error::Corrupt {
-            object: self.seg.label().to_owned(),
-            reason,
-        }
+    fn poll(&mut self) -> Result<Option<Found>> {
+        self.ring
+            .poll(&self.seg)
+            .map_err(|reason| corrupt(&self.seg, reason))
     }
 
-    /// The next message as `(data offset, len, next head)`, skipping padding.
-    fn poll(&mut self) -> Result<Option<(usize, usize, u64)>> {
-        loop {
-            let tail = self.seg.a64(TAIL).load(Ordering::Acquire);
-            if tail < self.head || tail - self.head > self.cap {
-                return Err(self.corrupt(format!(
-                    "the sender's index {tail} is outside {}..={}",
-                    self.head,
-                    self.head + self.cap
-                )));
-            }
-            if tail == self.head {
-                return Ok(None);
-            }
-            let pos = self.head % self.cap;
-            let to_end = self.cap - pos;
-            let mut h = [0u8; 8];
-            self.seg.view().read_at(DATA + pos as usize, &mut h)?;
-            let len = u64::from(u32::from_ne_bytes(h[..4].try_into().expect("4 bytes")));
-            let flags = u32::from_ne_bytes(h[4..].try_into().expect("4 bytes"));
-            let avail = tail - self.head;
-            if flags == PAD {
-                if len + REC != to_end || to_end > avail {
-                    return Err(self.corrupt(format!("a padding record at {pos} has length {len}")));
-                }
-                self.head += to_end;
-                continue;
-            }
-            let rec = REC + round8(len);
-            if flags != 0 || len > self.cap / 2 - REC || rec > to_end || rec > avail {
-                return Err(self.corrupt(format!(
-                    "a record at {pos} has length {len} and flags {flags:#x}, which do not fit"
-                )));
-            }
-            return Ok(Some((
-                DATA + pos as usize + REC as usize,
-                len as usize,
-                self.head + rec,
-            )));
-        }
-    }
-
-    fn message(&mut self, (off, len, next_head): (usize, usize, u64)) -> Message<'_> {
-        Message {
-            rx: self,
-            off,
-            len,
-            next_head,
-        }
+    fn message(&mut self, found: Found) -> Message<'_> {
+        Message { rx: self, found }
     }
 
     /// The next message if one is there. Reports a sender that closed its end
@@ -602,7 +524,7 @@ impl Receiver {
             return Ok(self.message(m));
         }
         let deadline = timeout.map(|t| Instant::now() + t);
-        let head = self.head;
+        let head = self.ring.head;
         let seg = &self.seg;
         DATA_PARK.wait(seg, TX, deadline, "a message", || {
             Ok(seg.a64(TAIL).load(Ordering::Acquire) != head)
@@ -625,12 +547,12 @@ impl Drop for Receiver {
 impl Message<'_> {
     /// Length in bytes.
     pub fn len(&self) -> usize {
-        self.len
+        self.found.len
     }
 
     /// True for an empty message.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.found.len == 0
     }
 
     /// Copies bytes of the message from `offset` into `buf`.
@@ -638,25 +560,27 @@ impl Message<'_> {
     /// # Errors
     /// [`Error::OutOfRange`] if the range is not inside the message.
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
-        if offset.checked_add(buf.len()).is_none_or(|e| e > self.len) {
+        if offset
+            .checked_add(buf.len())
+            .is_none_or(|e| e > self.found.len)
+        {
             return Err(Error::OutOfRange {
                 object: format!("{} (message)", self.rx.seg.label()),
                 offset: offset as u64,
                 len: buf.len() as u64,
-                size: self.len as u64,
+                size: self.found.len as u64,
             });
         }
-        self.rx.seg.view().read_at(self.off + offset, buf)
+        self.rx
+            .seg
+            .view()
+            .read_at(DATA + self.found.off + offset, buf)
     }
 
     /// A copy of the message.
     pub fn to_vec(&self) -> Vec<u8> {
-        let mut v = vec![0; self.len];
-        self.rx
-            .seg
-            .view()
-            .read_at(self.off, &mut v)
-            .expect("the message lies in the ring (checked by poll)");
+        let mut v = vec![0; self.found.len];
+        self.rx.seg.read(self.found.off, &mut v);
         v
     }
 
@@ -670,15 +594,14 @@ impl Message<'_> {
         let p = self.rx.seg.view().as_ptr();
         // SAFETY: `off .. off + len` was checked to lie inside the ring, inside
         // the view; the caller rules out concurrent writers.
-        unsafe { std::slice::from_raw_parts(p.add(self.off), self.len) }
+        unsafe { std::slice::from_raw_parts(p.add(DATA + self.found.off), self.found.len) }
     }
 }
 
 impl Drop for Message<'_> {
     fn drop(&mut self) {
         let rx = &mut *self.rx;
-        rx.head = self.next_head;
-        rx.seg.a64(HEAD).store(rx.head, Ordering::Release);
+        rx.ring.release(&rx.seg, self.found.next_head);
         SPACE_PARK.notify(&rx.seg);
     }
 }

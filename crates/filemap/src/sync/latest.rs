@@ -16,7 +16,7 @@
 //!
 //! A double-buffered seqlock. A sequence number `s` precedes two value slots.
 //! When `s = 2k` is even, slot `k % 2` holds the latest value. A write makes
-//! `s` odd (relaxed store, then a release fence), copies the new value into the
+//! `s` odd (release store, then a release fence), copies the new value into the
 //! *other* slot, and makes `s` even again with a release store, which makes
 //! that slot the current one.
 //!
@@ -106,6 +106,82 @@ fn checked<T>(seg: Segment) -> Result<Segment> {
     Ok(seg)
 }
 
+/// The memory the seqlock works on: the sequence number, two value slots, and
+/// the fences (std's or loom's). The cell runs the protocol over a segment;
+/// the loom model below runs the very same functions over loom's atomics.
+pub(crate) trait SeqMem {
+    fn load_seq(&self, o: Ordering) -> u64;
+    fn store_seq(&self, v: u64, o: Ordering);
+    fn fence(&self, o: Ordering);
+    /// Copies `value` into slot `i % 2`.
+    fn write_slot(&self, i: u64, value: &[u8]);
+    /// Copies slot `i % 2` into `buf`.
+    fn read_slot(&self, i: u64, buf: &mut [u8]);
+}
+
+/// One write of the protocol (see the module docs).
+pub(crate) fn seq_write<M: SeqMem>(m: &M, value: &[u8]) {
+    let mut s = m.load_seq(Ordering::Relaxed);
+    // An odd number was left by a writer that died mid-write: this write
+    // finishes its slot instead of starting a new one.
+    if s % 2 == 0 {
+        // Release, not relaxed: a reader that loads this odd number reads the
+        // previous value's slot and must see that value whole, so this store
+        // must carry the previous write's bytes with it (a relaxed store after
+        // a release store does not; the loom model below found it).
+        m.store_seq(s + 1, Ordering::Release);
+        // Orders the odd store before the new slot's bytes for any reader that
+        // sees those bytes (pairs with the reader's acquire fence).
+        m.fence(Ordering::Release);
+        s += 1;
+    }
+    m.write_slot(s.div_ceil(2), value);
+    m.store_seq(s + 1, Ordering::Release);
+}
+
+/// One read of the protocol: fills `buf` with the last whole value.
+pub(crate) fn seq_read<M: SeqMem>(m: &M, buf: &mut [u8]) {
+    loop {
+        let s1 = m.load_seq(Ordering::Acquire);
+        // Slot k % 2 holds the last complete value for s1 = 2k and 2k + 1.
+        let k = s1 / 2;
+        m.read_slot(k, buf);
+        m.fence(Ordering::Acquire);
+        // That slot is rewritten from s = 2k + 3 on.
+        if m.load_seq(Ordering::Relaxed) < 2 * k + 3 {
+            return;
+        }
+        std::hint::spin_loop();
+    }
+}
+
+/// The seqlock's memory in a segment for values of type `T`.
+struct SegSeq<'a, T>(&'a Segment, PhantomData<T>);
+
+impl<T> SeqMem for SegSeq<'_, T> {
+    fn load_seq(&self, o: Ordering) -> u64 {
+        self.0.a64(SEQ).load(o)
+    }
+    fn store_seq(&self, v: u64, o: Ordering) {
+        self.0.a64(SEQ).store(v, o)
+    }
+    fn fence(&self, o: Ordering) {
+        fence(o)
+    }
+    fn write_slot(&self, i: u64, value: &[u8]) {
+        self.0
+            .view()
+            .write_at(slot::<T>(i), value)
+            .expect("the slots lie in the segment (checked at open)")
+    }
+    fn read_slot(&self, i: u64, buf: &mut [u8]) {
+        self.0
+            .view()
+            .read_at(slot::<T>(i), buf)
+            .expect("the slots lie in the segment (checked at open)")
+    }
+}
+
 /// The writing end of a seqlock cell: only one process at a time.
 #[derive(Debug)]
 pub struct LatestWriter<T> {
@@ -161,22 +237,7 @@ impl<T: FromBytes + IntoBytes + Immutable> LatestWriter<T> {
 
     /// Publishes `value`. Never waits for readers.
     pub fn write(&mut self, value: &T) {
-        let seq = self.seg.a64(SEQ);
-        let mut s = seq.load(Ordering::Relaxed);
-        // An odd number was left by a writer that died mid-write: this write
-        // finishes its slot instead of starting a new one.
-        if s % 2 == 0 {
-            seq.store(s + 1, Ordering::Relaxed);
-            // Orders the odd store before the slot's bytes for any reader that
-            // sees those bytes (pairs with the reader's acquire fence).
-            fence(Ordering::Release);
-            s += 1;
-        }
-        self.seg
-            .view()
-            .write_at(slot::<T>(s.div_ceil(2)), value.as_bytes())
-            .expect("the slots lie in the segment (checked at open)");
-        seq.store(s + 1, Ordering::Release);
+        seq_write(&SegSeq::<T>(&self.seg, PhantomData), value.as_bytes());
     }
 }
 
@@ -204,19 +265,76 @@ impl<T: FromBytes + IntoBytes + Immutable> LatestReader<T> {
     /// # Errors
     /// None in practice; the `Result` covers a segment that fails its checks.
     pub fn read(&self) -> Result<T> {
-        let seq = self.seg.a64(SEQ);
         let mut buf = T::new_zeroed();
-        loop {
-            let s1 = seq.load(Ordering::Acquire);
-            // Slot k % 2 holds the last complete value for s1 = 2k and 2k + 1.
-            let k = s1 / 2;
-            self.seg.view().read_at(slot::<T>(k), buf.as_mut_bytes())?;
-            fence(Ordering::Acquire);
-            // That slot is rewritten from s = 2k + 3 on.
-            if seq.load(Ordering::Relaxed) < 2 * k + 3 {
-                return Ok(buf);
-            }
-            std::hint::spin_loop();
+        seq_read(&SegSeq::<T>(&self.seg, PhantomData), buf.as_mut_bytes());
+        Ok(buf)
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_model {
+    use super::*;
+    use loom::sync::atomic::{AtomicU64, AtomicU8};
+    use loom::sync::Arc;
+
+    /// Slots of relaxed loom atomics: loom then explores every interleaving
+    /// and every value a relaxed load may return, torn ones included.
+    struct Mem {
+        seq: AtomicU64,
+        slots: [[AtomicU8; 2]; 2],
+    }
+
+    impl SeqMem for Mem {
+        fn load_seq(&self, o: Ordering) -> u64 {
+            self.seq.load(o)
         }
+        fn store_seq(&self, v: u64, o: Ordering) {
+            self.seq.store(v, o)
+        }
+        fn fence(&self, o: Ordering) {
+            loom::sync::atomic::fence(o)
+        }
+        fn write_slot(&self, i: u64, value: &[u8]) {
+            for (b, v) in self.slots[(i % 2) as usize].iter().zip(value) {
+                b.store(*v, Ordering::Relaxed);
+            }
+        }
+        fn read_slot(&self, i: u64, buf: &mut [u8]) {
+            for (b, v) in self.slots[(i % 2) as usize].iter().zip(buf) {
+                *v = b.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    #[test]
+    fn seqlock_readers_never_see_a_torn_value() {
+        // Three writes reuse both slots (the third reuses slot 1 while a reader
+        // may be on slot 0); a preemption bound keeps the search to minutes.
+        let mut model = loom::model::Builder::new();
+        model.preemption_bound = Some(3);
+        model.check(|| {
+            let mem = Arc::new(Mem {
+                seq: AtomicU64::new(0),
+                slots: [
+                    [AtomicU8::new(0), AtomicU8::new(0)],
+                    [AtomicU8::new(0), AtomicU8::new(0)],
+                ],
+            });
+            let w = mem.clone();
+            let writer = loom::thread::spawn(move || {
+                for v in 1..=3u8 {
+                    seq_write(&*w, &[v, v]);
+                }
+            });
+            let mut last = 0;
+            for _ in 0..2 {
+                let mut buf = [0u8; 2];
+                seq_read(&*mem, &mut buf);
+                assert_eq!(buf[0], buf[1], "torn value {buf:?}");
+                assert!(buf[0] >= last, "went back from {last} to {}", buf[0]);
+                last = buf[0];
+            }
+            writer.join().unwrap();
+        });
     }
 }
