@@ -127,6 +127,28 @@ enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Benchmark IPC side by side: the shared-memory floor, filemap, pipes, Unix sockets.
+    #[command(
+        after_help = "Each case runs as two processes (pinned to CPUs 0 and 1 when there are two).\n\n\
+                            Examples:\n  filemap bench --quick\n  filemap bench --sizes 64,1MiB --json bench.json"
+    )]
+    Bench {
+        /// A short run (well under 30 s).
+        #[arg(long)]
+        quick: bool,
+        /// Message sizes, comma-separated.
+        #[arg(long, value_delimiter = ',', value_parser = parse_size, default_value = "8,64,1K,64K,1MiB")]
+        sizes: Vec<u64>,
+        /// Also write every figure as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Messages per case instead of the default counts (for a smoke test).
+        #[arg(long, hide = true)]
+        count: Option<u64>,
+        /// Internal: run as the peer process of a case.
+        #[arg(long, hide = true, num_args = 5, allow_hyphen_values = true)]
+        peer: Option<Vec<String>>,
+    },
     /// Two real processes share a mapping, narrated step by step.
     Demo {
         /// Internal: the role of a child process of the demo.
@@ -240,10 +262,57 @@ fn run(cmd: Cmd) -> Res {
         } => write(&name, offset, hex, text),
         Cmd::Rm { names } => rm(&names),
         Cmd::Clean { dry_run } => clean(dry_run),
+        Cmd::Bench {
+            quick,
+            sizes,
+            json,
+            count,
+            peer,
+        } => run_bench(quick, &sizes, json, count, peer),
         Cmd::Demo { role } => demo::run(role.as_deref())
             .map(|()| ExitCode::SUCCESS)
             .map_err(|e| fail(e, 2)),
     }
+}
+
+fn run_bench(
+    quick: bool,
+    sizes: &[u64],
+    json: Option<PathBuf>,
+    count: Option<u64>,
+    peer: Option<Vec<String>>,
+) -> Res {
+    if let Some(args) = peer {
+        filemap_bench::peer_main(&args).map_err(|e| fail(e, 2))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let exe = std::env::current_exe()?;
+    let mut opts = filemap_bench::Options::new(
+        sizes.iter().map(|&s| s as usize).collect(),
+        quick,
+        (exe, vec!["bench".into(), "--peer".into()]),
+    );
+    opts.count = count;
+    let started = std::time::Instant::now();
+    let rows = filemap_bench::run(&opts, |i, n, what| {
+        eprint!("\r[{:>3}/{n}] {what:<60}", i + 1);
+    })
+    .map_err(|e| fail(e, 2))?;
+    eprintln!(
+        "\r{:<80}",
+        format!("done in {:.1} s", started.elapsed().as_secs_f64())
+    );
+    println!("{}", filemap_bench::table(&rows));
+    if let Some(path) = json {
+        let v = serde_json::json!({
+            "machine": {"cpus": std::thread::available_parallelism().map_or(1, |n| n.get()), "os": std::env::consts::OS},
+            "quick": quick,
+            "rows": rows.iter().map(filemap_bench::Row::to_json).collect::<Vec<_>>(),
+        });
+        std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap_or_default())?;
+        println!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn create(

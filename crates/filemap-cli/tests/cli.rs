@@ -182,6 +182,57 @@ fn info_shows_a_segment_header_and_none_for_a_raw_mapping() {
 }
 
 #[test]
+fn bench_runs_every_transport_as_two_processes_and_writes_json() {
+    let path = std::env::temp_dir().join(format!("{}.json", unique("bench")));
+    let p = path.to_str().unwrap();
+    let out = ok(&["bench", "--sizes", "64,4K", "--count", "300", "--json", p]);
+    assert!(
+        out.contains("Round-trip latency") && out.contains("One-way streaming throughput"),
+        "{out}"
+    );
+    assert!(
+        out.contains("p50 / FLOOR") && out.contains("1.00x"),
+        "{out}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    for transport in [
+        "floor: cache line, spin",
+        "filemap spsc, spin, copy",
+        "filemap spsc, blocking",
+        "pipe",
+    ] {
+        for size in [64, 4096] {
+            let lat = rows
+                .iter()
+                .find(|r| {
+                    r["transport"] == transport && r["size"] == size && r["scenario"] == "latency"
+                })
+                .unwrap_or_else(|| panic!("no latency row for {transport} {size}"));
+            let l = &lat["latency_ns"];
+            assert!(
+                l["p50"].as_u64().unwrap() > 0 && l["p50"].as_u64() <= l["p99"].as_u64(),
+                "{lat}"
+            );
+            assert_eq!(lat["count"], 300);
+        }
+    }
+    let stream = rows
+        .iter()
+        .find(|r| {
+            r["transport"] == "filemap spsc, spin, copy"
+                && r["scenario"] == "stream"
+                && r["size"] == 64
+        })
+        .expect("a stream row");
+    assert!(
+        stream["msgs_per_s"].as_f64().unwrap() > 0.0 && stream["gb_per_s"].as_f64().unwrap() > 0.0
+    );
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
 fn every_subcommand_has_help_with_examples() {
     for sub in [
         "create", "info", "list", "dump", "read", "write", "rm", "clean",
