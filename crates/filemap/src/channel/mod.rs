@@ -12,7 +12,7 @@
 mod ring;
 pub mod spsc;
 
-use std::sync::atomic::{fence, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -96,12 +96,13 @@ pub(crate) struct Park {
 }
 
 impl Park {
-    /// Called by the side that made progress (after its release store).
+    /// Called by the side that made progress, right after the sequentially
+    /// consistent store that published it. With the waiter's sequentially
+    /// consistent store of `waiting` and re-check of the progress, this is
+    /// Dekker's pattern: either the waiter sees the progress, or we see it
+    /// waiting and wake it. No fence is needed on this hot path.
     pub(crate) fn notify(self, seg: &Segment) {
-        // Pairs with the fence in `wait`: either the waiter sees our progress
-        // when it re-checks, or we see its `waiting` flag and wake it.
-        fence(Ordering::SeqCst);
-        if seg.a32(self.waiting).load(Ordering::Relaxed) != 0 {
+        if seg.a32(self.waiting).load(Ordering::SeqCst) != 0 {
             let seq = seg.a32(self.seq);
             seq.fetch_add(1, Ordering::Release);
             sys::wake(seq, u32::MAX);
@@ -129,7 +130,7 @@ impl Park {
         loop {
             let seq = seg.a32(self.seq).load(Ordering::Acquire);
             waiting.store(1, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
+            // `ready` re-checks with sequentially consistent loads (see `notify`).
             let outcome = if ready()? {
                 Some(Ok(()))
             } else if let Err(e) = peer.check_peer(seg, true) {

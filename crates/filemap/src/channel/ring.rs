@@ -1,37 +1,77 @@
 //! The SPSC ring's algorithm, apart from where its memory lives: the channel
-//! runs it over a segment, the loom model (below) over loom's atomics and
-//! cells, so the model checks the very code the channel runs.
+//! runs it over a segment, the loom model (below) over loom atomics, so the
+//! model checks the very code the channel runs.
 //!
-//! Offsets handed out are relative to the start of the ring's data.
+//! # Records
+//!
+//! A message is an 8-byte record header and its bytes, padded to 8. The
+//! header is one atomic `u64`: the length (low 32 bits), a *stamp* (bits
+//! 32..63) and a padding flag (bit 63). The stamp is derived from the lap, the
+//! number of times the ring has been gone round at that point
+//! ([`stamp`]), and is never 0. A message that would wrap is preceded by a
+//! padding record that fills the ring to its end, so every message is
+//! contiguous; a message is at most `capacity / 2 - 8` bytes.
+//!
+//! # Publishing
+//!
+//! The receiver does not read the sender's index on its hot path: it reads
+//! the header where the next record must start, and a header is valid when its
+//! stamp is the one expected for that lap. So for a small message it waits on
+//! one cache line, the one the message is in. For that to be sound:
+//!
+//! - The sender writes the message's bytes, then stores its header with
+//!   release (and sequential consistency, for the wake-up protocol); the
+//!   receiver loads the header with acquire before it reads the bytes.
+//! - Before publishing a header, the sender zeroes the word where the *next*
+//!   record will start. Zero is never a valid header, and the zeroing
+//!   happens-before the publishing store; so when the receiver goes on to that
+//!   word it finds zero, or a header published later, never stale bytes of an
+//!   old message that happen to look like a header. (The sender keeps 8 bytes
+//!   free past its records for this.)
+//! - A padding record is published after the message that follows it.
+//!
+//! The receiver frees space by storing its index (`head`) with release; it
+//! does so in batches of a quarter of the ring, and whenever the ring is empty
+//! or it is about to wait, so that the sender always gets space eventually.
+//! The sender loads `head` with acquire, only when its cached copy says the
+//! ring is full.
+//!
+//! Whatever is read from shared memory is checked: lengths against the limit
+//! and the ring's end, indices against each other. A corrupt segment gives an
+//! error, never an out-of-bounds access.
 
 use std::sync::atomic::Ordering;
 
-/// Bytes of a record header: length (u32) and flags (u32).
+/// Bytes of a record header.
 pub(crate) const REC: u64 = 8;
-/// Flag of a padding record (skip to the end of the ring).
-pub(crate) const PAD: u32 = 1;
+const PAD_BIT: u64 = 1 << 63;
+const STAMP_MASK: u64 = 0x7fff_ffff;
 
 pub(crate) fn round8(n: u64) -> u64 {
     (n + 7) & !7
 }
 
-/// The memory a ring works on: two indices and the data bytes.
+/// The stamp of records in lap `lap`: in `1..2^31`, never 0.
+pub(crate) fn stamp(lap: u64) -> u64 {
+    lap % STAMP_MASK + 1
+}
+
+fn header(len: u64, lap: u64, pad: bool) -> u64 {
+    len | (stamp(lap) << 32) | if pad { PAD_BIT } else { 0 }
+}
+
+/// The memory a ring works on: the receiver's index and the ring's bytes,
+/// whose 8-byte-aligned words can also be accessed atomically.
 pub(crate) trait RingMem {
-    fn load_tail(&self, o: Ordering) -> u64;
-    fn store_tail(&self, v: u64, o: Ordering);
     fn load_head(&self, o: Ordering) -> u64;
     fn store_head(&self, v: u64, o: Ordering);
+    /// The record header word at ring offset `off` (8-aligned, in range).
+    fn load_word(&self, off: usize, o: Ordering) -> u64;
+    fn store_word(&self, off: usize, v: u64, o: Ordering);
     /// Copies `data` to ring offset `off` (in range: the callers check).
     fn write(&self, off: usize, data: &[u8]);
     /// Copies ring offset `off..` into `buf` (in range: the callers check).
     fn read(&self, off: usize, buf: &mut [u8]);
-}
-
-fn header(len: u32, flags: u32) -> [u8; 8] {
-    let mut h = [0u8; 8];
-    h[..4].copy_from_slice(&len.to_ne_bytes());
-    h[4..].copy_from_slice(&flags.to_ne_bytes());
-    h
 }
 
 /// The sender's side: its own `tail`, and the last `head` it saw.
@@ -42,12 +82,14 @@ pub(crate) struct Producer {
     pub head: u64,
 }
 
-/// Space found for one record.
+/// Space found for one message.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Slot {
-    /// Offset of the record header; the message follows it.
+    /// Offset of the message's record header; its bytes follow.
     pub rec: usize,
     pub len: usize,
+    /// Where the padding record goes, if the message wraps.
+    pad: Option<usize>,
     pub new_tail: u64,
 }
 
@@ -57,15 +99,13 @@ impl Producer {
         self.cap / 2 - REC
     }
 
-    /// Bytes needed from `tail` for a message of `n` bytes (padding included).
+    /// Bytes needed beyond `tail` for a message of `n` bytes: padding, the
+    /// record, and the next record's header word that commit zeroes.
     pub(crate) fn need(&self, n: u64) -> u64 {
         let rec = REC + round8(n);
         let to_end = self.cap - self.tail % self.cap;
-        if to_end < rec {
-            to_end + rec
-        } else {
-            rec
-        }
+        let pad = if to_end < rec { to_end } else { 0 };
+        pad + rec + REC
     }
 
     /// Reads `head` (acquire: the receiver is done with the bytes below it) and checks it.
@@ -82,8 +122,8 @@ impl Producer {
         Ok(())
     }
 
-    /// Finds room for a message of `n` bytes (`n <= max_message`), writing a
-    /// padding record first if it would wrap. `None` when the ring is full.
+    /// Finds room for a message of `n` bytes (`n <= max_message`). `None` when
+    /// the ring is full.
     pub(crate) fn reserve<M: RingMem>(&mut self, m: &M, n: u64) -> Result<Option<Slot>, String> {
         let need = self.need(n);
         if self.cap - (self.tail - self.head) < need {
@@ -95,33 +135,57 @@ impl Producer {
         let rec = REC + round8(n);
         let pos = self.tail % self.cap;
         let to_end = self.cap - pos;
-        let mut at = self.tail;
-        if to_end < rec {
-            // Published together with the message by commit's tail store.
-            m.write(pos as usize, &header((to_end - REC) as u32, PAD));
-            at += to_end;
-        }
+        let (pad, at) = if to_end < rec {
+            (Some(pos as usize), self.tail + to_end)
+        } else {
+            (None, self.tail)
+        };
         Ok(Some(Slot {
             rec: (at % self.cap) as usize,
             len: n as usize,
+            pad,
             new_tail: at + rec,
         }))
     }
 
-    /// Publishes the record in `slot`, whose message bytes are written.
+    /// Publishes the message in `slot`, whose bytes are written (module docs).
+    /// The last store is sequentially consistent, so that a caller may then
+    /// check with a sequentially consistent load whether the receiver sleeps.
     pub(crate) fn commit<M: RingMem>(&mut self, m: &M, slot: Slot) {
-        m.write(slot.rec, &header(slot.len as u32, 0));
+        // The next record's header word: zero until that record is published.
+        m.store_word((slot.new_tail % self.cap) as usize, 0, Ordering::Relaxed);
+        let lap = |abs: u64| abs / self.cap;
+        let msg_abs = slot.new_tail - REC - round8(slot.len as u64);
+        let msg = header(slot.len as u64, lap(msg_abs), false);
+        match slot.pad {
+            None => m.store_word(slot.rec, msg, Ordering::SeqCst),
+            Some(p) => {
+                m.store_word(slot.rec, msg, Ordering::Release);
+                let pad = header(self.cap - p as u64 - REC, lap(self.tail), true);
+                m.store_word(p, pad, Ordering::SeqCst);
+            }
+        }
         self.tail = slot.new_tail;
-        // Release: the record's bytes happen-before the receiver's acquire load.
-        m.store_tail(self.tail, Ordering::Release);
+    }
+
+    /// After a sender died: starting from `tail`, skips the records it may have
+    /// published without updating its index, so that none is overwritten.
+    pub(crate) fn resume<M: RingMem>(&mut self, m: &M) -> Result<(), String> {
+        let mut c = Consumer::new(self.cap, self.tail);
+        while let Some(found) = c.poll(m)? {
+            c.head = found.next_head;
+        }
+        self.tail = c.head;
+        self.refresh(m)
     }
 }
 
-/// The receiver's side: its own `head`.
+/// The receiver's side: its own `head`, and how much of it is published.
 #[derive(Debug)]
 pub(crate) struct Consumer {
     pub cap: u64,
     pub head: u64,
+    published: u64,
 }
 
 /// A message found in the ring.
@@ -134,40 +198,46 @@ pub(crate) struct Found {
 }
 
 impl Consumer {
-    /// The next message, skipping padding; `None` when the ring is empty.
-    /// Everything read from shared memory is checked.
+    pub(crate) fn new(cap: u64, head: u64) -> Consumer {
+        Consumer {
+            cap,
+            head,
+            published: head,
+        }
+    }
+
+    /// Whether the record at `head` is published (a sequentially consistent
+    /// load, for the wake-up protocol): something to read, padding or message.
+    pub(crate) fn ready<M: RingMem>(&self, m: &M) -> bool {
+        let word = m.load_word((self.head % self.cap) as usize, Ordering::SeqCst);
+        (word >> 32) & STAMP_MASK == stamp(self.head / self.cap)
+    }
+
+    /// The next message, skipping padding; `None` when there is none yet.
     pub(crate) fn poll<M: RingMem>(&mut self, m: &M) -> Result<Option<Found>, String> {
         loop {
-            // Acquire: the records below `tail` are whole.
-            let tail = m.load_tail(Ordering::Acquire);
-            if tail < self.head || tail - self.head > self.cap {
-                return Err(format!(
-                    "the sender's index {tail} is outside {}..={}",
-                    self.head,
-                    self.head + self.cap
-                ));
-            }
-            if tail == self.head {
-                return Ok(None);
-            }
             let pos = self.head % self.cap;
             let to_end = self.cap - pos;
-            let avail = tail - self.head;
-            let mut h = [0u8; 8];
-            m.read(pos as usize, &mut h);
-            let len = u64::from(u32::from_ne_bytes([h[0], h[1], h[2], h[3]]));
-            let flags = u32::from_ne_bytes([h[4], h[5], h[6], h[7]]);
-            if flags == PAD {
-                if len + REC != to_end || to_end > avail {
-                    return Err(format!("a padding record at {pos} has length {len}"));
+            // Acquire: the record's bytes are whole once its header is seen.
+            let word = m.load_word(pos as usize, Ordering::Acquire);
+            if (word >> 32) & STAMP_MASK != stamp(self.head / self.cap) {
+                return Ok(None);
+            }
+            let len = word & 0xffff_ffff;
+            if word & PAD_BIT != 0 {
+                if len + REC != to_end {
+                    return Err(format!(
+                        "a padding record at {pos} has length {len}, not {}",
+                        to_end - REC
+                    ));
                 }
                 self.head += to_end;
                 continue;
             }
             let rec = REC + round8(len);
-            if flags != 0 || len > self.cap / 2 - REC || rec > to_end || rec > avail {
+            if len > self.cap / 2 - REC || rec > to_end {
                 return Err(format!(
-                    "a record at {pos} has length {len} and flags {flags:#x}, which do not fit"
+                    "a record at {pos} has length {len}, which does not fit"
                 ));
             }
             return Ok(Some(Found {
@@ -178,71 +248,93 @@ impl Consumer {
         }
     }
 
-    /// Frees everything up to `next_head` for the sender.
-    pub(crate) fn release<M: RingMem>(&mut self, m: &M, next_head: u64) {
+    /// Done with everything below `next_head`. Returns whether the index was
+    /// published (with a sequentially consistent store: the caller may then
+    /// check whether the sender sleeps); it is, every quarter of the ring.
+    pub(crate) fn release<M: RingMem>(&mut self, m: &M, next_head: u64) -> bool {
         self.head = next_head;
+        if self.head - self.published >= self.cap / 4 {
+            self.publish(m);
+            return true;
+        }
+        false
+    }
+
+    /// Publishes `head` if it moved (before waiting, or when the ring is empty).
+    pub(crate) fn publish<M: RingMem>(&mut self, m: &M) -> bool {
+        if self.published == self.head {
+            return false;
+        }
+        self.published = self.head;
         // Release: our reads of the freed bytes happen-before the sender reuses them.
-        m.store_head(self.head, Ordering::Release);
+        m.store_head(self.head, Ordering::SeqCst);
+        true
     }
 }
 
 #[cfg(all(test, loom))]
 mod loom_model {
     use super::*;
-    use loom::cell::UnsafeCell;
     use loom::sync::atomic::AtomicU64;
     use loom::sync::Arc;
 
-    /// Ring memory made of loom atomics and loom cells, so that loom checks
-    /// both the orderings and that no byte is read while it is being written.
+    /// The ring as loom atomic words. Message bytes are written and read with
+    /// relaxed word accesses, so loom explores every value a read may see; the
+    /// receiver checks each message's bytes, so a message delivered before it
+    /// is whole, or a stale header taken for a new one, fails the model.
     struct Mem {
-        tail: AtomicU64,
         head: AtomicU64,
-        data: Vec<UnsafeCell<u8>>,
+        words: Vec<AtomicU64>,
     }
 
     impl RingMem for Mem {
-        fn load_tail(&self, o: Ordering) -> u64 {
-            self.tail.load(o)
-        }
-        fn store_tail(&self, v: u64, o: Ordering) {
-            self.tail.store(v, o)
-        }
         fn load_head(&self, o: Ordering) -> u64 {
             self.head.load(o)
         }
         fn store_head(&self, v: u64, o: Ordering) {
             self.head.store(v, o)
         }
+        fn load_word(&self, off: usize, o: Ordering) -> u64 {
+            self.words[off / 8].load(o)
+        }
+        fn store_word(&self, off: usize, v: u64, o: Ordering) {
+            self.words[off / 8].store(v, o)
+        }
         fn write(&self, off: usize, data: &[u8]) {
+            // Only the sender writes: a read-modify-write of its own words.
             for (i, b) in data.iter().enumerate() {
-                // SAFETY: loom tracks this access and fails the model if it
-                // races with another; the pointer is to a live cell.
-                self.data[off + i].with_mut(|p| unsafe { *p = *b });
+                let w = &self.words[(off + i) / 8];
+                let shift = 8 * ((off + i) % 8);
+                let old = w.load(Ordering::Relaxed);
+                w.store(
+                    (old & !(0xff << shift)) | (u64::from(*b) << shift),
+                    Ordering::Relaxed,
+                );
             }
         }
         fn read(&self, off: usize, buf: &mut [u8]) {
             for (i, b) in buf.iter_mut().enumerate() {
-                // SAFETY: as in `write`.
-                *b = self.data[off + i].with(|p| unsafe { *p });
+                let w = self.words[(off + i) / 8].load(Ordering::Relaxed);
+                *b = (w >> (8 * ((off + i) % 8))) as u8;
             }
         }
     }
 
     fn message(i: usize) -> Vec<u8> {
-        // Lengths chosen so that the third message wraps a 64-byte ring.
+        // In a 64-byte ring (limit 24), the third message wraps.
         let len = [5, 20, 13][i];
-        (0..len).map(|j| (i * 16 + j) as u8).collect()
+        (0..len).map(|j| (i * 16 + j + 1) as u8).collect()
     }
 
     #[test]
     fn spsc_ring_delivers_whole_messages_in_order() {
-        loom::model(|| {
+        let mut model = loom::model::Builder::new();
+        model.preemption_bound = Some(3);
+        model.check(|| {
             const CAP: u64 = 64;
             let mem = Arc::new(Mem {
-                tail: AtomicU64::new(0),
                 head: AtomicU64::new(0),
-                data: (0..CAP).map(|_| UnsafeCell::new(0)).collect(),
+                words: (0..CAP / 8).map(|_| AtomicU64::new(0)).collect(),
             });
             let m2 = mem.clone();
             let producer = loom::thread::spawn(move || {
@@ -263,12 +355,14 @@ mod loom_model {
                     p.commit(&*m2, slot);
                 }
             });
-            let mut c = Consumer { cap: CAP, head: 0 };
+            let mut c = Consumer::new(CAP, 0);
             for i in 0..3 {
                 let f = loop {
                     if let Some(f) = c.poll(&*mem).unwrap() {
                         break f;
                     }
+                    // An empty ring: publish what was consumed, as the channel does.
+                    c.publish(&*mem);
                     loom::thread::yield_now();
                 };
                 let mut got = vec![0; f.len];

@@ -75,11 +75,13 @@ const SPACE_PARK: Park = Park {
     waiting: HEADER_LEN + 196,
 };
 const DATA: usize = HEADER_LEN + 256;
+/// Version of the record format (2: stamped headers, see `ring`).
+const RING_FORMAT: u64 = 2;
 
 /// The smallest ring.
 pub const MIN_CAPACITY: u64 = 64;
-/// The largest ring (1 TiB).
-pub const MAX_CAPACITY: u64 = 1 << 40;
+/// The largest ring (4 GiB: a message's length fits the record header's 32 bits).
+pub const MAX_CAPACITY: u64 = 1 << 32;
 
 fn spec() -> Spec {
     Spec {
@@ -95,6 +97,7 @@ fn spec() -> Spec {
                 SPACE_PARK.seq as u64,
                 DATA as u64,
                 REC,
+                RING_FORMAT,
             ],
         ),
     }
@@ -102,17 +105,17 @@ fn spec() -> Spec {
 
 /// The ring's memory in a segment.
 impl RingMem for Segment {
-    fn load_tail(&self, o: Ordering) -> u64 {
-        self.a64(TAIL).load(o)
-    }
-    fn store_tail(&self, v: u64, o: Ordering) {
-        self.a64(TAIL).store(v, o)
-    }
     fn load_head(&self, o: Ordering) -> u64 {
         self.a64(HEAD).load(o)
     }
     fn store_head(&self, v: u64, o: Ordering) {
         self.a64(HEAD).store(v, o)
+    }
+    fn load_word(&self, off: usize, o: Ordering) -> u64 {
+        self.a64(DATA + off).load(o)
+    }
+    fn store_word(&self, off: usize, v: u64, o: Ordering) {
+        self.a64(DATA + off).store(v, o)
     }
     fn write(&self, off: usize, data: &[u8]) {
         self.view()
@@ -229,7 +232,9 @@ impl Sender {
         TX.claim(&seg)?;
         let tail = seg.a64(TAIL).load(Ordering::Acquire);
         let mut ring = Producer { cap, tail, head: 0 };
-        ring.refresh(&seg).map_err(|reason| corrupt(&seg, reason))?;
+        // A sender that died may have published records after its last index
+        // update: skip them rather than overwrite them.
+        ring.resume(&seg).map_err(|reason| corrupt(&seg, reason))?;
         Ok(Sender { seg, ring })
     }
 
@@ -288,7 +293,9 @@ impl Sender {
         let (seg, ring) = (&self.seg, &self.ring);
         let need = ring.need(n as u64);
         SPACE_PARK.wait(seg, RX, deadline, "space in the ring", || {
-            let head = seg.a64(HEAD).load(Ordering::Acquire);
+            // Sequentially consistent: pairs with the receiver's head store
+            // in the wake-up protocol (see `Park`).
+            let head = seg.a64(HEAD).load(Ordering::SeqCst);
             let tail = ring.tail;
             // A corrupt index counts as "ready": poll_reserve reports it.
             Ok(head > tail || tail - head > ring.cap || ring.cap - (tail - head) >= need)
@@ -411,6 +418,8 @@ impl Reservation<'_> {
     pub fn commit(self) {
         let tx = self.tx;
         tx.ring.commit(&tx.seg, self.slot);
+        // Only for a sender that takes over after this one (see `resume`).
+        tx.seg.a64(TAIL).store(tx.ring.tail, Ordering::Relaxed);
         DATA_PARK.notify(&tx.seg);
     }
 }
@@ -468,7 +477,7 @@ impl Receiver {
         let head = seg.a64(HEAD).load(Ordering::Acquire);
         Ok(Receiver {
             seg,
-            ring: Consumer { cap, head },
+            ring: Consumer::new(cap, head),
         })
     }
 
@@ -481,6 +490,14 @@ impl Receiver {
         self.ring
             .poll(&self.seg)
             .map_err(|reason| corrupt(&self.seg, reason))
+    }
+
+    /// Publishes what was consumed (the ring is empty, or we are about to wait)
+    /// and wakes a sender waiting for space.
+    fn publish(&mut self) {
+        if self.ring.publish(&self.seg) {
+            SPACE_PARK.notify(&self.seg);
+        }
     }
 
     fn message(&mut self, found: Found) -> Message<'_> {
@@ -496,6 +513,7 @@ impl Receiver {
         match self.poll()? {
             Some(m) => Ok(Some(self.message(m))),
             None => {
+                self.publish();
                 TX.check_peer(&self.seg, false)?;
                 Ok(None)
             }
@@ -523,12 +541,10 @@ impl Receiver {
         if let Some(m) = self.poll()? {
             return Ok(self.message(m));
         }
+        self.publish();
         let deadline = timeout.map(|t| Instant::now() + t);
-        let head = self.ring.head;
-        let seg = &self.seg;
-        DATA_PARK.wait(seg, TX, deadline, "a message", || {
-            Ok(seg.a64(TAIL).load(Ordering::Acquire) != head)
-        })?;
+        let (seg, ring) = (&self.seg, &self.ring);
+        DATA_PARK.wait(seg, TX, deadline, "a message", || Ok(ring.ready(seg)))?;
         match self.poll()? {
             Some(m) => Ok(self.message(m)),
             // Only padding arrived: wait again for what follows it.
@@ -539,6 +555,7 @@ impl Receiver {
 
 impl Drop for Receiver {
     fn drop(&mut self) {
+        self.ring.publish(&self.seg);
         RX.close(&self.seg);
         SPACE_PARK.notify(&self.seg);
     }
@@ -601,7 +618,8 @@ impl Message<'_> {
 impl Drop for Message<'_> {
     fn drop(&mut self) {
         let rx = &mut *self.rx;
-        rx.ring.release(&rx.seg, self.found.next_head);
-        SPACE_PARK.notify(&rx.seg);
+        if rx.ring.release(&rx.seg, self.found.next_head) {
+            SPACE_PARK.notify(&rx.seg);
+        }
     }
 }
