@@ -87,6 +87,12 @@ impl Helper {
         }
     }
 
+    /// The next line if one comes within `wait` (for polling loops that have
+    /// their own deadline).
+    pub fn line_within(&self, wait: Duration) -> Option<String> {
+        self.lines.recv_timeout(wait).ok()
+    }
+
     /// Sends one command line without waiting for the reply.
     pub fn send(&mut self, cmd: &str) {
         let stdin = self.stdin.as_mut().expect("stdin open");

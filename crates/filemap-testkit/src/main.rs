@@ -147,7 +147,8 @@ fn set_umask(_: &str) {
 }
 
 /// Channel roles: `spsc-send NAME COUNT [create=CAP]` (COUNT 0: for ever),
-/// `spsc-recv NAME COUNT [create=CAP]`, `latest-write NAME [create]`.
+/// `spsc-recv NAME COUNT [create=CAP]`, `latest-write NAME [create]`,
+/// `event-wait NAME TIMEOUT_MS`.
 fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
     use filemap::channel::spsc::{Receiver, Sender};
     use filemap::sync::LatestWriter;
@@ -164,7 +165,7 @@ fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
     };
     if !matches!(
         a.first(),
-        Some(&("spsc-send" | "spsc-recv" | "latest-write"))
+        Some(&("spsc-send" | "spsc-recv" | "latest-write" | "event-wait"))
     ) {
         return None;
     }
@@ -217,6 +218,17 @@ fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
                 n += 1;
                 w.write(&[n; 16]);
             }
+        }
+        ["event-wait", name, timeout_ms] => {
+            let e = filemap::sync::Event::open(name)?;
+            say("waiting");
+            let t = std::time::Duration::from_millis(timeout_ms.parse().expect("ms"));
+            Ok(if e.wait(Some(t))? {
+                "notified"
+            } else {
+                "timeout"
+            }
+            .to_owned())
         }
         other => panic!("bad channel role {other:?}"),
     })())

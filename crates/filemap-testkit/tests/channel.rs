@@ -259,3 +259,46 @@ fn latest_readers_never_see_a_torn_value_and_survive_a_killed_writer() {
     w2.write(&[u64::MAX; 16]);
     assert_eq!(r.read().unwrap(), [u64::MAX; 16]);
 }
+
+#[test]
+fn event_permits_wake_one_waiter_each_and_pulses_wake_all() {
+    use filemap::sync::Event;
+    let name = unique("event");
+    let e = Event::create(&name).unwrap();
+    // Two permits for three waiters: exactly two are notified, one times out.
+    let waiters: Vec<Helper> = (0..3)
+        .map(|_| Helper::spawn(&["event-wait", &name, "3000"]))
+        .collect();
+    for w in &waiters {
+        assert_eq!(w.line(), "waiting");
+    }
+    e.notify_one();
+    e.notify_one();
+    let mut results: Vec<String> = waiters.iter().map(|w| w.line()).collect();
+    results.sort();
+    assert_eq!(results, ["notified", "notified", "timeout"]);
+    drop(waiters);
+
+    // A pulse wakes every waiter present. A waiter that prints "waiting" has
+    // not necessarily begun its wait yet, so pulse until all have woken.
+    let waiters: Vec<Helper> = (0..3)
+        .map(|_| Helper::spawn(&["event-wait", &name, "60000"]))
+        .collect();
+    for w in &waiters {
+        assert_eq!(w.line(), "waiting");
+    }
+    let mut woken = 0;
+    let end = std::time::Instant::now() + filemap_testkit::DEADLINE;
+    while woken < 3 {
+        assert!(std::time::Instant::now() < end, "not all waiters woke");
+        e.notify_all();
+        for w in &waiters {
+            if let Some(l) = w.line_within(Duration::from_millis(5)) {
+                assert_eq!(l, "notified");
+                woken += 1;
+            }
+        }
+    }
+    // A pulse leaves nothing behind: a later wait times out.
+    assert!(!e.wait(Some(Duration::from_millis(20))).unwrap());
+}

@@ -51,8 +51,10 @@ const READY: u32 = 1;
 pub enum Kind {
     /// A single-producer single-consumer byte channel ([`crate::channel::spsc`]).
     Spsc,
-    /// A seqlock cell ([`crate::sync::Latest`]).
+    /// A seqlock cell ([`crate::sync::LatestWriter`]).
     Latest,
+    /// A cross-process event ([`crate::sync::Event`]).
+    Event,
     /// A kind this build does not know.
     Unknown(u32),
 }
@@ -62,6 +64,7 @@ impl Kind {
         match self {
             Kind::Spsc => 1,
             Kind::Latest => 2,
+            Kind::Event => 3,
             Kind::Unknown(c) => c,
         }
     }
@@ -70,15 +73,17 @@ impl Kind {
         match c {
             1 => Kind::Spsc,
             2 => Kind::Latest,
+            3 => Kind::Event,
             c => Kind::Unknown(c),
         }
     }
 
-    /// A short lowercase name (`spsc`, `latest`, `unknown`).
+    /// A short lowercase name (`spsc`, `latest`, `event`, `unknown`).
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Spsc => "spsc",
             Kind::Latest => "latest",
+            Kind::Event => "event",
             Kind::Unknown(_) => "unknown",
         }
     }

@@ -3,8 +3,12 @@
 //! - The seqlock cell `Latest<T>` of the design: [`LatestWriter`] publishes,
 //!   [`LatestReader`]s read the last whole value.
 //!
-//! (The robust mutex and the cross-process event are not built yet.)
+//! - [`Event`]: wait for a notification from another process.
+//!
+//! (The robust mutex is not built yet.)
 
+mod event;
 mod latest;
 
+pub use event::Event;
 pub use latest::{LatestReader, LatestWriter};

@@ -1,0 +1,164 @@
+//! A cross-process event: processes wait on it, others wake one or all.
+//!
+//! ```
+//! use filemap::sync::Event;
+//! use std::time::Duration;
+//!
+//! let e = Event::create("filemap-doc-event")?;
+//! let other = Event::open("filemap-doc-event")?; // in another process
+//! e.notify_one(); // a permit: the next wait returns at once
+//! assert!(other.wait(Some(Duration::from_secs(1)))?);
+//! assert!(!other.wait(Some(Duration::from_millis(10)))?, "no permit left: times out");
+//! # Ok::<(), filemap::Error>(())
+//! ```
+//!
+//! # Semantics
+//!
+//! - [`Event::notify_one`] leaves one *permit*: one waiter, present or
+//!   future, takes it and returns (like a Win32 auto-reset event, or a
+//!   semaphore's release).
+//! - [`Event::notify_all`] wakes every process waiting at that moment and
+//!   leaves nothing behind (a pulse).
+//!
+//! # Design
+//!
+//! Three words after the segment header: `gen`, changed by every notify (the
+//! futex word waiters sleep on), `permits`, and `pulses`, counted by
+//! `notify_all`. A waiter reads `gen`, checks for a permit (taken with a
+//! compare-and-swap) or a new pulse, and only then sleeps while `gen` is
+//! unchanged, so a notify between the check and the sleep is never missed.
+//! On Linux the sleep is a futex wait on the shared word, and the wake a
+//! futex wake; elsewhere, for now, waiting polls with short sleeps.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::error::Result;
+use crate::mapping::Options;
+use crate::segment::{fingerprint, Kind, Segment, Spec, HEADER_LEN};
+use crate::sys;
+
+const GEN: usize = HEADER_LEN;
+const PERMITS: usize = HEADER_LEN + 4;
+const PULSES: usize = HEADER_LEN + 8;
+const TOTAL: u64 = HEADER_LEN as u64 + 64;
+/// Longest single sleep; a waiter then looks again (bounds the cost of a
+/// missed wake-up on platforms without a cross-process futex).
+const SLICE: Duration = Duration::from_millis(50);
+
+fn spec() -> Spec {
+    Spec {
+        kind: Kind::Event,
+        fingerprint: fingerprint(
+            Kind::Event,
+            &[GEN as u64, PERMITS as u64, PULSES as u64, TOTAL],
+        ),
+    }
+}
+
+/// A named cross-process event.
+#[derive(Debug)]
+pub struct Event {
+    seg: Segment,
+}
+
+impl Event {
+    /// Creates the event `name`, with no permit.
+    ///
+    /// # Errors
+    /// As [`Options::create`].
+    pub fn create(name: &str) -> Result<Event> {
+        Self::create_with(name, &Options::new())
+    }
+
+    /// [`Event::create`] with options.
+    ///
+    /// # Errors
+    /// As [`Options::create`].
+    pub fn create_with(name: &str, opts: &Options) -> Result<Event> {
+        Ok(Event {
+            seg: Segment::create(name, opts, spec(), 0, 0, TOTAL)?,
+        })
+    }
+
+    /// Opens the existing event `name`.
+    ///
+    /// # Errors
+    /// As [`Options::open`], [`crate::Error::Corrupt`], [`crate::Error::Incompatible`].
+    pub fn open(name: &str) -> Result<Event> {
+        Self::open_with(name, &Options::new())
+    }
+
+    /// [`Event::open`] with options.
+    ///
+    /// # Errors
+    /// As [`Event::open`].
+    pub fn open_with(name: &str, opts: &Options) -> Result<Event> {
+        let seg = Segment::open(name, opts, spec())?;
+        if seg.header().total_len < TOTAL {
+            return Err(crate::Error::Corrupt {
+                object: seg.label().to_owned(),
+                reason: format!(
+                    "it is {} bytes, an event needs {TOTAL}",
+                    seg.header().total_len
+                ),
+            });
+        }
+        Ok(Event { seg })
+    }
+
+    /// Leaves one permit and wakes one waiter to take it.
+    pub fn notify_one(&self) {
+        self.seg.a32(PERMITS).fetch_add(1, Ordering::AcqRel);
+        self.bump(1);
+    }
+
+    /// Wakes every process waiting now.
+    pub fn notify_all(&self) {
+        self.seg.a32(PULSES).fetch_add(1, Ordering::AcqRel);
+        self.bump(u32::MAX);
+    }
+
+    fn bump(&self, n: u32) {
+        let gen = self.seg.a32(GEN);
+        gen.fetch_add(1, Ordering::AcqRel);
+        sys::wake(gen, n);
+    }
+
+    /// Takes a permit if there is one.
+    fn take_permit(&self) -> bool {
+        let permits = self.seg.a32(PERMITS);
+        let mut p = permits.load(Ordering::Acquire);
+        while p > 0 {
+            match permits.compare_exchange_weak(p, p - 1, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return true,
+                Err(now) => p = now,
+            }
+        }
+        false
+    }
+
+    /// Waits for a permit or a pulse, at most `timeout` (`None`: without
+    /// limit). `Ok(true)` when notified, `Ok(false)` when the time ran out.
+    ///
+    /// # Errors
+    /// None at present; the `Result` leaves room for a waiter that learns the
+    /// segment was corrupted.
+    pub fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let pulses = self.seg.a32(PULSES).load(Ordering::Acquire);
+        loop {
+            let gen = self.seg.a32(GEN).load(Ordering::Acquire);
+            if self.take_permit() || self.seg.a32(PULSES).load(Ordering::Acquire) != pulses {
+                return Ok(true);
+            }
+            let slice = match deadline.map(|d| d.saturating_duration_since(Instant::now())) {
+                Some(left) if left.is_zero() => return Ok(false),
+                Some(left) => left.min(SLICE),
+                None => SLICE,
+            };
+            // Returns at once if `gen` moved since we read it.
+            sys::wait_on(self.seg.a32(GEN), gen, slice);
+        }
+    }
+}
