@@ -148,7 +148,7 @@ fn set_umask(_: &str) {
 
 /// Channel roles: `spsc-send NAME COUNT [create=CAP]` (COUNT 0: for ever),
 /// `spsc-recv NAME COUNT [create=CAP]`, `latest-write NAME [create]`,
-/// `event-wait NAME TIMEOUT_MS`.
+/// `event-wait NAME TIMEOUT_MS`, `mutex-add NAME N`, `mutex-hold NAME`.
 fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
     use filemap::channel::spsc::{Receiver, Sender};
     use filemap::sync::LatestWriter;
@@ -165,7 +165,14 @@ fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
     };
     if !matches!(
         a.first(),
-        Some(&("spsc-send" | "spsc-recv" | "latest-write" | "event-wait"))
+        Some(
+            &("spsc-send"
+                | "spsc-recv"
+                | "latest-write"
+                | "event-wait"
+                | "mutex-add"
+                | "mutex-hold")
+        )
     ) {
         return None;
     }
@@ -229,6 +236,30 @@ fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
                 "timeout"
             }
             .to_owned())
+        }
+        ["mutex-add", name, n] => {
+            let m = filemap::sync::Mutex::<[u64; 8]>::open(name)?;
+            say("ready");
+            for _ in 0..n.parse::<u64>().expect("count") {
+                let mut g = m.lock()?;
+                // Write the words one by one: a torn update shows as unequal words.
+                let mut v = g.get();
+                for w in v.iter_mut() {
+                    *w += 1;
+                }
+                g.set(&v);
+            }
+            Ok("done".into())
+        }
+        ["mutex-hold", name] => {
+            let m = filemap::sync::Mutex::<[u64; 8]>::open(name)?;
+            let mut g = m.lock()?;
+            g.set(&[7; 8]);
+            say("locked");
+            // Hold the lock until killed.
+            loop {
+                std::thread::park();
+            }
         }
         other => panic!("bad channel role {other:?}"),
     })())

@@ -302,3 +302,47 @@ fn event_permits_wake_one_waiter_each_and_pulses_wake_all() {
     // A pulse leaves nothing behind: a later wait times out.
     assert!(!e.wait(Some(Duration::from_millis(20))).unwrap());
 }
+
+#[test]
+fn robust_mutex_excludes_across_processes_and_reports_a_dead_holder() {
+    use filemap::sync::Mutex;
+    let name = unique("mutex");
+    let m = Mutex::<[u64; 8]>::create(&name, &[0; 8]).unwrap();
+    // Four processes each add 1 to every word 5000 times under the lock.
+    let n = if cfg!(windows) { 500 } else { 5000 };
+    let adders: Vec<Helper> = (0..4)
+        .map(|_| Helper::spawn(&["mutex-add", &name, &n.to_string()]))
+        .collect();
+    for a in &adders {
+        assert_eq!(a.line(), "ready");
+    }
+    for a in &adders {
+        assert_eq!(a.line(), "done");
+    }
+    assert_eq!(
+        m.lock().unwrap().get(),
+        [4 * n; 8],
+        "no update lost or torn"
+    );
+    drop(adders);
+
+    // A holder killed while holding the lock: the next locker gets it, learns
+    // the owner died, and sees what it left.
+    let h = Helper::spawn(&["mutex-hold", &name]);
+    assert_eq!(h.line(), "locked");
+    assert!(m.try_lock().unwrap().is_none(), "held by a live process");
+    assert!(matches!(
+        m.lock_timeout(Duration::from_millis(30)),
+        Err(Error::Timeout { .. })
+    ));
+    h.kill();
+    let mut g = m.lock_timeout(Duration::from_secs(60)).unwrap();
+    assert!(g.previous_owner_died());
+    assert_eq!(g.get(), [7; 8]);
+    g.set(&[0; 8]);
+    drop(g);
+    let g = m.lock().unwrap();
+    assert!(!g.previous_owner_died(), "a clean unlock reports nothing");
+    // Locking again from this process while it holds the lock would never return.
+    assert!(matches!(m.lock(), Err(Error::Busy { .. })));
+}

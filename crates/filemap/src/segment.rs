@@ -55,6 +55,8 @@ pub enum Kind {
     Latest,
     /// A cross-process event ([`crate::sync::Event`]).
     Event,
+    /// A robust mutex over a value ([`crate::sync::Mutex`]).
+    Mutex,
     /// A kind this build does not know.
     Unknown(u32),
 }
@@ -65,6 +67,7 @@ impl Kind {
             Kind::Spsc => 1,
             Kind::Latest => 2,
             Kind::Event => 3,
+            Kind::Mutex => 4,
             Kind::Unknown(c) => c,
         }
     }
@@ -74,16 +77,18 @@ impl Kind {
             1 => Kind::Spsc,
             2 => Kind::Latest,
             3 => Kind::Event,
+            4 => Kind::Mutex,
             c => Kind::Unknown(c),
         }
     }
 
-    /// A short lowercase name (`spsc`, `latest`, `event`, `unknown`).
+    /// A short lowercase name (`spsc`, `latest`, `event`, `mutex`, `unknown`).
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Spsc => "spsc",
             Kind::Latest => "latest",
             Kind::Event => "event",
+            Kind::Mutex => "mutex",
             Kind::Unknown(_) => "unknown",
         }
     }

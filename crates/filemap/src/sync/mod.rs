@@ -4,11 +4,13 @@
 //!   [`LatestReader`]s read the last whole value.
 //!
 //! - [`Event`]: wait for a notification from another process.
-//!
-//! (The robust mutex is not built yet.)
+//! - [`Mutex`]: a robust lock over a value; a holder's death is reported to
+//!   the next locker instead of blocking everyone.
 
 mod event;
 mod latest;
+mod mutex;
 
 pub use event::Event;
 pub use latest::{LatestReader, LatestWriter};
+pub use mutex::{Guard, Mutex};

@@ -1,0 +1,284 @@
+//! A robust cross-process mutex over a plain-old-data value: when the holder
+//! dies, the next locker gets the lock and learns that the previous owner died,
+//! and decides whether the value is usable. Nobody hangs on a dead holder.
+//!
+//! ```
+//! use filemap::sync::Mutex;
+//!
+//! let m = Mutex::<u64>::create("filemap-doc-mutex", &0)?;
+//! let other = Mutex::<u64>::open("filemap-doc-mutex")?; // in another process
+//! {
+//!     let mut g = other.lock()?;
+//!     assert!(!g.previous_owner_died());
+//!     let v = g.get();
+//!     g.set(&(v + 1));
+//! } // unlocked here
+//! assert_eq!(m.lock()?.get(), 1);
+//! # Ok::<(), filemap::Error>(())
+//! ```
+//!
+//! # Design
+//!
+//! The lock word holds the owner: its pid and start time packed in one
+//! `u64` (so a reused pid is not mistaken for the owner), or 0 when free. A
+//! locker takes it with a compare-and-swap from 0. When it is taken, the
+//! locker spins briefly, then sleeps on a second word (a futex on Linux; a
+//! polling sleep elsewhere) that every unlock changes, and every 10 ms checks
+//! whether the owner still runs. If it does not, the locker replaces the dead
+//! owner's word with its own (a compare-and-swap, so two lockers cannot both
+//! win) and its guard reports [`Guard::previous_owner_died`].
+//!
+//! This is not the kernel's robust futex (which hands over the lock at the
+//! holder's death without a look-up): a dead holder is noticed within 10 ms
+//! of a waiter looking, which is what "never hangs" needs, and it works the
+//! same on every OS.
+
+use std::marker::PhantomData;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use zerocopy::{FromBytes, Immutable, IntoBytes};
+
+use crate::error::{Error, Result};
+use crate::mapping::Options;
+use crate::segment::{fingerprint, Kind, Segment, Spec, HEADER_LEN};
+use crate::sys;
+
+const LOCK: usize = HEADER_LEN;
+const SEQ: usize = HEADER_LEN + 8;
+const WAITERS: usize = HEADER_LEN + 12;
+const VALUE: usize = HEADER_LEN + 64;
+const SPINS: u32 = 1_000;
+const SLICE: Duration = Duration::from_millis(10);
+
+fn total<T>() -> u64 {
+    (VALUE + std::mem::size_of::<T>()) as u64
+}
+
+fn spec<T>() -> Spec {
+    let (size, align) = (
+        std::mem::size_of::<T>() as u64,
+        std::mem::align_of::<T>() as u64,
+    );
+    Spec {
+        kind: Kind::Mutex,
+        fingerprint: fingerprint(
+            Kind::Mutex,
+            &[
+                LOCK as u64,
+                SEQ as u64,
+                WAITERS as u64,
+                VALUE as u64,
+                size,
+                align,
+            ],
+        ),
+    }
+}
+
+/// A named robust mutex over a value of type `T`.
+#[derive(Debug)]
+pub struct Mutex<T> {
+    seg: Segment,
+    me: u64,
+    _t: PhantomData<fn(T) -> T>,
+}
+
+/// Holds the lock; unlocks when dropped.
+#[derive(Debug)]
+pub struct Guard<'a, T> {
+    m: &'a Mutex<T>,
+    owner_died: bool,
+}
+
+impl<T: FromBytes + IntoBytes + Immutable> Mutex<T> {
+    /// Creates the mutex `name` holding `initial`, unlocked.
+    ///
+    /// # Errors
+    /// As [`Options::create`].
+    pub fn create(name: &str, initial: &T) -> Result<Self> {
+        Self::create_with(name, initial, &Options::new())
+    }
+
+    /// [`Mutex::create`] with options.
+    ///
+    /// # Errors
+    /// As [`Options::create`].
+    pub fn create_with(name: &str, initial: &T, opts: &Options) -> Result<Self> {
+        let size = std::mem::size_of::<T>() as u64;
+        let seg = Segment::create(name, opts, spec::<T>(), 1, size, total::<T>())?;
+        seg.view().write_at(VALUE, initial.as_bytes())?;
+        Ok(Self::wrap(seg))
+    }
+
+    /// Opens the existing mutex `name`.
+    ///
+    /// # Errors
+    /// As [`Options::open`], [`Error::Corrupt`], [`Error::Incompatible`] (for
+    /// example another `T`).
+    pub fn open(name: &str) -> Result<Self> {
+        let seg = Segment::open(name, &Options::new(), spec::<T>())?;
+        let h = seg.header();
+        if h.param != std::mem::size_of::<T>() as u64 || h.total_len < total::<T>() {
+            return Err(Error::Corrupt {
+                object: seg.label().to_owned(),
+                reason: format!(
+                    "its value is {} bytes in {}, not what {} needs",
+                    h.param,
+                    h.total_len,
+                    total::<T>()
+                ),
+            });
+        }
+        Ok(Self::wrap(seg))
+    }
+
+    fn wrap(seg: Segment) -> Self {
+        Mutex {
+            seg,
+            me: sys::owner_word(std::process::id()),
+            _t: PhantomData,
+        }
+    }
+
+    /// Takes the lock if it is free, or held by a process that died.
+    fn try_take(&self) -> Option<Guard<'_, T>> {
+        let lock = self.seg.a64(LOCK);
+        let cur = lock.load(Ordering::Relaxed);
+        if cur == 0 {
+            return lock
+                .compare_exchange(0, self.me, Ordering::Acquire, Ordering::Relaxed)
+                .ok()
+                .map(|_| Guard {
+                    m: self,
+                    owner_died: false,
+                });
+        }
+        None
+    }
+
+    /// Takes the lock from its owner if that process is gone.
+    fn take_from_dead(&self) -> Option<Guard<'_, T>> {
+        let lock = self.seg.a64(LOCK);
+        let cur = lock.load(Ordering::Acquire);
+        if cur != 0 && cur != self.me && sys::owner_alive(cur) == Some(false) {
+            return lock
+                .compare_exchange(cur, self.me, Ordering::Acquire, Ordering::Relaxed)
+                .ok()
+                .map(|_| Guard {
+                    m: self,
+                    owner_died: true,
+                });
+        }
+        None
+    }
+
+    /// Takes the lock if it is free now (or its holder died).
+    ///
+    /// # Errors
+    /// None at present (the `Result` leaves room for a corrupt segment).
+    pub fn try_lock(&self) -> Result<Option<Guard<'_, T>>> {
+        Ok(self.try_take().or_else(|| self.take_from_dead()))
+    }
+
+    /// Waits as long as it takes for the lock.
+    ///
+    /// # Errors
+    /// [`Error::Busy`] if this process already holds it through this handle's
+    /// segment (a second lock would deadlock).
+    pub fn lock(&self) -> Result<Guard<'_, T>> {
+        self.lock_opt(None)
+    }
+
+    /// Waits at most `timeout` for the lock.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`], and as [`Mutex::lock`].
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<Guard<'_, T>> {
+        self.lock_opt(Some(timeout))
+    }
+
+    fn lock_opt(&self, timeout: Option<Duration>) -> Result<Guard<'_, T>> {
+        for _ in 0..SPINS {
+            if let Some(g) = self.try_take() {
+                return Ok(g);
+            }
+            std::hint::spin_loop();
+        }
+        let started = Instant::now();
+        let lock = self.seg.a64(LOCK);
+        if lock.load(Ordering::Relaxed) == self.me {
+            return Err(Error::Busy {
+                object: self.seg.label().to_owned(),
+                reason: "this process already holds the lock (a second lock would never return)"
+                    .into(),
+            });
+        }
+        let (seq, waiters) = (self.seg.a32(SEQ), self.seg.a32(WAITERS));
+        loop {
+            let s = seq.load(Ordering::SeqCst);
+            waiters.fetch_add(1, Ordering::SeqCst);
+            let got = self.try_take().or_else(|| self.take_from_dead());
+            if got.is_none() {
+                let slice = match timeout.map(|t| t.saturating_sub(started.elapsed())) {
+                    Some(left) if left.is_zero() => {
+                        waiters.fetch_sub(1, Ordering::SeqCst);
+                        return Err(Error::Timeout {
+                            object: self.seg.label().to_owned(),
+                            what: "the lock",
+                            waited: started.elapsed(),
+                        });
+                    }
+                    Some(left) => left.min(SLICE),
+                    None => SLICE,
+                };
+                sys::wait_on(seq, s, slice);
+            }
+            waiters.fetch_sub(1, Ordering::SeqCst);
+            if let Some(g) = got {
+                return Ok(g);
+            }
+        }
+    }
+}
+
+impl<T: FromBytes + IntoBytes + Immutable> Guard<'_, T> {
+    /// True when the previous holder died holding the lock: the value may be
+    /// half-updated. Check it (or reset it with [`Guard::set`]) before trusting it.
+    pub fn previous_owner_died(&self) -> bool {
+        self.owner_died
+    }
+
+    /// A copy of the value.
+    pub fn get(&self) -> T {
+        let mut v = T::new_zeroed();
+        self.m
+            .seg
+            .view()
+            .read_at(VALUE, v.as_mut_bytes())
+            .expect("the value lies in the segment (checked at open)");
+        v
+    }
+
+    /// Replaces the value.
+    pub fn set(&mut self, value: &T) {
+        self.m
+            .seg
+            .view()
+            .write_at(VALUE, value.as_bytes())
+            .expect("the value lies in the segment (checked at open)");
+    }
+}
+
+impl<T> Drop for Guard<'_, T> {
+    fn drop(&mut self) {
+        let seg = &self.m.seg;
+        // Release: our writes to the value happen-before the next locker's acquire.
+        seg.a64(LOCK).store(0, Ordering::SeqCst);
+        if seg.a32(WAITERS).load(Ordering::SeqCst) != 0 {
+            let seq = seg.a32(SEQ);
+            seq.fetch_add(1, Ordering::SeqCst);
+            sys::wake(seq, 1);
+        }
+    }
+}
