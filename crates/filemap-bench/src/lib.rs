@@ -61,6 +61,9 @@ pub enum Peer {
     Pipe,
     /// A Unix domain stream socket.
     UnixSocket,
+    /// iceoryx2 publish-subscribe (IPC service, busy-polling `receive`; the
+    /// `iceoryx2` feature, Linux).
+    Iceoryx2,
 }
 
 impl Peer {
@@ -74,6 +77,7 @@ impl Peer {
             Peer::SpscBlocking => "filemap spsc, blocking",
             Peer::Pipe => "pipe",
             Peer::UnixSocket => "unix socket",
+            Peer::Iceoryx2 => "iceoryx2 pub-sub, spin",
         }
     }
 
@@ -86,6 +90,7 @@ impl Peer {
             Peer::SpscBlocking => "spsc-blocking",
             Peer::Pipe => "pipe",
             Peer::UnixSocket => "unix-socket",
+            Peer::Iceoryx2 => "iceoryx2",
         }
     }
 
@@ -107,6 +112,9 @@ impl Peer {
         ]);
         if cfg!(unix) {
             v.push(Peer::UnixSocket);
+        }
+        if cfg!(all(feature = "iceoryx2", target_os = "linux")) {
+            v.push(Peer::Iceoryx2);
         }
         v
     }
@@ -300,6 +308,8 @@ enum Made {
     Pipe,
     #[cfg(unix)]
     Unix(std::os::unix::net::UnixListener, std::path::PathBuf),
+    #[cfg(all(feature = "iceoryx2", target_os = "linux"))]
+    Ice(Box<ice::Ports>),
 }
 
 fn run_case(
@@ -329,6 +339,14 @@ fn run_case(
             )
         }
         Peer::Pipe => Made::Pipe,
+        Peer::Iceoryx2 => {
+            #[cfg(all(feature = "iceoryx2", target_os = "linux"))]
+            {
+                Made::Ice(Box::new(ice::Ports::parent(&name, sc, size)?))
+            }
+            #[cfg(not(all(feature = "iceoryx2", target_os = "linux")))]
+            return Err("built without the iceoryx2 feature".into());
+        }
         Peer::UnixSocket => {
             #[cfg(unix)]
             {
@@ -362,14 +380,19 @@ fn run_case(
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("starting the peer: {e}"))?;
+    // The peer says "ready" on stderr; libraries may print other lines first.
     let mut ready = BufReader::new(child.stderr.take().ok_or("no stderr")?);
-    let mut line = String::new();
-    ready.read_line(&mut line).map_err(|e| e.to_string())?;
-    if line.trim() != "ready" {
-        let mut rest = String::new();
-        let _ = ready.read_to_string(&mut rest);
-        let _ = child.wait();
-        return Err(format!("the peer failed: {line}{rest}"));
+    let mut said = String::new();
+    loop {
+        let mut line = String::new();
+        if ready.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+            let _ = child.wait();
+            return Err(format!("the peer failed: {said}"));
+        }
+        if line.trim() == "ready" {
+            break;
+        }
+        said.push_str(&line);
     }
     let result = parent_side(&mut child, made, sc, peer, size, count, warmup);
     let status = child.wait().map_err(|e| e.to_string())?;
@@ -486,6 +509,19 @@ fn parent_side(
                     on_stream(i);
                 }
                 s.read_exact(&mut buf).map_err(io)?;
+                record(i, t, &mut hist);
+            }
+        }
+        #[cfg(all(feature = "iceoryx2", target_os = "linux"))]
+        (Made::Ice(mut p), sc) => {
+            for i in 0..total {
+                let t = Instant::now();
+                if sc == Scenario::Latency {
+                    p.send(&buf)?;
+                } else {
+                    on_stream(i);
+                }
+                p.recv(&mut buf)?;
                 record(i, t, &mut hist);
             }
         }
@@ -637,6 +673,19 @@ pub fn peer_main(args: &[String]) -> Result<(), String> {
             }
             w.flush().map_err(io)?;
         }
+        Peer::Iceoryx2 => {
+            #[cfg(all(feature = "iceoryx2", target_os = "linux"))]
+            {
+                let mut p = ice::Ports::child(name, sc, size)?;
+                ready();
+                for _ in 0..total {
+                    if sc == Scenario::Latency {
+                        p.recv(&mut buf)?;
+                    }
+                    p.send(&buf)?;
+                }
+            }
+        }
         Peer::UnixSocket => {
             #[cfg(unix)]
             {
@@ -669,6 +718,112 @@ fn pin_to(cpu: usize) {
 
 /// The environment variable that tells a peer which CPU to run on.
 const CPU_VAR: &str = "FILEMAP_BENCH_CPU";
+
+/// The iceoryx2 peer: a publisher and a subscriber on two publish-subscribe
+/// services of byte slices (`ping` parent to child, `pong` back; streaming
+/// uses `pong` only), configured for low latency: a small subscriber buffer,
+/// no history, busy-polling `receive`, and the publisher blocking rather than
+/// dropping when the subscriber's buffer is full (so no message is lost).
+#[cfg(all(feature = "iceoryx2", target_os = "linux"))]
+mod ice {
+    use super::Scenario;
+    use iceoryx2::port::publisher::Publisher;
+    use iceoryx2::port::subscriber::Subscriber;
+    use iceoryx2::prelude::*;
+
+    type Pub = Publisher<ipc::Service, [u8], ()>;
+    type Sub = Subscriber<ipc::Service, [u8], ()>;
+
+    pub struct Ports {
+        _node: Node<ipc::Service>,
+        publ: Option<Pub>,
+        sub: Option<Sub>,
+    }
+
+    fn err(e: impl std::fmt::Display) -> String {
+        format!("iceoryx2: {e}")
+    }
+
+    impl Ports {
+        fn make(
+            name: &str,
+            size: usize,
+            send_on: Option<&str>,
+            recv_on: Option<&str>,
+        ) -> Result<Ports, String> {
+            // Its default configuration is what we measure; no notice about it.
+            set_log_level(LogLevel::Error);
+            let node = NodeBuilder::new().create::<ipc::Service>().map_err(err)?;
+            let service = |svc: &str| {
+                let sname: ServiceName = format!("filemap-bench/{name}/{svc}")
+                    .as_str()
+                    .try_into()
+                    .map_err(err)?;
+                node.service_builder(&sname)
+                    .publish_subscribe::<[u8]>()
+                    .subscriber_max_buffer_size(16)
+                    .history_size(0)
+                    .enable_safe_overflow(false)
+                    .open_or_create()
+                    .map_err(err)
+            };
+            let publ = match send_on {
+                Some(svc) => Some(
+                    service(svc)?
+                        .publisher_builder()
+                        .initial_max_slice_len(size.max(1))
+                        .unable_to_deliver_strategy(UnableToDeliverStrategy::Block)
+                        .create()
+                        .map_err(err)?,
+                ),
+                None => None,
+            };
+            let sub = match recv_on {
+                Some(svc) => Some(
+                    service(svc)?
+                        .subscriber_builder()
+                        .buffer_size(16)
+                        .create()
+                        .map_err(err)?,
+                ),
+                None => None,
+            };
+            Ok(Ports {
+                _node: node,
+                publ,
+                sub,
+            })
+        }
+
+        pub fn parent(name: &str, sc: Scenario, size: usize) -> Result<Ports, String> {
+            let send = (sc == Scenario::Latency).then_some("ping");
+            Self::make(name, size, send, Some("pong"))
+        }
+
+        pub fn child(name: &str, sc: Scenario, size: usize) -> Result<Ports, String> {
+            let recv = (sc == Scenario::Latency).then_some("ping");
+            Self::make(name, size, Some("pong"), recv)
+        }
+
+        pub fn send(&mut self, buf: &[u8]) -> Result<(), String> {
+            let p = self.publ.as_ref().ok_or("no publisher")?;
+            let sample = p.loan_slice_uninit(buf.len()).map_err(err)?;
+            sample.write_from_slice(buf).send().map_err(err)?;
+            Ok(())
+        }
+
+        pub fn recv(&mut self, buf: &mut [u8]) -> Result<(), String> {
+            let s = self.sub.as_ref().ok_or("no subscriber")?;
+            loop {
+                if let Some(sample) = s.receive().map_err(err)? {
+                    buf.copy_from_slice(sample.payload());
+                    return Ok(());
+                }
+                std::hint::spin_loop();
+            }
+        }
+    }
+}
 
 #[cfg(target_os = "linux")]
 mod futex {
