@@ -17,6 +17,12 @@
 //! On Linux with two or more CPUs the parent runs on CPU 0 and the child on CPU 1
 //! ([`Options::pin`]).
 
+mod chart;
+mod ops;
+
+pub use chart::write_svg;
+pub use ops::{ops_table, run_ops, OpRow};
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};

@@ -142,6 +142,9 @@ enum Cmd {
         /// Also write every figure as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Also draw latency and throughput against message size as an SVG chart.
+        #[arg(long)]
+        svg: Option<PathBuf>,
         /// Messages per case instead of the default counts (for a smoke test).
         #[arg(long, hide = true)]
         count: Option<u64>,
@@ -266,9 +269,10 @@ fn run(cmd: Cmd) -> Res {
             quick,
             sizes,
             json,
+            svg,
             count,
             peer,
-        } => run_bench(quick, &sizes, json, count, peer),
+        } => run_bench(quick, &sizes, (json, svg), count, peer),
         Cmd::Demo { role } => demo::run(role.as_deref())
             .map(|()| ExitCode::SUCCESS)
             .map_err(|e| fail(e, 2)),
@@ -278,7 +282,7 @@ fn run(cmd: Cmd) -> Res {
 fn run_bench(
     quick: bool,
     sizes: &[u64],
-    json: Option<PathBuf>,
+    (json, svg): (Option<PathBuf>, Option<PathBuf>),
     count: Option<u64>,
     peer: Option<Vec<String>>,
 ) -> Res {
@@ -294,22 +298,43 @@ fn run_bench(
     );
     opts.count = count;
     let started = std::time::Instant::now();
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
     let rows = filemap_bench::run(&opts, |i, n, what| {
-        eprint!("\r[{:>3}/{n}] {what:<60}", i + 1);
-    })
-    .map_err(|e| fail(e, 2))?;
+        bar.set_length(n as u64);
+        bar.set_position(i as u64);
+        bar.set_message(what.to_owned());
+    });
+    bar.finish_and_clear();
+    let rows = rows.map_err(|e| fail(e, 2))?;
     eprintln!(
-        "\r{:<80}",
-        format!("done in {:.1} s", started.elapsed().as_secs_f64())
+        "{} cases in {:.1} s",
+        rows.len(),
+        started.elapsed().as_secs_f64()
     );
     println!("{}", filemap_bench::table(&rows));
+    let ops = filemap_bench::run_ops(match (count, quick) {
+        (Some(n), _) => n as usize,
+        (None, true) => 2_000,
+        (None, false) => 20_000,
+    })
+    .map_err(|e| fail(e, 2))?;
+    println!("{}", filemap_bench::ops_table(&ops));
     if let Some(path) = json {
         let v = serde_json::json!({
             "machine": {"cpus": std::thread::available_parallelism().map_or(1, |n| n.get()), "os": std::env::consts::OS},
             "quick": quick,
             "rows": rows.iter().map(filemap_bench::Row::to_json).collect::<Vec<_>>(),
+            "operations": ops.iter().map(filemap_bench::OpRow::to_json).collect::<Vec<_>>(),
         });
         std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap_or_default())?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(path) = svg {
+        filemap_bench::write_svg(&rows, &path)
+            .map_err(|e| fail(format!("writing {}: {e}", path.display()), 2))?;
         println!("wrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)

@@ -185,7 +185,24 @@ fn info_shows_a_segment_header_and_none_for_a_raw_mapping() {
 fn bench_runs_every_transport_as_two_processes_and_writes_json() {
     let path = std::env::temp_dir().join(format!("{}.json", unique("bench")));
     let p = path.to_str().unwrap();
-    let out = ok(&["bench", "--sizes", "64,4K", "--count", "300", "--json", p]);
+    let svg = std::env::temp_dir().join(format!("{}.svg", unique("bench")));
+    let out = ok(&[
+        "bench",
+        "--sizes",
+        "64,4K",
+        "--count",
+        "300",
+        "--json",
+        p,
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        chart.starts_with("<svg") && chart.contains("Round trip, p50") && chart.contains("pipe"),
+        "svg"
+    );
+    std::fs::remove_file(&svg).unwrap();
     assert!(
         out.contains("Round-trip latency") && out.contains("One-way streaming throughput"),
         "{out}"
@@ -196,6 +213,10 @@ fn bench_runs_every_transport_as_two_processes_and_writes_json() {
     );
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let ops = v["operations"].as_array().unwrap();
+    assert!(ops.iter().any(|o| o["op"] == "open + close"
+        && o["via"] == "filemap"
+        && o["p50_ns"].as_u64().unwrap() > 0));
     let rows = v["rows"].as_array().unwrap();
     for transport in [
         "floor: cache line, spin",
