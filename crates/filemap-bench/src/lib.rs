@@ -492,31 +492,16 @@ fn parent_side(
         (Made::Pipe, sc) => {
             let mut w = child.stdin.take().ok_or("no stdin")?;
             let mut r = child.stdout.take().ok_or("no stdout")?;
-            for i in 0..total {
-                let t = Instant::now();
-                if sc == Scenario::Latency {
-                    w.write_all(&buf).map_err(io)?;
-                } else {
-                    on_stream(i);
-                }
-                r.read_exact(&mut buf).map_err(io)?;
-                record(i, t, &mut hist);
-            }
+            let after = |i, t| record(i, t, &mut hist);
+            byte_stream(&mut w, &mut r, sc, &mut buf, total, &mut on_stream, after).map_err(io)?;
         }
         #[cfg(unix)]
         (Made::Unix(l, path), sc) => {
-            let (mut s, _) = l.accept().map_err(io)?;
+            let (s, _) = l.accept().map_err(io)?;
             let _ = std::fs::remove_file(&path);
-            for i in 0..total {
-                let t = Instant::now();
-                if sc == Scenario::Latency {
-                    s.write_all(&buf).map_err(io)?;
-                } else {
-                    on_stream(i);
-                }
-                s.read_exact(&mut buf).map_err(io)?;
-                record(i, t, &mut hist);
-            }
+            let after = |i, t| record(i, t, &mut hist);
+            byte_stream(&mut &s, &mut &s, sc, &mut buf, total, &mut on_stream, after)
+                .map_err(io)?;
         }
         #[cfg(all(feature = "iceoryx2", target_os = "linux"))]
         (Made::Ice(mut p), sc) => {
@@ -551,6 +536,31 @@ fn parent_side(
             row(None, Some(rate), Some(rate * size as f64 / 1e9))
         }
     })
+}
+
+/// The parent's loop over a byte stream (pipe, socket): for latency, write a
+/// message and read the echo; for streaming, read. `before(i)` runs before
+/// message `i` is read, `after(i, start)` once it has been.
+fn byte_stream(
+    w: &mut impl Write,
+    r: &mut impl Read,
+    sc: Scenario,
+    buf: &mut [u8],
+    total: u64,
+    before: &mut impl FnMut(u64),
+    mut after: impl FnMut(u64, Instant),
+) -> std::io::Result<()> {
+    for i in 0..total {
+        let t = Instant::now();
+        if sc == Scenario::Latency {
+            w.write_all(buf)?;
+        } else {
+            before(i);
+        }
+        r.read_exact(buf)?;
+        after(i, t);
+    }
+    Ok(())
 }
 
 /// Sends one message on an SPSC channel the way `peer` does.

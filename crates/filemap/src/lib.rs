@@ -46,6 +46,15 @@
 //! | `Local\` / `Global\` | accepted prefixes (see [`name`]) |
 //! | the object lives until its last handle closes | [`Lifetime::Transient`], the default everywhere, crash included; [`Lifetime::Persistent`] + [`Mapping::remove`] for POSIX semantics |
 //!
+//! # Beyond raw mappings
+//!
+//! - [`segment`]: a self-describing header for managed objects, checked on open.
+//! - [`channel::spsc`]: a single-producer single-consumer byte channel between
+//!   processes, copying or zero-copy, spinning or blocking, that reports a dead
+//!   peer instead of hanging.
+//! - [`sync`]: a seqlock cell, a cross-process event, a robust mutex.
+//! - [`inspect`]: what shared-memory objects exist and who holds them (Linux).
+//!
 //! # Platforms
 //!
 //! - **Linux**: `/dev/shm` (POSIX shm: a name `X` is the object Python's

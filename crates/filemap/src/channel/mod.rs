@@ -7,7 +7,7 @@
 //! the segment (so a sleeping peer costs no CPU, and an awake peer costs no
 //! system call); elsewhere, for now, by polling with short sleeps. While parked
 //! they check every 10 ms whether the peer process still runs, so a peer killed
-//! with SIGKILL gives [`Error::PeerGone`](crate::Error::PeerGone), not a hang.
+//! with SIGKILL gives [`crate::Error::PeerGone`], not a hang.
 
 mod ring;
 pub mod spsc;
