@@ -134,7 +134,9 @@ impl Park {
             let outcome = if ready()? {
                 Some(Ok(()))
             } else if let Err(e) = peer.check_peer(seg, true) {
-                Some(Err(e))
+                // The peer may have made its last progress just before it
+                // closed or died: look once more, now that its end is seen gone.
+                Some(if ready()? { Ok(()) } else { Err(e) })
             } else {
                 match deadline.map(|d| d.saturating_duration_since(Instant::now())) {
                     Some(left) if left.is_zero() => Some(Err(Error::Timeout {

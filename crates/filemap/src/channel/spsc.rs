@@ -514,7 +514,14 @@ impl Receiver {
             Some(m) => Ok(Some(self.message(m))),
             None => {
                 self.publish();
-                TX.check_peer(&self.seg, false)?;
+                if let Err(gone) = TX.check_peer(&self.seg, false) {
+                    // The sender's last message may have landed just before it
+                    // closed: look once more now that its end is seen closed.
+                    return match self.poll()? {
+                        Some(m) => Ok(Some(self.message(m))),
+                        None => Err(gone),
+                    };
+                }
                 Ok(None)
             }
         }
