@@ -132,6 +132,19 @@ impl Helper {
         self.wait();
     }
 
+    /// Kills the process (as [`Helper::kill`]) without giving up the handle.
+    pub fn kill_in_place(&self) {
+        // `Child::kill` needs `&mut`; kill by pid, then reap on drop.
+        #[cfg(unix)]
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &self.child.id().to_string()])
+            .status();
+        #[cfg(windows)]
+        let _ = std::process::Command::new("taskkill")
+            .args(["/F", "/PID", &self.child.id().to_string()])
+            .status();
+    }
+
     /// Asks the helper to exit and waits for it.
     pub fn exit(mut self) -> ExitStatus {
         if self.stdin.is_some() {

@@ -148,7 +148,9 @@ fn set_umask(_: &str) {
 
 /// Channel roles: `spsc-send NAME COUNT [create=CAP]` (COUNT 0: for ever),
 /// `spsc-recv NAME COUNT [create=CAP]`, `latest-write NAME [create]`,
-/// `event-wait NAME TIMEOUT_MS`, `mutex-add NAME N`, `mutex-hold NAME`.
+/// `event-wait NAME TIMEOUT_MS`, `mutex-add NAME N`, `mutex-hold NAME`,
+/// `bcast-send NAME COUNT [create=SLOTS,MAX]` (COUNT 0: for ever),
+/// `bcast-recv NAME COUNT MAX`.
 fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
     use filemap::channel::spsc::{Receiver, Sender};
     use filemap::sync::LatestWriter;
@@ -163,17 +165,17 @@ fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
         println!("{line}");
         std::io::stdout().flush().unwrap();
     };
-    if !matches!(
-        a.first(),
-        Some(
-            &("spsc-send"
-                | "spsc-recv"
-                | "latest-write"
-                | "event-wait"
-                | "mutex-add"
-                | "mutex-hold")
-        )
-    ) {
+    const ROLES: [&str; 8] = [
+        "spsc-send",
+        "spsc-recv",
+        "latest-write",
+        "event-wait",
+        "mutex-add",
+        "mutex-hold",
+        "bcast-send",
+        "bcast-recv",
+    ];
+    if !a.first().is_some_and(|r| ROLES.contains(r)) {
         return None;
     }
     Some((|| match a.as_slice() {
@@ -260,6 +262,52 @@ fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
             loop {
                 std::thread::park();
             }
+        }
+        ["bcast-send", name, count, rest @ ..] => {
+            use filemap::channel::broadcast::Sender as BTx;
+            let mut tx = match rest.iter().find_map(|r| r.strip_prefix("create=")) {
+                Some(geo) => {
+                    let (slots, max) = geo.split_once(',').expect("create=SLOTS,MAX");
+                    BTx::create(
+                        name,
+                        slots.parse().expect("slots"),
+                        max.parse().expect("max"),
+                    )?
+                }
+                None => BTx::open(name)?,
+            };
+            say("ready");
+            let max = tx.max_message();
+            let count: u64 = count.parse().expect("count");
+            let mut n = 0;
+            let mut buf = vec![0; max];
+            while count == 0 || n < count {
+                let m = &mut buf[..message_len(n, max)];
+                message_fill(n, m);
+                tx.send(m)?;
+                n += 1;
+            }
+            Ok(format!("sent {n}"))
+        }
+        ["bcast-recv", name, count, max] => {
+            // Receives until `count` messages are accounted for (received or
+            // reported missed), checking each received one against its number.
+            let mut rx = filemap::channel::broadcast::Receiver::open(name)?;
+            say("ready");
+            let (count, max): (u64, usize) =
+                (count.parse().expect("count"), max.parse().expect("max"));
+            let (mut n, mut got, mut missed) = (0u64, 0u64, 0u64);
+            while n < count {
+                let r = rx.recv(None)?;
+                missed += r.missed;
+                n += r.missed;
+                if let Err(e) = message_check(n, max, &r.data) {
+                    return Ok(format!("bad {e}"));
+                }
+                got += 1;
+                n += 1;
+            }
+            Ok(format!("received {got} missed {missed}"))
         }
         other => panic!("bad channel role {other:?}"),
     })())

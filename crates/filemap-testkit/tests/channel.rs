@@ -346,3 +346,103 @@ fn robust_mutex_excludes_across_processes_and_reports_a_dead_holder() {
     // Locking again from this process while it holds the lock would never return.
     assert!(matches!(m.lock(), Err(Error::Busy { .. })));
 }
+
+#[test]
+fn broadcast_reaches_every_receiver_and_a_lagging_one_learns_what_it_missed() {
+    use filemap::channel::broadcast::{Receiver as BRx, Sender as BTx};
+    use filemap_testkit::{message_fill, message_len};
+    let name = unique("bcast");
+    let mut tx = BTx::create(&name, 1 << 12, 200).unwrap();
+    // A receiver in this process that reads nothing until the end: it falls behind.
+    let mut slow = BRx::open(&name).unwrap();
+    let count: u64 = if cfg!(windows) { 20_000 } else { 200_000 };
+    let receivers: Vec<Helper> = (0..3)
+        .map(|_| Helper::spawn(&["bcast-recv", &name, &count.to_string(), "200"]))
+        .collect();
+    for r in &receivers {
+        assert_eq!(r.line(), "ready");
+    }
+    let mut buf = [0u8; 200];
+    for n in 0..count {
+        let m = &mut buf[..message_len(n, 200)];
+        message_fill(n, m);
+        tx.send(m).unwrap();
+    }
+    for r in &receivers {
+        let line = r.line();
+        // Every message is accounted for; each received one was whole and in order.
+        let parts: Vec<&str> = line.split(' ').collect();
+        assert_eq!((parts[0], parts[2]), ("received", "missed"), "{line}");
+        let (got, missed): (u64, u64) = (parts[1].parse().unwrap(), parts[3].parse().unwrap());
+        assert_eq!(got + missed, count, "{line}");
+        assert!(got > 0, "{line}");
+    }
+    // The slow receiver: only the last ring's worth is left, the rest is missed.
+    let first = slow.try_recv().unwrap().expect("a message");
+    assert_eq!(first.missed, count - (1 << 12));
+    message_check(count - (1 << 12), 200, &first.data).unwrap();
+    for _ in 1..(1 << 12) {
+        assert_eq!(
+            slow.try_recv()
+                .unwrap()
+                .expect("the rest of the ring")
+                .missed,
+            0
+        );
+    }
+    // The sender closes: once drained, the receiver learns it.
+    drop(tx);
+    assert!(
+        matches!(slow.try_recv(), Err(Error::PeerGone { reason, .. }) if reason.contains("closed"))
+    );
+}
+
+#[test]
+fn broadcast_sender_killed_mid_stream_never_delivers_a_torn_message() {
+    use filemap::channel::broadcast::{Receiver as BRx, Sender as BTx};
+    for kill_after in [10u64, 5_000] {
+        let name = unique("bcast-kill");
+        let sender = Helper::spawn(&["bcast-send", &name, "0", "create=64,500"]);
+        assert_eq!(sender.line(), "ready");
+        let mut rx = BRx::open(&name).unwrap();
+        // Every message received is whole (its bytes are those of its number),
+        // in order, and any gap is reported as missed.
+        let mut received = 0u64;
+        let mut next: Option<u64> = None;
+        let err = loop {
+            match rx.recv(Some(Duration::from_secs(60))) {
+                Ok(r) => {
+                    if let Some(want) = next {
+                        assert_eq!(r.seq, want + r.missed, "numbered in order, gaps reported");
+                    }
+                    message_check(r.seq, 500, &r.data).unwrap_or_else(|e| panic!("{e}"));
+                    next = Some(r.seq + 1);
+                    received += 1;
+                    if received == kill_after {
+                        // Not reaped until the end: a zombie must count as dead.
+                        sender.kill_in_place();
+                    }
+                }
+                Err(e) => break e,
+            }
+        };
+        assert!(received >= kill_after);
+        assert!(
+            matches!(&err, Error::PeerGone { reason, .. } if reason.contains("died")),
+            "{err:?}"
+        );
+        // A new sender takes over; the receiver gets what it sends next.
+        let mut tx2 = BTx::open(&name).unwrap();
+        tx2.send(b"again").unwrap();
+        let last = loop {
+            let r = rx.recv(Some(Duration::from_secs(60))).unwrap();
+            if r.data == b"again" {
+                break r;
+            }
+            // At most the one message the dead sender finished but never counted.
+            message_check(r.seq, 500, &r.data).unwrap_or_else(|e| panic!("{e}"));
+        };
+        assert!(last.seq >= next.unwrap_or(0));
+        drop(sender);
+    }
+}

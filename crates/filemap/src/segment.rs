@@ -57,6 +57,8 @@ pub enum Kind {
     Event,
     /// A robust mutex over a value ([`crate::sync::Mutex`]).
     Mutex,
+    /// A broadcast channel ([`crate::channel::broadcast`]).
+    Broadcast,
     /// A kind this build does not know.
     Unknown(u32),
 }
@@ -68,6 +70,7 @@ impl Kind {
             Kind::Latest => 2,
             Kind::Event => 3,
             Kind::Mutex => 4,
+            Kind::Broadcast => 5,
             Kind::Unknown(c) => c,
         }
     }
@@ -78,17 +81,19 @@ impl Kind {
             2 => Kind::Latest,
             3 => Kind::Event,
             4 => Kind::Mutex,
+            5 => Kind::Broadcast,
             c => Kind::Unknown(c),
         }
     }
 
-    /// A short lowercase name (`spsc`, `latest`, `event`, `mutex`, `unknown`).
+    /// A short lowercase name (`spsc`, `latest`, `event`, `mutex`, `broadcast`, `unknown`).
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Spsc => "spsc",
             Kind::Latest => "latest",
             Kind::Event => "event",
             Kind::Mutex => "mutex",
+            Kind::Broadcast => "broadcast",
             Kind::Unknown(_) => "unknown",
         }
     }

@@ -2,6 +2,8 @@
 //!
 //! - [`spsc`]: one sender, one receiver, variable-length byte messages in a
 //!   ring, with copying and zero-copy (reserve/commit, borrowed receive) APIs.
+//! - [`broadcast`]: one sender that never waits, any number of receivers each
+//!   at its own pace; a receiver that falls behind learns how many it missed.
 //!
 //! Blocking operations spin briefly, then park: on Linux on a futex word in
 //! the segment (so a sleeping peer costs no CPU, and an awake peer costs no
@@ -9,6 +11,7 @@
 //! they check every 10 ms whether the peer process still runs, so a peer killed
 //! with SIGKILL gives [`crate::Error::PeerGone`], not a hang.
 
+pub mod broadcast;
 mod ring;
 pub mod spsc;
 
@@ -86,9 +89,9 @@ impl Side {
     }
 }
 
-/// A pair of words a waiter parks on: `seq` changes on every wake-up, and
-/// `waiting` says someone is (about to be) parked, so that the other side
-/// makes the wake-up system call only then.
+/// A pair of words waiters park on: `seq` changes on every wake-up, and
+/// `waiting` counts those (about to be) parked, so that the other side makes
+/// the wake-up system call only when someone waits.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Park {
     pub seq: usize,
@@ -129,7 +132,7 @@ impl Park {
         let waiting = seg.a32(self.waiting);
         loop {
             let seq = seg.a32(self.seq).load(Ordering::Acquire);
-            waiting.store(1, Ordering::SeqCst);
+            waiting.fetch_add(1, Ordering::SeqCst);
             // `ready` re-checks with sequentially consistent loads (see `notify`).
             let outcome = if ready()? {
                 Some(Ok(()))
@@ -154,7 +157,7 @@ impl Park {
                     }
                 }
             };
-            waiting.store(0, Ordering::Relaxed);
+            waiting.fetch_sub(1, Ordering::Relaxed);
             if let Some(r) = outcome {
                 return r;
             }

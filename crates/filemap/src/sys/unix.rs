@@ -758,14 +758,20 @@ pub(crate) fn flush(v: &RawView, wait: bool, obj: &str) -> Result<()> {
 // Processes and waiting, for the layers above (segments, channels).
 // ---------------------------------------------------------------------------
 
-/// This process's start time in clock ticks since boot (`/proc/PID/stat`
-/// field 22), which with the pid names a process uniquely (pids are reused).
+/// The start time of process `pid` in clock ticks since boot (`/proc/PID/stat`
+/// field 22), which with the pid names a process uniquely (pids are reused);
+/// `None` if it does not run (gone, or a zombie).
 #[cfg(target_os = "linux")]
 pub(crate) fn process_start(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces and parentheses: skip past it.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    // Field 3, the state: a zombie (exited, not yet reaped by its parent) or a
+    // dead process no longer runs, even though its /proc entry remains.
+    if matches!(fields.next()?, "Z" | "X" | "x") {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 /// Off Linux the start time is not looked up; 0 means "unknown".
