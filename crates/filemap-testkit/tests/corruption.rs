@@ -117,6 +117,20 @@ fn each_corrupted_index_or_record_is_detected() {
             other => panic!("{what}: expected Corrupt, got {other:?}"),
         }
     }
+    // An index that is not a record boundary: whoever opens the channel next
+    // refuses it (it would address a record header mid-word).
+    let name = unique("corrupt-odd");
+    let tx = Sender::create(&name, 1024).unwrap();
+    let _keep = Mapping::open(&name, Access::Read).unwrap();
+    drop(tx);
+    scribble(&name, HEAD, &3u64.to_ne_bytes());
+    match Receiver::open_with(&name, &quick()) {
+        Err(Error::Corrupt { reason, .. }) => {
+            assert!(reason.contains("not a multiple of 8"), "{reason}")
+        }
+        other => panic!("expected Corrupt, got {:?}", other.map(|_| ())),
+    }
+
     // The receiver's index moved past the sender's: the sender detects it.
     let name = unique("corrupt-head");
     let mut tx = Sender::create(&name, 1024).unwrap();

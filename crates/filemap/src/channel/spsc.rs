@@ -231,6 +231,12 @@ impl Sender {
     fn attach((seg, cap): (Segment, u64)) -> Result<Sender> {
         TX.claim(&seg)?;
         let tail = seg.a64(TAIL).load(Ordering::Acquire);
+        if tail % REC != 0 {
+            return Err(corrupt(
+                &seg,
+                format!("the sender's index {tail} is not a multiple of {REC}"),
+            ));
+        }
         let mut ring = Producer { cap, tail, head: 0 };
         // A sender that died may have published records after its last index
         // update: skip them rather than overwrite them.
@@ -475,6 +481,12 @@ impl Receiver {
     fn attach((seg, cap): (Segment, u64)) -> Result<Receiver> {
         RX.claim(&seg)?;
         let head = seg.a64(HEAD).load(Ordering::Acquire);
+        if head % REC != 0 {
+            return Err(corrupt(
+                &seg,
+                format!("the receiver's index {head} is not a multiple of {REC}"),
+            ));
+        }
         Ok(Receiver {
             seg,
             ring: Consumer::new(cap, head),
