@@ -117,6 +117,155 @@ impl Geometry {
     }
 }
 
+/// The memory the broadcast protocol works on (std atomics over a segment in
+/// the channel, loom atomics in the model below: the same code runs in both).
+pub(crate) trait SlotMem {
+    /// Number of slots (a power of two).
+    fn slots(&self) -> u64;
+    /// Largest message.
+    fn size(&self) -> u64;
+    fn load_tail(&self, o: Ordering) -> u64;
+    fn store_tail(&self, v: u64, o: Ordering);
+    fn load_stamp(&self, n: u64, o: Ordering) -> u64;
+    fn store_stamp(&self, n: u64, v: u64, o: Ordering);
+    fn fence(&self, o: Ordering);
+    /// Writes message `n`'s length and bytes into its slot.
+    fn write_msg(&self, n: u64, data: &[u8]);
+    /// Reads the length in message `n`'s slot.
+    fn read_len(&self, n: u64) -> u64;
+    /// Reads the bytes in message `n`'s slot.
+    fn read_data(&self, n: u64, buf: &mut [u8]);
+}
+
+/// Publishes message `n` (see the module docs); `msg` fits the slot.
+pub(crate) fn publish<M: SlotMem>(m: &M, n: u64, msg: &[u8]) {
+    // Release (not relaxed): a receiver that loads it must see the previous
+    // message of this slot whole (see the seqlock in `sync::latest`).
+    m.store_stamp(n, 2 * n + 1, Ordering::Release);
+    // Orders the odd stamp before the bytes for a receiver that sees the bytes.
+    m.fence(Ordering::Release);
+    m.write_msg(n, msg);
+    m.store_stamp(n, 2 * n + 2, Ordering::Release);
+    m.store_tail(n + 1, Ordering::SeqCst);
+}
+
+/// One look for message `*next`: `Ok(None)` if nothing new, else the message
+/// `(seq, bytes, missed)` and `*next` moves past it. `Err` for a corrupt ring.
+pub(crate) fn look<M: SlotMem>(
+    m: &M,
+    next: &mut u64,
+) -> std::result::Result<Option<(u64, Vec<u8>, u64)>, String> {
+    let mut missed = 0;
+    let started = Instant::now();
+    let mut tries = 0u32;
+    loop {
+        let tail = m.load_tail(Ordering::Acquire);
+        if tail <= *next {
+            return Ok(None);
+        }
+        if tail - *next > m.slots() {
+            // Lapped: skip to the oldest message the ring still holds.
+            let oldest = tail - m.slots();
+            missed += oldest - *next;
+            *next = oldest;
+        }
+        let n = *next;
+        let s1 = m.load_stamp(n, Ordering::Acquire);
+        if s1 > 2 * n + 2 {
+            // The slot holds (or is being given) a later message k: the sender
+            // lapped us. Messages after k - slots are intact.
+            let k = (s1 - 1) / 2;
+            let oldest = (k + 1).saturating_sub(m.slots()).max(n + 1);
+            missed += oldest - n;
+            *next = oldest;
+            continue;
+        }
+        if s1 == 2 * n + 2 {
+            let len = m.read_len(n);
+            let data = (len <= m.size()).then(|| {
+                let mut data = vec![0u8; len as usize];
+                m.read_data(n, &mut data);
+                data
+            });
+            m.fence(Ordering::Acquire);
+            if m.load_stamp(n, Ordering::Relaxed) == s1 {
+                let data = data.ok_or_else(|| {
+                    format!(
+                        "message {n} says it is {len} bytes, over the slot size {}",
+                        m.size()
+                    )
+                })?;
+                *next = n + 1;
+                return Ok(Some((n, data, missed)));
+            }
+            continue; // overwritten while we copied: the next look skips it
+        }
+        // An older stamp although `tail` says message n was sent: only a
+        // corrupt segment does that for long.
+        tries += 1;
+        if tries % 1024 == 0 {
+            if started.elapsed() > STUCK {
+                return Err(format!(
+                    "message {n} is counted as sent, but its slot's stamp is {s1}, not {}",
+                    2 * n + 2
+                ));
+            }
+            std::thread::yield_now();
+        }
+        std::hint::spin_loop();
+    }
+}
+
+/// The protocol over a segment.
+struct SegSlots<'a> {
+    seg: &'a Segment,
+    geo: Geometry,
+}
+
+impl SlotMem for SegSlots<'_> {
+    fn slots(&self) -> u64 {
+        self.geo.slots
+    }
+    fn size(&self) -> u64 {
+        self.geo.size
+    }
+    fn load_tail(&self, o: Ordering) -> u64 {
+        self.seg.a64(TAIL).load(o)
+    }
+    fn store_tail(&self, v: u64, o: Ordering) {
+        self.seg.a64(TAIL).store(v, o)
+    }
+    fn load_stamp(&self, n: u64, o: Ordering) -> u64 {
+        self.seg.a64(self.geo.slot(n)).load(o)
+    }
+    fn store_stamp(&self, n: u64, v: u64, o: Ordering) {
+        self.seg.a64(self.geo.slot(n)).store(v, o)
+    }
+    fn fence(&self, o: Ordering) {
+        fence(o)
+    }
+    fn write_msg(&self, n: u64, data: &[u8]) {
+        let (v, at) = (self.seg.view(), self.geo.slot(n));
+        v.write_at(at + 8, &(data.len() as u64).to_ne_bytes())
+            .and_then(|()| v.write_at(at + SLOT_HEADER, data))
+            .expect("slots lie in the segment (checked at open)");
+    }
+    fn read_len(&self, n: u64) -> u64 {
+        let mut len = [0u8; 8];
+        self.seg
+            .view()
+            .read_at(self.geo.slot(n) + 8, &mut len)
+            .expect("slots lie in the segment (checked at open)");
+        u64::from_ne_bytes(len)
+    }
+    fn read_data(&self, n: u64, buf: &mut [u8]) {
+        self.seg
+            .view()
+            .read_at(self.geo.slot(n) + SLOT_HEADER, buf)
+            .expect("slots lie in the segment (checked at open)");
+    }
+}
+
 /// The sending end (one process at a time).
 #[derive(Debug)]
 pub struct Sender {
@@ -201,20 +350,15 @@ impl Sender {
                 ),
             });
         }
-        let n = self.tail;
-        let at = self.geo.slot(n);
-        let stamp = self.seg.a64(at);
-        // Release (not relaxed): a receiver that loads it must see the previous
-        // message of this slot whole (see the seqlock in `sync::latest`).
-        stamp.store(2 * n + 1, Ordering::Release);
-        // Orders the odd stamp before the bytes for a receiver that sees the bytes.
-        fence(Ordering::Release);
-        let v = self.seg.view();
-        v.write_at(at + 8, &(msg.len() as u64).to_ne_bytes())?;
-        v.write_at(at + SLOT_HEADER, msg)?;
-        stamp.store(2 * n + 2, Ordering::Release);
-        self.tail = n + 1;
-        self.seg.a64(TAIL).store(self.tail, Ordering::SeqCst);
+        publish(
+            &SegSlots {
+                seg: &self.seg,
+                geo: self.geo,
+            },
+            self.tail,
+            msg,
+        );
+        self.tail += 1;
         PARK.notify(&self.seg);
         Ok(())
     }
@@ -273,75 +417,14 @@ impl Receiver {
     }
 
     fn look(&mut self) -> Result<Look> {
-        let mut missed = 0;
-        let started = Instant::now();
-        let mut tries = 0u32;
-        loop {
-            let tail = self.seg.a64(TAIL).load(Ordering::Acquire);
-            if tail <= self.next {
-                return Ok(Look::Empty);
-            }
-            if tail - self.next > self.geo.slots {
-                // Lapped: skip to the oldest message the ring still holds.
-                let oldest = tail - self.geo.slots;
-                missed += oldest - self.next;
-                self.next = oldest;
-            }
-            let n = self.next;
-            let at = self.geo.slot(n);
-            let stamp = self.seg.a64(at);
-            let s1 = stamp.load(Ordering::Acquire);
-            if s1 > 2 * n + 2 {
-                // The slot holds (or is being given) a later message m: the
-                // sender lapped us. Messages after m - slots are intact.
-                let m = (s1 - 1) / 2;
-                let oldest = (m + 1).saturating_sub(self.geo.slots).max(n + 1);
-                missed += oldest - n;
-                self.next = oldest;
-                continue;
-            }
-            if s1 == 2 * n + 2 {
-                let v = self.seg.view();
-                let mut len = [0u8; 8];
-                v.read_at(at + 8, &mut len)?;
-                let len = u64::from_ne_bytes(len);
-                let data = if len <= self.geo.size {
-                    let mut data = vec![0u8; len as usize];
-                    v.read_at(at + SLOT_HEADER, &mut data)?;
-                    Some(data)
-                } else {
-                    None
-                };
-                fence(Ordering::Acquire);
-                if stamp.load(Ordering::Relaxed) == s1 {
-                    let Some(data) = data else {
-                        return Err(self.corrupt(format!(
-                            "message {n} says it is {len} bytes, over the slot size {}",
-                            self.geo.size
-                        )));
-                    };
-                    self.next = n + 1;
-                    return Ok(Look::Got(Received {
-                        seq: n,
-                        data,
-                        missed,
-                    }));
-                }
-                continue; // overwritten while we copied: the next look skips it
-            }
-            // An older stamp although `tail` says message n was sent: only a
-            // corrupt segment does that for long.
-            tries += 1;
-            if tries % 1024 == 0 {
-                if started.elapsed() > STUCK {
-                    return Err(self.corrupt(format!(
-                        "message {n} is counted as sent, but its slot's stamp is {s1}, not {}",
-                        2 * n + 2
-                    )));
-                }
-                std::thread::yield_now();
-            }
-            std::hint::spin_loop();
+        let mem = SegSlots {
+            seg: &self.seg,
+            geo: self.geo,
+        };
+        match look(&mem, &mut self.next) {
+            Ok(Some((seq, data, missed))) => Ok(Look::Got(Received { seq, data, missed })),
+            Ok(None) => Ok(Look::Empty),
+            Err(reason) => Err(self.corrupt(reason)),
         }
     }
 
@@ -382,5 +465,93 @@ impl Receiver {
                 Ok(seg.a64(TAIL).load(Ordering::SeqCst) > next)
             })?;
         }
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_model {
+    use super::*;
+    use loom::sync::atomic::{AtomicU64, AtomicU8};
+    use loom::sync::Arc;
+
+    const SLOTS: u64 = 2;
+
+    /// Two one-byte slots of loom atomics (bytes relaxed, so loom explores
+    /// every value a torn read could see).
+    struct Mem {
+        tail: AtomicU64,
+        stamps: [AtomicU64; 2],
+        lens: [AtomicU64; 2],
+        bytes: [AtomicU8; 2],
+    }
+
+    impl SlotMem for Mem {
+        fn slots(&self) -> u64 {
+            SLOTS
+        }
+        fn size(&self) -> u64 {
+            1
+        }
+        fn load_tail(&self, o: Ordering) -> u64 {
+            self.tail.load(o)
+        }
+        fn store_tail(&self, v: u64, o: Ordering) {
+            self.tail.store(v, o)
+        }
+        fn load_stamp(&self, n: u64, o: Ordering) -> u64 {
+            self.stamps[(n % SLOTS) as usize].load(o)
+        }
+        fn store_stamp(&self, n: u64, v: u64, o: Ordering) {
+            self.stamps[(n % SLOTS) as usize].store(v, o)
+        }
+        fn fence(&self, o: Ordering) {
+            loom::sync::atomic::fence(o)
+        }
+        fn write_msg(&self, n: u64, data: &[u8]) {
+            let i = (n % SLOTS) as usize;
+            self.lens[i].store(data.len() as u64, Ordering::Relaxed);
+            self.bytes[i].store(data[0], Ordering::Relaxed);
+        }
+        fn read_len(&self, n: u64) -> u64 {
+            self.lens[(n % SLOTS) as usize].load(Ordering::Relaxed)
+        }
+        fn read_data(&self, n: u64, buf: &mut [u8]) {
+            if let Some(b) = buf.first_mut() {
+                *b = self.bytes[(n % SLOTS) as usize].load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    #[test]
+    fn broadcast_receivers_get_whole_messages_and_count_what_they_miss() {
+        let mut model = loom::model::Builder::new();
+        model.preemption_bound = Some(3);
+        model.check(|| {
+            let mem = Arc::new(Mem {
+                tail: AtomicU64::new(0),
+                stamps: [AtomicU64::new(0), AtomicU64::new(0)],
+                lens: [AtomicU64::new(0), AtomicU64::new(0)],
+                bytes: [AtomicU8::new(0), AtomicU8::new(0)],
+            });
+            let m2 = mem.clone();
+            // Three messages into two slots: a slow receiver gets lapped.
+            let sender = loom::thread::spawn(move || {
+                for n in 0..3u64 {
+                    publish(&*m2, n, &[n as u8 + 10]);
+                }
+            });
+            let (mut next, mut accounted) = (0u64, 0u64);
+            while accounted < 3 {
+                match look(&*mem, &mut next).unwrap() {
+                    Some((seq, data, missed)) => {
+                        assert_eq!(seq, accounted + missed, "numbered in order, gaps counted");
+                        assert_eq!(data, [seq as u8 + 10], "a whole message, the right one");
+                        accounted = seq + 1;
+                    }
+                    None => loom::thread::yield_now(),
+                }
+            }
+            sender.join().unwrap();
+        });
     }
 }
