@@ -28,6 +28,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
+use filemap::channel::broadcast::{Receiver as BReceiver, Sender as BSender};
 use filemap::channel::spsc::{Receiver, Sender};
 use filemap::{Access, Mapping, ViewAccess};
 use hdrhistogram::Histogram;
@@ -63,6 +64,8 @@ pub enum Peer {
     SpscZeroCopy,
     /// filemap SPSC, blocking `send`/`recv` (spin briefly, then park).
     SpscBlocking,
+    /// filemap broadcast (one sender, one receiver here), busy-polling `try_recv`.
+    Broadcast,
     /// A pipe each way (the child's stdin and stdout).
     Pipe,
     /// A Unix domain stream socket.
@@ -81,6 +84,7 @@ impl Peer {
             Peer::SpscSpin => "filemap spsc, spin, copy",
             Peer::SpscZeroCopy => "filemap spsc, spin, zero-copy",
             Peer::SpscBlocking => "filemap spsc, blocking",
+            Peer::Broadcast => "filemap broadcast, spin",
             Peer::Pipe => "pipe",
             Peer::UnixSocket => "unix socket",
             Peer::Iceoryx2 => "iceoryx2 pub-sub, spin",
@@ -94,6 +98,7 @@ impl Peer {
             Peer::SpscSpin => "spsc-spin",
             Peer::SpscZeroCopy => "spsc-zero-copy",
             Peer::SpscBlocking => "spsc-blocking",
+            Peer::Broadcast => "broadcast",
             Peer::Pipe => "pipe",
             Peer::UnixSocket => "unix-socket",
             Peer::Iceoryx2 => "iceoryx2",
@@ -114,6 +119,7 @@ impl Peer {
             Peer::SpscSpin,
             Peer::SpscZeroCopy,
             Peer::SpscBlocking,
+            Peer::Broadcast,
             Peer::Pipe,
         ]);
         if cfg!(unix) {
@@ -127,7 +133,9 @@ impl Peer {
 
     fn scenarios(self) -> &'static [Scenario] {
         match self {
-            Peer::FloorSpin | Peer::FloorFutex => &[Scenario::Latency],
+            // Broadcast streaming would measure how much a receiver misses,
+            // since its sender never waits; only round trips compare.
+            Peer::FloorSpin | Peer::FloorFutex | Peer::Broadcast => &[Scenario::Latency],
             _ => &[Scenario::Latency, Scenario::Stream],
         }
     }
@@ -311,6 +319,7 @@ fn unique_name(peer: Peer) -> String {
 enum Made {
     Floor(Mapping),
     Spsc(Option<Box<Sender>>, Box<Receiver>),
+    Bcast(Box<BSender>, String),
     Pipe,
     #[cfg(unix)]
     Unix(std::os::unix::net::UnixListener, std::path::PathBuf),
@@ -343,6 +352,11 @@ fn run_case(
                 tx,
                 Box::new(Receiver::create(&format!("{name}.pong"), cap).map_err(e)?),
             )
+        }
+        Peer::Broadcast => {
+            let ping = BSender::create(&format!("{name}.ping"), 64, size as u64).map_err(e)?;
+            // The pong channel is the child's to create; we open it once it is ready.
+            Made::Bcast(Box::new(ping), name.clone())
         }
         Peer::Pipe => Made::Pipe,
         Peer::Iceoryx2 => {
@@ -401,6 +415,8 @@ fn run_case(
         said.push_str(&line);
     }
     let result = parent_side(&mut child, made, sc, peer, size, count, warmup);
+    // End of input tells a peer that waits for it that the case is over.
+    drop(child.stdin.take());
     let status = child.wait().map_err(|e| e.to_string())?;
     let row = result?;
     if !status.success() {
@@ -483,6 +499,15 @@ fn parent_side(
                 record(i, t, &mut hist);
             }
         }
+        (Made::Bcast(mut tx, name), _) => {
+            let mut rx = BReceiver::open(&format!("{name}.pong")).map_err(e)?;
+            for i in 0..total {
+                let t = Instant::now();
+                tx.send(&buf).map_err(e)?;
+                bcast_recv(&mut rx, &mut buf).map_err(e)?;
+                record(i, t, &mut hist);
+            }
+        }
         (Made::Spsc(_, mut rx), Scenario::Stream) => {
             for i in 0..total {
                 on_stream(i);
@@ -561,6 +586,17 @@ fn byte_stream(
         after(i, t);
     }
     Ok(())
+}
+
+/// Receives one broadcast message into `buf`, busy-polling.
+fn bcast_recv(rx: &mut BReceiver, buf: &mut [u8]) -> filemap::Result<()> {
+    loop {
+        if let Some(r) = rx.try_recv()? {
+            buf.copy_from_slice(&r.data);
+            return Ok(());
+        }
+        std::hint::spin_loop();
+    }
 }
 
 /// Sends one message on an SPSC channel the way `peer` does.
@@ -673,6 +709,18 @@ pub fn peer_main(args: &[String]) -> Result<(), String> {
                     spsc_send(&mut tx, peer, &buf, i).map_err(e)?;
                 }
             }
+        }
+        Peer::Broadcast => {
+            let mut rx = BReceiver::open(&format!("{name}.ping")).map_err(e)?;
+            let mut tx = BSender::create(&format!("{name}.pong"), 64, size as u64).map_err(e)?;
+            ready();
+            for _ in 0..total {
+                bcast_recv(&mut rx, &mut buf).map_err(e)?;
+                tx.send(&buf).map_err(e)?;
+            }
+            // Stay until the parent has read the last reply: closing first
+            // would be reported to it as the sender going away.
+            let _ = std::io::stdin().read(&mut [0u8; 1]);
         }
         Peer::Pipe => {
             ready();

@@ -222,6 +222,7 @@ fn bench_runs_every_transport_as_two_processes_and_writes_json() {
         "floor: cache line, spin",
         "filemap spsc, spin, copy",
         "filemap spsc, blocking",
+        "filemap broadcast, spin",
         "pipe",
     ] {
         for size in [64, 4096] {
