@@ -165,7 +165,9 @@ fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
         println!("{line}");
         std::io::stdout().flush().unwrap();
     };
-    const ROLES: [&str; 8] = [
+    const ROLES: [&str; 10] = [
+        "mpmc-send",
+        "mpmc-recv",
         "spsc-send",
         "spsc-recv",
         "latest-write",
@@ -309,8 +311,60 @@ fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
             }
             Ok(format!("received {got} missed {missed}"))
         }
+        ["mpmc-send", name, id, count] => {
+            let ch = filemap::channel::mpmc::Channel::open(name)?;
+            say("ready");
+            let (id, count): (u32, u64) = (id.parse().expect("id"), count.parse().expect("count"));
+            let mut buf = vec![0u8; ch.max_message()];
+            for seq in 0..count {
+                let len = mpmc_message(id, seq, &mut buf);
+                ch.send(&buf[..len], None)?;
+            }
+            Ok(format!("sent {count}"))
+        }
+        ["mpmc-recv", name] => {
+            // Until an empty message: per sender, count and sum of sequence
+            // numbers, and whether each sender's messages came in order.
+            let ch = filemap::channel::mpmc::Channel::open(name)?;
+            say("ready");
+            let mut per: std::collections::BTreeMap<u32, (u64, u64, Option<u64>)> =
+                Default::default();
+            let mut want = vec![0u8; ch.max_message()];
+            loop {
+                let m = ch.recv(Some(std::time::Duration::from_secs(120)))?;
+                if m.is_empty() {
+                    break;
+                }
+                let id = u32::from_ne_bytes(m[..4].try_into().expect("id"));
+                let seq = u64::from_ne_bytes(m[4..12].try_into().expect("seq"));
+                let len = mpmc_message(id, seq, &mut want);
+                if m[..] != want[..len] {
+                    return Ok(format!("bad message {id}/{seq}"));
+                }
+                let e = per.entry(id).or_default();
+                if e.2.is_some_and(|last| last >= seq) {
+                    return Ok(format!("bad order {id}/{seq}"));
+                }
+                *e = (e.0 + 1, e.1 + seq, Some(seq));
+            }
+            let parts: Vec<String> = per
+                .iter()
+                .map(|(id, (n, sum, _))| format!("{id}:{n}:{sum}"))
+                .collect();
+            Ok(format!("got {}", parts.join(" ")))
+        }
         other => panic!("bad channel role {other:?}"),
     })())
+}
+
+/// Writes MPMC test message `seq` of sender `id` into `buf`: the id, the
+/// sequence number, then bytes that depend on both; returns its length.
+fn mpmc_message(id: u32, seq: u64, buf: &mut [u8]) -> usize {
+    let len = 12 + filemap_testkit::message_len(seq ^ u64::from(id), buf.len() - 12);
+    buf[..4].copy_from_slice(&id.to_ne_bytes());
+    buf[4..12].copy_from_slice(&seq.to_ne_bytes());
+    filemap_testkit::message_fill(seq.wrapping_mul(31) ^ u64::from(id), &mut buf[12..len]);
+    len
 }
 
 fn main() {

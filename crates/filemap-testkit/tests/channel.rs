@@ -446,3 +446,152 @@ fn broadcast_sender_killed_mid_stream_never_delivers_a_torn_message() {
         drop(sender);
     }
 }
+
+/// Parses an `mpmc-recv` report into (sender id, count, sum of sequence numbers).
+fn mpmc_report(line: &str) -> Vec<(u32, u64, u64)> {
+    let rest = line.strip_prefix("got").unwrap_or_else(|| panic!("{line}"));
+    rest.split_whitespace()
+        .map(|p| {
+            let v: Vec<u64> = p.split(':').map(|x| x.parse().unwrap()).collect();
+            (v[0] as u32, v[1], v[2])
+        })
+        .collect()
+}
+
+fn mpmc_totals(receivers: &[Helper]) -> std::collections::BTreeMap<u32, (u64, u64)> {
+    let mut total = std::collections::BTreeMap::new();
+    for r in receivers {
+        for (id, n, sum) in mpmc_report(&r.line()) {
+            let e: &mut (u64, u64) = total.entry(id).or_default();
+            *e = (e.0 + n, e.1 + sum);
+        }
+    }
+    total
+}
+
+#[test]
+fn mpmc_four_senders_four_receivers_lose_nothing_and_duplicate_nothing() {
+    use filemap::channel::mpmc::Channel;
+    let name = unique("mpmc");
+    let ch = Channel::create(&name, 1024, 128).unwrap();
+    let per_sender: u64 = if cfg!(windows) { 5_000 } else { 250_000 };
+    let receivers: Vec<Helper> = (0..4)
+        .map(|_| Helper::spawn(&["mpmc-recv", &name]))
+        .collect();
+    let senders: Vec<Helper> = (0..4u32)
+        .map(|id| Helper::spawn(&["mpmc-send", &name, &id.to_string(), &per_sender.to_string()]))
+        .collect();
+    for h in receivers.iter().chain(&senders) {
+        assert_eq!(h.line(), "ready");
+    }
+    for s in &senders {
+        assert_eq!(s.line(), format!("sent {per_sender}"));
+    }
+    for _ in &receivers {
+        ch.send(b"", None).unwrap(); // one stop message each
+    }
+    let total = mpmc_totals(&receivers);
+    for id in 0..4u32 {
+        // Every message exactly once: the count, and the sum of 0..n.
+        assert_eq!(
+            total.get(&id),
+            Some(&(per_sender, per_sender * (per_sender - 1) / 2)),
+            "sender {id}"
+        );
+    }
+}
+
+#[test]
+fn mpmc_survives_a_sender_and_a_receiver_killed_mid_stream() {
+    use filemap::channel::mpmc::Channel;
+    let name = unique("mpmc-kill");
+    let ch = Channel::create(&name, 64, 64).unwrap();
+    let per_sender: u64 = if cfg!(windows) { 2_000 } else { 50_000 };
+    // A receiver that will be killed, and two that stay.
+    let doomed_rx = Helper::spawn(&["mpmc-recv", &name]);
+    let receivers: Vec<Helper> = (0..2)
+        .map(|_| Helper::spawn(&["mpmc-recv", &name]))
+        .collect();
+    let doomed_tx = Helper::spawn(&["mpmc-send", &name, "9", "0"]); // sends for ever
+    let senders: Vec<Helper> = (0..2u32)
+        .map(|id| Helper::spawn(&["mpmc-send", &name, &id.to_string(), &per_sender.to_string()]))
+        .collect();
+    for h in receivers
+        .iter()
+        .chain(&senders)
+        .chain([&doomed_rx, &doomed_tx])
+    {
+        assert_eq!(h.line(), "ready");
+    }
+    doomed_rx.kill_in_place();
+    doomed_tx.kill_in_place();
+    for s in &senders {
+        assert_eq!(
+            s.line(),
+            format!("sent {per_sender}"),
+            "the others are not stuck"
+        );
+    }
+    for _ in &receivers {
+        ch.send(b"", Some(Duration::from_secs(60))).unwrap();
+    }
+    let total = mpmc_totals(&receivers);
+    for id in 0..2u32 {
+        // The killed receiver may have taken some of these with it; none is
+        // delivered twice and each delivered one was whole (checked by the receivers).
+        let (n, _) = total.get(&id).copied().unwrap_or_default();
+        assert!(
+            n <= per_sender && n + 64 * 2 >= per_sender / 2,
+            "sender {id}: {n}"
+        );
+    }
+    drop((doomed_rx, doomed_tx));
+}
+
+#[test]
+fn mpmc_retires_slots_left_claimed_by_dead_processes() {
+    use filemap::channel::mpmc::Channel;
+    // The layout (channel/mpmc.rs): enq at 128, deq at 192, slots from 384;
+    // a slot of 8 bytes is 32: sequence, claimer, length, bytes.
+    const ENQ: usize = 128;
+    const DEQ: usize = 192;
+    const SLOTS: usize = 384;
+    const STRIDE: usize = 32;
+    let write = |name: &str, off: usize, v: u64| {
+        let m = Mapping::open(name, filemap::Access::ReadWrite).unwrap();
+        m.view(.., ViewAccess::ReadWrite)
+            .unwrap()
+            .write_at(off, &v.to_ne_bytes())
+            .unwrap();
+    };
+    // The owner word of a process that no longer runs.
+    let gone = {
+        let mut h = Helper::spawn(&["open", "no-such-mapping-for-this-test", "r"]);
+        let pid = u64::from(h.pid());
+        h.wait();
+        pid
+    };
+
+    // A sender claimed position 1 and died before publishing it.
+    let name = unique("mpmc-dead-tx");
+    let ch = Channel::create(&name, 8, 8).unwrap();
+    assert!(ch.try_send(b"first").unwrap());
+    write(&name, ENQ, 2);
+    write(&name, SLOTS + STRIDE + 8, gone);
+    assert!(ch.try_send(b"third").unwrap());
+    assert_eq!(ch.recv(Some(Duration::from_secs(60))).unwrap(), b"first");
+    // The dead sender's slot is skipped (its half-made message never delivered).
+    assert_eq!(ch.recv(Some(Duration::from_secs(60))).unwrap(), b"third");
+
+    // A receiver claimed position 0 of a full channel and died before freeing it.
+    let name = unique("mpmc-dead-rx");
+    let ch = Channel::create(&name, 2, 8).unwrap();
+    assert!(ch.try_send(b"a").unwrap() && ch.try_send(b"b").unwrap());
+    assert!(!ch.try_send(b"c").unwrap(), "full");
+    write(&name, DEQ, 1);
+    write(&name, SLOTS + 8, gone);
+    // The slot is freed for the sender; the dead receiver's message is lost with it.
+    ch.send(b"c", Some(Duration::from_secs(60))).unwrap();
+    assert_eq!(ch.recv(Some(Duration::from_secs(60))).unwrap(), b"b");
+    assert_eq!(ch.recv(Some(Duration::from_secs(60))).unwrap(), b"c");
+}

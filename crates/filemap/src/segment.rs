@@ -59,6 +59,8 @@ pub enum Kind {
     Mutex,
     /// A broadcast channel ([`crate::channel::broadcast`]).
     Broadcast,
+    /// A multi-producer multi-consumer channel ([`crate::channel::mpmc`]).
+    Mpmc,
     /// A kind this build does not know.
     Unknown(u32),
 }
@@ -71,6 +73,7 @@ impl Kind {
             Kind::Event => 3,
             Kind::Mutex => 4,
             Kind::Broadcast => 5,
+            Kind::Mpmc => 6,
             Kind::Unknown(c) => c,
         }
     }
@@ -82,11 +85,12 @@ impl Kind {
             3 => Kind::Event,
             4 => Kind::Mutex,
             5 => Kind::Broadcast,
+            6 => Kind::Mpmc,
             c => Kind::Unknown(c),
         }
     }
 
-    /// A short lowercase name (`spsc`, `latest`, `event`, `mutex`, `broadcast`, `unknown`).
+    /// A short lowercase name (`spsc`, `latest`, `event`, `mutex`, `broadcast`, `mpmc`, `unknown`).
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Spsc => "spsc",
@@ -94,6 +98,7 @@ impl Kind {
             Kind::Event => "event",
             Kind::Mutex => "mutex",
             Kind::Broadcast => "broadcast",
+            Kind::Mpmc => "mpmc",
             Kind::Unknown(_) => "unknown",
         }
     }

@@ -461,7 +461,7 @@ impl Receiver {
                 return Ok(r);
             }
             let (seg, next) = (&self.seg, self.next);
-            PARK.wait(seg, TX, deadline, "a message", || {
+            PARK.wait(seg, Some(TX), deadline, "a message", || {
                 Ok(seg.a64(TAIL).load(Ordering::SeqCst) > next)
             })?;
         }

@@ -2,6 +2,7 @@
 //!
 //! - [`spsc`]: one sender, one receiver, variable-length byte messages in a
 //!   ring, with copying and zero-copy (reserve/commit, borrowed receive) APIs.
+//! - [`mpmc`]: any number of senders and receivers, fixed-size slots.
 //! - [`broadcast`]: one sender that never waits, any number of receivers each
 //!   at its own pace; a receiver that falls behind learns how many it missed.
 //!
@@ -12,6 +13,7 @@
 //! with SIGKILL gives [`crate::Error::PeerGone`], not a hang.
 
 pub mod broadcast;
+pub mod mpmc;
 mod ring;
 pub mod spsc;
 
@@ -112,12 +114,12 @@ impl Park {
         }
     }
 
-    /// Waits until `ready()` is true, the `peer` is gone (an error), or the
-    /// deadline passes (`Error::Timeout`).
+    /// Waits until `ready()` is true, the `peer` (if there is one to watch)
+    /// is gone (an error), or the deadline passes (`Error::Timeout`).
     pub(crate) fn wait(
         self,
         seg: &Segment,
-        peer: Side,
+        peer: Option<Side>,
         deadline: Option<Instant>,
         what: &'static str,
         mut ready: impl FnMut() -> Result<bool>,
@@ -136,7 +138,7 @@ impl Park {
             // `ready` re-checks with sequentially consistent loads (see `notify`).
             let outcome = if ready()? {
                 Some(Ok(()))
-            } else if let Err(e) = peer.check_peer(seg, true) {
+            } else if let Some(Err(e)) = peer.map(|p| p.check_peer(seg, true)) {
                 // The peer may have made its last progress just before it
                 // closed or died: look once more, now that its end is seen gone.
                 Some(if ready()? { Ok(()) } else { Err(e) })

@@ -298,7 +298,7 @@ impl Sender {
         let deadline = timeout.map(|t| Instant::now() + t);
         let (seg, ring) = (&self.seg, &self.ring);
         let need = ring.need(n as u64);
-        SPACE_PARK.wait(seg, RX, deadline, "space in the ring", || {
+        SPACE_PARK.wait(seg, Some(RX), deadline, "space in the ring", || {
             // Sequentially consistent: pairs with the receiver's head store
             // in the wake-up protocol (see `Park`).
             let head = seg.a64(HEAD).load(Ordering::SeqCst);
@@ -563,7 +563,7 @@ impl Receiver {
         self.publish();
         let deadline = timeout.map(|t| Instant::now() + t);
         let (seg, ring) = (&self.seg, &self.ring);
-        DATA_PARK.wait(seg, TX, deadline, "a message", || Ok(ring.ready(seg)))?;
+        DATA_PARK.wait(seg, Some(TX), deadline, "a message", || Ok(ring.ready(seg)))?;
         match self.poll()? {
             Some(m) => Ok(self.message(m)),
             // Only padding arrived: wait again for what follows it.
