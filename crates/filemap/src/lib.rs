@@ -51,7 +51,7 @@
 //! - [`segment`]: a self-describing header for managed objects, checked on open.
 //! - [`channel::spsc`]: a single-producer single-consumer byte channel between
 //!   processes, copying or zero-copy, spinning or blocking, that reports a dead
-//!   peer instead of hanging.
+//!   peer instead of hanging; [`channel::mpmc`] and [`channel::broadcast`].
 //! - [`sync`]: a seqlock cell, a cross-process event, a robust mutex.
 //! - [`inspect`]: what shared-memory objects exist and who holds them (Linux).
 //!

@@ -83,6 +83,101 @@ fn stride(size: u64) -> u64 {
     SLOT_HEADER as u64 + ((size + 7) & !7)
 }
 
+/// The memory Vyukov's algorithm works on (std atomics over a segment in the
+/// channel, loom atomics in the model below: the same code runs in both).
+pub(crate) trait QueueMem {
+    fn slots(&self) -> u64;
+    fn load_enq(&self) -> u64;
+    fn cas_enq(&self, cur: u64, new: u64) -> std::result::Result<u64, u64>;
+    fn load_deq(&self) -> u64;
+    fn cas_deq(&self, cur: u64, new: u64) -> std::result::Result<u64, u64>;
+    /// The sequence of the slot for `pos`.
+    fn load_seq(&self, pos: u64, o: Ordering) -> u64;
+    /// Sets the sequence of the slot for `pos`.
+    fn store_seq(&self, pos: u64, seq: u64, o: Ordering);
+}
+
+/// Claims a position to send into; `None` when the queue is full.
+pub(crate) fn claim_send<M: QueueMem>(m: &M) -> Option<u64> {
+    let mut pos = m.load_enq();
+    loop {
+        // Acquire: a free slot's previous message has been read out.
+        let dif = m.load_seq(pos, Ordering::Acquire) as i64 - pos as i64;
+        if dif == 0 {
+            match m.cas_enq(pos, pos + 1) {
+                Ok(_) => return Some(pos),
+                Err(now) => pos = now,
+            }
+        } else if dif < 0 {
+            return None;
+        } else {
+            pos = m.load_enq();
+        }
+    }
+}
+
+/// Publishes the message written at `pos` (release).
+pub(crate) fn finish_send<M: QueueMem>(m: &M, pos: u64) {
+    m.store_seq(pos, pos + 1, Ordering::Release);
+}
+
+/// Claims the next position to receive from; `None` when nothing is there.
+pub(crate) fn claim_recv<M: QueueMem>(m: &M) -> Option<u64> {
+    let mut pos = m.load_deq();
+    loop {
+        // Acquire: a published slot's message is whole.
+        let dif = m.load_seq(pos, Ordering::Acquire) as i64 - (pos + 1) as i64;
+        if dif == 0 {
+            match m.cas_deq(pos, pos + 1) {
+                Ok(_) => return Some(pos),
+                Err(now) => pos = now,
+            }
+        } else if dif < 0 {
+            return None;
+        } else {
+            pos = m.load_deq();
+        }
+    }
+}
+
+/// Frees the slot read at `pos` for the next lap (release).
+pub(crate) fn finish_recv<M: QueueMem>(m: &M, pos: u64) {
+    m.store_seq(pos, pos + m.slots(), Ordering::Release);
+}
+
+impl QueueMem for Channel {
+    fn slots(&self) -> u64 {
+        self.slots
+    }
+    fn load_enq(&self) -> u64 {
+        self.seg.a64(ENQ).load(Ordering::Relaxed)
+    }
+    fn cas_enq(&self, cur: u64, new: u64) -> std::result::Result<u64, u64> {
+        self.seg
+            .a64(ENQ)
+            .compare_exchange_weak(cur, new, Ordering::Relaxed, Ordering::Relaxed)
+    }
+    fn load_deq(&self) -> u64 {
+        self.seg.a64(DEQ).load(Ordering::Relaxed)
+    }
+    fn cas_deq(&self, cur: u64, new: u64) -> std::result::Result<u64, u64> {
+        self.seg
+            .a64(DEQ)
+            .compare_exchange_weak(cur, new, Ordering::Relaxed, Ordering::Relaxed)
+    }
+    fn load_seq(&self, pos: u64, o: Ordering) -> u64 {
+        self.seg
+            .a64(self.at(pos))
+            .load(o)
+            .wrapping_add(pos % self.slots)
+    }
+    fn store_seq(&self, pos: u64, seq: u64, o: Ordering) {
+        self.seg
+            .a64(self.at(pos))
+            .store(seq.wrapping_sub(pos % self.slots), o)
+    }
+}
+
 /// A handle on the channel: sends and receives, from any thread of its process.
 #[derive(Debug)]
 pub struct Channel {
@@ -166,16 +261,7 @@ impl Channel {
 
     /// Sequence of the slot for `pos` (stored minus the slot's index).
     fn seq(&self, pos: u64) -> u64 {
-        self.seg
-            .a64(self.at(pos))
-            .load(Ordering::Acquire)
-            .wrapping_add(pos % self.slots)
-    }
-
-    fn set_seq(&self, pos: u64, seq: u64) {
-        self.seg
-            .a64(self.at(pos))
-            .store(seq.wrapping_sub(pos % self.slots), Ordering::Release);
+        self.load_seq(pos, Ordering::Acquire)
     }
 
     fn claimer(&self, pos: u64) -> &AtomicU64 {
@@ -204,22 +290,9 @@ impl Channel {
                 ),
             });
         }
-        let enq = self.seg.a64(ENQ);
-        let mut pos = enq.load(Ordering::Relaxed);
-        loop {
-            let dif = self.seq(pos) as i64 - pos as i64;
-            if dif == 0 {
-                match enq.compare_exchange_weak(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed)
-                {
-                    Ok(_) => break,
-                    Err(now) => pos = now,
-                }
-            } else if dif < 0 {
-                return Ok(false);
-            } else {
-                pos = enq.load(Ordering::Relaxed);
-            }
-        }
+        let Some(pos) = claim_send(self) else {
+            return Ok(false);
+        };
         self.claimer(pos).store(self.me, Ordering::Relaxed);
         let at = self.at(pos);
         self.write_len(pos, msg.len() as u64);
@@ -227,7 +300,7 @@ impl Channel {
             .view()
             .write_at(at + SLOT_HEADER, msg)
             .expect("slots lie in the segment (checked at open)");
-        self.set_seq(pos, pos + 1);
+        finish_send(self, pos);
         DATA_PARK.notify(&self.seg);
         Ok(true)
     }
@@ -237,53 +310,38 @@ impl Channel {
     /// # Errors
     /// [`Error::Corrupt`] for a slot whose length is over the slot size.
     pub fn try_recv(&self) -> Result<Option<Vec<u8>>> {
-        let deq = self.seg.a64(DEQ);
-        let mut pos = deq.load(Ordering::Relaxed);
         loop {
-            let dif = self.seq(pos) as i64 - (pos + 1) as i64;
-            if dif == 0 {
-                match deq.compare_exchange_weak(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed)
-                {
-                    Ok(_) => {}
-                    Err(now) => {
-                        pos = now;
-                        continue;
-                    }
-                }
-                self.claimer(pos).store(self.me, Ordering::Relaxed);
-                let at = self.at(pos);
-                let v = self.seg.view();
-                let mut len = [0u8; 8];
-                v.read_at(at + 16, &mut len)?;
-                let len = u64::from_ne_bytes(len);
-                let msg = if len == SKIP {
-                    None
-                } else if len > self.size {
-                    self.set_seq(pos, pos + self.slots);
-                    return Err(Error::Corrupt {
-                        object: self.seg.label().to_owned(),
-                        reason: format!(
-                            "a message says it is {len} bytes, over the slot size {}",
-                            self.size
-                        ),
-                    });
-                } else {
-                    let mut data = vec![0u8; len as usize];
-                    v.read_at(at + SLOT_HEADER, &mut data)?;
-                    Some(data)
-                };
-                self.set_seq(pos, pos + self.slots);
-                SPACE_PARK.notify(&self.seg);
-                match msg {
-                    Some(m) => return Ok(Some(m)),
-                    // A retired slot (its sender died): go on to the next.
-                    None => pos = deq.load(Ordering::Relaxed),
-                }
-            } else if dif < 0 {
+            let Some(pos) = claim_recv(self) else {
                 return Ok(None);
+            };
+            self.claimer(pos).store(self.me, Ordering::Relaxed);
+            let at = self.at(pos);
+            let v = self.seg.view();
+            let mut len = [0u8; 8];
+            v.read_at(at + 16, &mut len)?;
+            let len = u64::from_ne_bytes(len);
+            let msg = if len == SKIP {
+                None
+            } else if len > self.size {
+                finish_recv(self, pos);
+                return Err(Error::Corrupt {
+                    object: self.seg.label().to_owned(),
+                    reason: format!(
+                        "a message says it is {len} bytes, over the slot size {}",
+                        self.size
+                    ),
+                });
             } else {
-                pos = deq.load(Ordering::Relaxed);
+                let mut data = vec![0u8; len as usize];
+                v.read_at(at + SLOT_HEADER, &mut data)?;
+                Some(data)
+            };
+            finish_recv(self, pos);
+            SPACE_PARK.notify(&self.seg);
+            if let Some(m) = msg {
+                return Ok(Some(m));
             }
+            // A retired slot (its sender died): go on to the next.
         }
     }
 
@@ -379,5 +437,91 @@ impl Channel {
                 Ok(self.seq(pos) == pos + 1)
             })?;
         }
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_model {
+    use super::*;
+    use loom::sync::atomic::{AtomicU64, AtomicU8};
+    use loom::sync::Arc;
+
+    /// Two slots of one byte each, as loom atomics (the byte relaxed).
+    struct Mem {
+        enq: AtomicU64,
+        deq: AtomicU64,
+        seqs: [AtomicU64; 2],
+        bytes: [AtomicU8; 2],
+    }
+
+    impl QueueMem for Mem {
+        fn slots(&self) -> u64 {
+            2
+        }
+        fn load_enq(&self) -> u64 {
+            self.enq.load(Ordering::Relaxed)
+        }
+        fn cas_enq(&self, cur: u64, new: u64) -> std::result::Result<u64, u64> {
+            self.enq
+                .compare_exchange(cur, new, Ordering::Relaxed, Ordering::Relaxed)
+        }
+        fn load_deq(&self) -> u64 {
+            self.deq.load(Ordering::Relaxed)
+        }
+        fn cas_deq(&self, cur: u64, new: u64) -> std::result::Result<u64, u64> {
+            self.deq
+                .compare_exchange(cur, new, Ordering::Relaxed, Ordering::Relaxed)
+        }
+        fn load_seq(&self, pos: u64, o: Ordering) -> u64 {
+            self.seqs[(pos % 2) as usize].load(o)
+        }
+        fn store_seq(&self, pos: u64, seq: u64, o: Ordering) {
+            self.seqs[(pos % 2) as usize].store(seq, o)
+        }
+    }
+
+    #[test]
+    fn mpmc_delivers_each_message_once_and_whole() {
+        let mut model = loom::model::Builder::new();
+        model.preemption_bound = Some(3);
+        model.check(|| {
+            let mem = Arc::new(Mem {
+                enq: AtomicU64::new(0),
+                deq: AtomicU64::new(0),
+                seqs: [AtomicU64::new(0), AtomicU64::new(1)],
+                bytes: [AtomicU8::new(0), AtomicU8::new(0)],
+            });
+            // Two senders, one message each (one the other has to wait for:
+            // the second lap of a one-slot queue would need more states).
+            let senders: Vec<_> = [7u8, 9]
+                .into_iter()
+                .map(|v| {
+                    let m = mem.clone();
+                    loom::thread::spawn(move || loop {
+                        if let Some(pos) = claim_send(&*m) {
+                            m.bytes[(pos % 2) as usize].store(v, Ordering::Relaxed);
+                            finish_send(&*m, pos);
+                            return;
+                        }
+                        loom::thread::yield_now();
+                    })
+                })
+                .collect();
+            let mut got = Vec::new();
+            while got.len() < 2 {
+                match claim_recv(&*mem) {
+                    Some(pos) => {
+                        got.push(mem.bytes[(pos % 2) as usize].load(Ordering::Relaxed));
+                        finish_recv(&*mem, pos);
+                    }
+                    None => loom::thread::yield_now(),
+                }
+            }
+            got.sort_unstable();
+            assert_eq!(got, [7, 9], "each message once, whole");
+            for s in senders {
+                s.join().unwrap();
+            }
+        });
     }
 }
