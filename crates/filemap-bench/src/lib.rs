@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
 use filemap::channel::broadcast::{Receiver as BReceiver, Sender as BSender};
+use filemap::channel::mpmc::Channel as MpmcChannel;
 use filemap::channel::spsc::{Receiver, Sender};
 use filemap::{Access, Mapping, ViewAccess};
 use hdrhistogram::Histogram;
@@ -66,6 +67,8 @@ pub enum Peer {
     SpscBlocking,
     /// filemap broadcast (one sender, one receiver here), busy-polling `try_recv`.
     Broadcast,
+    /// filemap MPMC (one sender, one receiver here), busy-polling.
+    Mpmc,
     /// A pipe each way (the child's stdin and stdout).
     Pipe,
     /// A Unix domain stream socket.
@@ -85,6 +88,7 @@ impl Peer {
             Peer::SpscZeroCopy => "filemap spsc, spin, zero-copy",
             Peer::SpscBlocking => "filemap spsc, blocking",
             Peer::Broadcast => "filemap broadcast, spin",
+            Peer::Mpmc => "filemap mpmc, spin",
             Peer::Pipe => "pipe",
             Peer::UnixSocket => "unix socket",
             Peer::Iceoryx2 => "iceoryx2 pub-sub, spin",
@@ -99,6 +103,7 @@ impl Peer {
             Peer::SpscZeroCopy => "spsc-zero-copy",
             Peer::SpscBlocking => "spsc-blocking",
             Peer::Broadcast => "broadcast",
+            Peer::Mpmc => "mpmc",
             Peer::Pipe => "pipe",
             Peer::UnixSocket => "unix-socket",
             Peer::Iceoryx2 => "iceoryx2",
@@ -120,6 +125,7 @@ impl Peer {
             Peer::SpscZeroCopy,
             Peer::SpscBlocking,
             Peer::Broadcast,
+            Peer::Mpmc,
             Peer::Pipe,
         ]);
         if cfg!(unix) {
@@ -320,6 +326,7 @@ enum Made {
     Floor(Mapping),
     Spsc(Option<Box<Sender>>, Box<Receiver>),
     Bcast(Box<BSender>, String),
+    Mpmc(Option<Box<MpmcChannel>>, Box<MpmcChannel>),
     Pipe,
     #[cfg(unix)]
     Unix(std::os::unix::net::UnixListener, std::path::PathBuf),
@@ -357,6 +364,18 @@ fn run_case(
             let ping = BSender::create(&format!("{name}.ping"), 64, size as u64).map_err(e)?;
             // The pong channel is the child's to create; we open it once it is ready.
             Made::Bcast(Box::new(ping), name.clone())
+        }
+        Peer::Mpmc => {
+            let slots = (ring_capacity(size) / size.max(64) as u64).clamp(4, 1024);
+            let ping = match sc {
+                Scenario::Latency => Some(Box::new(
+                    MpmcChannel::create(&format!("{name}.ping"), slots, size as u64).map_err(e)?,
+                )),
+                Scenario::Stream => None,
+            };
+            let pong =
+                MpmcChannel::create(&format!("{name}.pong"), slots, size as u64).map_err(e)?;
+            Made::Mpmc(ping, Box::new(pong))
         }
         Peer::Pipe => Made::Pipe,
         Peer::Iceoryx2 => {
@@ -499,6 +518,21 @@ fn parent_side(
                 record(i, t, &mut hist);
             }
         }
+        (Made::Mpmc(ping, pong), sc) => {
+            for i in 0..total {
+                let t = Instant::now();
+                match (&ping, sc) {
+                    (Some(p), Scenario::Latency) => {
+                        while !p.try_send(&buf).map_err(e)? {
+                            std::hint::spin_loop();
+                        }
+                    }
+                    _ => on_stream(i),
+                }
+                mpmc_recv(&pong, &mut buf).map_err(e)?;
+                record(i, t, &mut hist);
+            }
+        }
         (Made::Bcast(mut tx, name), _) => {
             let mut rx = BReceiver::open(&format!("{name}.pong")).map_err(e)?;
             for i in 0..total {
@@ -586,6 +620,17 @@ fn byte_stream(
         after(i, t);
     }
     Ok(())
+}
+
+/// Receives one MPMC message into `buf`, busy-polling.
+fn mpmc_recv(ch: &MpmcChannel, buf: &mut [u8]) -> filemap::Result<()> {
+    loop {
+        if let Some(m) = ch.try_recv()? {
+            buf.copy_from_slice(&m);
+            return Ok(());
+        }
+        std::hint::spin_loop();
+    }
 }
 
 /// Receives one broadcast message into `buf`, busy-polling.
@@ -707,6 +752,22 @@ pub fn peer_main(args: &[String]) -> Result<(), String> {
                 ready();
                 for i in 0..total {
                     spsc_send(&mut tx, peer, &buf, i).map_err(e)?;
+                }
+            }
+        }
+        Peer::Mpmc => {
+            let pong = MpmcChannel::open(&format!("{name}.pong")).map_err(e)?;
+            let ping = match sc {
+                Scenario::Latency => Some(MpmcChannel::open(&format!("{name}.ping")).map_err(e)?),
+                Scenario::Stream => None,
+            };
+            ready();
+            for _ in 0..total {
+                if let Some(p) = &ping {
+                    mpmc_recv(p, &mut buf).map_err(e)?;
+                }
+                while !pong.try_send(&buf).map_err(e)? {
+                    std::hint::spin_loop();
                 }
             }
         }

@@ -223,6 +223,7 @@ fn bench_runs_every_transport_as_two_processes_and_writes_json() {
         "filemap spsc, spin, copy",
         "filemap spsc, blocking",
         "filemap broadcast, spin",
+        "filemap mpmc, spin",
         "pipe",
     ] {
         for size in [64, 4096] {
