@@ -535,14 +535,16 @@ fn mpmc_survives_a_sender_and_a_receiver_killed_mid_stream() {
     for _ in &receivers {
         ch.send(b"", Some(Duration::from_secs(60))).unwrap();
     }
+    // The survivors finished (above: nothing stalled on the dead processes'
+    // slots). What the killed receiver took is gone with it; the rest arrived
+    // once each, whole and in order (the receivers check that), so no sender
+    // is over-counted.
     let total = mpmc_totals(&receivers);
     for id in 0..2u32 {
-        // The killed receiver may have taken some of these with it; none is
-        // delivered twice and each delivered one was whole (checked by the receivers).
         let (n, _) = total.get(&id).copied().unwrap_or_default();
         assert!(
-            n <= per_sender && n + 64 * 2 >= per_sender / 2,
-            "sender {id}: {n}"
+            n <= per_sender,
+            "sender {id}: {n} messages, more than it sent"
         );
     }
     drop((doomed_rx, doomed_tx));
