@@ -36,7 +36,7 @@
 use std::sync::atomic::{fence, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{Park, Side};
+use super::{Park, Side, SlotArray};
 use crate::error::{Error, Result};
 use crate::mapping::Options;
 use crate::segment::{fingerprint, Kind, Segment, Spec, HEADER_LEN};
@@ -71,49 +71,6 @@ fn spec() -> Spec {
                 SLOT_HEADER as u64,
             ],
         ),
-    }
-}
-
-/// Bytes per slot for messages of up to `size` bytes: header, then the bytes
-/// rounded up to 8.
-fn stride(size: u64) -> u64 {
-    SLOT_HEADER as u64 + ((size + 7) & !7)
-}
-
-/// The geometry, checked against the segment's size.
-#[derive(Debug, Clone, Copy)]
-struct Geometry {
-    slots: u64,
-    size: u64,
-}
-
-impl Geometry {
-    fn of(seg: &Segment) -> Result<Geometry> {
-        let h = seg.header();
-        let (slots, size) = (h.capacity, h.param);
-        let corrupt = |reason: String| Error::Corrupt {
-            object: seg.label().to_owned(),
-            reason,
-        };
-        if !slots.is_power_of_two() || size == 0 || size > u64::from(u32::MAX) {
-            return Err(corrupt(format!(
-                "its geometry ({slots} slots of {size} bytes) is invalid"
-            )));
-        }
-        let need = slots
-            .checked_mul(stride(size))
-            .and_then(|b| b.checked_add(SLOTS as u64));
-        if need.is_none_or(|n| n > h.total_len) {
-            return Err(corrupt(format!(
-                "{slots} slots of {size} bytes do not fit in {} bytes",
-                h.total_len
-            )));
-        }
-        Ok(Geometry { slots, size })
-    }
-
-    fn slot(&self, n: u64) -> usize {
-        SLOTS + ((n % self.slots) * stride(self.size)) as usize
     }
 }
 
@@ -219,7 +176,7 @@ pub(crate) fn look<M: SlotMem>(
 /// The protocol over a segment.
 struct SegSlots<'a> {
     seg: &'a Segment,
-    geo: Geometry,
+    geo: SlotArray,
 }
 
 impl SlotMem for SegSlots<'_> {
@@ -270,7 +227,7 @@ impl SlotMem for SegSlots<'_> {
 #[derive(Debug)]
 pub struct Sender {
     seg: Segment,
-    geo: Geometry,
+    geo: SlotArray,
     tail: u64,
 }
 
@@ -290,21 +247,8 @@ impl Sender {
     /// # Errors
     /// As [`Sender::create`].
     pub fn create_with(name: &str, slots: u64, max_message: u64, opts: &Options) -> Result<Sender> {
-        let bad = |reason: String| Error::InvalidSize {
-            object: name.to_owned(),
-            reason,
-        };
-        if slots == 0 || max_message == 0 || max_message > u64::from(u32::MAX) {
-            return Err(bad(format!("{slots} slots of {max_message} bytes: both must be at least 1, bytes at most 4 GiB")));
-        }
-        let slots = slots
-            .checked_next_power_of_two()
-            .ok_or_else(|| bad(format!("{slots} slots is too many")))?;
-        let total = slots
-            .checked_mul(stride(max_message))
-            .and_then(|b| b.checked_add(SLOTS as u64))
-            .ok_or_else(|| bad(format!("{slots} slots of {max_message} bytes overflow")))?;
-        let seg = Segment::create(name, opts, spec(), slots, max_message, total)?;
+        let (geo, total) = SlotArray::new(name, SLOTS, SLOT_HEADER, slots, max_message)?;
+        let seg = Segment::create(name, opts, spec(), geo.slots, max_message, total)?;
         Self::attach(seg)
     }
 
@@ -318,7 +262,7 @@ impl Sender {
     }
 
     fn attach(seg: Segment) -> Result<Sender> {
-        let geo = Geometry::of(&seg)?;
+        let geo = SlotArray::of(&seg, SLOTS, SLOT_HEADER)?;
         TX.claim(&seg)?;
         let mut tail = seg.a64(TAIL).load(Ordering::Acquire);
         // A sender that died after writing a message's even stamp but before
@@ -387,7 +331,7 @@ pub struct Received {
 #[derive(Debug)]
 pub struct Receiver {
     seg: Segment,
-    geo: Geometry,
+    geo: SlotArray,
     next: u64,
 }
 
@@ -404,7 +348,7 @@ impl Receiver {
     /// As [`Options::open`], [`Error::Corrupt`], [`Error::Incompatible`].
     pub fn open(name: &str) -> Result<Receiver> {
         let seg = Segment::open(name, &Options::new(), spec())?;
-        let geo = Geometry::of(&seg)?;
+        let geo = SlotArray::of(&seg, SLOTS, SLOT_HEADER)?;
         let next = seg.a64(TAIL).load(Ordering::Acquire);
         Ok(Receiver { seg, geo, next })
     }

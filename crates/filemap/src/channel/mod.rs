@@ -166,3 +166,88 @@ impl Park {
         }
     }
 }
+
+/// The layout of a channel made of fixed-size slots (broadcast, MPMC): slot
+/// `i` starts at `start + i * stride`, a `header` of bookkeeping then up to
+/// `size` bytes of message.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SlotArray {
+    pub start: usize,
+    pub header: usize,
+    pub slots: u64,
+    pub size: u64,
+}
+
+impl SlotArray {
+    /// Bytes from one slot to the next: the header, then the bytes rounded up to 8.
+    pub(crate) fn stride(&self) -> u64 {
+        self.header as u64 + ((self.size + 7) & !7)
+    }
+
+    /// Where the slot of message/position `n` starts.
+    pub(crate) fn slot(&self, n: u64) -> usize {
+        self.start + ((n % self.slots) * self.stride()) as usize
+    }
+
+    /// Bytes the segment needs, or `None` if that overflows.
+    fn total(&self) -> Option<u64> {
+        self.slots
+            .checked_mul(self.stride())?
+            .checked_add(self.start as u64)
+    }
+
+    /// The layout for a new channel `name` of at least `slots` slots (rounded up
+    /// to a power of two) of `size` bytes, and the segment size it needs.
+    pub(crate) fn new(
+        name: &str,
+        start: usize,
+        header: usize,
+        slots: u64,
+        size: u64,
+    ) -> Result<(SlotArray, u64)> {
+        let bad = |reason: String| Error::InvalidSize {
+            object: name.to_owned(),
+            reason,
+        };
+        if slots == 0 || size == 0 || size > u64::from(u32::MAX) {
+            return Err(bad(format!(
+                "{slots} slots of {size} bytes: both must be at least 1, bytes at most 4 GiB"
+            )));
+        }
+        let slots = slots
+            .checked_next_power_of_two()
+            .ok_or_else(|| bad(format!("{slots} slots is too many")))?;
+        let a = SlotArray {
+            start,
+            header,
+            slots,
+            size,
+        };
+        let total = a
+            .total()
+            .ok_or_else(|| bad(format!("{slots} slots of {size} bytes overflow")))?;
+        Ok((a, total))
+    }
+
+    /// The layout an existing segment's header describes, checked against its size.
+    pub(crate) fn of(seg: &Segment, start: usize, header: usize) -> Result<SlotArray> {
+        let h = seg.header();
+        let a = SlotArray {
+            start,
+            header,
+            slots: h.capacity,
+            size: h.param,
+        };
+        let fits = a.total().is_some_and(|need| need <= h.total_len);
+        if !a.slots.is_power_of_two() || a.size == 0 || a.size > u64::from(u32::MAX) || !fits {
+            return Err(Error::Corrupt {
+                object: seg.label().to_owned(),
+                reason: format!(
+                    "its geometry ({} slots of {} bytes in {} bytes) is invalid",
+                    a.slots, a.size, h.total_len
+                ),
+            });
+        }
+        Ok(a)
+    }
+}

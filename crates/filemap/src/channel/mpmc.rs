@@ -38,7 +38,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::Park;
+use super::{Park, SlotArray};
 use crate::error::{Error, Result};
 use crate::mapping::Options;
 use crate::segment::{fingerprint, Kind, Segment, Spec, HEADER_LEN};
@@ -77,10 +77,6 @@ fn spec() -> Spec {
             ],
         ),
     }
-}
-
-fn stride(size: u64) -> u64 {
-    SLOT_HEADER as u64 + ((size + 7) & !7)
 }
 
 /// The memory Vyukov's algorithm works on (std atomics over a segment in the
@@ -147,7 +143,7 @@ pub(crate) fn finish_recv<M: QueueMem>(m: &M, pos: u64) {
 
 impl QueueMem for Channel {
     fn slots(&self) -> u64 {
-        self.slots
+        self.geo.slots
     }
     fn load_enq(&self) -> u64 {
         self.seg.a64(ENQ).load(Ordering::Relaxed)
@@ -169,12 +165,12 @@ impl QueueMem for Channel {
         self.seg
             .a64(self.at(pos))
             .load(o)
-            .wrapping_add(pos % self.slots)
+            .wrapping_add(pos % self.geo.slots)
     }
     fn store_seq(&self, pos: u64, seq: u64, o: Ordering) {
         self.seg
             .a64(self.at(pos))
-            .store(seq.wrapping_sub(pos % self.slots), o)
+            .store(seq.wrapping_sub(pos % self.geo.slots), o)
     }
 }
 
@@ -182,8 +178,7 @@ impl QueueMem for Channel {
 #[derive(Debug)]
 pub struct Channel {
     seg: Segment,
-    slots: u64,
-    size: u64,
+    geo: SlotArray,
     me: u64,
 }
 
@@ -194,25 +189,12 @@ impl Channel {
     /// # Errors
     /// As [`Options::create`]; [`Error::InvalidSize`] for 0 slots or bytes.
     pub fn create(name: &str, slots: u64, max_message: u64) -> Result<Channel> {
-        let bad = |reason: String| Error::InvalidSize {
-            object: name.to_owned(),
-            reason,
-        };
-        if slots == 0 || max_message == 0 || max_message > u64::from(u32::MAX) {
-            return Err(bad(format!("{slots} slots of {max_message} bytes: both must be at least 1, bytes at most 4 GiB")));
-        }
-        let slots = slots
-            .checked_next_power_of_two()
-            .ok_or_else(|| bad(format!("{slots} slots is too many")))?;
-        let total = slots
-            .checked_mul(stride(max_message))
-            .and_then(|b| b.checked_add(SLOTS as u64))
-            .ok_or_else(|| bad(format!("{slots} slots of {max_message} bytes overflow")))?;
+        let (geo, total) = SlotArray::new(name, SLOTS, SLOT_HEADER, slots, max_message)?;
         Self::wrap(Segment::create(
             name,
             &Options::new(),
             spec(),
-            slots,
+            geo.slots,
             max_message,
             total,
         )?)
@@ -227,36 +209,21 @@ impl Channel {
     }
 
     fn wrap(seg: Segment) -> Result<Channel> {
-        let h = seg.header();
-        let (slots, size) = (h.capacity, h.param);
-        let fits = slots
-            .checked_mul(stride(size))
-            .and_then(|b| b.checked_add(SLOTS as u64))
-            .is_some_and(|need| need <= h.total_len);
-        if !slots.is_power_of_two() || size == 0 || size > u64::from(u32::MAX) || !fits {
-            return Err(Error::Corrupt {
-                object: seg.label().to_owned(),
-                reason: format!(
-                    "its geometry ({slots} slots of {size} bytes in {} bytes) is invalid",
-                    h.total_len
-                ),
-            });
-        }
+        let geo = SlotArray::of(&seg, SLOTS, SLOT_HEADER)?;
         Ok(Channel {
             seg,
-            slots,
-            size,
+            geo,
             me: sys::owner_word(std::process::id()),
         })
     }
 
     /// The largest message.
     pub fn max_message(&self) -> usize {
-        self.size as usize
+        self.geo.size as usize
     }
 
     fn at(&self, pos: u64) -> usize {
-        SLOTS + ((pos % self.slots) * stride(self.size)) as usize
+        self.geo.slot(pos)
     }
 
     /// Sequence of the slot for `pos` (stored minus the slot's index).
@@ -280,13 +247,13 @@ impl Channel {
     /// # Errors
     /// [`Error::InvalidSize`] over [`Channel::max_message`].
     pub fn try_send(&self, msg: &[u8]) -> Result<bool> {
-        if msg.len() as u64 > self.size {
+        if msg.len() as u64 > self.geo.size {
             return Err(Error::InvalidSize {
                 object: self.seg.label().to_owned(),
                 reason: format!(
                     "a message of {} bytes is larger than this channel's slots ({} bytes)",
                     msg.len(),
-                    self.size
+                    self.geo.size
                 ),
             });
         }
@@ -322,13 +289,13 @@ impl Channel {
             let len = u64::from_ne_bytes(len);
             let msg = if len == SKIP {
                 None
-            } else if len > self.size {
+            } else if len > self.geo.size {
                 finish_recv(self, pos);
                 return Err(Error::Corrupt {
                     object: self.seg.label().to_owned(),
                     reason: format!(
                         "a message says it is {len} bytes, over the slot size {}",
-                        self.size
+                        self.geo.size
                     ),
                 });
             } else {
@@ -357,7 +324,7 @@ impl Channel {
         {
             let at = self.at(deq);
             let stamp = self.seg.a64(at);
-            let claimed = deq.wrapping_sub(deq % self.slots);
+            let claimed = deq.wrapping_sub(deq % self.geo.slots);
             // Mark the slot "skip", then publish it as if its sender had.
             self.write_len(deq, SKIP);
             if stamp
@@ -369,12 +336,12 @@ impl Channel {
         }
         // A receiver claimed the slot `enq` needs (one lap back) and never freed it.
         let pos = enq;
-        let back = pos.wrapping_sub(self.slots);
-        if pos >= self.slots && deq > back && self.seq(pos) == back + 1 {
+        let back = pos.wrapping_sub(self.geo.slots);
+        if pos >= self.geo.slots && deq > back && self.seq(pos) == back + 1 {
             let owner = self.claimer(pos).load(Ordering::Acquire);
             if sys::owner_alive(owner) == Some(false) {
                 let stamp = self.seg.a64(self.at(pos));
-                let idx = pos % self.slots;
+                let idx = pos % self.geo.slots;
                 if stamp
                     .compare_exchange(
                         (back + 1).wrapping_sub(idx),
@@ -411,7 +378,7 @@ impl Channel {
                     seg.a64(ENQ).load(Ordering::SeqCst),
                     seg.a64(DEQ).load(Ordering::SeqCst),
                 );
-                Ok(enq.wrapping_sub(pos) < self.slots)
+                Ok(enq.wrapping_sub(pos) < self.geo.slots)
             })?;
         }
     }
