@@ -114,6 +114,26 @@ impl Peer {
         Self::all().into_iter().find(|p| p.code() == s)
     }
 
+    /// The transports named by `codes` (as `--only` takes them, e.g.
+    /// `floor-spin,spsc-spin`).
+    ///
+    /// # Errors
+    /// A code this build does not have, with the list of those it has.
+    pub fn parse_list(codes: &[String]) -> Result<Vec<Peer>, String> {
+        codes
+            .iter()
+            .map(|c| {
+                Peer::from_code(c.trim()).ok_or_else(|| {
+                    let known: Vec<_> = Peer::all().into_iter().map(Peer::code).collect();
+                    format!(
+                        "no transport `{c}` in this build; there are: {}",
+                        known.join(", ")
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// Every transport this OS has.
     pub fn all() -> Vec<Peer> {
         let mut v = vec![Peer::FloorSpin];
@@ -162,6 +182,12 @@ pub struct Options {
     /// Measure exactly this many messages per case (after 10% warm-up), instead
     /// of a count scaled to the size (for tests).
     pub count: Option<u64>,
+    /// The transports to run ([`Peer::all`] by default).
+    pub peers: Vec<Peer>,
+    /// Run every case this many times, interleaved (all cases once, then all
+    /// again, ...), and report for each the round with the median result:
+    /// on a noisy machine that keeps one unlucky run from deciding a row.
+    pub rounds: usize,
 }
 
 impl Options {
@@ -179,6 +205,8 @@ impl Options {
             peer_command,
             pin: cfg!(target_os = "linux") && cpus >= 2,
             count: None,
+            peers: Peer::all(),
+            rounds: 1,
         }
     }
 }
@@ -241,7 +269,8 @@ fn ring_capacity(size: usize) -> u64 {
     ((size as u64 + 16) * 4).max(1 << 20)
 }
 
-/// Runs every case; `progress` hears about each before it runs.
+/// Runs every case (`opts.rounds` times); `progress` hears about each run
+/// before it starts.
 ///
 /// # Errors
 /// A message saying which case failed and why.
@@ -251,37 +280,63 @@ pub fn run(
 ) -> Result<Vec<Row>, String> {
     let mut cases = Vec::new();
     for &size in &opts.sizes {
-        for peer in Peer::all() {
+        for &peer in &opts.peers {
             for &sc in peer.scenarios() {
                 cases.push((sc, peer, size));
             }
         }
     }
     cases.sort_by_key(|(sc, _, size)| (*sc == Scenario::Stream, *size));
-    let mut rows = Vec::new();
-    let total = cases.len() + opts.sizes.len();
-    for (i, (sc, peer, size)) in cases.into_iter().enumerate() {
-        progress(
-            i,
-            total,
-            &format!("{} {} {size} B", sc.as_str(), peer.as_str()),
-        );
-        let (count, warmup) = opts
-            .count
-            .map_or_else(|| counts(sc, size, opts.quick), |n| (n, n / 10));
-        let row = run_case(opts, sc, peer, size, count, warmup)
-            .map_err(|e| format!("{} {} {size} B: {e}", sc.as_str(), peer.as_str()))?;
-        rows.push(row);
+    let rounds = opts.rounds.max(1);
+    let mut runs: Vec<Vec<Row>> = vec![Vec::new(); cases.len()];
+    let total = (cases.len() + opts.sizes.len()) * rounds;
+    let mut step = 0;
+    for round in 0..rounds {
+        for (k, &(sc, peer, size)) in cases.iter().enumerate() {
+            let of = if rounds > 1 {
+                format!(" (round {}/{rounds})", round + 1)
+            } else {
+                String::new()
+            };
+            progress(
+                step,
+                total,
+                &format!("{} {} {size} B{of}", sc.as_str(), peer.as_str()),
+            );
+            step += 1;
+            let (count, warmup) = opts
+                .count
+                .map_or_else(|| counts(sc, size, opts.quick), |n| (n, n / 10));
+            let row = run_case(opts, sc, peer, size, count, warmup)
+                .map_err(|e| format!("{} {} {size} B: {e}", sc.as_str(), peer.as_str()))?;
+            runs[k].push(row);
+        }
     }
-    for (j, &size) in opts.sizes.iter().enumerate() {
-        progress(
-            total - opts.sizes.len() + j,
-            total,
-            &format!("memcpy {size} B"),
-        );
-        rows.push(memcpy_row(size, opts.quick));
+    let mut rows: Vec<Row> = runs.into_iter().map(median_run).collect();
+    for &size in &opts.sizes {
+        let mut copies = Vec::new();
+        for _ in 0..rounds {
+            progress(step, total, &format!("memcpy {size} B"));
+            step += 1;
+            copies.push(memcpy_row(size, opts.quick));
+        }
+        rows.push(median_run(copies));
     }
     Ok(rows)
+}
+
+/// Of several runs of one case, the one with the median result (p50 for
+/// round trips, msg/s for streams), so that a row's figures all come from
+/// one run.
+fn median_run(mut runs: Vec<Row>) -> Row {
+    let key = |r: &Row| match (r.latency_ns, r.msgs_per_s) {
+        (Some(l), _) => l[0] as f64,
+        (None, Some(m)) => -m,
+        (None, None) => 0.0,
+    };
+    runs.sort_by(|a, b| key(a).total_cmp(&key(b)));
+    let mid = (runs.len() - 1) / 2;
+    runs.swap_remove(mid)
 }
 
 /// Single-core memcpy bandwidth between two buffers of `size` bytes: the

@@ -130,7 +130,8 @@ enum Cmd {
     /// Benchmark IPC side by side: the shared-memory floor, filemap, pipes, Unix sockets.
     #[command(
         after_help = "Each case runs as two processes (pinned to CPUs 0 and 1 when there are two).\n\n\
-                            Examples:\n  filemap bench --quick\n  filemap bench --sizes 64,1MiB --json bench.json"
+                            Examples:\n  filemap bench --quick\n  filemap bench --sizes 64,1MiB --json bench.json\n  \
+                            filemap bench --only floor-spin,spsc-spin --sizes 64 --rounds 5"
     )]
     Bench {
         /// A short run (well under 30 s).
@@ -145,6 +146,14 @@ enum Cmd {
         /// Also draw latency and throughput against message size as an SVG chart.
         #[arg(long)]
         svg: Option<PathBuf>,
+        /// Only these transports, comma-separated (e.g. floor-spin,spsc-spin;
+        /// an unknown one lists those there are).
+        #[arg(long, value_delimiter = ',')]
+        only: Option<Vec<String>>,
+        /// Run every case this many times, interleaved, and report each case's
+        /// median run (steadier figures on a noisy machine).
+        #[arg(long, default_value = "1", value_parser = clap::value_parser!(u32).range(1..=99))]
+        rounds: u32,
         /// Messages per case instead of the default counts (for a smoke test).
         #[arg(long, hide = true)]
         count: Option<u64>,
@@ -270,26 +279,52 @@ fn run(cmd: Cmd) -> Res {
             sizes,
             json,
             svg,
+            only,
+            rounds,
             count,
             peer,
-        } => run_bench(quick, &sizes, (json, svg), count, peer),
+        } => run_bench(
+            BenchArgs {
+                quick,
+                sizes,
+                only,
+                rounds,
+                count,
+            },
+            (json, svg),
+            peer,
+        ),
         Cmd::Demo { role } => demo::run(role.as_deref())
             .map(|()| ExitCode::SUCCESS)
             .map_err(|e| fail(e, 2)),
     }
 }
 
-fn run_bench(
+/// What `filemap bench` was asked to run.
+struct BenchArgs {
     quick: bool,
-    sizes: &[u64],
-    (json, svg): (Option<PathBuf>, Option<PathBuf>),
+    sizes: Vec<u64>,
+    only: Option<Vec<String>>,
+    rounds: u32,
     count: Option<u64>,
+}
+
+fn run_bench(
+    args: BenchArgs,
+    (json, svg): (Option<PathBuf>, Option<PathBuf>),
     peer: Option<Vec<String>>,
 ) -> Res {
     if let Some(args) = peer {
         filemap_bench::peer_main(&args).map_err(|e| fail(e, 2))?;
         return Ok(ExitCode::SUCCESS);
     }
+    let BenchArgs {
+        quick,
+        sizes,
+        only,
+        rounds,
+        count,
+    } = args;
     let exe = std::env::current_exe()?;
     let mut opts = filemap_bench::Options::new(
         sizes.iter().map(|&s| s as usize).collect(),
@@ -297,6 +332,10 @@ fn run_bench(
         (exe, vec!["bench".into(), "--peer".into()]),
     );
     opts.count = count;
+    opts.rounds = rounds as usize;
+    if let Some(codes) = only {
+        opts.peers = filemap_bench::Peer::parse_list(&codes).map_err(|e| fail(e, 2))?;
+    }
     let started = std::time::Instant::now();
     let bar = indicatif::ProgressBar::new(0).with_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
@@ -326,6 +365,7 @@ fn run_bench(
         let v = serde_json::json!({
             "machine": {"cpus": std::thread::available_parallelism().map_or(1, |n| n.get()), "os": std::env::consts::OS},
             "quick": quick,
+            "rounds": rounds,
             "rows": rows.iter().map(filemap_bench::Row::to_json).collect::<Vec<_>>(),
             "operations": ops.iter().map(filemap_bench::OpRow::to_json).collect::<Vec<_>>(),
         });
