@@ -30,7 +30,7 @@ proptest! {
     // answering with Ok or an error.
     #[test]
     fn corrupt_spsc_indices_and_records_give_errors(
-        offset in 0usize..(128 + 256 + 1024),
+        offset in 0usize..(128 + 320 + 1024),
         bytes in proptest::collection::vec(any::<u8>(), 1..24),
         sends in 0usize..40,
     ) {
@@ -84,7 +84,7 @@ proptest! {
 
 // The layout's offsets, as documented in channel/spsc.rs.
 const HEAD: usize = 192;
-const DATA: usize = 384;
+const DATA: usize = 448;
 
 #[test]
 fn each_corrupted_index_or_record_is_detected() {

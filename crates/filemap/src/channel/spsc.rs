@@ -52,18 +52,12 @@ use crate::error::{Error, Result};
 use crate::mapping::Options;
 use crate::segment::{fingerprint, Kind, Segment, Spec, HEADER_LEN};
 
-const TAIL: usize = HEADER_LEN; // u64, sender's line
-const TX: Side = Side {
-    owner: HEADER_LEN + 8,
-    closed: HEADER_LEN + 16,
-    role: "sender",
-};
-const HEAD: usize = HEADER_LEN + 64; // u64, receiver's line
-const RX: Side = Side {
-    owner: HEADER_LEN + 72,
-    closed: HEADER_LEN + 80,
-    role: "receiver",
-};
+// Each line is written by one side only, and the words a side polls on its
+// hot path are on lines the other side does not write on its own: the
+// sender's index line (written every commit) must not hold words the
+// receiver reads while it waits, or each poll would pull that line away.
+const TAIL: usize = HEADER_LEN; // u64, the sender's line, written every commit
+const HEAD: usize = HEADER_LEN + 64; // u64, the receiver's line
 /// The receiver parks here waiting for data.
 const DATA_PARK: Park = Park {
     seq: HEADER_LEN + 128,
@@ -74,9 +68,21 @@ const SPACE_PARK: Park = Park {
     seq: HEADER_LEN + 192,
     waiting: HEADER_LEN + 196,
 };
-const DATA: usize = HEADER_LEN + 256;
-/// Version of the record format (2: stamped headers, see `ring`).
-const RING_FORMAT: u64 = 2;
+// Owners and closed flags: written on attach and close only, read often.
+const TX: Side = Side {
+    owner: HEADER_LEN + 256,
+    closed: HEADER_LEN + 264,
+    role: "sender",
+};
+const RX: Side = Side {
+    owner: HEADER_LEN + 272,
+    closed: HEADER_LEN + 280,
+    role: "receiver",
+};
+const DATA: usize = HEADER_LEN + 320;
+/// Version of the record format (2: stamped headers, see `ring`; 3: side
+/// words on their own line).
+const RING_FORMAT: u64 = 3;
 
 /// The smallest ring.
 pub const MIN_CAPACITY: u64 = 64;
