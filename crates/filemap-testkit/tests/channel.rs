@@ -71,6 +71,46 @@ fn receiver_in_another_process_checks_every_message() {
     );
 }
 
+/// A process that cannot take part in cross-process barriers (here opted out
+/// with `FILEMAP_NO_MEMBARRIER`) marks the segment so that every process
+/// fences again; blocking transfers between it and one that can still lose no
+/// wake-up.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_process_without_membarrier_makes_every_process_fence() {
+    const FENCE_FLAG: usize = 72;
+    let name = unique("spsc-fences");
+    let mut tx = Sender::create(&name, 1024).unwrap();
+    let raw = Mapping::open(&name, filemap::Access::Read).unwrap();
+    let header = raw.view(..128, ViewAccess::Read).unwrap();
+    assert_eq!(
+        header.load_u32(FENCE_FLAG).unwrap(),
+        0,
+        "this process takes part in membarrier: no fences asked for"
+    );
+    let count = 5_000u64;
+    let mut cmd = std::process::Command::new(filemap_testkit::helper_path());
+    cmd.env("FILEMAP_NO_MEMBARRIER", "1")
+        .args(["spsc-recv", &name, &count.to_string()]);
+    let rx = Helper::spawn_cmd(&mut cmd, "spsc-recv without membarrier");
+    assert_eq!(rx.line(), "ready");
+    assert_eq!(
+        header.load_u32(FENCE_FLAG).unwrap(),
+        1,
+        "the helper asked for fences"
+    );
+    // A small ring: the sender often waits for space and the receiver for
+    // data, so both sides park and are woken many times.
+    let max = tx.max_message();
+    for n in 0..count {
+        let mut buf = vec![0; filemap_testkit::message_len(n, max)];
+        filemap_testkit::message_fill(n, &mut buf);
+        tx.send_timeout(&buf, Duration::from_secs(60)).unwrap();
+    }
+    assert_eq!(rx.line(), format!("received {count}"));
+    rx.exit();
+}
+
 #[test]
 fn sender_killed_mid_stream_leaves_only_whole_messages_then_an_error() {
     // Kill the sender at several points; each time every message received is

@@ -16,6 +16,7 @@
 //! | 48 | creator pid (u32) | |
 //! | 56 | creator start time (u64) | with the pid, names the creator even after pid reuse |
 //! | 64 | state (u32): 0 being made, 1 ready | written last, with release ordering |
+//! | 72 | fence flag (u32) | non-zero once a process that cannot take part in cross-process barriers attached (see `channel::Park`) |
 //!
 //! Values are in the creator's byte order; a reader of the other byte order
 //! fails the fingerprint check (the fingerprint covers endianness).
@@ -44,6 +45,7 @@ const OFF_TOTAL: usize = 40;
 const OFF_PID: usize = 48;
 const OFF_START: usize = 56;
 const OFF_STATE: usize = 64;
+const OFF_FENCE: usize = 72;
 const READY: u32 = 1;
 
 /// What a segment holds.
@@ -167,6 +169,9 @@ pub(crate) struct Segment {
     view: View,
     label: String,
     header: Header,
+    /// This process takes part in cross-process barriers
+    /// ([`sys::barrier_registered`]).
+    light: bool,
 }
 
 /// Reads the header of `v` if it starts with the magic (`None` otherwise). The
@@ -268,12 +273,7 @@ impl Segment {
         view.write_at(OFF_START, &header.creator_start.to_ne_bytes())?;
         // Everything above happens-before any opener's acquire load of READY.
         view.atomic_u32(OFF_STATE)?.store(READY, Ordering::Release);
-        Ok(Segment {
-            _mapping: mapping,
-            view,
-            label,
-            header,
-        })
+        Ok(Segment::new(mapping, view, label, header))
     }
 
     /// Opens `name` and checks its header against `spec`, waiting (bounded by
@@ -355,14 +355,38 @@ impl Segment {
                 mapping.len()
             )));
         }
-        Ok(Segment {
+        Ok(Segment::new(mapping, view, label, header))
+    }
+
+    fn new(mapping: Mapping, view: View, label: String, header: Header) -> Segment {
+        let seg = Segment {
             _mapping: mapping,
             view,
             label,
             header,
-        })
+            light: sys::barrier_registered(),
+        };
+        if !seg.light {
+            seg.need_fences();
+        }
+        seg
     }
 
+    /// Tells every process using the segment to fence on its hot paths from
+    /// now on: this one cannot rely on cross-process barriers.
+    pub(crate) fn need_fences(&self) {
+        self.a32(OFF_FENCE).fetch_or(1, Ordering::SeqCst);
+    }
+
+    /// Whether this process may skip the fence before it checks for waiters
+    /// (see `channel::Park`): it takes part in cross-process barriers, and so
+    /// does every process that attached to the segment.
+    #[inline]
+    pub(crate) fn light_fences(&self) -> bool {
+        self.light && self.a32(OFF_FENCE).load(Ordering::Relaxed) == 0
+    }
+
+    #[inline]
     pub(crate) fn view(&self) -> &View {
         &self.view
     }
@@ -378,6 +402,7 @@ impl Segment {
     /// The `AtomicU32` at `off`. Offsets are constants of the kind's layout,
     /// inside the checked total length and aligned, so this cannot fail for
     /// them; an error here is a bug in the layout constants.
+    #[inline]
     pub(crate) fn a32(&self, off: usize) -> &AtomicU32 {
         self.view
             .atomic_u32(off)
@@ -385,6 +410,7 @@ impl Segment {
     }
 
     /// The `AtomicU64` at `off`; see [`Segment::a32`].
+    #[inline]
     pub(crate) fn a64(&self, off: usize) -> &AtomicU64 {
         self.view
             .atomic_u64(off)

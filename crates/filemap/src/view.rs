@@ -45,6 +45,12 @@ impl View {
         }
     }
 
+    /// Hints the CPU to fetch the cache line at `offset` (see `RawView::prefetch`).
+    pub(crate) fn prefetch(&self, offset: usize) {
+        self.raw().prefetch(offset);
+    }
+
+    #[inline]
     fn raw(&self) -> &RawView {
         self.raw
             .as_ref()
@@ -85,6 +91,7 @@ impl View {
         }
     }
 
+    #[inline]
     fn check_writable(&self) -> Result<()> {
         if self.is_writable() {
             Ok(())
@@ -103,6 +110,7 @@ impl View {
     ///
     /// # Errors
     /// [`Error::OutOfRange`] if the range is not inside the view.
+    #[inline]
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
         if self.raw().copy_out(offset, buf) {
             Ok(())
@@ -115,6 +123,7 @@ impl View {
     ///
     /// # Errors
     /// [`Error::AccessDenied`] for a read-only view, [`Error::OutOfRange`].
+    #[inline]
     pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<()> {
         self.check_writable()?;
         if self.raw().copy_in(offset, data) {
@@ -132,6 +141,7 @@ impl View {
         v
     }
 
+    #[inline]
     fn atomic<T: SharedAtomic>(&self, offset: usize) -> Result<&T> {
         match self.raw().atomic::<T>(offset) {
             Some(Ok(a)) => Ok(a),
@@ -161,6 +171,7 @@ impl View {
     /// # Errors
     /// [`Error::AccessDenied`] on a read-only view, [`Error::Misaligned`] when
     /// `offset` is not a multiple of 4 (in the object), [`Error::OutOfRange`].
+    #[inline]
     pub fn atomic_u32(&self, offset: usize) -> Result<&AtomicU32> {
         self.check_writable()?;
         self.atomic(offset)
@@ -170,6 +181,7 @@ impl View {
     ///
     /// # Errors
     /// As [`View::atomic_u32`].
+    #[inline]
     pub fn atomic_u64(&self, offset: usize) -> Result<&AtomicU64> {
         self.check_writable()?;
         self.atomic(offset)

@@ -69,6 +69,7 @@ fn spec() -> Spec {
                 PARK.seq as u64,
                 SLOTS as u64,
                 SLOT_HEADER as u64,
+                super::PARK_PROTOCOL,
             ],
         ),
     }
@@ -103,7 +104,7 @@ pub(crate) fn publish<M: SlotMem>(m: &M, n: u64, msg: &[u8]) {
     m.fence(Ordering::Release);
     m.write_msg(n, msg);
     m.store_stamp(n, 2 * n + 2, Ordering::Release);
-    m.store_tail(n + 1, Ordering::SeqCst);
+    m.store_tail(n + 1, Ordering::Release);
 }
 
 /// One look for message `*next`: `Ok(None)` if nothing new, else the message
@@ -406,7 +407,7 @@ impl Receiver {
             }
             let (seg, next) = (&self.seg, self.next);
             PARK.wait(seg, Some(TX), deadline, "a message", || {
-                Ok(seg.a64(TAIL).load(Ordering::SeqCst) > next)
+                Ok(seg.a64(TAIL).load(Ordering::Acquire) > next)
             })?;
         }
     }

@@ -74,6 +74,7 @@ fn spec() -> Spec {
                 SPACE_PARK.seq as u64,
                 SLOTS as u64,
                 SLOT_HEADER as u64,
+                super::PARK_PROTOCOL,
             ],
         ),
     }
@@ -375,8 +376,8 @@ impl Channel {
                     self.recover();
                 }
                 let (enq, pos) = (
-                    seg.a64(ENQ).load(Ordering::SeqCst),
-                    seg.a64(DEQ).load(Ordering::SeqCst),
+                    seg.a64(ENQ).load(Ordering::Acquire),
+                    seg.a64(DEQ).load(Ordering::Acquire),
                 );
                 Ok(enq.wrapping_sub(pos) < self.geo.slots)
             })?;
@@ -400,7 +401,7 @@ impl Channel {
                     checked = Instant::now();
                     self.recover();
                 }
-                let pos = seg.a64(DEQ).load(Ordering::SeqCst);
+                let pos = seg.a64(DEQ).load(Ordering::Acquire);
                 Ok(self.seq(pos) == pos + 1)
             })?;
         }

@@ -104,6 +104,7 @@ fn spec() -> Spec {
                 DATA as u64,
                 REC,
                 RING_FORMAT,
+                super::PARK_PROTOCOL,
             ],
         ),
     }
@@ -132,6 +133,9 @@ impl RingMem for Segment {
         self.view()
             .read_at(DATA + off, buf)
             .expect("ring offsets lie in the segment (checked at open)")
+    }
+    fn prefetch(&self, off: usize) {
+        self.view().prefetch(DATA + off);
     }
 }
 
@@ -305,9 +309,9 @@ impl Sender {
         let (seg, ring) = (&self.seg, &self.ring);
         let need = ring.need(n as u64);
         SPACE_PARK.wait(seg, Some(RX), deadline, "space in the ring", || {
-            // Sequentially consistent: pairs with the receiver's head store
-            // in the wake-up protocol (see `Park`).
-            let head = seg.a64(HEAD).load(Ordering::SeqCst);
+            // After the waiter's fence (see `Park`); acquire: the receiver
+            // is done with the bytes below `head`.
+            let head = seg.a64(HEAD).load(Ordering::Acquire);
             let tail = ring.tail;
             // A corrupt index counts as "ready": poll_reserve reports it.
             Ok(head > tail || tail - head > ring.cap || ring.cap - (tail - head) >= need)
@@ -327,9 +331,8 @@ impl Sender {
     /// As [`Sender::try_reserve`].
     pub fn try_send(&mut self, msg: &[u8]) -> Result<bool> {
         match self.try_reserve(msg.len())? {
-            Some(mut r) => {
-                r.write_at(0, msg)?;
-                r.commit();
+            Some(r) => {
+                r.fill_and_commit(msg);
                 Ok(true)
             }
             None => Ok(false),
@@ -353,9 +356,7 @@ impl Sender {
     }
 
     fn send_opt(&mut self, msg: &[u8], timeout: Option<Duration>) -> Result<()> {
-        let mut r = self.reserve(msg.len(), timeout)?;
-        r.write_at(0, msg)?;
-        r.commit();
+        self.reserve(msg.len(), timeout)?.fill_and_commit(msg);
         Ok(())
     }
 }
@@ -405,6 +406,14 @@ impl Reservation<'_> {
             .seg
             .write(self.slot.rec + REC as usize + offset, data);
         Ok(())
+    }
+
+    /// Writes the whole message (`msg.len()` is the reserved length) and
+    /// commits it.
+    fn fill_and_commit(self, msg: &[u8]) {
+        debug_assert_eq!(msg.len(), self.slot.len);
+        self.tx.seg.write(self.slot.rec + REC as usize, msg);
+        self.commit();
     }
 
     /// The reserved bytes, to fill in place.

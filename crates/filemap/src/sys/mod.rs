@@ -180,6 +180,7 @@ impl RawView {
         }
     }
 
+    #[inline]
     pub(crate) fn ptr(&self) -> *mut u8 {
         self.ptr
     }
@@ -189,12 +190,14 @@ impl RawView {
     }
 
     /// True when `offset..offset+n` lies within the view.
+    #[inline]
     fn contains(&self, offset: usize, n: usize) -> bool {
         offset.checked_add(n).is_some_and(|end| end <= self.len)
     }
 
     /// Copies `buf.len()` bytes from the view at `offset` into `buf`.
     /// Returns false (and copies nothing) when the range is outside the view.
+    #[inline]
     pub(crate) fn copy_out(&self, offset: usize, buf: &mut [u8]) -> bool {
         if !self.contains(offset, buf.len()) {
             return false;
@@ -211,6 +214,7 @@ impl RawView {
 
     /// Copies `data` into the view at `offset`. The caller has checked that the
     /// view is writable. Returns false when the range is outside the view.
+    #[inline]
     pub(crate) fn copy_in(&self, offset: usize, data: &[u8]) -> bool {
         if !self.contains(offset, data.len()) {
             return false;
@@ -222,7 +226,25 @@ impl RawView {
         true
     }
 
+    /// Hints the CPU to fetch the cache line at `offset` (a no-op out of range
+    /// and on CPUs without a stable prefetch intrinsic). Not a memory access:
+    /// it cannot race with other processes' writes.
+    #[inline]
+    pub(crate) fn prefetch(&self, offset: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if self.contains(offset, 1) {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            // SAFETY: `offset` is inside the view (checked), so the address is in
+            // a live mapping; a prefetch reads nothing the program sees, and
+            // SSE, which it needs, is part of the x86-64 baseline.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(self.ptr.add(offset).cast::<i8>()) };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = offset;
+    }
+
     /// An atomic at `offset`, or `None` if out of range. `Err(())` if misaligned.
+    #[inline]
     pub(crate) fn atomic<T: SharedAtomic>(&self, offset: usize) -> Option<Result<&T, ()>> {
         if !self.contains(offset, T::ALIGN) {
             return None;

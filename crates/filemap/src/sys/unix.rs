@@ -800,6 +800,44 @@ pub(crate) fn wake(word: &std::sync::atomic::AtomicU32, n: u32) {
     let _ = rustix::thread::futex::wake(word, rustix::thread::futex::Flags::empty(), n);
 }
 
+/// Whether this process takes part in cross-process barriers
+/// (`membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED)`, asked once). When
+/// it does, a [`heavy_barrier`] in any process orders this process's memory
+/// accesses as a fence would, so its hot paths may skip their fences (see
+/// `channel::Park`). `FILEMAP_NO_MEMBARRIER` set (to anything) in the
+/// environment opts this process out, as if the system refused.
+#[cfg(target_os = "linux")]
+pub(crate) fn barrier_registered() -> bool {
+    use rustix::thread::{membarrier, MembarrierCommand};
+    static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *REGISTERED.get_or_init(|| {
+        std::env::var_os("FILEMAP_NO_MEMBARRIER").is_none()
+            && membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok()
+    })
+}
+
+/// A barrier in every running thread of every registered process
+/// (`MEMBARRIER_CMD_GLOBAL_EXPEDITED`): once it returns, what any of them
+/// stored before it is visible here, and what they load after it sees what
+/// this thread stored before the call. False if the system refused it.
+#[cfg(target_os = "linux")]
+pub(crate) fn heavy_barrier() -> bool {
+    use rustix::thread::{membarrier, MembarrierCommand};
+    membarrier(MembarrierCommand::GlobalExpedited).is_ok()
+}
+
+/// Off Linux there is no cross-process barrier: every process fences.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn barrier_registered() -> bool {
+    false
+}
+
+/// Off Linux there is no cross-process barrier.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn heavy_barrier() -> bool {
+    false
+}
+
 /// macOS fallback: no cross-process wait on an address is used yet, so waiting
 /// polls: it sleeps a short while (at most 1 ms) and lets the caller look again.
 #[cfg(not(target_os = "linux"))]

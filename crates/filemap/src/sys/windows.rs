@@ -460,6 +460,17 @@ pub(crate) fn process_start(pid: u32) -> Option<u64> {
     Some((u64::from(created.dwHighDateTime) << 32) | u64::from(created.dwLowDateTime))
 }
 
+/// Windows has no cross-process barrier (`FlushProcessWriteBuffers` covers one
+/// process): every process fences.
+pub(crate) fn barrier_registered() -> bool {
+    false
+}
+
+/// See [`barrier_registered`].
+pub(crate) fn heavy_barrier() -> bool {
+    false
+}
+
 /// Windows fallback: `WaitOnAddress` works only inside one process, so waiting
 /// polls: it sleeps a short while (at most 1 ms) and lets the caller look again.
 /// (A named event per waiter is the planned replacement.)
