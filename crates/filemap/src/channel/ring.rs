@@ -47,15 +47,18 @@ pub(crate) const REC: u64 = 8;
 const PAD_BIT: u64 = 1 << 63;
 const STAMP_MASK: u64 = 0x7fff_ffff;
 
+#[inline]
 pub(crate) fn round8(n: u64) -> u64 {
     (n + 7) & !7
 }
 
 /// The stamp of records in lap `lap`: in `1..2^31`, never 0.
+#[inline]
 pub(crate) fn stamp(lap: u64) -> u64 {
     lap % STAMP_MASK + 1
 }
 
+#[inline]
 fn header(len: u64, lap: u64, pad: bool) -> u64 {
     len | (stamp(lap) << 32) | if pad { PAD_BIT } else { 0 }
 }
@@ -103,6 +106,7 @@ impl Producer {
 
     /// Bytes needed beyond `tail` for a message of `n` bytes: padding, the
     /// record, and the next record's header word that commit zeroes.
+    #[inline]
     pub(crate) fn need(&self, n: u64) -> u64 {
         let rec = REC + round8(n);
         let to_end = self.cap - self.tail % self.cap;
@@ -111,6 +115,7 @@ impl Producer {
     }
 
     /// Reads `head` (acquire: the receiver is done with the bytes below it) and checks it.
+    #[inline(never)]
     pub(crate) fn refresh<M: RingMem>(&mut self, m: &M) -> Result<(), String> {
         let head = m.load_head(Ordering::Acquire);
         if head > self.tail || self.tail - head > self.cap {
@@ -126,6 +131,7 @@ impl Producer {
 
     /// Finds room for a message of `n` bytes (`n <= max_message`). `None` when
     /// the ring is full.
+    #[inline(always)]
     pub(crate) fn reserve<M: RingMem>(&mut self, m: &M, n: u64) -> Result<Option<Slot>, String> {
         let need = self.need(n);
         if self.cap - (self.tail - self.head) < need {
@@ -153,6 +159,7 @@ impl Producer {
     /// Publishes the message in `slot`, whose bytes are written (module docs),
     /// with release stores; a caller that then checks whether the receiver
     /// sleeps goes through `Park::notify`, which orders the two.
+    #[inline(always)]
     pub(crate) fn commit<M: RingMem>(&mut self, m: &M, slot: Slot) {
         // The next record's header word: zero until that record is published.
         m.store_word((slot.new_tail % self.cap) as usize, 0, Ordering::Relaxed);
@@ -210,12 +217,14 @@ impl Consumer {
 
     /// Whether the record at `head` is published: something to read, padding
     /// or message.
+    #[inline]
     pub(crate) fn ready<M: RingMem>(&self, m: &M) -> bool {
         let word = m.load_word((self.head % self.cap) as usize, Ordering::Acquire);
         (word >> 32) & STAMP_MASK == stamp(self.head / self.cap)
     }
 
     /// The next message, skipping padding; `None` when there is none yet.
+    #[inline(always)]
     pub(crate) fn poll<M: RingMem>(&mut self, m: &M) -> Result<Option<Found>, String> {
         loop {
             let pos = self.head % self.cap;
@@ -260,6 +269,7 @@ impl Consumer {
     /// Done with everything below `next_head`. Returns whether the index was
     /// published (the caller may then check whether the sender sleeps); it
     /// is, every quarter of the ring.
+    #[inline]
     pub(crate) fn release<M: RingMem>(&mut self, m: &M, next_head: u64) -> bool {
         self.head = next_head;
         if self.head - self.published >= self.cap / 4 {
@@ -270,6 +280,7 @@ impl Consumer {
     }
 
     /// Publishes `head` if it moved (before waiting, or when the ring is empty).
+    #[inline]
     pub(crate) fn publish<M: RingMem>(&mut self, m: &M) -> bool {
         if self.published == self.head {
             return false;

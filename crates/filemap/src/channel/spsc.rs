@@ -112,28 +112,35 @@ fn spec() -> Spec {
 
 /// The ring's memory in a segment.
 impl RingMem for Segment {
+    #[inline(always)]
     fn load_head(&self, o: Ordering) -> u64 {
         self.a64(HEAD).load(o)
     }
+    #[inline(always)]
     fn store_head(&self, v: u64, o: Ordering) {
         self.a64(HEAD).store(v, o)
     }
+    #[inline(always)]
     fn load_word(&self, off: usize, o: Ordering) -> u64 {
         self.a64(DATA + off).load(o)
     }
+    #[inline(always)]
     fn store_word(&self, off: usize, v: u64, o: Ordering) {
         self.a64(DATA + off).store(v, o)
     }
+    #[inline(always)]
     fn write(&self, off: usize, data: &[u8]) {
         self.view()
             .write_at(DATA + off, data)
             .expect("ring offsets lie in the segment (checked at open)")
     }
+    #[inline(always)]
     fn read(&self, off: usize, buf: &mut [u8]) {
         self.view()
             .read_at(DATA + off, buf)
             .expect("ring offsets lie in the segment (checked at open)")
     }
+    #[inline(always)]
     fn prefetch(&self, off: usize) {
         self.view().prefetch(DATA + off);
     }
@@ -264,19 +271,30 @@ impl Sender {
         self.ring.cap
     }
 
+    #[inline(always)]
     fn check_len(&self, n: usize) -> Result<()> {
         if n > self.max_message() {
-            return Err(Error::InvalidSize {
-                object: self.seg.label().to_owned(),
-                reason: format!(
-                    "a message of {n} bytes is larger than this channel's limit of {} (half the ring less 8)",
-                    self.max_message()
-                ),
-            });
+            return Err(self.too_long(n));
         }
         Ok(())
     }
 
+    // Errors are built out of line, so that the hot paths stay small enough to
+    // inline into the caller: a `Result` passed back through memory between
+    // layers cost more than the rest of a send (store-forwarding stalls).
+    #[cold]
+    #[inline(never)]
+    fn too_long(&self, n: usize) -> Error {
+        Error::InvalidSize {
+            object: self.seg.label().to_owned(),
+            reason: format!(
+                "a message of {n} bytes is larger than this channel's limit of {} (half the ring less 8)",
+                self.max_message()
+            ),
+        }
+    }
+
+    #[inline(always)]
     fn poll_reserve(&mut self, n: usize) -> Result<Option<Slot>> {
         self.ring
             .reserve(&self.seg, n as u64)
@@ -287,6 +305,7 @@ impl Sender {
     ///
     /// # Errors
     /// [`Error::InvalidSize`] over [`Sender::max_message`], [`Error::Corrupt`].
+    #[inline(always)]
     pub fn try_reserve(&mut self, n: usize) -> Result<Option<Reservation<'_>>> {
         self.check_len(n)?;
         Ok(self
@@ -329,6 +348,7 @@ impl Sender {
     ///
     /// # Errors
     /// As [`Sender::try_reserve`].
+    #[inline]
     pub fn try_send(&mut self, msg: &[u8]) -> Result<bool> {
         match self.try_reserve(msg.len())? {
             Some(r) => {
@@ -368,6 +388,8 @@ impl Drop for Sender {
     }
 }
 
+#[cold]
+#[inline(never)]
 fn corrupt(seg: &Segment, reason: String) -> Error {
     Error::Corrupt {
         object: seg.label().to_owned(),
@@ -410,6 +432,7 @@ impl Reservation<'_> {
 
     /// Writes the whole message (`msg.len()` is the reserved length) and
     /// commits it.
+    #[inline]
     fn fill_and_commit(self, msg: &[u8]) {
         debug_assert_eq!(msg.len(), self.slot.len);
         self.tx.seg.write(self.slot.rec + REC as usize, msg);
@@ -436,6 +459,7 @@ impl Reservation<'_> {
     }
 
     /// Publishes the message: the receiver can see it from now on.
+    #[inline(always)]
     pub fn commit(self) {
         let tx = self.tx;
         tx.ring.commit(&tx.seg, self.slot);
@@ -513,6 +537,7 @@ impl Receiver {
         self.ring.cap
     }
 
+    #[inline(always)]
     fn poll(&mut self) -> Result<Option<Found>> {
         self.ring
             .poll(&self.seg)
@@ -521,12 +546,14 @@ impl Receiver {
 
     /// Publishes what was consumed (the ring is empty, or we are about to wait)
     /// and wakes a sender waiting for space.
+    #[inline]
     fn publish(&mut self) {
         if self.ring.publish(&self.seg) {
             SPACE_PARK.notify(&self.seg);
         }
     }
 
+    #[inline]
     fn message(&mut self, found: Found) -> Message<'_> {
         Message { rx: self, found }
     }
@@ -536,22 +563,28 @@ impl Receiver {
     ///
     /// # Errors
     /// [`Error::Corrupt`], [`Error::PeerGone`].
+    #[inline(always)]
     pub fn try_recv(&mut self) -> Result<Option<Message<'_>>> {
         match self.poll()? {
             Some(m) => Ok(Some(self.message(m))),
-            None => {
-                self.publish();
-                if let Err(gone) = TX.check_peer(&self.seg, false) {
-                    // The sender's last message may have landed just before it
-                    // closed: look once more now that its end is seen closed.
-                    return match self.poll()? {
-                        Some(m) => Ok(Some(self.message(m))),
-                        None => Err(gone),
-                    };
-                }
-                Ok(None)
-            }
+            None => self.found_empty(),
         }
+    }
+
+    /// `try_recv` on an empty ring: publish what was consumed, and see
+    /// whether the sender is still there.
+    #[inline(never)]
+    fn found_empty(&mut self) -> Result<Option<Message<'_>>> {
+        self.publish();
+        if let Err(gone) = TX.check_peer(&self.seg, false) {
+            // The sender's last message may have landed just before it
+            // closed: look once more now that its end is seen closed.
+            return match self.poll()? {
+                Some(m) => Ok(Some(self.message(m))),
+                None => Err(gone),
+            };
+        }
+        Ok(None)
     }
 
     /// Waits for the next message as long as it takes.
@@ -610,6 +643,7 @@ impl Message<'_> {
     ///
     /// # Errors
     /// [`Error::OutOfRange`] if the range is not inside the message.
+    #[inline]
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
         if offset
             .checked_add(buf.len())
@@ -650,6 +684,7 @@ impl Message<'_> {
 }
 
 impl Drop for Message<'_> {
+    #[inline]
     fn drop(&mut self) {
         let rx = &mut *self.rx;
         if rx.ring.release(&rx.seg, self.found.next_head) {
