@@ -169,9 +169,6 @@ pub(crate) struct Segment {
     view: View,
     label: String,
     header: Header,
-    /// This process takes part in cross-process barriers
-    /// ([`sys::barrier_registered`]).
-    light: bool,
 }
 
 /// Reads the header of `v` if it starts with the magic (`None` otherwise). The
@@ -364,11 +361,12 @@ impl Segment {
             view,
             label,
             header,
-            light: sys::barrier_registered(),
         };
-        if !seg.light {
+        if !sys::barriers_available() {
             seg.need_fences();
         }
+        // Starts this process's registration, if it has not begun.
+        let _ = sys::barrier_registered();
         seg
     }
 
@@ -378,12 +376,12 @@ impl Segment {
         self.a32(OFF_FENCE).fetch_or(1, Ordering::SeqCst);
     }
 
-    /// Whether this process may skip the fence before it checks for waiters
-    /// (see `channel::Park`): it takes part in cross-process barriers, and so
-    /// does every process that attached to the segment.
+    /// Whether every process attached can issue cross-process barriers (no
+    /// one set the fence flag), so that a process registered for them may
+    /// skip its fences (see `channel::Park`).
     #[inline]
-    pub(crate) fn light_fences(&self) -> bool {
-        self.light && self.a32(OFF_FENCE).load(Ordering::Relaxed) == 0
+    pub(crate) fn barriers_work(&self) -> bool {
+        self.a32(OFF_FENCE).load(Ordering::Relaxed) == 0
     }
 
     #[inline]

@@ -114,14 +114,16 @@ impl Park {
     ///
     /// Dekker's pattern needs a full barrier on both sides, between the store
     /// and the load. Here it is asymmetric where the system allows: on Linux,
-    /// when every process attached takes part in cross-process barriers
-    /// (`Segment::light_fences`), this hot path has only a compiler fence, and
-    /// the waiter, on its slow path, makes every running thread of those
-    /// processes execute a barrier (`membarrier`, see `wait`). Either our load
-    /// of `waiting` comes after that barrier (and sees the increment the
-    /// waiter made before it), or our store came before it (and the waiter's
-    /// re-check sees it). The same argument is behind liburcu's and folly's
-    /// asymmetric fences. Elsewhere both sides fence.
+    /// a process registered for cross-process barriers
+    /// (`sys::barrier_registered`) has only a compiler fence on this hot path,
+    /// as long as every process attached can issue such barriers
+    /// (`Segment::barriers_work`); the waiter, on its slow path, makes every
+    /// running thread of the registered processes execute a barrier
+    /// (`membarrier`, see `wait`). Either our load of `waiting` comes after
+    /// that barrier (and sees the increment the waiter made before it), or our
+    /// store came before it (and the waiter's re-check sees it). The same
+    /// argument is behind liburcu's and folly's asymmetric fences. Unregistered
+    /// processes (elsewhere: all) fence.
     ///
     /// Measured on a 2-vCPU VM, one fence per message held streaming of 64-byte
     /// messages to about 15 M msg/s (the sender waited for each line it had
@@ -130,7 +132,7 @@ impl Park {
     /// the very line the other side polls).
     #[inline]
     pub(crate) fn notify(self, seg: &Segment) {
-        if seg.light_fences() {
+        if sys::barrier_registered() && seg.barriers_work() {
             compiler_fence(Ordering::SeqCst);
         } else {
             fence(Ordering::SeqCst);
@@ -166,7 +168,7 @@ impl Park {
             // Pairs with the fence in `notify`, or stands in for it (see
             // there); `ready` then re-checks.
             fence(Ordering::SeqCst);
-            if seg.light_fences() && !sys::heavy_barrier() {
+            if seg.barriers_work() && !sys::heavy_barrier() {
                 // Refused after all (e.g. by a seccomp filter): from now on
                 // everyone fences. A notifier that skipped its fence just
                 // before this is caught by the re-check after PARK_SLICE.

@@ -462,6 +462,11 @@ pub(crate) fn process_start(pid: u32) -> Option<u64> {
 
 /// Windows has no cross-process barrier (`FlushProcessWriteBuffers` covers one
 /// process): every process fences.
+pub(crate) fn barriers_available() -> bool {
+    false
+}
+
+/// See [`barriers_available`].
 pub(crate) fn barrier_registered() -> bool {
     false
 }
