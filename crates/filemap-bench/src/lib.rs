@@ -28,7 +28,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
-use filemap::channel::broadcast::{Receiver as BReceiver, Sender as BSender};
+use filemap::channel::broadcast::{Received, Receiver as BReceiver, Sender as BSender};
 use filemap::channel::mpmc::Channel as MpmcChannel;
 use filemap::channel::spsc::{Receiver, Sender};
 use filemap::{Access, Mapping, ViewAccess};
@@ -590,10 +590,12 @@ fn parent_side(
         }
         (Made::Bcast(mut tx, name), _) => {
             let mut rx = BReceiver::open(&format!("{name}.pong")).map_err(e)?;
+            let mut got = Received::default();
+            got.data.reserve(size);
             for i in 0..total {
                 let t = Instant::now();
                 tx.send(&buf).map_err(e)?;
-                bcast_recv(&mut rx, &mut buf).map_err(e)?;
+                bcast_recv(&mut rx, &mut got).map_err(e)?;
                 record(i, t, &mut hist);
             }
         }
@@ -677,26 +679,22 @@ fn byte_stream(
     Ok(())
 }
 
-/// Receives one MPMC message into `buf`, busy-polling.
-fn mpmc_recv(ch: &MpmcChannel, buf: &mut [u8]) -> filemap::Result<()> {
-    loop {
-        if let Some(m) = ch.try_recv()? {
-            buf.copy_from_slice(&m);
-            return Ok(());
-        }
+/// Receives one MPMC message into `buf`, busy-polling (without allocating:
+/// `buf` already has the message's size).
+fn mpmc_recv(ch: &MpmcChannel, buf: &mut Vec<u8>) -> filemap::Result<()> {
+    while !ch.try_recv_into(buf)? {
         std::hint::spin_loop();
     }
+    Ok(())
 }
 
-/// Receives one broadcast message into `buf`, busy-polling.
-fn bcast_recv(rx: &mut BReceiver, buf: &mut [u8]) -> filemap::Result<()> {
-    loop {
-        if let Some(r) = rx.try_recv()? {
-            buf.copy_from_slice(&r.data);
-            return Ok(());
-        }
+/// Receives one broadcast message into `got`, busy-polling (without
+/// allocating: its buffer already has the message's size).
+fn bcast_recv(rx: &mut BReceiver, got: &mut Received) -> filemap::Result<()> {
+    while !rx.try_recv_into(got)? {
         std::hint::spin_loop();
     }
+    Ok(())
 }
 
 /// Sends one message on an SPSC channel the way `peer` does.
@@ -830,9 +828,11 @@ pub fn peer_main(args: &[String]) -> Result<(), String> {
             let mut rx = BReceiver::open(&format!("{name}.ping")).map_err(e)?;
             let mut tx = BSender::create(&format!("{name}.pong"), 64, size as u64).map_err(e)?;
             ready();
+            let mut got = Received::default();
+            got.data.reserve(size);
             for _ in 0..total {
-                bcast_recv(&mut rx, &mut buf).map_err(e)?;
-                tx.send(&buf).map_err(e)?;
+                bcast_recv(&mut rx, &mut got).map_err(e)?;
+                tx.send(&got.data).map_err(e)?;
             }
             // Stay until the parent has read the last reply: closing first
             // would be reported to it as the sender going away.

@@ -107,12 +107,14 @@ pub(crate) fn publish<M: SlotMem>(m: &M, n: u64, msg: &[u8]) {
     m.store_tail(n + 1, Ordering::Release);
 }
 
-/// One look for message `*next`: `Ok(None)` if nothing new, else the message
-/// `(seq, bytes, missed)` and `*next` moves past it. `Err` for a corrupt ring.
+/// One look for message `*next`: `Ok(None)` if nothing new, else the
+/// message's `(seq, missed)`, its bytes in `buf` (cleared first; it grows only
+/// to the largest message), and `*next` moves past it. `Err` for a corrupt ring.
 pub(crate) fn look<M: SlotMem>(
     m: &M,
     next: &mut u64,
-) -> std::result::Result<Option<(u64, Vec<u8>, u64)>, String> {
+    buf: &mut Vec<u8>,
+) -> std::result::Result<Option<(u64, u64)>, String> {
     let mut missed = 0;
     let started = Instant::now();
     let mut tries = 0u32;
@@ -140,21 +142,22 @@ pub(crate) fn look<M: SlotMem>(
         }
         if s1 == 2 * n + 2 {
             let len = m.read_len(n);
-            let data = (len <= m.size()).then(|| {
-                let mut data = vec![0u8; len as usize];
-                m.read_data(n, &mut data);
-                data
-            });
+            let fits = len <= m.size();
+            if fits {
+                buf.clear();
+                buf.resize(len as usize, 0);
+                m.read_data(n, buf);
+            }
             m.fence(Ordering::Acquire);
             if m.load_stamp(n, Ordering::Relaxed) == s1 {
-                let data = data.ok_or_else(|| {
-                    format!(
+                if !fits {
+                    return Err(format!(
                         "message {n} says it is {len} bytes, over the slot size {}",
                         m.size()
-                    )
-                })?;
+                    ));
+                }
                 *next = n + 1;
-                return Ok(Some((n, data, missed)));
+                return Ok(Some((n, missed)));
             }
             continue; // overwritten while we copied: the next look skips it
         }
@@ -317,7 +320,7 @@ impl Drop for Sender {
 }
 
 /// A message as received.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Received {
     /// The message's number: messages are numbered from 0 in the order sent.
     pub seq: u64,
@@ -334,12 +337,6 @@ pub struct Receiver {
     seg: Segment,
     geo: SlotArray,
     next: u64,
-}
-
-/// What one look at the ring found.
-enum Look {
-    Empty,
-    Got(Received),
 }
 
 impl Receiver {
@@ -361,14 +358,19 @@ impl Receiver {
         }
     }
 
-    fn look(&mut self) -> Result<Look> {
+    /// One look; fills `into` and says true when there was a message.
+    fn look(&mut self, into: &mut Received) -> Result<bool> {
         let mem = SegSlots {
             seg: &self.seg,
             geo: self.geo,
         };
-        match look(&mem, &mut self.next) {
-            Ok(Some((seq, data, missed))) => Ok(Look::Got(Received { seq, data, missed })),
-            Ok(None) => Ok(Look::Empty),
+        match look(&mem, &mut self.next, &mut into.data) {
+            Ok(Some((seq, missed))) => {
+                into.seq = seq;
+                into.missed = missed;
+                Ok(true)
+            }
+            Ok(None) => Ok(false),
             Err(reason) => Err(self.corrupt(reason)),
         }
     }
@@ -379,19 +381,40 @@ impl Receiver {
     /// # Errors
     /// [`Error::PeerGone`], [`Error::Corrupt`].
     pub fn try_recv(&mut self) -> Result<Option<Received>> {
-        match self.look()? {
-            Look::Got(r) => Ok(Some(r)),
-            Look::Empty => {
-                if let Err(gone) = TX.check_peer(&self.seg, false) {
-                    // Its last message may have landed just before it closed.
-                    return match self.look()? {
-                        Look::Got(r) => Ok(Some(r)),
-                        Look::Empty => Err(gone),
-                    };
-                }
-                Ok(None)
-            }
+        let mut r = Received::default();
+        Ok(self.try_recv_into(&mut r)?.then_some(r))
+    }
+
+    /// [`Receiver::try_recv`] into `into`, reusing its buffer: once that has
+    /// grown to the largest message, receiving allocates nothing. `Ok(false)`
+    /// when there is no message (then `into` is unspecified).
+    ///
+    /// ```
+    /// # use filemap::channel::broadcast::{Received, Receiver, Sender};
+    /// let mut tx = Sender::create("filemap-doc-bcast-into", 8, 64)?;
+    /// let mut rx = Receiver::open("filemap-doc-bcast-into")?;
+    /// let mut got = Received::default();
+    /// tx.send(b"tick")?;
+    /// assert!(rx.try_recv_into(&mut got)?);
+    /// assert_eq!((got.seq, got.data.as_slice(), got.missed), (0, &b"tick"[..], 0));
+    /// # Ok::<(), filemap::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Receiver::try_recv`].
+    pub fn try_recv_into(&mut self, into: &mut Received) -> Result<bool> {
+        if self.look(into)? {
+            return Ok(true);
         }
+        if let Err(gone) = TX.check_peer(&self.seg, false) {
+            // Its last message may have landed just before it closed.
+            return if self.look(into)? {
+                Ok(true)
+            } else {
+                Err(gone)
+            };
+        }
+        Ok(false)
     }
 
     /// Waits for the next message, at most `timeout` (`None`: without limit).
@@ -400,10 +423,20 @@ impl Receiver {
     /// [`Error::Timeout`], [`Error::PeerGone`] once nothing is left and the
     /// sender closed or died, [`Error::Corrupt`].
     pub fn recv(&mut self, timeout: Option<Duration>) -> Result<Received> {
+        let mut r = Received::default();
+        self.recv_into(&mut r, timeout)?;
+        Ok(r)
+    }
+
+    /// [`Receiver::recv`] into `into`, as [`Receiver::try_recv_into`].
+    ///
+    /// # Errors
+    /// As [`Receiver::recv`].
+    pub fn recv_into(&mut self, into: &mut Received, timeout: Option<Duration>) -> Result<()> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
-            if let Look::Got(r) = self.look()? {
-                return Ok(r);
+            if self.look(into)? {
+                return Ok(());
             }
             let (seg, next) = (&self.seg, self.next);
             PARK.wait(seg, Some(TX), deadline, "a message", || {
@@ -486,9 +519,10 @@ mod loom_model {
                 }
             });
             let (mut next, mut accounted) = (0u64, 0u64);
+            let mut data = Vec::new();
             while accounted < 3 {
-                match look(&*mem, &mut next).unwrap() {
-                    Some((seq, data, missed)) => {
+                match look(&*mem, &mut next, &mut data).unwrap() {
+                    Some((seq, missed)) => {
                         assert_eq!(seq, accounted + missed, "numbered in order, gaps counted");
                         assert_eq!(data, [seq as u8 + 10], "a whole message, the right one");
                         accounted = seq + 1;

@@ -278,9 +278,31 @@ impl Channel {
     /// # Errors
     /// [`Error::Corrupt`] for a slot whose length is over the slot size.
     pub fn try_recv(&self) -> Result<Option<Vec<u8>>> {
+        let mut buf = Vec::new();
+        Ok(self.try_recv_into(&mut buf)?.then_some(buf))
+    }
+
+    /// The next message if one is there, into `buf` (cleared, then holding
+    /// exactly the message): `Ok(false)` if there is none. Once `buf` has
+    /// grown to [`Channel::max_message`] it never allocates again.
+    ///
+    /// ```
+    /// # use filemap::channel::mpmc::Channel;
+    /// let ch = Channel::create("filemap-doc-mpmc-into", 8, 64)?;
+    /// let mut buf = Vec::with_capacity(ch.max_message());
+    /// ch.try_send(b"hello")?;
+    /// assert!(ch.try_recv_into(&mut buf)?);
+    /// assert_eq!(buf, b"hello");
+    /// assert!(!ch.try_recv_into(&mut buf)?);
+    /// # Ok::<(), filemap::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Channel::try_recv`].
+    pub fn try_recv_into(&self, buf: &mut Vec<u8>) -> Result<bool> {
         loop {
             let Some(pos) = claim_recv(self) else {
-                return Ok(None);
+                return Ok(false);
             };
             self.claimer(pos).store(self.me, Ordering::Relaxed);
             let at = self.at(pos);
@@ -300,14 +322,15 @@ impl Channel {
                     ),
                 });
             } else {
-                let mut data = vec![0u8; len as usize];
-                v.read_at(at + SLOT_HEADER, &mut data)?;
-                Some(data)
+                buf.clear();
+                buf.resize(len as usize, 0);
+                v.read_at(at + SLOT_HEADER, buf)?;
+                Some(())
             };
             finish_recv(self, pos);
             SPACE_PARK.notify(&self.seg);
-            if let Some(m) = msg {
-                return Ok(Some(m));
+            if msg.is_some() {
+                return Ok(true);
             }
             // A retired slot (its sender died): go on to the next.
         }
@@ -389,11 +412,22 @@ impl Channel {
     /// # Errors
     /// As [`Channel::try_recv`], and [`Error::Timeout`].
     pub fn recv(&self, timeout: Option<Duration>) -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.recv_into(&mut buf, timeout)?;
+        Ok(buf)
+    }
+
+    /// [`Channel::recv`] into `buf`, as [`Channel::try_recv_into`]: no
+    /// allocation once `buf` has grown to the largest message.
+    ///
+    /// # Errors
+    /// As [`Channel::recv`].
+    pub fn recv_into(&self, buf: &mut Vec<u8>, timeout: Option<Duration>) -> Result<()> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut checked = Instant::now();
         loop {
-            if let Some(m) = self.try_recv()? {
-                return Ok(m);
+            if self.try_recv_into(buf)? {
+                return Ok(());
             }
             let seg = &self.seg;
             DATA_PARK.wait(seg, None, deadline, "a message", || {
