@@ -65,10 +65,19 @@ pub enum Peer {
     SpscZeroCopy,
     /// filemap SPSC, blocking `send`/`recv` (spin briefly, then park).
     SpscBlocking,
+    /// filemap SPSC, blocking, with the peer idle: before each round trip
+    /// (untimed) the parent waits [`IDLE_GAP`], so that the peer has stopped
+    /// spinning and sleeps in the kernel when the message comes; compare
+    /// with the raw futex ping-pong.
+    SpscIdle,
     /// filemap broadcast (one sender, one receiver here), busy-polling `try_recv`.
     Broadcast,
+    /// filemap broadcast, blocking `recv`.
+    BroadcastBlocking,
     /// filemap MPMC (one sender, one receiver here), busy-polling.
     Mpmc,
+    /// filemap MPMC, blocking `send`/`recv`.
+    MpmcBlocking,
     /// A pipe each way (the child's stdin and stdout).
     Pipe,
     /// A Unix domain stream socket.
@@ -87,8 +96,11 @@ impl Peer {
             Peer::SpscSpin => "filemap spsc, spin, copy",
             Peer::SpscZeroCopy => "filemap spsc, spin, zero-copy",
             Peer::SpscBlocking => "filemap spsc, blocking",
+            Peer::SpscIdle => "filemap spsc, blocking, idle peer",
             Peer::Broadcast => "filemap broadcast, spin",
+            Peer::BroadcastBlocking => "filemap broadcast, blocking",
             Peer::Mpmc => "filemap mpmc, spin",
+            Peer::MpmcBlocking => "filemap mpmc, blocking",
             Peer::Pipe => "pipe",
             Peer::UnixSocket => "unix socket",
             Peer::Iceoryx2 => "iceoryx2 pub-sub, spin",
@@ -102,8 +114,11 @@ impl Peer {
             Peer::SpscSpin => "spsc-spin",
             Peer::SpscZeroCopy => "spsc-zero-copy",
             Peer::SpscBlocking => "spsc-blocking",
+            Peer::SpscIdle => "spsc-idle",
             Peer::Broadcast => "broadcast",
+            Peer::BroadcastBlocking => "broadcast-blocking",
             Peer::Mpmc => "mpmc",
+            Peer::MpmcBlocking => "mpmc-blocking",
             Peer::Pipe => "pipe",
             Peer::UnixSocket => "unix-socket",
             Peer::Iceoryx2 => "iceoryx2",
@@ -144,8 +159,11 @@ impl Peer {
             Peer::SpscSpin,
             Peer::SpscZeroCopy,
             Peer::SpscBlocking,
+            Peer::SpscIdle,
             Peer::Broadcast,
+            Peer::BroadcastBlocking,
             Peer::Mpmc,
+            Peer::MpmcBlocking,
             Peer::Pipe,
         ]);
         if cfg!(unix) {
@@ -161,7 +179,11 @@ impl Peer {
         match self {
             // Broadcast streaming would measure how much a receiver misses,
             // since its sender never waits; only round trips compare.
-            Peer::FloorSpin | Peer::FloorFutex | Peer::Broadcast => &[Scenario::Latency],
+            Peer::FloorSpin
+            | Peer::FloorFutex
+            | Peer::SpscIdle
+            | Peer::Broadcast
+            | Peer::BroadcastBlocking => &[Scenario::Latency],
             _ => &[Scenario::Latency, Scenario::Stream],
         }
     }
@@ -304,9 +326,14 @@ pub fn run(
                 &format!("{} {} {size} B{of}", sc.as_str(), peer.as_str()),
             );
             step += 1;
-            let (count, warmup) = opts
+            let (mut count, mut warmup) = opts
                 .count
                 .map_or_else(|| counts(sc, size, opts.quick), |n| (n, n / 10));
+            if peer == Peer::SpscIdle {
+                // Each round trip waits IDLE_GAP first: keep the case to a few seconds.
+                count = count.min(if opts.quick { 400 } else { 4000 });
+                warmup = warmup.min(50);
+            }
             let row = run_case(opts, sc, peer, size, count, warmup)
                 .map_err(|e| format!("{} {} {size} B: {e}", sc.as_str(), peer.as_str()))?;
             runs[k].push(row);
@@ -401,7 +428,7 @@ fn run_case(
     let name = unique_name(peer);
     let made = match peer {
         Peer::FloorSpin | Peer::FloorFutex => Made::Floor(Mapping::create(&name, 4096).map_err(e)?),
-        Peer::SpscSpin | Peer::SpscZeroCopy | Peer::SpscBlocking => {
+        Peer::SpscSpin | Peer::SpscZeroCopy | Peer::SpscBlocking | Peer::SpscIdle => {
             let cap = ring_capacity(size);
             // Latency: ping (parent -> child) and pong; stream: child -> parent only.
             let tx = match sc {
@@ -415,12 +442,12 @@ fn run_case(
                 Box::new(Receiver::create(&format!("{name}.pong"), cap).map_err(e)?),
             )
         }
-        Peer::Broadcast => {
+        Peer::Broadcast | Peer::BroadcastBlocking => {
             let ping = BSender::create(&format!("{name}.ping"), 64, size as u64).map_err(e)?;
             // The pong channel is the child's to create; we open it once it is ready.
             Made::Bcast(Box::new(ping), name.clone())
         }
-        Peer::Mpmc => {
+        Peer::Mpmc | Peer::MpmcBlocking => {
             let slots = (ring_capacity(size) / size.max(64) as u64).clamp(4, 1024);
             let ping = match sc {
                 Scenario::Latency => Some(Box::new(
@@ -567,6 +594,9 @@ fn parent_side(
         (Made::Spsc(tx, mut rx), Scenario::Latency) => {
             let mut tx = tx.ok_or("no ping channel")?;
             for i in 0..total {
+                if peer == Peer::SpscIdle {
+                    std::thread::sleep(IDLE_GAP);
+                }
                 let t = Instant::now();
                 spsc_send(&mut tx, peer, &buf, i).map_err(e)?;
                 spsc_recv(&mut rx, peer, &mut buf).map_err(e)?;
@@ -577,14 +607,10 @@ fn parent_side(
             for i in 0..total {
                 let t = Instant::now();
                 match (&ping, sc) {
-                    (Some(p), Scenario::Latency) => {
-                        while !p.try_send(&buf).map_err(e)? {
-                            std::hint::spin_loop();
-                        }
-                    }
+                    (Some(p), Scenario::Latency) => mpmc_send(p, peer, &buf).map_err(e)?,
                     _ => on_stream(i),
                 }
-                mpmc_recv(&pong, &mut buf).map_err(e)?;
+                mpmc_recv(&pong, peer, &mut buf).map_err(e)?;
                 record(i, t, &mut hist);
             }
         }
@@ -595,7 +621,7 @@ fn parent_side(
             for i in 0..total {
                 let t = Instant::now();
                 tx.send(&buf).map_err(e)?;
-                bcast_recv(&mut rx, &mut got).map_err(e)?;
+                bcast_recv(&mut rx, peer, &mut got).map_err(e)?;
                 record(i, t, &mut hist);
             }
         }
@@ -679,10 +705,24 @@ fn byte_stream(
     Ok(())
 }
 
-/// Receives one MPMC message into `buf`, busy-polling (without allocating:
-/// `buf` already has the message's size).
-fn mpmc_recv(ch: &MpmcChannel, buf: &mut Vec<u8>) -> filemap::Result<()> {
+/// Receives one MPMC message into `buf`, busy-polling or blocking as `peer`
+/// does (without allocating: `buf` already has the message's size).
+fn mpmc_recv(ch: &MpmcChannel, peer: Peer, buf: &mut Vec<u8>) -> filemap::Result<()> {
+    if peer == Peer::MpmcBlocking {
+        return ch.recv_into(buf, None);
+    }
     while !ch.try_recv_into(buf)? {
+        std::hint::spin_loop();
+    }
+    Ok(())
+}
+
+/// Sends one MPMC message, busy-polling or blocking as `peer` does.
+fn mpmc_send(ch: &MpmcChannel, peer: Peer, buf: &[u8]) -> filemap::Result<()> {
+    if peer == Peer::MpmcBlocking {
+        return ch.send(buf, None);
+    }
+    while !ch.try_send(buf)? {
         std::hint::spin_loop();
     }
     Ok(())
@@ -690,7 +730,10 @@ fn mpmc_recv(ch: &MpmcChannel, buf: &mut Vec<u8>) -> filemap::Result<()> {
 
 /// Receives one broadcast message into `got`, busy-polling (without
 /// allocating: its buffer already has the message's size).
-fn bcast_recv(rx: &mut BReceiver, got: &mut Received) -> filemap::Result<()> {
+fn bcast_recv(rx: &mut BReceiver, peer: Peer, got: &mut Received) -> filemap::Result<()> {
+    if peer == Peer::BroadcastBlocking {
+        return rx.recv_into(got, None);
+    }
     while !rx.try_recv_into(got)? {
         std::hint::spin_loop();
     }
@@ -700,7 +743,7 @@ fn bcast_recv(rx: &mut BReceiver, got: &mut Received) -> filemap::Result<()> {
 /// Sends one message on an SPSC channel the way `peer` does.
 fn spsc_send(tx: &mut Sender, peer: Peer, buf: &[u8], i: u64) -> filemap::Result<()> {
     match peer {
-        Peer::SpscBlocking => tx.send(buf),
+        Peer::SpscBlocking | Peer::SpscIdle => tx.send(buf),
         Peer::SpscZeroCopy => loop {
             if let Some(mut slot) = tx.try_reserve(buf.len())? {
                 // SAFETY: a filemap receiver never writes unpublished bytes.
@@ -721,7 +764,7 @@ fn spsc_send(tx: &mut Sender, peer: Peer, buf: &[u8], i: u64) -> filemap::Result
 
 /// Receives one message, reading every byte (into `buf`, or in place).
 fn spsc_recv(rx: &mut Receiver, peer: Peer, buf: &mut [u8]) -> filemap::Result<()> {
-    if peer == Peer::SpscBlocking {
+    if matches!(peer, Peer::SpscBlocking | Peer::SpscIdle) {
         return rx.recv()?.read_at(0, buf);
     }
     loop {
@@ -792,7 +835,7 @@ pub fn peer_main(args: &[String]) -> Result<(), String> {
                 }
             }
         }
-        Peer::SpscSpin | Peer::SpscZeroCopy | Peer::SpscBlocking => {
+        Peer::SpscSpin | Peer::SpscZeroCopy | Peer::SpscBlocking | Peer::SpscIdle => {
             let mut tx = Sender::open(&format!("{name}.pong")).map_err(e)?;
             if sc == Scenario::Latency {
                 let mut rx = Receiver::open(&format!("{name}.ping")).map_err(e)?;
@@ -808,7 +851,7 @@ pub fn peer_main(args: &[String]) -> Result<(), String> {
                 }
             }
         }
-        Peer::Mpmc => {
+        Peer::Mpmc | Peer::MpmcBlocking => {
             let pong = MpmcChannel::open(&format!("{name}.pong")).map_err(e)?;
             let ping = match sc {
                 Scenario::Latency => Some(MpmcChannel::open(&format!("{name}.ping")).map_err(e)?),
@@ -817,21 +860,19 @@ pub fn peer_main(args: &[String]) -> Result<(), String> {
             ready();
             for _ in 0..total {
                 if let Some(p) = &ping {
-                    mpmc_recv(p, &mut buf).map_err(e)?;
+                    mpmc_recv(p, peer, &mut buf).map_err(e)?;
                 }
-                while !pong.try_send(&buf).map_err(e)? {
-                    std::hint::spin_loop();
-                }
+                mpmc_send(&pong, peer, &buf).map_err(e)?;
             }
         }
-        Peer::Broadcast => {
+        Peer::Broadcast | Peer::BroadcastBlocking => {
             let mut rx = BReceiver::open(&format!("{name}.ping")).map_err(e)?;
             let mut tx = BSender::create(&format!("{name}.pong"), 64, size as u64).map_err(e)?;
             ready();
             let mut got = Received::default();
             got.data.reserve(size);
             for _ in 0..total {
-                bcast_recv(&mut rx, &mut got).map_err(e)?;
+                bcast_recv(&mut rx, peer, &mut got).map_err(e)?;
                 tx.send(&got.data).map_err(e)?;
             }
             // Stay until the parent has read the last reply: closing first
@@ -895,6 +936,11 @@ fn pin_to(cpu: usize) {
     #[cfg(not(target_os = "linux"))]
     let _ = cpu;
 }
+
+/// How long the parent leaves the peer idle before each round trip of
+/// [`Peer::SpscIdle`]: well past the spinning phase of a blocking receive, so
+/// that the peer sleeps in the kernel when the message comes.
+pub const IDLE_GAP: std::time::Duration = std::time::Duration::from_micros(500);
 
 /// The environment variable that tells a peer which CPU to run on.
 const CPU_VAR: &str = "FILEMAP_BENCH_CPU";
