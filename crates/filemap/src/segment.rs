@@ -169,6 +169,8 @@ pub(crate) struct Segment {
     view: View,
     label: String,
     header: Header,
+    /// Sleeping and waking on the segment's words.
+    parker: sys::Parker,
 }
 
 /// Reads the header of `v` if it starts with the magic (`None` otherwise). The
@@ -356,11 +358,13 @@ impl Segment {
     }
 
     fn new(mapping: Mapping, view: View, label: String, header: Header) -> Segment {
+        let parker = sys::Parker::new(mapping.name());
         let seg = Segment {
             _mapping: mapping,
             view,
             label,
             header,
+            parker,
         };
         if !sys::barriers_available() {
             seg.need_fences();
@@ -368,6 +372,17 @@ impl Segment {
         // Starts this process's registration, if it has not begun.
         let _ = sys::barrier_registered();
         seg
+    }
+
+    /// Sleeps while the `u32` at `off` is `expected`, at most `timeout`;
+    /// returns early on a wake-up or spuriously (callers look again).
+    pub(crate) fn wait_on(&self, off: usize, expected: u32, timeout: Duration) {
+        self.parker.wait(off, self.a32(off), expected, timeout);
+    }
+
+    /// Wakes up to `n` processes sleeping on the `u32` at `off`.
+    pub(crate) fn wake(&self, off: usize, n: u32) {
+        self.parker.wake(off, self.a32(off), n);
     }
 
     /// Tells every process using the segment to fence on its hot paths from

@@ -7,8 +7,9 @@
 //!   at its own pace; a receiver that falls behind learns how many it missed.
 //!
 //! Blocking operations spin briefly, then park: on Linux on a futex word in
-//! the segment (so a sleeping peer costs no CPU, and an awake peer costs no
-//! system call); elsewhere, for now, by polling with short sleeps. While parked
+//! the segment, on Windows on a named semaphore kept for that word (so a
+//! sleeping peer costs no CPU, and an awake peer costs no system call); on
+//! macOS, for now, by polling with short sleeps. While parked
 //! they check every 10 ms whether the peer process still runs, so a peer killed
 //! with SIGKILL gives [`crate::Error::PeerGone`], not a hang.
 //!
@@ -149,10 +150,10 @@ impl Park {
         } else {
             fence(Ordering::SeqCst);
         }
-        if seg.a32(self.waiting).load(Ordering::Relaxed) != 0 {
-            let seq = seg.a32(self.seq);
-            seq.fetch_add(1, Ordering::Release);
-            sys::wake(seq, u32::MAX);
+        let waiting = seg.a32(self.waiting).load(Ordering::Relaxed);
+        if waiting != 0 {
+            seg.a32(self.seq).fetch_add(1, Ordering::Release);
+            seg.wake(self.seq, waiting);
         }
     }
 
@@ -200,8 +201,8 @@ impl Park {
                         waited: started.elapsed(),
                     })),
                     left => {
-                        sys::wait_on(
-                            seg.a32(self.seq),
+                        seg.wait_on(
+                            self.seq,
                             seq,
                             left.map_or(PARK_SLICE, |l| l.min(PARK_SLICE)),
                         );

@@ -28,7 +28,8 @@
 //! compare-and-swap) or a new pulse, and only then sleeps while `gen` is
 //! unchanged, so a notify between the check and the sleep is never missed.
 //! On Linux the sleep is a futex wait on the shared word, and the wake a
-//! futex wake; elsewhere, for now, waiting polls with short sleeps.
+//! futex wake; on Windows a wait on a named semaphore kept for that word (see
+//! `sys::Parker`); on macOS, for now, waiting polls with short sleeps.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -36,7 +37,6 @@ use std::time::{Duration, Instant};
 use crate::error::Result;
 use crate::mapping::Options;
 use crate::segment::{fingerprint, Kind, Segment, Spec, HEADER_LEN};
-use crate::sys;
 
 const GEN: usize = HEADER_LEN;
 const PERMITS: usize = HEADER_LEN + 4;
@@ -120,9 +120,8 @@ impl Event {
     }
 
     fn bump(&self, n: u32) {
-        let gen = self.seg.a32(GEN);
-        gen.fetch_add(1, Ordering::AcqRel);
-        sys::wake(gen, n);
+        self.seg.a32(GEN).fetch_add(1, Ordering::AcqRel);
+        self.seg.wake(GEN, n);
     }
 
     /// Takes a permit if there is one.
@@ -158,7 +157,7 @@ impl Event {
                 None => SLICE,
             };
             // Returns at once if `gen` moved since we read it.
-            sys::wait_on(self.seg.a32(GEN), gen, slice);
+            self.seg.wait_on(GEN, gen, slice);
         }
     }
 }

@@ -232,7 +232,7 @@ impl<T: FromBytes + IntoBytes + Immutable> Mutex<T> {
                     Some(left) => left.min(SLICE),
                     None => SLICE,
                 };
-                sys::wait_on(seq, s, slice);
+                self.seg.wait_on(SEQ, s, slice);
             }
             waiters.fetch_sub(1, Ordering::SeqCst);
             if let Some(g) = got {
@@ -276,9 +276,8 @@ impl<T> Drop for Guard<'_, T> {
         // Release: our writes to the value happen-before the next locker's acquire.
         seg.a64(LOCK).store(0, Ordering::SeqCst);
         if seg.a32(WAITERS).load(Ordering::SeqCst) != 0 {
-            let seq = seg.a32(SEQ);
-            seq.fetch_add(1, Ordering::SeqCst);
-            sys::wake(seq, 1);
+            seg.a32(SEQ).fetch_add(1, Ordering::SeqCst);
+            seg.wake(SEQ, 1);
         }
     }
 }

@@ -781,23 +781,61 @@ pub(crate) fn process_start(pid: u32) -> Option<u64> {
     Some(0)
 }
 
-/// Blocks while `*word == expected`, for at most `timeout`; returns early on a
-/// wake or spuriously. Works across processes (a shared futex, not PRIVATE).
-#[cfg(target_os = "linux")]
-pub(crate) fn wait_on(word: &std::sync::atomic::AtomicU32, expected: u32, timeout: Duration) {
-    use rustix::thread::futex;
-    let ts = futex::Timespec {
-        tv_sec: timeout.as_secs() as _,
-        tv_nsec: timeout.subsec_nanos() as _,
-    };
-    // EAGAIN (value changed), EINTR and ETIMEDOUT all mean "look again".
-    let _ = futex::wait(word, futex::Flags::empty(), expected, Some(&ts));
-}
+/// Sleeping and waking across processes on words of one segment. On Linux
+/// a futex on the shared word (not PRIVATE, so it works across processes);
+/// on macOS, for now, waiting polls (sleeps of at most 1 ms).
+#[derive(Debug)]
+pub(crate) struct Parker;
 
-/// Wakes up to `n` waiters blocked in [`wait_on`] on `word`, in any process.
-#[cfg(target_os = "linux")]
-pub(crate) fn wake(word: &std::sync::atomic::AtomicU32, n: u32) {
-    let _ = rustix::thread::futex::wake(word, rustix::thread::futex::Flags::empty(), n);
+impl Parker {
+    /// For the segment mapped under `name` (unused here: the futex is keyed
+    /// by the word's physical page).
+    pub(crate) fn new(_name: Option<&str>) -> Parker {
+        Parker
+    }
+
+    /// Blocks while `*word == expected`, for at most `timeout`; returns early
+    /// on a wake-up or spuriously. `word` is the segment's word at `off`.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn wait(
+        &self,
+        _off: usize,
+        word: &std::sync::atomic::AtomicU32,
+        expected: u32,
+        timeout: Duration,
+    ) {
+        use rustix::thread::futex;
+        let ts = futex::Timespec {
+            tv_sec: timeout.as_secs() as _,
+            tv_nsec: timeout.subsec_nanos() as _,
+        };
+        // EAGAIN (value changed), EINTR and ETIMEDOUT all mean "look again".
+        let _ = futex::wait(word, futex::Flags::empty(), expected, Some(&ts));
+    }
+
+    /// Wakes up to `n` sleepers on `word`, in any process.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn wake(&self, _off: usize, word: &std::sync::atomic::AtomicU32, n: u32) {
+        let _ = rustix::thread::futex::wake(word, rustix::thread::futex::Flags::empty(), n);
+    }
+
+    /// macOS fallback: polls (see the type's docs).
+    #[cfg(not(target_os = "linux"))]
+    pub(crate) fn wait(
+        &self,
+        _off: usize,
+        word: &std::sync::atomic::AtomicU32,
+        expected: u32,
+        timeout: Duration,
+    ) {
+        if word.load(std::sync::atomic::Ordering::Acquire) == expected {
+            std::thread::sleep(timeout.min(Duration::from_millis(1)));
+        }
+    }
+
+    /// macOS fallback: waiters poll, so there is nobody to wake.
+    #[cfg(not(target_os = "linux"))]
+    pub(crate) fn wake(&self, _off: usize, _word: &std::sync::atomic::AtomicU32, _n: u32) {}
 }
 
 /// Whether this system offers cross-process barriers
@@ -886,16 +924,3 @@ pub(crate) fn barrier_registered() -> bool {
 pub(crate) fn heavy_barrier() -> bool {
     false
 }
-
-/// macOS fallback: no cross-process wait on an address is used yet, so waiting
-/// polls: it sleeps a short while (at most 1 ms) and lets the caller look again.
-#[cfg(not(target_os = "linux"))]
-pub(crate) fn wait_on(word: &std::sync::atomic::AtomicU32, expected: u32, timeout: Duration) {
-    if word.load(std::sync::atomic::Ordering::Acquire) == expected {
-        std::thread::sleep(timeout.min(Duration::from_millis(1)));
-    }
-}
-
-/// macOS fallback: waiters poll, so there is nobody to wake.
-#[cfg(not(target_os = "linux"))]
-pub(crate) fn wake(_word: &std::sync::atomic::AtomicU32, _n: u32) {}

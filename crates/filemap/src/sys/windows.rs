@@ -21,7 +21,9 @@ use windows_sys::Win32::System::Memory::{
     PAGE_READONLY, PAGE_READWRITE, SECTION_QUERY, SEC_COMMIT,
 };
 use windows_sys::Win32::System::SystemInformation::{GetSystemInfo, SYSTEM_INFO};
-use windows_sys::Win32::System::Threading::GetCurrentProcess;
+use windows_sys::Win32::System::Threading::{
+    CreateSemaphoreW, GetCurrentProcess, ReleaseSemaphore, WaitForSingleObject,
+};
 
 use super::RawView;
 use crate::error::{Error, Result};
@@ -476,18 +478,151 @@ pub(crate) fn heavy_barrier() -> bool {
     false
 }
 
-/// Windows fallback: `WaitOnAddress` works only inside one process, so waiting
-/// polls: it sleeps a short while (at most 1 ms) and lets the caller look again.
-/// (A named event per waiter is the planned replacement.)
-pub(crate) fn wait_on(
-    word: &std::sync::atomic::AtomicU32,
-    expected: u32,
-    timeout: std::time::Duration,
-) {
-    if word.load(std::sync::atomic::Ordering::Acquire) == expected {
-        std::thread::sleep(timeout.min(std::time::Duration::from_millis(1)));
+/// Most permits one wake-up releases: a wake-all (`n = u32::MAX`) wakes up to
+/// this many sleepers at once; any beyond it look again after their slice.
+const MAX_RELEASE: u32 = 64;
+
+/// Sleeping and waking across processes on words of one segment.
+/// `WaitOnAddress` works only inside one process, so each word gets a named
+/// semaphore, `<scope>\filemap-wait-<hash of the segment's name>-<offset>`:
+/// a waiter that still sees the word unchanged waits on it, a waker releases
+/// one permit per sleeper it was told of. A permit released just before a
+/// waiter sleeps is not lost (it stays in the semaphore); one left over wakes
+/// a later waiter early, which then looks again, as after any spurious wake.
+/// An unnamed segment, or one whose semaphore cannot be made, polls instead
+/// (sleeps of at most 1 ms).
+pub(crate) struct Parker {
+    /// The semaphore names' common part; `None`: poll.
+    prefix: Option<String>,
+    /// Semaphores opened so far, by word offset.
+    sems: std::sync::Mutex<Vec<(usize, OwnedHandle)>>,
+}
+
+impl std::fmt::Debug for Parker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parker")
+            .field("prefix", &self.prefix)
+            .finish()
     }
 }
 
-/// Windows fallback: waiters poll, so there is nobody to wake.
-pub(crate) fn wake(_word: &std::sync::atomic::AtomicU32, _n: u32) {}
+impl Parker {
+    /// For the segment mapped under `name` (`None`: unnamed).
+    pub(crate) fn new(name: Option<&str>) -> Parker {
+        let prefix = name.and_then(|n| crate::name::parse(n).ok()).map(|n| {
+            let scope = if n.given.starts_with("Global\\") {
+                "Global"
+            } else {
+                "Local"
+            };
+            let h = crate::segment::fnv1a(n.base.bytes());
+            format!("{scope}\\filemap-wait-{h:016x}")
+        });
+        Parker {
+            prefix,
+            sems: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The semaphore for the word at `off`, made or opened on first use.
+    fn sem(&self, off: usize) -> Option<HANDLE> {
+        let prefix = self.prefix.as_ref()?;
+        let mut sems = self.sems.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, h)) = sems.iter().find(|(o, _)| *o == off) {
+            return Some(h.as_raw_handle() as HANDLE);
+        }
+        let name = wide(&format!("{prefix}-{off}"));
+        // SAFETY: `name` is NUL-terminated and outlives the call; null
+        // attributes mean default security. CreateSemaphoreW opens the
+        // existing semaphore of that name if there is one.
+        let h = unsafe { CreateSemaphoreW(null(), 0, i32::MAX, name.as_ptr()) };
+        if h.is_null() {
+            return None;
+        }
+        // SAFETY: `h` is a fresh semaphore handle that nothing else owns.
+        let owned = unsafe { OwnedHandle::from_raw_handle(h as RawHandle) };
+        sems.push((off, owned));
+        Some(h)
+    }
+
+    /// Blocks while `*word == expected`, for at most `timeout`; returns early
+    /// on a wake-up or spuriously. `word` is the segment's word at `off`.
+    pub(crate) fn wait(
+        &self,
+        off: usize,
+        word: &std::sync::atomic::AtomicU32,
+        expected: u32,
+        timeout: std::time::Duration,
+    ) {
+        if word.load(std::sync::atomic::Ordering::Acquire) != expected {
+            return;
+        }
+        match self.sem(off) {
+            Some(h) => {
+                let ms = timeout
+                    .as_micros()
+                    .div_ceil(1000)
+                    .clamp(1, u128::from(u32::MAX - 1));
+                // SAFETY: `h` is a live semaphore handle owned by `self.sems`,
+                // which keeps it open while `self` lives.
+                unsafe { WaitForSingleObject(h, ms as u32) };
+            }
+            None => std::thread::sleep(timeout.min(std::time::Duration::from_millis(1))),
+        }
+    }
+
+    /// Wakes up to `n` sleepers on the word at `off`, in any process.
+    pub(crate) fn wake(&self, off: usize, _word: &std::sync::atomic::AtomicU32, n: u32) {
+        if n == 0 {
+            return;
+        }
+        if let Some(h) = self.sem(off) {
+            // SAFETY: as in `wait`; a count over the maximum fails harmlessly
+            // (sleepers then wake at the end of their slice).
+            unsafe { ReleaseSemaphore(h, n.min(MAX_RELEASE) as i32, std::ptr::null_mut()) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Parker;
+    use std::sync::atomic::AtomicU32;
+    use std::time::{Duration, Instant};
+
+    /// A waiter really sleeps (a polling fallback returns within 1 ms); a
+    /// wake-up sent through another handle, reached by name alone as another
+    /// process would, is kept until a waiter takes it; each word has its own.
+    #[test]
+    fn waiters_sleep_until_a_wake_up_reaches_them_by_name() {
+        let name = format!("fm-parker-test-{}", std::process::id());
+        let word = AtomicU32::new(0);
+        let waiter = Parker::new(Some(&name));
+        let slept = |off: usize, timeout: Duration| {
+            let started = Instant::now();
+            waiter.wait(off, &word, 0, timeout);
+            started.elapsed()
+        };
+        let t = slept(8, Duration::from_millis(200));
+        assert!(
+            t >= Duration::from_millis(150),
+            "nobody woke it, yet it returned after {t:?}"
+        );
+
+        // `Local\x` and `x` name the same objects.
+        let waker = Parker::new(Some(&format!("Local\\{name}")));
+        waker.wake(8, &word, 1);
+        let t = slept(8, Duration::from_secs(120));
+        assert!(
+            t < Duration::from_secs(60),
+            "the wake-up was lost: slept {t:?}"
+        );
+
+        waker.wake(16, &word, 1);
+        let t = slept(24, Duration::from_millis(200));
+        assert!(
+            t >= Duration::from_millis(150),
+            "a wake-up for another word woke it"
+        );
+    }
+}
