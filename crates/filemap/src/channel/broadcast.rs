@@ -96,6 +96,7 @@ pub(crate) trait SlotMem {
 }
 
 /// Publishes message `n` (see the module docs); `msg` fits the slot.
+#[inline]
 pub(crate) fn publish<M: SlotMem>(m: &M, n: u64, msg: &[u8]) {
     // Release (not relaxed): a receiver that loads it must see the previous
     // message of this slot whole (see the seqlock in `sync::latest`).
@@ -110,6 +111,7 @@ pub(crate) fn publish<M: SlotMem>(m: &M, n: u64, msg: &[u8]) {
 /// One look for message `*next`: `Ok(None)` if nothing new, else the
 /// message's `(seq, missed)`, its bytes in `buf` (cleared first; it grows only
 /// to the largest message), and `*next` moves past it. `Err` for a corrupt ring.
+#[inline]
 pub(crate) fn look<M: SlotMem>(
     m: &M,
     next: &mut u64,
@@ -184,33 +186,42 @@ struct SegSlots<'a> {
 }
 
 impl SlotMem for SegSlots<'_> {
+    #[inline]
     fn slots(&self) -> u64 {
         self.geo.slots
     }
+    #[inline]
     fn size(&self) -> u64 {
         self.geo.size
     }
+    #[inline]
     fn load_tail(&self, o: Ordering) -> u64 {
         self.seg.a64(TAIL).load(o)
     }
+    #[inline]
     fn store_tail(&self, v: u64, o: Ordering) {
         self.seg.a64(TAIL).store(v, o)
     }
+    #[inline]
     fn load_stamp(&self, n: u64, o: Ordering) -> u64 {
         self.seg.a64(self.geo.slot(n)).load(o)
     }
+    #[inline]
     fn store_stamp(&self, n: u64, v: u64, o: Ordering) {
         self.seg.a64(self.geo.slot(n)).store(v, o)
     }
+    #[inline]
     fn fence(&self, o: Ordering) {
         fence(o)
     }
+    #[inline]
     fn write_msg(&self, n: u64, data: &[u8]) {
         let (v, at) = (self.seg.view(), self.geo.slot(n));
         v.write_at(at + 8, &(data.len() as u64).to_ne_bytes())
             .and_then(|()| v.write_at(at + SLOT_HEADER, data))
             .expect("slots lie in the segment (checked at open)");
     }
+    #[inline]
     fn read_len(&self, n: u64) -> u64 {
         let mut len = [0u8; 8];
         self.seg
@@ -219,6 +230,7 @@ impl SlotMem for SegSlots<'_> {
             .expect("slots lie in the segment (checked at open)");
         u64::from_ne_bytes(len)
     }
+    #[inline]
     fn read_data(&self, n: u64, buf: &mut [u8]) {
         self.seg
             .view()
@@ -464,35 +476,45 @@ mod loom_model {
     }
 
     impl SlotMem for Mem {
+        #[inline]
         fn slots(&self) -> u64 {
             SLOTS
         }
+        #[inline]
         fn size(&self) -> u64 {
             1
         }
+        #[inline]
         fn load_tail(&self, o: Ordering) -> u64 {
             self.tail.load(o)
         }
+        #[inline]
         fn store_tail(&self, v: u64, o: Ordering) {
             self.tail.store(v, o)
         }
+        #[inline]
         fn load_stamp(&self, n: u64, o: Ordering) -> u64 {
             self.stamps[(n % SLOTS) as usize].load(o)
         }
+        #[inline]
         fn store_stamp(&self, n: u64, v: u64, o: Ordering) {
             self.stamps[(n % SLOTS) as usize].store(v, o)
         }
+        #[inline]
         fn fence(&self, o: Ordering) {
             loom::sync::atomic::fence(o)
         }
+        #[inline]
         fn write_msg(&self, n: u64, data: &[u8]) {
             let i = (n % SLOTS) as usize;
             self.lens[i].store(data.len() as u64, Ordering::Relaxed);
             self.bytes[i].store(data[0], Ordering::Relaxed);
         }
+        #[inline]
         fn read_len(&self, n: u64) -> u64 {
             self.lens[(n % SLOTS) as usize].load(Ordering::Relaxed)
         }
+        #[inline]
         fn read_data(&self, n: u64, buf: &mut [u8]) {
             if let Some(b) = buf.first_mut() {
                 *b = self.bytes[(n % SLOTS) as usize].load(Ordering::Relaxed);

@@ -95,6 +95,7 @@ pub(crate) trait QueueMem {
 }
 
 /// Claims a position to send into; `None` when the queue is full.
+#[inline]
 pub(crate) fn claim_send<M: QueueMem>(m: &M) -> Option<u64> {
     let mut pos = m.load_enq();
     loop {
@@ -114,11 +115,13 @@ pub(crate) fn claim_send<M: QueueMem>(m: &M) -> Option<u64> {
 }
 
 /// Publishes the message written at `pos` (release).
+#[inline]
 pub(crate) fn finish_send<M: QueueMem>(m: &M, pos: u64) {
     m.store_seq(pos, pos + 1, Ordering::Release);
 }
 
 /// Claims the next position to receive from; `None` when nothing is there.
+#[inline]
 pub(crate) fn claim_recv<M: QueueMem>(m: &M) -> Option<u64> {
     let mut pos = m.load_deq();
     loop {
@@ -138,36 +141,44 @@ pub(crate) fn claim_recv<M: QueueMem>(m: &M) -> Option<u64> {
 }
 
 /// Frees the slot read at `pos` for the next lap (release).
+#[inline]
 pub(crate) fn finish_recv<M: QueueMem>(m: &M, pos: u64) {
     m.store_seq(pos, pos + m.slots(), Ordering::Release);
 }
 
 impl QueueMem for Channel {
+    #[inline]
     fn slots(&self) -> u64 {
         self.geo.slots
     }
+    #[inline]
     fn load_enq(&self) -> u64 {
         self.seg.a64(ENQ).load(Ordering::Relaxed)
     }
+    #[inline]
     fn cas_enq(&self, cur: u64, new: u64) -> std::result::Result<u64, u64> {
         self.seg
             .a64(ENQ)
             .compare_exchange_weak(cur, new, Ordering::Relaxed, Ordering::Relaxed)
     }
+    #[inline]
     fn load_deq(&self) -> u64 {
         self.seg.a64(DEQ).load(Ordering::Relaxed)
     }
+    #[inline]
     fn cas_deq(&self, cur: u64, new: u64) -> std::result::Result<u64, u64> {
         self.seg
             .a64(DEQ)
             .compare_exchange_weak(cur, new, Ordering::Relaxed, Ordering::Relaxed)
     }
+    #[inline]
     fn load_seq(&self, pos: u64, o: Ordering) -> u64 {
         self.seg
             .a64(self.at(pos))
             .load(o)
             .wrapping_add(pos % self.geo.slots)
     }
+    #[inline]
     fn store_seq(&self, pos: u64, seq: u64, o: Ordering) {
         self.seg
             .a64(self.at(pos))
@@ -223,19 +234,23 @@ impl Channel {
         self.geo.size as usize
     }
 
+    #[inline]
     fn at(&self, pos: u64) -> usize {
         self.geo.slot(pos)
     }
 
     /// Sequence of the slot for `pos` (stored minus the slot's index).
+    #[inline]
     fn seq(&self, pos: u64) -> u64 {
         self.load_seq(pos, Ordering::Acquire)
     }
 
+    #[inline]
     fn claimer(&self, pos: u64) -> &AtomicU64 {
         self.seg.a64(self.at(pos) + 8)
     }
 
+    #[inline]
     fn write_len(&self, pos: u64, len: u64) {
         self.seg
             .view()
@@ -457,26 +472,33 @@ mod loom_model {
     }
 
     impl QueueMem for Mem {
+        #[inline]
         fn slots(&self) -> u64 {
             2
         }
+        #[inline]
         fn load_enq(&self) -> u64 {
             self.enq.load(Ordering::Relaxed)
         }
+        #[inline]
         fn cas_enq(&self, cur: u64, new: u64) -> std::result::Result<u64, u64> {
             self.enq
                 .compare_exchange(cur, new, Ordering::Relaxed, Ordering::Relaxed)
         }
+        #[inline]
         fn load_deq(&self) -> u64 {
             self.deq.load(Ordering::Relaxed)
         }
+        #[inline]
         fn cas_deq(&self, cur: u64, new: u64) -> std::result::Result<u64, u64> {
             self.deq
                 .compare_exchange(cur, new, Ordering::Relaxed, Ordering::Relaxed)
         }
+        #[inline]
         fn load_seq(&self, pos: u64, o: Ordering) -> u64 {
             self.seqs[(pos % 2) as usize].load(o)
         }
+        #[inline]
         fn store_seq(&self, pos: u64, seq: u64, o: Ordering) {
             self.seqs[(pos % 2) as usize].store(seq, o)
         }
