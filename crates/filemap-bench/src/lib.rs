@@ -1,7 +1,10 @@
 //! Side-by-side IPC benchmarks, each case as two real processes: the
 //! shared-memory floor (one cache line ping-ponged, spinning; and a raw futex
-//! ping-pong for blocking), filemap's SPSC channel (spin, blocking, zero-copy),
-//! pipes and Unix domain sockets.
+//! ping-pong for blocking), filemap's channels (SPSC spinning, zero-copy,
+//! blocking, and blocking with an idle peer; MPMC and broadcast, spinning and
+//! blocking), pipes, Unix domain sockets and (feature `iceoryx2`) iceoryx2.
+//! [`Peer`] lists them; [`Options::rounds`] repeats every case and keeps each
+//! one's median run.
 //!
 //! The `filemap bench` command drives it: [`run`] in the parent, and
 //! [`peer_main`] in the child process the parent starts for every case.
