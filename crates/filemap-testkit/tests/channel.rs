@@ -43,6 +43,17 @@ fn a_million_messages_cross_processes_none_lost_duplicated_or_torn() {
     }
 }
 
+/// Sends messages `0..count`, each of `message_len` bytes filled by
+/// `message_fill`, blocking for room (what `spsc-recv` checks).
+fn send_numbered(tx: &mut Sender, count: u64) {
+    let max = tx.max_message();
+    for n in 0..count {
+        let mut buf = vec![0; filemap_testkit::message_len(n, max)];
+        filemap_testkit::message_fill(n, &mut buf);
+        tx.send_timeout(&buf, Duration::from_secs(60)).unwrap();
+    }
+}
+
 #[test]
 fn receiver_in_another_process_checks_every_message() {
     let name = unique("spsc-rx");
@@ -50,12 +61,7 @@ fn receiver_in_another_process_checks_every_message() {
     let count = 20_000u64;
     let rx = Helper::spawn(&["spsc-recv", &name, &count.to_string()]);
     assert_eq!(rx.line(), "ready");
-    let max = tx.max_message();
-    for n in 0..count {
-        let mut buf = vec![0; filemap_testkit::message_len(n, max)];
-        filemap_testkit::message_fill(n, &mut buf);
-        tx.send_timeout(&buf, Duration::from_secs(60)).unwrap();
-    }
+    send_numbered(&mut tx, count);
     assert_eq!(rx.line(), format!("received {count}"));
     rx.exit();
     // The receiver is gone: once the ring is full, the sender learns it.
@@ -101,12 +107,7 @@ fn a_process_without_membarrier_makes_every_process_fence() {
     );
     // A small ring: the sender often waits for space and the receiver for
     // data, so both sides park and are woken many times.
-    let max = tx.max_message();
-    for n in 0..count {
-        let mut buf = vec![0; filemap_testkit::message_len(n, max)];
-        filemap_testkit::message_fill(n, &mut buf);
-        tx.send_timeout(&buf, Duration::from_secs(60)).unwrap();
-    }
+    send_numbered(&mut tx, count);
     assert_eq!(rx.line(), format!("received {count}"));
     rx.exit();
 }
