@@ -363,7 +363,12 @@ impl Sender {
     ///
     /// # Errors
     /// As [`Sender::reserve`].
+    #[inline]
     pub fn send(&mut self, msg: &[u8]) -> Result<()> {
+        // The common case, room now, inline; waiting out of line.
+        if self.try_send(msg)? {
+            return Ok(());
+        }
         self.send_opt(msg, None)
     }
 
@@ -371,10 +376,15 @@ impl Sender {
     ///
     /// # Errors
     /// As [`Sender::reserve`].
+    #[inline]
     pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<()> {
+        if self.try_send(msg)? {
+            return Ok(());
+        }
         self.send_opt(msg, Some(timeout))
     }
 
+    #[inline(never)]
     fn send_opt(&mut self, msg: &[u8], timeout: Option<Duration>) -> Result<()> {
         self.reserve(msg.len(), timeout)?.fill_and_commit(msg);
         Ok(())
@@ -592,18 +602,28 @@ impl Receiver {
     /// # Errors
     /// [`Error::PeerGone`] once the ring is empty and the sender closed its end
     /// or died; [`Error::Corrupt`].
+    #[inline]
     pub fn recv(&mut self) -> Result<Message<'_>> {
-        self.recv_opt(None)
+        // The common case, a message there now, inline; waiting out of line.
+        match self.poll()? {
+            Some(m) => Ok(self.message(m)),
+            None => self.recv_opt(None),
+        }
     }
 
     /// Waits at most `timeout` for the next message.
     ///
     /// # Errors
     /// As [`Receiver::recv`], and [`Error::Timeout`].
+    #[inline]
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Message<'_>> {
-        self.recv_opt(Some(timeout))
+        match self.poll()? {
+            Some(m) => Ok(self.message(m)),
+            None => self.recv_opt(Some(timeout)),
+        }
     }
 
+    #[inline(never)]
     fn recv_opt(&mut self, timeout: Option<Duration>) -> Result<Message<'_>> {
         if let Some(m) = self.poll()? {
             return Ok(self.message(m));
