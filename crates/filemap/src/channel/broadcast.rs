@@ -70,6 +70,7 @@ fn spec() -> Spec {
                 SLOTS as u64,
                 SLOT_HEADER as u64,
                 super::PARK_PROTOCOL,
+                super::SLOT_FORMAT,
             ],
         ),
     }
