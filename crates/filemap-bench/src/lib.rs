@@ -62,6 +62,10 @@ pub enum Peer {
     FloorSpin,
     /// The same words, waiting with futex wait/wake (Linux).
     FloorFutex,
+    /// The raw futex ping-pong with the idle gap of [`Peer::SpscIdle`] before
+    /// each round trip: the like-for-like floor for that row (a CPU left idle
+    /// for a while can take longer to wake than one kept busy).
+    FloorFutexIdle,
     /// filemap SPSC, busy-polling `try_send`/`try_recv`, copying.
     SpscSpin,
     /// filemap SPSC, busy-polling, writing and reading in place (reserve/commit, borrowed receive).
@@ -96,6 +100,7 @@ impl Peer {
         match self {
             Peer::FloorSpin => "floor: cache line, spin",
             Peer::FloorFutex => "floor: futex ping-pong",
+            Peer::FloorFutexIdle => "floor: futex ping-pong, idle peer",
             Peer::SpscSpin => "filemap spsc, spin, copy",
             Peer::SpscZeroCopy => "filemap spsc, spin, zero-copy",
             Peer::SpscBlocking => "filemap spsc, blocking",
@@ -114,6 +119,7 @@ impl Peer {
         match self {
             Peer::FloorSpin => "floor-spin",
             Peer::FloorFutex => "floor-futex",
+            Peer::FloorFutexIdle => "floor-futex-idle",
             Peer::SpscSpin => "spsc-spin",
             Peer::SpscZeroCopy => "spsc-zero-copy",
             Peer::SpscBlocking => "spsc-blocking",
@@ -156,7 +162,7 @@ impl Peer {
     pub fn all() -> Vec<Peer> {
         let mut v = vec![Peer::FloorSpin];
         if cfg!(target_os = "linux") {
-            v.push(Peer::FloorFutex);
+            v.extend([Peer::FloorFutex, Peer::FloorFutexIdle]);
         }
         v.extend([
             Peer::SpscSpin,
@@ -184,6 +190,7 @@ impl Peer {
             // since its sender never waits; only round trips compare.
             Peer::FloorSpin
             | Peer::FloorFutex
+            | Peer::FloorFutexIdle
             | Peer::SpscIdle
             | Peer::Broadcast
             | Peer::BroadcastBlocking => &[Scenario::Latency],
@@ -332,7 +339,7 @@ pub fn run(
             let (mut count, mut warmup) = opts
                 .count
                 .map_or_else(|| counts(sc, size, opts.quick), |n| (n, n / 10));
-            if peer == Peer::SpscIdle {
+            if matches!(peer, Peer::SpscIdle | Peer::FloorFutexIdle) {
                 // Each round trip waits IDLE_GAP first: keep the case to a few seconds.
                 count = count.min(if opts.quick { 400 } else { 4000 });
                 warmup = warmup.min(50);
@@ -430,7 +437,9 @@ fn run_case(
     let e = |e: filemap::Error| e.to_string();
     let name = unique_name(peer);
     let made = match peer {
-        Peer::FloorSpin | Peer::FloorFutex => Made::Floor(Mapping::create(&name, 4096).map_err(e)?),
+        Peer::FloorSpin | Peer::FloorFutex | Peer::FloorFutexIdle => {
+            Made::Floor(Mapping::create(&name, 4096).map_err(e)?)
+        }
         Peer::SpscSpin | Peer::SpscZeroCopy | Peer::SpscBlocking | Peer::SpscIdle => {
             let cap = ring_capacity(size);
             // Latency: ping (parent -> child) and pong; stream: child -> parent only.
@@ -586,6 +595,9 @@ fn parent_side(
             } else {
                 let (a, b) = (v.atomic_u32(0).map_err(e)?, v.atomic_u32(64).map_err(e)?);
                 for i in 1..=total as u32 {
+                    if peer == Peer::FloorFutexIdle {
+                        std::thread::sleep(IDLE_GAP);
+                    }
                     let t = Instant::now();
                     a.store(i, Ordering::Release);
                     futex::wake(a);
@@ -815,7 +827,7 @@ pub fn peer_main(args: &[String]) -> Result<(), String> {
     };
     let mut buf = vec![0u8; size];
     match peer {
-        Peer::FloorSpin | Peer::FloorFutex => {
+        Peer::FloorSpin | Peer::FloorFutex | Peer::FloorFutexIdle => {
             let m = Mapping::open(name, Access::ReadWrite).map_err(e)?;
             let v = floor_words(&m)?;
             ready();
