@@ -326,8 +326,8 @@ impl Channel {
             let mut len = [0u8; 8];
             v.read_at(at + 16, &mut len)?;
             let len = u64::from_ne_bytes(len);
-            let msg = if len == SKIP {
-                None
+            let delivered = if len == SKIP {
+                false
             } else if len > self.geo.size {
                 finish_recv(self, pos);
                 return Err(Error::Corrupt {
@@ -341,11 +341,11 @@ impl Channel {
                 buf.clear();
                 buf.resize(len as usize, 0);
                 v.read_at(at + SLOT_HEADER, buf)?;
-                Some(())
+                true
             };
             finish_recv(self, pos);
             SPACE_PARK.notify(&self.seg);
-            if msg.is_some() {
+            if delivered {
                 return Ok(true);
             }
             // A retired slot (its sender died): go on to the next.

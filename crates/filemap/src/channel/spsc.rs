@@ -365,10 +365,6 @@ impl Sender {
     /// As [`Sender::reserve`].
     #[inline]
     pub fn send(&mut self, msg: &[u8]) -> Result<()> {
-        // The common case, room now, inline; waiting out of line.
-        if self.try_send(msg)? {
-            return Ok(());
-        }
         self.send_opt(msg, None)
     }
 
@@ -378,14 +374,20 @@ impl Sender {
     /// As [`Sender::reserve`].
     #[inline]
     pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<()> {
-        if self.try_send(msg)? {
-            return Ok(());
-        }
         self.send_opt(msg, Some(timeout))
     }
 
-    #[inline(never)]
+    /// The common case, room now, inline; waiting out of line.
+    #[inline(always)]
     fn send_opt(&mut self, msg: &[u8], timeout: Option<Duration>) -> Result<()> {
+        if self.try_send(msg)? {
+            return Ok(());
+        }
+        self.send_waiting(msg, timeout)
+    }
+
+    #[inline(never)]
+    fn send_waiting(&mut self, msg: &[u8], timeout: Option<Duration>) -> Result<()> {
         self.reserve(msg.len(), timeout)?.fill_and_commit(msg);
         Ok(())
     }
@@ -604,11 +606,7 @@ impl Receiver {
     /// or died; [`Error::Corrupt`].
     #[inline]
     pub fn recv(&mut self) -> Result<Message<'_>> {
-        // The common case, a message there now, inline; waiting out of line.
-        match self.poll()? {
-            Some(m) => Ok(self.message(m)),
-            None => self.recv_opt(None),
-        }
+        self.recv_opt(None)
     }
 
     /// Waits at most `timeout` for the next message.
@@ -617,17 +615,21 @@ impl Receiver {
     /// As [`Receiver::recv`], and [`Error::Timeout`].
     #[inline]
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Message<'_>> {
+        self.recv_opt(Some(timeout))
+    }
+
+    /// The common case, a message there now, inline; waiting out of line.
+    #[inline(always)]
+    fn recv_opt(&mut self, timeout: Option<Duration>) -> Result<Message<'_>> {
         match self.poll()? {
             Some(m) => Ok(self.message(m)),
-            None => self.recv_opt(Some(timeout)),
+            None => self.recv_waiting(timeout),
         }
     }
 
+    /// `recv_opt` found the ring empty: publish what was consumed, then wait.
     #[inline(never)]
-    fn recv_opt(&mut self, timeout: Option<Duration>) -> Result<Message<'_>> {
-        if let Some(m) = self.poll()? {
-            return Ok(self.message(m));
-        }
+    fn recv_waiting(&mut self, timeout: Option<Duration>) -> Result<Message<'_>> {
         self.publish();
         let deadline = timeout.map(|t| Instant::now() + t);
         let (seg, ring) = (&self.seg, &self.ring);
