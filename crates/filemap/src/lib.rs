@@ -75,22 +75,37 @@
 //! [`View::as_mut_slice`] are `unsafe` with the conditions spelled out.
 
 #![warn(missing_docs)]
+// `unsafe` is allowed only where it is needed: the `sys` layer, the escape
+// hatches that lend shared bytes as slices (`View`, spsc's `Message` and
+// `Reservation`), and adopting an inherited handle.
+#![deny(unsafe_code)]
+
+// Layers, bottom up (a module imports only from those above it in this
+// list; `tests/layers.rs` checks the rule for `sys`):
+// leaves (error, hash, types, name) < sys < mapping < segment < park
+// < sync, channel < inspect.
+mod error;
+mod hash;
+pub mod name;
+mod types;
+
+#[allow(unsafe_code)]
+mod sys;
+
+mod mapping;
+pub mod segment;
+
+mod park;
 
 pub mod channel;
-mod error;
-pub mod inspect;
-mod mapping;
-pub mod name;
-pub mod segment;
 pub mod sync;
-mod sys;
-mod view;
+
+pub mod inspect;
 
 pub use error::{Error, Result};
 pub use mapping::{
-    Access, Backing, Disposition, Inheritable, Lifetime, Mapping, Options, ViewAccess,
+    Access, Backing, Disposition, Inheritable, Lifetime, Mapping, Options, View, ViewAccess,
 };
-pub use view::View;
 
 /// The allocation granularity of this OS: the OS maps views from multiples of
 /// it (64 KiB on Windows, the page size elsewhere). filemap aligns for you;

@@ -129,7 +129,7 @@ pub(crate) fn macos_base(base: &str) -> String {
         return base.to_owned();
     }
     // FNV-1a, 64-bit: stable across processes, versions and platforms.
-    let h = crate::segment::fnv1a(base.bytes());
+    let h = crate::hash::fnv1a(base.bytes());
     format!("{}~{h:016x}", &base[..12])
 }
 

@@ -25,9 +25,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::mapping::{Access, Mapping, Options, ViewAccess};
+use crate::hash::fnv1a;
+use crate::mapping::{Access, Mapping, Options, View, ViewAccess};
 use crate::sys;
-use crate::view::View;
 
 /// Size of the header; kind-specific data starts here.
 pub const HEADER_LEN: usize = 128;
@@ -129,16 +129,6 @@ pub struct Header {
     pub ready: bool,
 }
 
-/// 64-bit FNV-1a: stable across processes, builds and platforms.
-pub(crate) fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
 /// The fingerprint of a layout: the kind, its offsets and sizes (`parts`), the
 /// header length, pointer width and byte order.
 pub(crate) fn fingerprint(kind: Kind, parts: &[u64]) -> u64 {
@@ -214,6 +204,24 @@ pub fn parse_header(bytes: &[u8]) -> Option<Header> {
     })
 }
 
+/// The bytes of `h` as [`parse_header`] reads them (in this machine's byte
+/// order; bytes after the fence flag are zero).
+fn encode_header(h: &Header) -> [u8; HEADER_LEN] {
+    let mut b = [0u8; HEADER_LEN];
+    let mut put = |off: usize, bytes: &[u8]| b[off..off + bytes.len()].copy_from_slice(bytes);
+    put(0, &MAGIC);
+    put(OFF_VERSION, &h.version.to_ne_bytes());
+    put(OFF_KIND, &h.kind.code().to_ne_bytes());
+    put(OFF_FINGERPRINT, &h.fingerprint.to_ne_bytes());
+    put(OFF_CAPACITY, &h.capacity.to_ne_bytes());
+    put(OFF_PARAM, &h.param.to_ne_bytes());
+    put(OFF_TOTAL, &h.total_len.to_ne_bytes());
+    put(OFF_PID, &h.creator_pid.to_ne_bytes());
+    put(OFF_START, &h.creator_start.to_ne_bytes());
+    put(OFF_STATE, &u32::from(h.ready).to_ne_bytes());
+    b
+}
+
 /// The header of the named object, if it is a filemap segment (`None` for a
 /// raw mapping). Opens it read-only.
 ///
@@ -261,15 +269,14 @@ impl Segment {
             creator_start: sys::process_start(pid).unwrap_or(0),
             ready: true,
         };
-        view.write_at(0, &MAGIC)?;
-        view.write_at(OFF_VERSION, &VERSION.to_ne_bytes())?;
-        view.write_at(OFF_KIND, &spec.kind.code().to_ne_bytes())?;
-        view.write_at(OFF_FINGERPRINT, &spec.fingerprint.to_ne_bytes())?;
-        view.write_at(OFF_CAPACITY, &capacity.to_ne_bytes())?;
-        view.write_at(OFF_PARAM, &param.to_ne_bytes())?;
-        view.write_at(OFF_TOTAL, &header.total_len.to_ne_bytes())?;
-        view.write_at(OFF_PID, &pid.to_ne_bytes())?;
-        view.write_at(OFF_START, &header.creator_start.to_ne_bytes())?;
+        // The magic first (an opener that sees it waits for the state word),
+        // then the fields; the state last, below.
+        let bytes = encode_header(&Header {
+            ready: false,
+            ..header.clone()
+        });
+        view.write_at(0, &bytes[..OFF_VERSION])?;
+        view.write_at(OFF_VERSION, &bytes[OFF_VERSION..])?;
         // Everything above happens-before any opener's acquire load of READY.
         view.atomic_u32(OFF_STATE)?.store(READY, Ordering::Release);
         Ok(Segment::new(mapping, view, label, header))
@@ -334,7 +341,7 @@ impl Segment {
         }
         if header.kind != spec.kind {
             return Err(incompatible(format!(
-                "it holds a {} (kind {}), not a {}",
+                "it is a segment of kind `{}` (code {}), not `{}`",
                 header.kind.as_str(),
                 header.kind.code(),
                 spec.kind.as_str()
@@ -428,5 +435,204 @@ impl Segment {
         self.view
             .atomic_u64(off)
             .expect("layout offsets are in range and aligned")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Header {
+        Header {
+            version: VERSION,
+            kind: Kind::Mpmc,
+            fingerprint: fingerprint(Kind::Mpmc, &[1, 2, 3]),
+            capacity: 64,
+            param: 32,
+            total_len: 4096,
+            creator_pid: 4242,
+            creator_start: 777,
+            ready: true,
+        }
+    }
+
+    #[test]
+    fn a_header_round_trips_through_its_bytes() {
+        let h = sample();
+        assert_eq!(parse_header(&encode_header(&h)), Some(h.clone()));
+        let not_ready = Header {
+            ready: false,
+            ..h.clone()
+        };
+        assert_eq!(parse_header(&encode_header(&not_ready)), Some(not_ready));
+        for k in [
+            Kind::Spsc,
+            Kind::Latest,
+            Kind::Event,
+            Kind::Mutex,
+            Kind::Broadcast,
+            Kind::Mpmc,
+            Kind::Unknown(99),
+        ] {
+            let hk = Header {
+                kind: k,
+                ..h.clone()
+            };
+            assert_eq!(parse_header(&encode_header(&hk)).map(|p| p.kind), Some(k));
+        }
+        // Trailing bytes (the kind's own data) do not matter.
+        let mut long = encode_header(&h).to_vec();
+        long.extend_from_slice(&[0xff; 64]);
+        assert_eq!(parse_header(&long), Some(h));
+    }
+
+    #[test]
+    fn parse_refuses_short_input_and_a_wrong_magic() {
+        let b = encode_header(&sample());
+        assert_eq!(parse_header(&b[..HEADER_LEN - 1]), None);
+        assert_eq!(parse_header(&[]), None);
+        for i in 0..8 {
+            let mut bad = b;
+            bad[i] ^= 0x20;
+            assert_eq!(parse_header(&bad), None, "magic byte {i} changed");
+        }
+    }
+
+    #[test]
+    fn a_state_other_than_ready_is_not_ready() {
+        let mut b = encode_header(&sample());
+        for state in [0u32, 2, u32::MAX] {
+            b[OFF_STATE..OFF_STATE + 4].copy_from_slice(&state.to_ne_bytes());
+            assert!(!parse_header(&b).expect("parses").ready, "state {state}");
+        }
+    }
+
+    #[test]
+    fn fingerprints_depend_on_kind_parts_and_their_order() {
+        let a = fingerprint(Kind::Spsc, &[128, 192, 320]);
+        assert_eq!(a, fingerprint(Kind::Spsc, &[128, 192, 320]), "stable");
+        assert_ne!(a, fingerprint(Kind::Mpmc, &[128, 192, 320]), "kind");
+        assert_ne!(a, fingerprint(Kind::Spsc, &[128, 192, 321]), "a value");
+        assert_ne!(a, fingerprint(Kind::Spsc, &[192, 128, 320]), "the order");
+        assert_ne!(
+            a,
+            fingerprint(Kind::Spsc, &[128, 192, 320, 0]),
+            "a part more"
+        );
+        // The same number on every machine of this byte order and pointer
+        // width, whatever the build: pinned here so that a change of the
+        // hashed words is a deliberate format change, not an accident.
+        if cfg!(all(target_endian = "little", target_pointer_width = "64")) {
+            assert_eq!(
+                fingerprint(Kind::Spsc, &[]),
+                crate::hash::fnv1a(
+                    [1u64, 1, HEADER_LEN as u64, 64, 1]
+                        .iter()
+                        .flat_map(|w| w.to_le_bytes())
+                )
+            );
+        }
+    }
+
+    /// A fresh anonymous mapping with `h` written at its start.
+    fn mapping_with(h: &Header, len: u64) -> Mapping {
+        let m = Mapping::anonymous(len).expect("anonymous mapping");
+        m.view(.., ViewAccess::ReadWrite)
+            .expect("view")
+            .write_at(0, &encode_header(h))
+            .expect("write");
+        m
+    }
+
+    fn spec_of(h: &Header) -> Spec {
+        Spec {
+            kind: h.kind,
+            fingerprint: h.fingerprint,
+        }
+    }
+
+    fn check(m: Mapping, spec: Spec) -> Result<Segment> {
+        Segment::check(m, "t".into(), Duration::from_millis(20), spec)
+    }
+
+    #[test]
+    fn check_accepts_a_matching_header() {
+        let h = sample();
+        let seg = check(mapping_with(&h, 4096), spec_of(&h)).expect("accepted");
+        assert_eq!(seg.header(), &h);
+    }
+
+    #[test]
+    fn check_refuses_every_field_that_does_not_fit() {
+        let h = sample();
+        let expect = |m: Mapping, spec: Spec, what: &str, want: &str| match check(m, spec) {
+            Err(e) => {
+                let msg = e.to_string();
+                assert!(msg.contains(want), "{what}: {msg}");
+            }
+            Ok(_) => panic!("{what}: accepted"),
+        };
+        let wrong_version = Header {
+            version: VERSION + 1,
+            ..h.clone()
+        };
+        expect(
+            mapping_with(&wrong_version, 4096),
+            spec_of(&h),
+            "version",
+            "format version",
+        );
+        let wrong_kind = Header {
+            kind: Kind::Event,
+            ..h.clone()
+        };
+        expect(
+            mapping_with(&wrong_kind, 4096),
+            spec_of(&h),
+            "kind",
+            "kind `event` (code 3), not `mpmc`",
+        );
+        let wrong_print = Header {
+            fingerprint: h.fingerprint ^ 1,
+            ..h.clone()
+        };
+        expect(
+            mapping_with(&wrong_print, 4096),
+            spec_of(&h),
+            "fingerprint",
+            "fingerprint differs",
+        );
+        let too_long = Header {
+            total_len: 8192,
+            ..h.clone()
+        };
+        expect(
+            mapping_with(&too_long, 4096),
+            spec_of(&h),
+            "total length",
+            "says 8192 bytes",
+        );
+        let not_ready = Header {
+            ready: false,
+            ..h.clone()
+        };
+        expect(
+            mapping_with(&not_ready, 4096),
+            spec_of(&h),
+            "state",
+            "has not finished",
+        );
+        let m = Mapping::anonymous(4096).expect("anonymous");
+        m.view(.., ViewAccess::ReadWrite)
+            .expect("view")
+            .write_at(0, b"NOTMAGIC")
+            .expect("write");
+        expect(m, spec_of(&h), "magic", "not a filemap segment");
+        expect(
+            Mapping::anonymous(HEADER_LEN as u64 - 1).expect("anonymous"),
+            spec_of(&h),
+            "size",
+            "too small for a segment header",
+        );
     }
 }

@@ -36,9 +36,10 @@
 use std::sync::atomic::{fence, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{Park, Side, SlotArray};
+use super::{SlotArray, SLOT_FORMAT};
 use crate::error::{Error, Result};
 use crate::mapping::Options;
+use crate::park::{Park, Side, PARK_PROTOCOL};
 use crate::segment::{fingerprint, Kind, Segment, Spec, HEADER_LEN};
 
 const TAIL: usize = HEADER_LEN;
@@ -69,8 +70,8 @@ fn spec() -> Spec {
                 PARK.seq as u64,
                 SLOTS as u64,
                 SLOT_HEADER as u64,
-                super::PARK_PROTOCOL,
-                super::SLOT_FORMAT,
+                PARK_PROTOCOL,
+                SLOT_FORMAT,
             ],
         ),
     }

@@ -38,9 +38,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{Park, SlotArray};
+use super::{SlotArray, SLOT_FORMAT};
 use crate::error::{Error, Result};
 use crate::mapping::Options;
+use crate::park::{Park, PARK_PROTOCOL};
 use crate::segment::{fingerprint, Kind, Segment, Spec, HEADER_LEN};
 use crate::sys;
 
@@ -74,8 +75,8 @@ fn spec() -> Spec {
                 SPACE_PARK.seq as u64,
                 SLOTS as u64,
                 SLOT_HEADER as u64,
-                super::PARK_PROTOCOL,
-                super::SLOT_FORMAT,
+                PARK_PROTOCOL,
+                SLOT_FORMAT,
             ],
         ),
     }

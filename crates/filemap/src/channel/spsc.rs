@@ -47,9 +47,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::ring::{Consumer, Found, Producer, RingMem, Slot, REC};
-use super::{Park, Side};
 use crate::error::{Error, Result};
 use crate::mapping::Options;
+use crate::park::{Park, Side, PARK_PROTOCOL};
 use crate::segment::{fingerprint, Kind, Segment, Spec, HEADER_LEN};
 
 // Each line is written by one side only, and the words a side polls on its
@@ -104,7 +104,7 @@ fn spec() -> Spec {
                 DATA as u64,
                 REC,
                 RING_FORMAT,
-                super::PARK_PROTOCOL,
+                PARK_PROTOCOL,
             ],
         ),
     }

@@ -46,9 +46,9 @@ use std::sync::atomic::{fence, Ordering};
 
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
-use crate::channel::Side;
 use crate::error::{Error, Result};
 use crate::mapping::Options;
+use crate::park::Side;
 use crate::segment::{fingerprint, Kind, Segment, Spec, HEADER_LEN};
 
 const SEQ: usize = HEADER_LEN;

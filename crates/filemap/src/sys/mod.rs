@@ -1,4 +1,7 @@
-//! The OS layer. One file per OS family provides the same small set of items:
+//! The OS layer, the bottom of the crate: it imports only the leaf modules
+//! (`error`, `name`, `types`, `hash`; a test in `tests/layers.rs` checks).
+//! One file per OS provides the same small set of items (`linux.rs` and
+//! `macos.rs` share `posix.rs`; `windows.rs`):
 //!
 //! - `Object`: an open mapping object (fd or section handle) and what is known
 //!   about it; dropping it releases this process's hold (and, on Linux, removes
@@ -12,44 +15,18 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
-#[cfg(not(target_os = "linux"))]
-use crate::{
-    error::{Error, Result},
-    inspect::{Cleaned, ObjectInfo},
-    name::Name,
-};
-
-#[cfg(not(target_os = "linux"))]
-fn no_inspection(object: &str) -> Error {
-    Error::Unsupported {
-        object: object.to_owned(),
-        what: "listing and inspecting shared-memory objects (Linux only for now)".into(),
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-pub(crate) fn inspect_list() -> Result<Vec<ObjectInfo>> {
-    Err(no_inspection("shared memory"))
-}
-
-#[cfg(not(target_os = "linux"))]
-pub(crate) fn inspect_info(n: &Name) -> Result<ObjectInfo> {
-    Err(no_inspection(&n.given))
-}
-
-#[cfg(not(target_os = "linux"))]
-pub(crate) fn inspect_remove_if_stale(n: &Name) -> Result<Cleaned> {
-    Err(no_inspection(&n.given))
-}
-
-#[cfg(target_os = "linux")]
-mod procfs;
-#[cfg(target_os = "linux")]
-pub(crate) use procfs::*;
+// One file per OS, each providing the same items; `posix.rs` holds what
+// Linux and macOS share and reaches the OS-specific one as `os`.
 #[cfg(unix)]
-mod unix;
+mod posix;
 #[cfg(unix)]
-pub(crate) use unix::*;
+pub(crate) use posix::*;
+#[cfg_attr(target_os = "linux", path = "linux.rs")]
+#[cfg_attr(all(unix, not(target_os = "linux")), path = "macos.rs")]
+#[cfg(unix)]
+mod os;
+#[cfg(unix)]
+pub(crate) use os::*;
 
 #[cfg(windows)]
 mod windows;

@@ -27,8 +27,8 @@ use windows_sys::Win32::System::Threading::{
 
 use super::RawView;
 use crate::error::{Error, Result};
-use crate::mapping::{Access, CreateParams, Disposition, ViewAccess};
 use crate::name::Name;
+use crate::types::{Access, CreateParams, Disposition, ViewAccess};
 
 /// `SECTION_BASIC_INFORMATION` from the native API, which windows-sys does not carry.
 #[repr(C)]
@@ -515,7 +515,7 @@ impl Parker {
             } else {
                 "Local"
             };
-            let h = crate::segment::fnv1a(n.base.bytes());
+            let h = crate::hash::fnv1a(n.base.bytes());
             format!("{scope}\\filemap-wait-{h:016x}")
         });
         Parker {

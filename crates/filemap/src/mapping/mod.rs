@@ -10,40 +10,12 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::name;
 use crate::sys;
-use crate::view::View;
+pub(crate) use crate::types::CreateParams;
+pub use crate::types::{Access, Disposition, ViewAccess};
 
-/// The access a process holds on a mapping object (`FILE_MAP_READ` or
-/// `FILE_MAP_READ | FILE_MAP_WRITE`; `O_RDONLY` or `O_RDWR`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Access {
-    /// Read only. Views can be [`ViewAccess::Read`] or [`ViewAccess::CopyOnWrite`].
-    Read,
-    /// Read and write. Views of any kind.
-    ReadWrite,
-}
-
-/// The access of one view (`FILE_MAP_READ`, `FILE_MAP_WRITE`, `FILE_MAP_COPY`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ViewAccess {
-    /// Read only: writes through it are refused.
-    Read,
-    /// Read and write, shared: other processes see the writes.
-    ReadWrite,
-    /// Copy-on-write: reads see the shared bytes until this view writes a page;
-    /// from then on that page is private to this view, and its writes are never
-    /// seen by anyone else nor reach a backing file.
-    CopyOnWrite,
-}
-
-/// What create-or-open did (the `ERROR_ALREADY_EXISTS` case of `CreateFileMapping`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Disposition {
-    /// This call created the object, with the requested size, zero-filled.
-    Created,
-    /// The object existed and was opened as it is: same size and bytes as
-    /// before (never resized nor truncated), whatever size this call asked for.
-    Opened,
-}
+#[allow(unsafe_code)]
+mod view;
+pub use view::View;
 
 /// How long a named object lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -65,15 +37,6 @@ pub enum Backing {
     Memory,
     /// A file on disk.
     File,
-}
-
-/// Parameters for creating and opening named objects, as the sys layer needs them.
-#[derive(Debug, Clone)]
-pub(crate) struct CreateParams {
-    pub mode: u32,
-    pub persistent: bool,
-    pub ready_timeout: Duration,
-    pub access: Access,
 }
 
 /// Options for creating or opening a named mapping; the plain
@@ -606,6 +569,7 @@ impl Mapping {
     /// [`Error::InvalidToken`] when the token is malformed, or names a
     /// descriptor or handle that is not open here, not a mapping object,
     /// smaller than the token says, or with less access than it says.
+    #[allow(unsafe_code)]
     pub unsafe fn from_inherited(token: &str) -> Result<Mapping> {
         let bad = |reason: &str| Error::InvalidToken {
             token: token.to_owned(),

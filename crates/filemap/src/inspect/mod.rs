@@ -14,7 +14,12 @@
 //! ```
 
 use crate::error::Result;
-use crate::sys;
+
+// The OS file: `/proc` and `/dev/shm` on Linux; elsewhere every call says
+// it is unsupported.
+#[cfg_attr(target_os = "linux", path = "linux.rs")]
+#[cfg_attr(not(target_os = "linux"), path = "unsupported.rs")]
+mod os;
 
 /// Who made an object, as its mode bits record it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -109,7 +114,7 @@ pub struct ObjectInfo {
 /// [`Error::Unsupported`](crate::Error::Unsupported) off Linux;
 /// [`Error::Os`](crate::Error::Os) when `/dev/shm` cannot be read.
 pub fn list() -> Result<Vec<ObjectInfo>> {
-    sys::inspect_list()
+    os::list()
 }
 
 /// What is known about the object `name`.
@@ -119,7 +124,7 @@ pub fn list() -> Result<Vec<ObjectInfo>> {
 /// [`Error::Unsupported`](crate::Error::Unsupported) off Linux.
 pub fn info(name: &str) -> Result<ObjectInfo> {
     let n = crate::name::parse(name)?;
-    sys::inspect_info(&n)
+    os::info(&n)
 }
 
 /// The outcome of [`remove_if_stale`].
@@ -141,5 +146,5 @@ pub enum Cleaned {
 /// (not permitted to remove it), [`Error::Unsupported`](crate::Error::Unsupported) off Linux.
 pub fn remove_if_stale(name: &str) -> Result<Cleaned> {
     let n = crate::name::parse(name)?;
-    sys::inspect_remove_if_stale(&n)
+    os::remove_if_stale(&n)
 }

@@ -1,5 +1,6 @@
 //! Linux: what `/dev/shm` holds and which processes use it, from `/proc`.
-//! Backs the public `inspect` module. No `unsafe` here.
+//! Backs the public `inspect` module. No `unsafe` here; the lifetime protocol
+//! it reads (mode marks, the shared `flock` per holder) is `sys`'s.
 
 use std::collections::HashMap;
 use std::fs;
@@ -7,10 +8,11 @@ use std::os::unix::fs::MetadataExt;
 
 use rustix::fs::{self as rfs, FlockOperation, Mode, OFlags};
 
-use super::unix::{MARK_PERSISTENT, MARK_TRANSIENT, SHM_DIR};
+use super::{Cleaned, Holder, ObjectInfo, Origin, State};
 use crate::error::{Error, Result};
-use crate::inspect::{Cleaned, Holder, ObjectInfo, Origin, State};
 use crate::name::Name;
+use crate::segment::{parse_header, HEADER_LEN};
+use crate::sys::{MARK_PERSISTENT, MARK_TRANSIENT, SHM_DIR};
 
 /// (device, inode) of a file, the key holders are matched by: a filemap object's
 /// descriptors and maps show its creation-time path (`/dev/shm/#123 (deleted)`,
@@ -129,7 +131,7 @@ fn lock_held(path: &str) -> bool {
 /// without locking or mapping it.
 fn read_start(path: &str) -> Option<Vec<u8>> {
     use std::io::Read;
-    let mut buf = vec![0u8; crate::segment::HEADER_LEN];
+    let mut buf = vec![0u8; HEADER_LEN];
     let mut f = fs::File::open(path).ok()?;
     f.read_exact(&mut buf).ok()?;
     Some(buf)
@@ -150,7 +152,7 @@ fn describe(
         Origin::Persistent => State::Idle,
     };
     ObjectInfo {
-        header: read_start(&path).and_then(|b| crate::segment::parse_header(&b)),
+        header: read_start(&path).and_then(|b| parse_header(&b)),
         name: name.to_owned(),
         size: md.len(),
         uid: md.uid(),
@@ -162,7 +164,7 @@ fn describe(
     }
 }
 
-pub(crate) fn inspect_list() -> Result<Vec<ObjectInfo>> {
+pub(super) fn list() -> Result<Vec<ObjectInfo>> {
     let entries = fs::read_dir(SHM_DIR).map_err(|e| Error::os(SHM_DIR, "opendir", e))?;
     let mut found = Vec::new();
     for e in entries.flatten() {
@@ -185,7 +187,7 @@ pub(crate) fn inspect_list() -> Result<Vec<ObjectInfo>> {
     Ok(out)
 }
 
-pub(crate) fn inspect_info(n: &Name) -> Result<ObjectInfo> {
+pub(super) fn info(n: &Name) -> Result<ObjectInfo> {
     let path = format!("{SHM_DIR}/{}", n.base);
     let md = fs::symlink_metadata(&path).map_err(|e| Error::os(&n.given, "lstat", e))?;
     if !md.is_file() {
@@ -198,7 +200,7 @@ pub(crate) fn inspect_info(n: &Name) -> Result<ObjectInfo> {
     Ok(describe(&n.base, &md, hs, &users()))
 }
 
-pub(crate) fn inspect_remove_if_stale(n: &Name) -> Result<Cleaned> {
+pub(super) fn remove_if_stale(n: &Name) -> Result<Cleaned> {
     let path = format!("{SHM_DIR}/{}", n.base);
     let obj = &n.given;
     let fd = rfs::open(
@@ -224,7 +226,7 @@ pub(crate) fn inspect_remove_if_stale(n: &Name) -> Result<Cleaned> {
         Origin::Transient => {}
     }
     // Hold the exclusive lock while deciding and removing, as every filemap
-    // process does (see sys/unix.rs), so no new holder can slip in.
+    // process does (see sys/linux.rs), so no new holder can slip in.
     if rfs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_err() {
         return Ok(Cleaned::Kept("held by a live filemap process".into()));
     }

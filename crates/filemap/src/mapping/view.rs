@@ -4,8 +4,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use super::{Shared, ViewAccess};
 use crate::error::{Error, Result};
-use crate::mapping::{Shared, ViewAccess};
 use crate::sys::{self, RawView, SharedAtomic};
 
 /// A mapped range of a [`crate::Mapping`]: `MapViewOfFile`'s result.

@@ -1,0 +1,24 @@
+//! Off Linux: no inspection yet. Every call says so, naming the object.
+
+use super::{Cleaned, ObjectInfo};
+use crate::error::{Error, Result};
+use crate::name::Name;
+
+fn no_inspection(object: &str) -> Error {
+    Error::Unsupported {
+        object: object.to_owned(),
+        what: "listing and inspecting shared-memory objects (Linux only for now)".into(),
+    }
+}
+
+pub(super) fn list() -> Result<Vec<ObjectInfo>> {
+    Err(no_inspection("shared memory"))
+}
+
+pub(super) fn info(n: &Name) -> Result<ObjectInfo> {
+    Err(no_inspection(&n.given))
+}
+
+pub(super) fn remove_if_stale(n: &Name) -> Result<Cleaned> {
+    Err(no_inspection(&n.given))
+}

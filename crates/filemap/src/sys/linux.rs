@@ -1,0 +1,448 @@
+//! Linux: named objects in `/dev/shm` with the Win32 lifetime (a shared
+//! `flock` per holder), memfd for unnamed objects, futexes for waiting and
+//! `membarrier` for cross-process barriers, through `rustix`. The parts
+//! shared with macOS are in `posix.rs`.
+//!
+//! # Lifetime of named objects on Linux (the Win32 model)
+//!
+//! A named object is the tmpfs file `/dev/shm/NAME` (what `shm_open("/NAME")`
+//! opens). Every filemap process that holds it keeps a *shared* `flock` on its
+//! own open file description, for as long as its `Mapping` or any `View` lives.
+//! The kernel drops those locks when a process exits, `kill -9` included. So
+//! "does anyone still hold it?" is answered by trying an exclusive lock without
+//! blocking: it succeeds only when no holder is left.
+//!
+//! Transient objects (the default) carry the sticky bit (`S_ISVTX`) in their mode;
+//! persistent ones carry `S_ISGID` instead, and objects made by other programs
+//! carry neither. Only transient objects are ever removed behind anyone's back.
+//!
+//! - **Creating**: the object is made complete before it gets its name: an
+//!   unnamed `O_TMPFILE` in `/dev/shm` is sized, its pages reserved with
+//!   `fallocate` (so a full `/dev/shm` fails here, not as SIGBUS later), its mode
+//!   set with `fchmod` (independent of umask), a shared lock taken, and only
+//!   then is it linked to the name with `linkat`, which fails if the name exists.
+//!   No one can see a half-made object, and create-new is atomic.
+//! - **Releasing**: when the last `Mapping`/`View` of the object in a process is
+//!   dropped, the process tries to take the exclusive lock; if that works it is
+//!   the last holder, and it unlinks the name (after checking that the name
+//!   still refers to this very file).
+//! - **Crashes**: when the last holder dies, nobody is left to unlink; the name
+//!   is then *stale*. Every filemap call that meets the name (open, create,
+//!   create-or-open) sees the stale object by the same exclusive-lock test,
+//!   unlinks it and behaves as if it were absent. (So does `filemap clean`.)
+//! - **Opening**: an opener takes its shared lock and then checks that the name
+//!   still refers to the file it opened and that the file is still linked; if a
+//!   releaser unlinked it in between, the opener starts over and finds the name
+//!   gone. A short exclusive lock held by someone else's check is waited out.
+//!
+//! A `fork`ed child (without `exec`) shares its parent's open file description
+//! and so its lock: the two count as one holder. Descriptors are close-on-exec.
+//!
+//! Unlinking only ever happens while holding the exclusive lock on that very
+//! file and after checking the name still refers to it, and nobody can replace
+//! the name while that lock is held, so one process never removes another's
+//! fresh object.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use rustix::fs::{self as rfs, FlockOperation, Mode, OFlags};
+use rustix::io::Errno;
+
+use super::posix::{io, is_regular, stat_id, Backoff, Kind, Object};
+use crate::error::{Error, Result};
+use crate::name::Name;
+use crate::types::{Access, CreateParams, Disposition};
+
+/// Called when this process lets go of a named object (its last `Mapping` or
+/// `View` is dropped): the last holder anywhere removes a transient name
+/// (module docs). If the exclusive lock is refused, someone else still holds
+/// the object.
+pub(super) fn release_named(
+    fd: &OwnedFd,
+    path: &str,
+    managed: bool,
+    id: (u64, u64),
+    _unlink_on_drop: bool,
+) {
+    if managed
+        && rfs::flock(fd, FlockOperation::NonBlockingLockExclusive).is_ok()
+        && same_file(path, id)
+    {
+        let _ = rfs::unlink(path);
+    }
+}
+
+/// True when `path` currently names the file with identity `id`.
+fn same_file(path: &str, id: (u64, u64)) -> bool {
+    matches!(rfs::lstat(path), Ok(st) if stat_id(&st) == id)
+}
+
+pub(crate) const SHM_DIR: &str = "/dev/shm";
+
+/// Mode bit marking a transient filemap object (`S_ISVTX`, meaningless on a
+/// regular file otherwise).
+pub(crate) const MARK_TRANSIENT: u32 = 0o1000;
+/// Mode bit marking a persistent filemap object (`S_ISGID` without group
+/// execute, which Linux gives no meaning since mandatory locking was removed).
+pub(crate) const MARK_PERSISTENT: u32 = 0o2000;
+
+fn shm_path(n: &Name) -> String {
+    format!("{SHM_DIR}/{}", n.base)
+}
+
+/// Outcome of trying to join an existing named object.
+enum Join {
+    Live(Object),
+    /// It was not there, or it was stale and has been removed.
+    Gone,
+}
+
+/// Opens `path` and joins it as a holder (module docs, "Opening").
+fn join(n: &Name, access: Access, deadline: Instant, started: Instant) -> Result<Join> {
+    let path = shm_path(n);
+    let flags = match access {
+        Access::Read => OFlags::RDONLY,
+        Access::ReadWrite => OFlags::RDWR,
+    } | OFlags::CLOEXEC
+        | OFlags::NOFOLLOW;
+    let mut backoff = Backoff(0);
+    loop {
+        let fd = match rfs::open(path.as_str(), flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(Join::Gone),
+            Err(Errno::LOOP) => {
+                return Err(Error::AccessDenied {
+                    object: n.given.clone(),
+                    reason: format!(
+                        "{path} is a symbolic link; filemap does not follow links in {SHM_DIR}"
+                    ),
+                })
+            }
+            Err(e) => return Err(Error::os(&n.given, "open", io(e))),
+        };
+        let st = rfs::fstat(&fd).map_err(|e| Error::os(&n.given, "fstat", io(e)))?;
+        if !is_regular(&st) {
+            return Err(Error::AccessDenied {
+                object: n.given.clone(),
+                reason: format!("{path} is not a regular file"),
+            });
+        }
+        let id = stat_id(&st);
+        let managed = st.st_mode & MARK_TRANSIENT != 0;
+        match rfs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) if managed => {
+                // Nobody holds this transient object: its last holder died. Remove
+                // the stale name (if it is still this file) and report it gone.
+                if same_file(&path, id) {
+                    let _ = rfs::unlink(path.as_str());
+                }
+                return Ok(Join::Gone);
+            }
+            Ok(()) => {
+                // Persistent or foreign: keep it, as a shared holder.
+                if rfs::flock(&fd, FlockOperation::NonBlockingLockShared).is_err() {
+                    backoff_or_timeout(n, &mut backoff, deadline, started)?;
+                    continue;
+                }
+            }
+            Err(Errno::WOULDBLOCK) => {
+                if rfs::flock(&fd, FlockOperation::NonBlockingLockShared).is_err() {
+                    // Someone holds the exclusive lock for a moment (a check or a
+                    // release in progress): wait it out and start over.
+                    backoff_or_timeout(n, &mut backoff, deadline, started)?;
+                    continue;
+                }
+            }
+            Err(e) => return Err(Error::os(&n.given, "flock", io(e))),
+        }
+        // We hold a shared lock. If a releaser unlinked the file before we got
+        // it, the name is gone (or names a newer object): start over.
+        if !same_file(&path, id) {
+            backoff.pause();
+            continue;
+        }
+        // A foreign creator may not have sized it yet: never hand out size 0.
+        let mut st = st;
+        while st.st_size <= 0 {
+            if Instant::now() >= deadline {
+                return Err(Error::NotReady {
+                    object: n.given.clone(),
+                    waited: started.elapsed(),
+                    reason: "it still has size 0 (its creator has not set its size)".into(),
+                });
+            }
+            backoff.pause();
+            st = rfs::fstat(&fd).map_err(|e| Error::os(&n.given, "fstat", io(e)))?;
+        }
+        return Ok(Join::Live(Object {
+            fd,
+            size: st.st_size as u64,
+            writable: access == Access::ReadWrite,
+            kind: Kind::Named {
+                path,
+                managed,
+                id,
+                unlink_on_drop: false,
+            },
+        }));
+    }
+}
+
+fn backoff_or_timeout(
+    n: &Name,
+    b: &mut Backoff,
+    deadline: Instant,
+    started: Instant,
+) -> Result<()> {
+    if Instant::now() >= deadline {
+        return Err(Error::NotReady {
+            object: n.given.clone(),
+            waited: started.elapsed(),
+            reason: "another process kept it locked exclusively (creating or removing it)".into(),
+        });
+    }
+    b.pause();
+    Ok(())
+}
+
+/// Opens an existing named object (module docs, "Opening").
+pub(crate) fn open_named(n: &Name, access: Access, ready_timeout: Duration) -> Result<Object> {
+    let started = Instant::now();
+    match join(n, access, started + ready_timeout, started)? {
+        Join::Live(o) => Ok(o),
+        Join::Gone => Err(Error::NotFound {
+            name: n.given.clone(),
+        }),
+    }
+}
+
+/// Creates a named object; with `open_existing`, joins an existing live one instead
+/// of failing (module docs, "Creating").
+pub(crate) fn create_named(
+    n: &Name,
+    size: u64,
+    p: &CreateParams,
+    open_existing: bool,
+) -> Result<(Object, Disposition)> {
+    let started = Instant::now();
+    let deadline = started + p.ready_timeout;
+    let obj = &n.given;
+    let path = shm_path(n);
+    let fd = rfs::open(
+        SHM_DIR,
+        OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )
+    .map_err(|e| match e {
+        Errno::NOENT | Errno::OPNOTSUPP | Errno::ISDIR => Error::Unsupported {
+            object: obj.clone(),
+            what: format!(
+                "creating an unnamed file in {SHM_DIR} (O_TMPFILE: {})",
+                io(e)
+            ),
+        },
+        e => Error::os_sized(obj, size, "open(O_TMPFILE)", io(e)),
+    })?;
+    let mode = (p.mode & 0o777)
+        | if p.persistent {
+            MARK_PERSISTENT
+        } else {
+            MARK_TRANSIENT
+        };
+    rfs::fchmod(&fd, Mode::from_raw_mode(mode as _))
+        .map_err(|e| Error::os(obj, "fchmod", io(e)))?;
+    rfs::ftruncate(&fd, size).map_err(|e| Error::os_sized(obj, size, "ftruncate", io(e)))?;
+    // Reserve every page now, so that a too-small /dev/shm fails here rather
+    // than as SIGBUS on first touch.
+    rfs::fallocate(&fd, rfs::FallocateFlags::empty(), 0, size)
+        .map_err(|e| Error::os_sized(obj, size, "fallocate", io(e)))?;
+    rfs::flock(&fd, FlockOperation::LockShared).map_err(|e| Error::os(obj, "flock", io(e)))?;
+    let st = rfs::fstat(&fd).map_err(|e| Error::os(obj, "fstat", io(e)))?;
+    let proc_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let mut backoff = Backoff(0);
+    loop {
+        match rfs::linkat(
+            rfs::CWD,
+            proc_path.as_str(),
+            rfs::CWD,
+            path.as_str(),
+            rfs::AtFlags::SYMLINK_FOLLOW,
+        ) {
+            Ok(()) => {
+                return Ok((
+                    Object {
+                        fd,
+                        size,
+                        writable: true,
+                        kind: Kind::Named {
+                            path,
+                            managed: !p.persistent,
+                            id: stat_id(&st),
+                            unlink_on_drop: false,
+                        },
+                    },
+                    Disposition::Created,
+                ))
+            }
+            Err(Errno::EXIST) => match join(n, p.access, deadline, started)? {
+                Join::Live(existing) if open_existing => {
+                    return Ok((existing, Disposition::Opened))
+                }
+                Join::Live(_) => return Err(Error::AlreadyExists { name: obj.clone() }),
+                // Stale and removed, or removed meanwhile: try to take the name again.
+                Join::Gone => backoff_or_timeout(n, &mut backoff, deadline, started)?,
+            },
+            Err(e) => return Err(Error::os(obj, "linkat", io(e))),
+        }
+    }
+}
+
+/// Removes the name (like `shm_unlink`); holders keep their memory.
+pub(crate) fn remove_named(n: &Name) -> Result<()> {
+    rfs::unlink(shm_path(n).as_str()).map_err(|e| Error::os(&n.given, "unlink", io(e)))
+}
+
+/// A memfd of `size` bytes, its pages reserved and its size sealed.
+pub(crate) fn anonymous(size: u64, obj: &str) -> Result<Object> {
+    use rfs::{MemfdFlags, SealFlags};
+    let fd = rfs::memfd_create("filemap", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)
+        .map_err(|e| Error::os(obj, "memfd_create", io(e)))?;
+    rfs::ftruncate(&fd, size).map_err(|e| Error::os_sized(obj, size, "ftruncate", io(e)))?;
+    rfs::fallocate(&fd, rfs::FallocateFlags::empty(), 0, size)
+        .map_err(|e| Error::os_sized(obj, size, "fallocate", io(e)))?;
+    // Nobody (the child included) can shrink it under our views and cause SIGBUS.
+    rfs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)
+        .map_err(|e| Error::os(obj, "fcntl(F_ADD_SEALS)", io(e)))?;
+    Ok(Object {
+        fd,
+        size,
+        writable: true,
+        kind: Kind::Anonymous,
+    })
+}
+
+/// A read-only descriptor of the object `fd` refers to (a new open file
+/// description, through `/proc/self/fd`).
+pub(super) fn reopen_read_only(fd: &OwnedFd, obj: &str) -> Result<OwnedFd> {
+    let p = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    rfs::open(p.as_str(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| Error::os(obj, "open(/proc/self/fd)", io(e)))
+}
+
+/// The start time of process `pid` in clock ticks since boot (`/proc/PID/stat`
+/// field 22), which with the pid names a process uniquely (pids are reused);
+/// `None` if it does not run (gone, or a zombie).
+pub(crate) fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: skip past it.
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    // Field 3, the state: a zombie (exited, not yet reaped by its parent) or a
+    // dead process no longer runs, even though its /proc entry remains.
+    if matches!(fields.next()?, "Z" | "X" | "x") {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
+}
+
+/// Sleeping and waking across processes on words of one segment: a futex on
+/// the shared word (not PRIVATE, so it works across processes).
+#[derive(Debug)]
+pub(crate) struct Parker;
+
+impl Parker {
+    /// For the segment mapped under `name` (unused here: the futex is keyed
+    /// by the word's physical page).
+    pub(crate) fn new(_name: Option<&str>) -> Parker {
+        Parker
+    }
+
+    /// Blocks while `*word == expected`, for at most `timeout`; returns early
+    /// on a wake-up or spuriously. `word` is the segment's word at `off`.
+    pub(crate) fn wait(
+        &self,
+        _off: usize,
+        word: &std::sync::atomic::AtomicU32,
+        expected: u32,
+        timeout: Duration,
+    ) {
+        use rustix::thread::futex;
+        let ts = futex::Timespec {
+            tv_sec: timeout.as_secs() as _,
+            tv_nsec: timeout.subsec_nanos() as _,
+        };
+        // EAGAIN (value changed), EINTR and ETIMEDOUT all mean "look again".
+        let _ = futex::wait(word, futex::Flags::empty(), expected, Some(&ts));
+    }
+
+    /// Wakes up to `n` sleepers on `word`, in any process.
+    pub(crate) fn wake(&self, _off: usize, word: &std::sync::atomic::AtomicU32, n: u32) {
+        let _ = rustix::thread::futex::wake(word, rustix::thread::futex::Flags::empty(), n);
+    }
+}
+
+/// Whether this system offers cross-process barriers
+/// (`MEMBARRIER_CMD_GLOBAL_EXPEDITED`) to this process. False when
+/// `FILEMAP_NO_MEMBARRIER` is set (to anything) in the environment: the
+/// process then behaves as if the system refused, which is how the fallback
+/// is tested.
+pub(crate) fn barriers_available() -> bool {
+    use rustix::thread::{membarrier_query, MembarrierCommand};
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        let q = membarrier_query();
+        std::env::var_os("FILEMAP_NO_MEMBARRIER").is_none()
+            && q.contains_command(MembarrierCommand::GlobalExpedited)
+            && q.contains_command(MembarrierCommand::RegisterGlobalExpedited)
+    })
+}
+
+/// Whether this process is registered for cross-process barriers, so that
+/// a [`heavy_barrier`] in any process orders this process's memory accesses
+/// as a fence would and its hot paths may skip their fences (see
+/// `channel::Park`).
+///
+/// The first call starts the registration on a short-lived thread and
+/// answers false until it is done: in a process with more than one thread
+/// `MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED` waits for an RCU grace period
+/// (18 ms measured here), which opening a channel should not.
+pub(crate) fn barrier_registered() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    const IDLE: u8 = 0;
+    const STARTED: u8 = 1;
+    const DONE: u8 = 2;
+    static STATE: AtomicU8 = AtomicU8::new(IDLE);
+    match STATE.load(Ordering::Acquire) {
+        DONE => true,
+        STARTED => false,
+        _ => {
+            if barriers_available()
+                && STATE
+                    .compare_exchange(IDLE, STARTED, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            {
+                let register = || {
+                    use rustix::thread::{membarrier, MembarrierCommand};
+                    if membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok() {
+                        STATE.store(DONE, Ordering::Release);
+                    }
+                };
+                // Without a thread, stay unregistered: this process fences.
+                let _ = std::thread::Builder::new()
+                    .name("filemap-membarrier".into())
+                    .spawn(register);
+            }
+            false
+        }
+    }
+}
+
+/// A barrier in every running thread of every registered process
+/// (`MEMBARRIER_CMD_GLOBAL_EXPEDITED`; the caller need not be registered):
+/// once it returns, what any of them stored before it is visible here, and
+/// what they load after it sees what this thread stored before the call.
+/// False if the system refused it.
+pub(crate) fn heavy_barrier() -> bool {
+    use rustix::thread::{membarrier, MembarrierCommand};
+    barriers_available() && membarrier(MembarrierCommand::GlobalExpedited).is_ok()
+}

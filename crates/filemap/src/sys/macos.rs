@@ -1,0 +1,208 @@
+//! macOS (and other POSIX systems without Linux's extras): `shm_open` without
+//! the flock-based lifetime. A transient object is unlinked when the process
+//! that created it releases it (a crash leaves the name; `Mapping::remove`
+//! clears it). Waiting polls; there are no cross-process barriers, so every
+//! process fences. Checked, not run, in CI. The parts shared with Linux are in
+//! `posix.rs`.
+
+use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
+
+use rustix::fs::{self as rfs, Mode};
+use rustix::io::Errno;
+
+use super::posix::{io, stat_id, Backoff, Kind, Object};
+use crate::error::{Error, Result};
+use crate::name::Name;
+use crate::types::{Access, CreateParams, Disposition};
+
+/// Called when this process lets go of a named object: the creator of a
+/// transient object unlinks its name.
+pub(super) fn release_named(
+    _fd: &OwnedFd,
+    path: &str,
+    _managed: bool,
+    _id: (u64, u64),
+    unlink_on_drop: bool,
+) {
+    if unlink_on_drop {
+        let _ = rustix::shm::unlink(path);
+    }
+}
+
+pub(crate) fn open_named(n: &Name, access: Access, ready_timeout: Duration) -> Result<Object> {
+    let started = Instant::now();
+    let path = crate::name::platform_name(n);
+    let flags = match access {
+        Access::Read => rustix::shm::OFlags::RDONLY,
+        Access::ReadWrite => rustix::shm::OFlags::RDWR,
+    };
+    let fd = rustix::shm::open(path.as_str(), flags, Mode::empty())
+        .map_err(|e| Error::os(&n.given, "shm_open", io(e)))?;
+    let mut backoff = Backoff(0);
+    loop {
+        let st = rfs::fstat(&fd).map_err(|e| Error::os(&n.given, "fstat", io(e)))?;
+        // A creator holds mode 0 until the object is sized (see create_named).
+        if st.st_size > 0 && st.st_mode & 0o777 != 0 {
+            return Ok(Object {
+                fd,
+                size: st.st_size as u64,
+                writable: access == Access::ReadWrite,
+                kind: Kind::Named {
+                    path,
+                    managed: false,
+                    id: stat_id(&st),
+                    unlink_on_drop: false,
+                },
+            });
+        }
+        if started.elapsed() >= ready_timeout {
+            return Err(Error::NotReady {
+                object: n.given.clone(),
+                waited: started.elapsed(),
+                reason: "it still has size 0 or mode 0 (its creator has not finished)".into(),
+            });
+        }
+        backoff.pause();
+    }
+}
+
+pub(crate) fn create_named(
+    n: &Name,
+    size: u64,
+    p: &CreateParams,
+    open_existing: bool,
+) -> Result<(Object, Disposition)> {
+    use rustix::shm::OFlags as S;
+    let path = crate::name::platform_name(n);
+    match rustix::shm::open(path.as_str(), S::CREATE | S::EXCL | S::RDWR, Mode::empty()) {
+        Ok(fd) => {
+            let obj = &n.given;
+            let made = (|| {
+                rfs::ftruncate(&fd, size)
+                    .map_err(|e| Error::os_sized(obj, size, "ftruncate", io(e)))?;
+                rfs::fchmod(&fd, Mode::from_raw_mode((p.mode & 0o777) as _))
+                    .map_err(|e| Error::os(obj, "fchmod", io(e)))?;
+                rfs::fstat(&fd).map_err(|e| Error::os(obj, "fstat", io(e)))
+            })();
+            match made {
+                Ok(st) => Ok((
+                    Object {
+                        fd,
+                        size,
+                        writable: true,
+                        kind: Kind::Named {
+                            path,
+                            managed: !p.persistent,
+                            id: stat_id(&st),
+                            unlink_on_drop: !p.persistent,
+                        },
+                    },
+                    Disposition::Created,
+                )),
+                Err(e) => {
+                    let _ = rustix::shm::unlink(path.as_str());
+                    Err(e)
+                }
+            }
+        }
+        Err(Errno::EXIST) if open_existing => Ok((
+            open_named(n, p.access, p.ready_timeout)?,
+            Disposition::Opened,
+        )),
+        Err(e) => Err(Error::os_sized(&n.given, size, "shm_open", io(e))),
+    }
+}
+
+pub(crate) fn remove_named(n: &Name) -> Result<()> {
+    rustix::shm::unlink(crate::name::platform_name(n).as_str())
+        .map_err(|e| Error::os(&n.given, "shm_unlink", io(e)))
+}
+
+pub(crate) fn anonymous(size: u64, obj: &str) -> Result<Object> {
+    use rustix::shm::OFlags as S;
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    loop {
+        let nth = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = format!("/fm.{}.{nth}", std::process::id());
+        match rustix::shm::open(
+            tmp.as_str(),
+            S::CREATE | S::EXCL | S::RDWR,
+            Mode::from_raw_mode(0o600),
+        ) {
+            Ok(fd) => {
+                let _ = rustix::shm::unlink(tmp.as_str());
+                rfs::ftruncate(&fd, size)
+                    .map_err(|e| Error::os_sized(obj, size, "ftruncate", io(e)))?;
+                return Ok(Object {
+                    fd,
+                    size,
+                    writable: true,
+                    kind: Kind::Anonymous,
+                });
+            }
+            Err(Errno::EXIST) => continue,
+            Err(e) => return Err(Error::os(obj, "shm_open", io(e))),
+        }
+    }
+}
+
+/// Not available here (no `/proc/self/fd` to reopen through).
+pub(super) fn reopen_read_only(fd: &OwnedFd, obj: &str) -> Result<OwnedFd> {
+    let _ = fd;
+    Err(Error::Unsupported {
+        object: obj.to_owned(),
+        what: "handing a read-only descriptor of a read-write mapping to a child".into(),
+    })
+}
+
+/// The start time is not looked up here; 0 means "unknown". `None` when no
+/// process has that pid.
+pub(crate) fn process_start(pid: u32) -> Option<u64> {
+    rustix::process::test_kill_process(rustix::process::Pid::from_raw(pid as i32)?).ok()?;
+    Some(0)
+}
+
+/// Sleeping and waking across processes on words of one segment. Here, for
+/// now, waiting polls (sleeps of at most 1 ms); `os_sync_wait_on_address`
+/// (macOS 14.4+) is the planned replacement.
+#[derive(Debug)]
+pub(crate) struct Parker;
+
+impl Parker {
+    /// For the segment mapped under `name` (unused: polling needs no key).
+    pub(crate) fn new(_name: Option<&str>) -> Parker {
+        Parker
+    }
+
+    /// macOS fallback: polls (see the type's docs).
+    pub(crate) fn wait(
+        &self,
+        _off: usize,
+        word: &std::sync::atomic::AtomicU32,
+        expected: u32,
+        timeout: Duration,
+    ) {
+        if word.load(std::sync::atomic::Ordering::Acquire) == expected {
+            std::thread::sleep(timeout.min(Duration::from_millis(1)));
+        }
+    }
+
+    /// macOS fallback: waiters poll, so there is nobody to wake.
+    pub(crate) fn wake(&self, _off: usize, _word: &std::sync::atomic::AtomicU32, _n: u32) {}
+}
+
+/// No cross-process barrier here: every process fences.
+pub(crate) fn barriers_available() -> bool {
+    false
+}
+
+/// No cross-process barrier here.
+pub(crate) fn barrier_registered() -> bool {
+    false
+}
+
+/// No cross-process barrier here.
+pub(crate) fn heavy_barrier() -> bool {
+    false
+}

@@ -1,0 +1,295 @@
+//! What Linux and macOS share: the POSIX mapping object (a descriptor and
+//! its size), mapping files, handing a descriptor to a child, and views
+//! (`mmap`, `munmap`, `msync`), through `rustix`. What differs per OS (how a
+//! named object lives and dies, memfd, futexes, barriers) is in `linux.rs`
+//! and `macos.rs`, which this file reaches as `os`.
+
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+use rustix::fs::{self as rfs, OFlags};
+use rustix::io::Errno;
+use rustix::mm::{self, MapFlags, MsyncFlags, ProtFlags};
+
+use super::os;
+use super::RawView;
+use crate::error::{Error, Result};
+use crate::types::{Access, ViewAccess};
+
+/// The allocation granularity: views start at a multiple of this.
+pub(crate) fn granularity() -> u64 {
+    rustix::param::page_size() as u64
+}
+
+pub(super) fn io(e: Errno) -> std::io::Error {
+    std::io::Error::from_raw_os_error(e.raw_os_error())
+}
+
+/// What an `Object` is backed by.
+#[derive(Debug)]
+pub(super) enum Kind {
+    /// A named POSIX shm object. `path` is its path (Linux) or shm name (macOS).
+    Named {
+        path: String,
+        /// Transient (Win32 lifetime) rather than persistent or foreign.
+        managed: bool,
+        /// (st_dev, st_ino) of the file, to recognise it under its name.
+        id: (u64, u64),
+        /// macOS only: this process created it and unlinks it on release.
+        unlink_on_drop: bool,
+    },
+    /// memfd (Linux) or an already-unlinked shm object (macOS).
+    Anonymous,
+    /// A regular file.
+    File,
+}
+
+/// An open mapping object: the descriptor, its size, and what backs it.
+#[derive(Debug)]
+pub(crate) struct Object {
+    pub(super) fd: OwnedFd,
+    pub(super) size: u64,
+    pub(super) writable: bool,
+    pub(super) kind: Kind,
+}
+
+impl Object {
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub(crate) fn writable(&self) -> bool {
+        self.writable
+    }
+
+    /// `fsync` of the backing file (data and metadata).
+    pub(crate) fn sync_backing(&self, object: &str) -> Result<()> {
+        match self.kind {
+            Kind::File => rfs::fsync(&self.fd).map_err(|e| Error::os(object, "fsync", io(e))),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for Object {
+    fn drop(&mut self) {
+        if let Kind::Named {
+            path,
+            managed,
+            id,
+            unlink_on_drop,
+        } = &self.kind
+        {
+            os::release_named(&self.fd, path, *managed, *id, *unlink_on_drop);
+        }
+    }
+}
+
+pub(super) fn stat_id(st: &rfs::Stat) -> (u64, u64) {
+    #[allow(clippy::unnecessary_cast)]
+    (st.st_dev as u64, st.st_ino as u64)
+}
+
+pub(super) fn is_regular(st: &rfs::Stat) -> bool {
+    rfs::FileType::from_raw_mode(st.st_mode as _) == rfs::FileType::RegularFile
+}
+
+/// Waits with growing pauses: the library polls only where the OS offers no
+/// way to wait (another process's half-finished step), and always with a deadline.
+pub(super) struct Backoff(pub(super) u32);
+impl Backoff {
+    pub(super) fn pause(&mut self) {
+        self.0 = (self.0 + 1).min(10);
+        if self.0 < 4 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(Duration::from_micros(50 << (self.0 - 4)));
+        }
+    }
+}
+
+/// Maps `file`; `size` 0 means the file's size, a larger size grows the file.
+pub(crate) fn from_file(file: &File, size: u64, access: Access, obj: &str) -> Result<Object> {
+    let fd: OwnedFd = file
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(|e| Error::os(obj, "fcntl(F_DUPFD_CLOEXEC)", e))?;
+    let st = rfs::fstat(&fd).map_err(|e| Error::os(obj, "fstat", io(e)))?;
+    if !is_regular(&st) {
+        return Err(Error::InvalidSize {
+            object: obj.to_owned(),
+            reason: "it is not a regular file, so it has no size to map".into(),
+        });
+    }
+    let acc = rfs::fcntl_getfl(&fd).map_err(|e| Error::os(obj, "fcntl(F_GETFL)", io(e)))?
+        & OFlags::RWMODE;
+    let file_writable = acc == OFlags::RDWR;
+    if access == Access::ReadWrite && !file_writable {
+        return Err(Error::AccessDenied {
+            object: obj.to_owned(),
+            reason: "read-write access was asked for, but the file was opened without both read and write".into(),
+        });
+    }
+    if acc == OFlags::WRONLY {
+        return Err(Error::AccessDenied {
+            object: obj.to_owned(),
+            reason: "the file was opened write-only; a mapping needs read access".into(),
+        });
+    }
+    let current = st.st_size as u64;
+    let size = super::file_size(size, current, access == Access::ReadWrite, obj)?;
+    if size > current {
+        rfs::ftruncate(&fd, size).map_err(|e| Error::os_sized(obj, size, "ftruncate", io(e)))?;
+    }
+    Ok(Object {
+        fd,
+        size,
+        writable: access == Access::ReadWrite,
+        kind: Kind::File,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Handing an unnamed mapping to a child process.
+// ---------------------------------------------------------------------------
+
+/// A descriptor made inheritable for a child; closed again when dropped.
+#[derive(Debug)]
+pub(crate) struct Inherit {
+    fd: OwnedFd,
+}
+
+impl Inherit {
+    /// Prepares `o` for inheritance with `access`: a separate descriptor
+    /// (opened read-only for read access) without close-on-exec.
+    pub(crate) fn new(o: &Object, access: Access, obj: &str) -> Result<Inherit> {
+        let fd = match access {
+            Access::ReadWrite => {
+                rustix::io::dup(&o.fd).map_err(|e| Error::os(obj, "dup", io(e)))?
+            }
+            Access::Read => os::reopen_read_only(&o.fd, obj)?,
+        };
+        // `dup` already leaves FD_CLOEXEC clear; the re-opened one has it set.
+        rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::empty())
+            .map_err(|e| Error::os(obj, "fcntl(F_SETFD)", io(e)))?;
+        Ok(Inherit { fd })
+    }
+
+    /// The number the child sees.
+    pub(crate) fn raw(&self) -> u64 {
+        self.fd.as_raw_fd() as u64
+    }
+}
+
+/// Adopts the descriptor `raw` that this process inherited; checks that it is
+/// open, is a mapping object of at least `len` bytes, and allows `access`.
+pub(crate) fn from_inherited(raw: u64, len: u64, access: Access, token: &str) -> Result<Object> {
+    let bad = |reason: String| Error::InvalidToken {
+        token: token.to_owned(),
+        reason,
+    };
+    let rawfd =
+        RawFd::try_from(raw).map_err(|_| bad(format!("{raw} is not a descriptor number")))?;
+    if rawfd < 0 {
+        return Err(bad(format!("{raw} is not a descriptor number")));
+    }
+    // SAFETY: borrowing only for the duration of these checks; if `rawfd` is not
+    // open the calls fail with EBADF and nothing is closed.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(rawfd) };
+    let fl = rfs::fcntl_getfl(borrowed).map_err(|e| {
+        bad(format!(
+            "descriptor {rawfd} is not open in this process ({})",
+            io(e)
+        ))
+    })?;
+    let st = rfs::fstat(borrowed)
+        .map_err(|e| bad(format!("fstat of descriptor {rawfd} failed: {}", io(e))))?;
+    if !is_regular(&st) {
+        return Err(bad(format!(
+            "descriptor {rawfd} is not a shared-memory object or file"
+        )));
+    }
+    if (st.st_size as u64) < len {
+        return Err(bad(format!(
+            "descriptor {rawfd} has {} bytes, fewer than the {len} the token names",
+            st.st_size
+        )));
+    }
+    let acc = fl & OFlags::RWMODE;
+    if access == Access::ReadWrite && acc != OFlags::RDWR {
+        return Err(bad(format!(
+            "the token says read-write, but descriptor {rawfd} is read-only"
+        )));
+    }
+    // SAFETY: the descriptor is open (F_GETFL succeeded) and was handed to this
+    // process for it to own: the token names it, and the parent closed its own
+    // copy (a different number in the parent's table). Taking ownership once is
+    // the caller's contract, stated on `Mapping::from_inherited`.
+    let fd = unsafe { OwnedFd::from_raw_fd(rawfd) };
+    rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC)
+        .map_err(|e| Error::os(token, "fcntl(F_SETFD)", io(e)))?;
+    Ok(Object {
+        fd,
+        size: len,
+        writable: access == Access::ReadWrite,
+        kind: Kind::Anonymous,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Views.
+// ---------------------------------------------------------------------------
+
+/// Maps `len` bytes of `o` from `offset` (any offset: it is aligned down here
+/// and the returned view starts exactly at `offset`). The caller has checked
+/// the range and the access.
+pub(crate) fn map(
+    o: &Object,
+    offset: u64,
+    len: usize,
+    access: ViewAccess,
+    obj: &str,
+) -> Result<RawView> {
+    let p = super::place(offset, len, o.size, obj)?;
+    let (prot, flags) = match access {
+        ViewAccess::Read => (ProtFlags::READ, MapFlags::SHARED),
+        ViewAccess::ReadWrite => (ProtFlags::READ | ProtFlags::WRITE, MapFlags::SHARED),
+        ViewAccess::CopyOnWrite => (ProtFlags::READ | ProtFlags::WRITE, MapFlags::PRIVATE),
+    };
+    // SAFETY: a fresh mapping at an address the kernel picks (null hint), so no
+    // existing memory is replaced; `fd` is open; the offset is a multiple of the
+    // page size. The result is only used through RawView.
+    let base = unsafe {
+        mm::mmap(
+            std::ptr::null_mut(),
+            p.map_len,
+            prot,
+            flags,
+            &o.fd,
+            p.aligned,
+        )
+    }
+    .map_err(|e| Error::os_sized(obj, p.map_len as u64, "mmap", io(e)))?;
+    Ok(RawView::new(base.cast(), &p, len))
+}
+
+/// Unmaps a view, reporting the OS error if any.
+pub(crate) fn unmap(v: &RawView, obj: &str) -> Result<()> {
+    // SAFETY: `base..base+map_len` is exactly what `map` mapped, and the caller
+    // (View) unmaps each RawView once and never touches it afterwards.
+    unsafe { mm::munmap(v.base.cast(), v.map_len) }.map_err(|e| Error::os(obj, "munmap", io(e)))
+}
+
+/// Starts (or, with `wait`, completes) write-back of the view's pages.
+pub(crate) fn flush(v: &RawView, wait: bool, obj: &str) -> Result<()> {
+    let flags = if wait {
+        MsyncFlags::SYNC
+    } else {
+        MsyncFlags::ASYNC
+    };
+    // SAFETY: `base..base+map_len` is a live mapping made by `map`; msync does
+    // not change its contents.
+    unsafe { mm::msync(v.base.cast(), v.map_len, flags) }
+        .map_err(|e| Error::os(obj, "msync", io(e)))
+}

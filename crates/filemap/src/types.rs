@@ -1,0 +1,48 @@
+//! Small types every layer shares, the `sys` layer included: the access a
+//! process holds, the access of one view, what create-or-open did, and the
+//! parameters of creating a named object. A leaf module: it imports nothing
+//! from the crate. [`crate::mapping`] re-exports the public ones.
+
+use std::time::Duration;
+
+/// The access a process holds on a mapping object (`FILE_MAP_READ` or
+/// `FILE_MAP_READ | FILE_MAP_WRITE`; `O_RDONLY` or `O_RDWR`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// Read only. Views can be [`ViewAccess::Read`] or [`ViewAccess::CopyOnWrite`].
+    Read,
+    /// Read and write. Views of any kind.
+    ReadWrite,
+}
+
+/// The access of one view (`FILE_MAP_READ`, `FILE_MAP_WRITE`, `FILE_MAP_COPY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ViewAccess {
+    /// Read only: writes through it are refused.
+    Read,
+    /// Read and write, shared: other processes see the writes.
+    ReadWrite,
+    /// Copy-on-write: reads see the shared bytes until this view writes a page;
+    /// from then on that page is private to this view, and its writes are never
+    /// seen by anyone else nor reach a backing file.
+    CopyOnWrite,
+}
+
+/// What create-or-open did (the `ERROR_ALREADY_EXISTS` case of `CreateFileMapping`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Disposition {
+    /// This call created the object, with the requested size, zero-filled.
+    Created,
+    /// The object existed and was opened as it is: same size and bytes as
+    /// before (never resized nor truncated), whatever size this call asked for.
+    Opened,
+}
+
+/// Parameters for creating and opening named objects, as the sys layer needs them.
+#[derive(Debug, Clone)]
+pub(crate) struct CreateParams {
+    pub mode: u32,
+    pub persistent: bool,
+    pub ready_timeout: Duration,
+    pub access: Access,
+}
