@@ -192,7 +192,7 @@ fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
             let mut n = 0;
             while count == 0 || n < count {
                 let len = message_len(n, max);
-                let mut slot = tx.reserve(len, None)?;
+                let mut slot = tx.reserve(len)?;
                 // SAFETY: a filemap receiver never writes unpublished bytes.
                 message_fill(n, unsafe { slot.as_mut_slice() });
                 slot.commit();
@@ -234,7 +234,7 @@ fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
             let e = filemap::sync::Event::open(name)?;
             say("waiting");
             let t = std::time::Duration::from_millis(timeout_ms.parse().expect("ms"));
-            Ok(if e.wait(Some(t))? {
+            Ok(if e.wait_timeout(t).is_ok() {
                 "notified"
             } else {
                 "timeout"
@@ -300,7 +300,7 @@ fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
                 (count.parse().expect("count"), max.parse().expect("max"));
             let (mut n, mut got, mut missed) = (0u64, 0u64, 0u64);
             while n < count {
-                let r = rx.recv(None)?;
+                let r = rx.recv()?;
                 missed += r.missed;
                 n += r.missed;
                 if let Err(e) = message_check(n, max, &r.data) {
@@ -312,26 +312,26 @@ fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
             Ok(format!("received {got} missed {missed}"))
         }
         ["mpmc-send", name, id, count] => {
-            let ch = filemap::channel::mpmc::Channel::open(name)?;
+            let ch = filemap::channel::mpmc::Sender::open(name)?;
             say("ready");
             let (id, count): (u32, u64) = (id.parse().expect("id"), count.parse().expect("count"));
             let mut buf = vec![0u8; ch.max_message()];
             for seq in 0..count {
                 let len = mpmc_message(id, seq, &mut buf);
-                ch.send(&buf[..len], None)?;
+                ch.send(&buf[..len])?;
             }
             Ok(format!("sent {count}"))
         }
         ["mpmc-recv", name] => {
             // Until an empty message: per sender, count and sum of sequence
             // numbers, and whether each sender's messages came in order.
-            let ch = filemap::channel::mpmc::Channel::open(name)?;
+            let ch = filemap::channel::mpmc::Receiver::open(name)?;
             say("ready");
             let mut per: std::collections::BTreeMap<u32, (u64, u64, Option<u64>)> =
                 Default::default();
             let mut want = vec![0u8; ch.max_message()];
             loop {
-                let m = ch.recv(Some(std::time::Duration::from_secs(120)))?;
+                let m = ch.recv_timeout(std::time::Duration::from_secs(120))?;
                 if m.is_empty() {
                     break;
                 }

@@ -350,7 +350,10 @@ fn event_permits_wake_one_waiter_each_and_pulses_wake_all() {
         }
     }
     // A pulse leaves nothing behind: a later wait times out.
-    assert!(!e.wait(Some(Duration::from_millis(20))).unwrap());
+    assert!(matches!(
+        e.wait_timeout(Duration::from_millis(20)),
+        Err(Error::Timeout { .. })
+    ));
 }
 
 #[test]
@@ -385,6 +388,15 @@ fn robust_mutex_excludes_across_processes_and_reports_a_dead_holder() {
         m.lock_timeout(Duration::from_millis(30)),
         Err(Error::Timeout { .. })
     ));
+    let t = std::time::Instant::now();
+    assert!(matches!(
+        m.lock_deadline(t + Duration::from_millis(30)),
+        Err(Error::Timeout { .. })
+    ));
+    assert!(
+        t.elapsed() >= Duration::from_millis(30),
+        "waited to the deadline"
+    );
     h.kill();
     let mut g = m.lock_timeout(Duration::from_secs(60)).unwrap();
     assert!(g.previous_owner_died());
@@ -460,7 +472,7 @@ fn broadcast_sender_killed_mid_stream_never_delivers_a_torn_message() {
         let mut received = 0u64;
         let mut next: Option<u64> = None;
         let err = loop {
-            match rx.recv(Some(Duration::from_secs(60))) {
+            match rx.recv_timeout(Duration::from_secs(60)) {
                 Ok(r) => {
                     if let Some(want) = next {
                         assert_eq!(r.seq, want + r.missed, "numbered in order, gaps reported");
@@ -485,7 +497,7 @@ fn broadcast_sender_killed_mid_stream_never_delivers_a_torn_message() {
         let mut tx2 = BTx::open(&name).unwrap();
         tx2.send(b"again").unwrap();
         let last = loop {
-            let r = rx.recv(Some(Duration::from_secs(60))).unwrap();
+            let r = rx.recv_timeout(Duration::from_secs(60)).unwrap();
             if r.data == b"again" {
                 break r;
             }
@@ -521,9 +533,9 @@ fn mpmc_totals(receivers: &[Helper]) -> std::collections::BTreeMap<u32, (u64, u6
 
 #[test]
 fn mpmc_four_senders_four_receivers_lose_nothing_and_duplicate_nothing() {
-    use filemap::channel::mpmc::Channel;
+    use filemap::channel::mpmc::Sender;
     let name = unique("mpmc");
-    let ch = Channel::create(&name, 1024, 128).unwrap();
+    let ch = Sender::create(&name, 1024, 128).unwrap();
     let per_sender: u64 = if cfg!(windows) { 5_000 } else { 250_000 };
     let receivers: Vec<Helper> = (0..4)
         .map(|_| Helper::spawn(&["mpmc-recv", &name]))
@@ -538,7 +550,7 @@ fn mpmc_four_senders_four_receivers_lose_nothing_and_duplicate_nothing() {
         assert_eq!(s.line(), format!("sent {per_sender}"));
     }
     for _ in &receivers {
-        ch.send(b"", None).unwrap(); // one stop message each
+        ch.send(b"").unwrap(); // one stop message each
     }
     let total = mpmc_totals(&receivers);
     for id in 0..4u32 {
@@ -553,9 +565,9 @@ fn mpmc_four_senders_four_receivers_lose_nothing_and_duplicate_nothing() {
 
 #[test]
 fn mpmc_survives_a_sender_and_a_receiver_killed_mid_stream() {
-    use filemap::channel::mpmc::Channel;
+    use filemap::channel::mpmc::Sender;
     let name = unique("mpmc-kill");
-    let ch = Channel::create(&name, 64, 64).unwrap();
+    let ch = Sender::create(&name, 64, 64).unwrap();
     let per_sender: u64 = if cfg!(windows) { 2_000 } else { 50_000 };
     // A receiver that will be killed, and two that stay.
     let doomed_rx = Helper::spawn(&["mpmc-recv", &name]);
@@ -583,7 +595,7 @@ fn mpmc_survives_a_sender_and_a_receiver_killed_mid_stream() {
         );
     }
     for _ in &receivers {
-        ch.send(b"", Some(Duration::from_secs(60))).unwrap();
+        ch.send_timeout(b"", Duration::from_secs(60)).unwrap();
     }
     // The survivors finished (above: nothing stalled on the dead processes'
     // slots). What the killed receiver took is gone with it; the rest arrived
@@ -602,7 +614,7 @@ fn mpmc_survives_a_sender_and_a_receiver_killed_mid_stream() {
 
 #[test]
 fn mpmc_retires_slots_left_claimed_by_dead_processes() {
-    use filemap::channel::mpmc::Channel;
+    use filemap::channel::mpmc::{Receiver, Sender};
     // The layout (channel/mpmc.rs): enq at 128, deq at 192, slots from 384;
     // a slot of 8 bytes is 32: sequence, claimer, length, bytes.
     const ENQ: usize = 128;
@@ -626,24 +638,26 @@ fn mpmc_retires_slots_left_claimed_by_dead_processes() {
 
     // A sender claimed position 1 and died before publishing it.
     let name = unique("mpmc-dead-tx");
-    let ch = Channel::create(&name, 8, 8).unwrap();
+    let ch = Sender::create(&name, 8, 8).unwrap();
+    let rx = Receiver::open(&name).unwrap();
     assert!(ch.try_send(b"first").unwrap());
     write(&name, ENQ, 2);
     write(&name, SLOTS + STRIDE + 8, gone);
     assert!(ch.try_send(b"third").unwrap());
-    assert_eq!(ch.recv(Some(Duration::from_secs(60))).unwrap(), b"first");
+    assert_eq!(rx.recv_timeout(Duration::from_secs(60)).unwrap(), b"first");
     // The dead sender's slot is skipped (its half-made message never delivered).
-    assert_eq!(ch.recv(Some(Duration::from_secs(60))).unwrap(), b"third");
+    assert_eq!(rx.recv_timeout(Duration::from_secs(60)).unwrap(), b"third");
 
     // A receiver claimed position 0 of a full channel and died before freeing it.
     let name = unique("mpmc-dead-rx");
-    let ch = Channel::create(&name, 2, 8).unwrap();
+    let ch = Sender::create(&name, 2, 8).unwrap();
+    let rx = Receiver::open(&name).unwrap();
     assert!(ch.try_send(b"a").unwrap() && ch.try_send(b"b").unwrap());
     assert!(!ch.try_send(b"c").unwrap(), "full");
     write(&name, DEQ, 1);
     write(&name, SLOTS + 8, gone);
     // The slot is freed for the sender; the dead receiver's message is lost with it.
-    ch.send(b"c", Some(Duration::from_secs(60))).unwrap();
-    assert_eq!(ch.recv(Some(Duration::from_secs(60))).unwrap(), b"b");
-    assert_eq!(ch.recv(Some(Duration::from_secs(60))).unwrap(), b"c");
+    ch.send_timeout(b"c", Duration::from_secs(60)).unwrap();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(60)).unwrap(), b"b");
+    assert_eq!(rx.recv_timeout(Duration::from_secs(60)).unwrap(), b"c");
 }

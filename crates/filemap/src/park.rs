@@ -192,3 +192,11 @@ impl Park {
         }
     }
 }
+
+/// The deadline `timeout` from now; `None` (no limit) when that instant is
+/// past what the clock can represent (for example `Duration::MAX`), as
+/// crossbeam-channel does.
+#[inline]
+pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}

@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use super::{SlotArray, SLOT_FORMAT};
 use crate::error::{Error, Result};
 use crate::mapping::Options;
-use crate::park::{Park, Side, PARK_PROTOCOL};
+use crate::park::{deadline_after, Park, Side, PARK_PROTOCOL};
 use crate::segment::{fingerprint, Kind, Segment, Spec, HEADER_LEN};
 
 const TAIL: usize = HEADER_LEN;
@@ -276,7 +276,15 @@ impl Sender {
     /// # Errors
     /// As [`Options::open`], [`Error::Corrupt`], [`Error::Incompatible`], [`Error::Busy`].
     pub fn open(name: &str) -> Result<Sender> {
-        Self::attach(Segment::open(name, &Options::new(), spec())?)
+        Self::open_with(name, &Options::new())
+    }
+
+    /// [`Sender::open`] with options (ready timeout).
+    ///
+    /// # Errors
+    /// As [`Sender::open`].
+    pub fn open_with(name: &str, opts: &Options) -> Result<Sender> {
+        Self::attach(Segment::open(name, opts, spec())?)
     }
 
     fn attach(seg: Segment) -> Result<Sender> {
@@ -297,7 +305,9 @@ impl Sender {
         self.geo.size as usize
     }
 
-    /// Sends `msg` to every receiver. Never waits.
+    /// Sends `msg` to every receiver. Never waits (a receiver that falls a
+    /// ring behind loses the oldest messages and is told how many), so this
+    /// is the only form: there is no `try_send` or `send_timeout`.
     ///
     /// # Errors
     /// [`Error::InvalidSize`] when `msg` is longer than [`Sender::max_message`].
@@ -354,12 +364,53 @@ pub struct Receiver {
 }
 
 impl Receiver {
+    /// Creates the channel `name` (see [`Sender::create`]) and becomes a
+    /// receiver of it; a sender opens it later with [`Sender::open`].
+    ///
+    /// # Errors
+    /// As [`Sender::create`].
+    pub fn create(name: &str, slots: u64, max_message: u64) -> Result<Receiver> {
+        Self::create_with(name, slots, max_message, &Options::new())
+    }
+
+    /// [`Receiver::create`] with options.
+    ///
+    /// # Errors
+    /// As [`Sender::create`].
+    pub fn create_with(
+        name: &str,
+        slots: u64,
+        max_message: u64,
+        opts: &Options,
+    ) -> Result<Receiver> {
+        let (geo, total) = SlotArray::new(name, SLOTS, SLOT_HEADER, slots, max_message)?;
+        Self::attach(Segment::create(
+            name,
+            opts,
+            spec(),
+            geo.slots,
+            max_message,
+            total,
+        )?)
+    }
+
     /// Opens the channel `name`; the receiver gets the messages sent from now on.
     ///
     /// # Errors
     /// As [`Options::open`], [`Error::Corrupt`], [`Error::Incompatible`].
     pub fn open(name: &str) -> Result<Receiver> {
-        let seg = Segment::open(name, &Options::new(), spec())?;
+        Self::open_with(name, &Options::new())
+    }
+
+    /// [`Receiver::open`] with options (ready timeout).
+    ///
+    /// # Errors
+    /// As [`Receiver::open`].
+    pub fn open_with(name: &str, opts: &Options) -> Result<Receiver> {
+        Self::attach(Segment::open(name, opts, spec())?)
+    }
+
+    fn attach(seg: Segment) -> Result<Receiver> {
         let geo = SlotArray::of(&seg, SLOTS, SLOT_HEADER)?;
         let next = seg.a64(TAIL).load(Ordering::Acquire);
         Ok(Receiver { seg, geo, next })
@@ -431,14 +482,34 @@ impl Receiver {
         Ok(false)
     }
 
-    /// Waits for the next message, at most `timeout` (`None`: without limit).
+    /// Waits as long as it takes for the next message.
     ///
     /// # Errors
-    /// [`Error::Timeout`], [`Error::PeerGone`] once nothing is left and the
-    /// sender closed or died, [`Error::Corrupt`].
-    pub fn recv(&mut self, timeout: Option<Duration>) -> Result<Received> {
+    /// [`Error::PeerGone`] once nothing is left and the sender closed or
+    /// died, [`Error::Corrupt`].
+    pub fn recv(&mut self) -> Result<Received> {
+        self.recv_opt(None)
+    }
+
+    /// Waits at most `timeout` for the next message.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv`], and [`Error::Timeout`].
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Received> {
+        self.recv_opt(deadline_after(timeout))
+    }
+
+    /// Waits until `deadline` at most for the next message.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv`], and [`Error::Timeout`].
+    pub fn recv_deadline(&mut self, deadline: Instant) -> Result<Received> {
+        self.recv_opt(Some(deadline))
+    }
+
+    fn recv_opt(&mut self, deadline: Option<Instant>) -> Result<Received> {
         let mut r = Received::default();
-        self.recv_into(&mut r, timeout)?;
+        self.recv_into_opt(&mut r, deadline)?;
         Ok(r)
     }
 
@@ -446,8 +517,27 @@ impl Receiver {
     ///
     /// # Errors
     /// As [`Receiver::recv`].
-    pub fn recv_into(&mut self, into: &mut Received, timeout: Option<Duration>) -> Result<()> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+    pub fn recv_into(&mut self, into: &mut Received) -> Result<()> {
+        self.recv_into_opt(into, None)
+    }
+
+    /// [`Receiver::recv_timeout`] into `into`.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv_timeout`].
+    pub fn recv_into_timeout(&mut self, into: &mut Received, timeout: Duration) -> Result<()> {
+        self.recv_into_opt(into, deadline_after(timeout))
+    }
+
+    /// [`Receiver::recv_deadline`] into `into`.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv_deadline`].
+    pub fn recv_into_deadline(&mut self, into: &mut Received, deadline: Instant) -> Result<()> {
+        self.recv_into_opt(into, Some(deadline))
+    }
+
+    fn recv_into_opt(&mut self, into: &mut Received, deadline: Option<Instant>) -> Result<()> {
         loop {
             if self.look(into)? {
                 return Ok(());

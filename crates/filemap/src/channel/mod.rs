@@ -22,7 +22,7 @@
 //! environment) marks the segment, and from then on every process using that
 //! channel fences; elsewhere every process always fences. The hot paths
 //! allocate nothing: receive into a buffer you keep ([`spsc::Receiver::try_recv`]
-//! borrows in place; [`mpmc::Channel::try_recv_into`],
+//! borrows in place; [`mpmc::Receiver::try_recv_into`],
 //! [`broadcast::Receiver::try_recv_into`]).
 
 pub mod broadcast;

@@ -2,15 +2,16 @@
 //! slots: any number of senders and receivers, in any processes.
 //!
 //! ```
-//! use filemap::channel::mpmc::Channel;
+//! use filemap::channel::mpmc::{Receiver, Sender};
 //!
-//! let a = Channel::create("filemap-doc-mpmc", 8, 32)?; // 8 slots of up to 32 bytes
-//! let b = Channel::open("filemap-doc-mpmc")?;           // in another process
+//! let a = Sender::create("filemap-doc-mpmc", 8, 32)?; // 8 slots of up to 32 bytes
+//! let b = Sender::open("filemap-doc-mpmc")?;           // in other processes
+//! let rx = Receiver::open("filemap-doc-mpmc")?;
 //! assert!(a.try_send(b"one")?);
-//! assert!(b.try_send(b"two")?);
-//! assert_eq!(a.try_recv()?.as_deref(), Some(&b"one"[..]));
-//! assert_eq!(a.try_recv()?.as_deref(), Some(&b"two"[..]));
-//! assert_eq!(b.try_recv()?, None);
+//! b.send(b"two")?; // waits for a free slot if there is none
+//! assert_eq!(rx.try_recv()?.as_deref(), Some(&b"one"[..]));
+//! assert_eq!(rx.recv()?, b"two");
+//! assert_eq!(rx.try_recv()?, None);
 //! # Ok::<(), filemap::Error>(())
 //! ```
 //!
@@ -41,7 +42,7 @@ use std::time::{Duration, Instant};
 use super::{SlotArray, SLOT_FORMAT};
 use crate::error::{Error, Result};
 use crate::mapping::Options;
-use crate::park::{Park, PARK_PROTOCOL};
+use crate::park::{deadline_after, Park, PARK_PROTOCOL};
 use crate::segment::{fingerprint, Kind, Segment, Spec, HEADER_LEN};
 use crate::sys;
 
@@ -148,7 +149,7 @@ pub(crate) fn finish_recv<M: QueueMem>(m: &M, pos: u64) {
     m.store_seq(pos, pos + m.slots(), Ordering::Release);
 }
 
-impl QueueMem for Channel {
+impl QueueMem for Queue {
     #[inline]
     fn slots(&self) -> u64 {
         self.geo.slots
@@ -188,25 +189,20 @@ impl QueueMem for Channel {
     }
 }
 
-/// A handle on the channel: sends and receives, from any thread of its process.
+/// One process's attachment to the queue; [`Sender`] and [`Receiver`] wrap it.
 #[derive(Debug)]
-pub struct Channel {
+struct Queue {
     seg: Segment,
     geo: SlotArray,
     me: u64,
 }
 
-impl Channel {
-    /// Creates the channel `name` with `slots` slots (rounded up to a power of
-    /// two) for messages of up to `max_message` bytes.
-    ///
-    /// # Errors
-    /// As [`Options::create`]; [`Error::InvalidSize`] for 0 slots or bytes.
-    pub fn create(name: &str, slots: u64, max_message: u64) -> Result<Channel> {
+impl Queue {
+    fn create(name: &str, slots: u64, max_message: u64, opts: &Options) -> Result<Queue> {
         let (geo, total) = SlotArray::new(name, SLOTS, SLOT_HEADER, slots, max_message)?;
         Self::wrap(Segment::create(
             name,
-            &Options::new(),
+            opts,
             spec(),
             geo.slots,
             max_message,
@@ -214,25 +210,20 @@ impl Channel {
         )?)
     }
 
-    /// Opens the existing channel `name`.
-    ///
-    /// # Errors
-    /// As [`Options::open`], [`Error::Corrupt`], [`Error::Incompatible`].
-    pub fn open(name: &str) -> Result<Channel> {
-        Self::wrap(Segment::open(name, &Options::new(), spec())?)
+    fn open(name: &str, opts: &Options) -> Result<Queue> {
+        Self::wrap(Segment::open(name, opts, spec())?)
     }
 
-    fn wrap(seg: Segment) -> Result<Channel> {
+    fn wrap(seg: Segment) -> Result<Queue> {
         let geo = SlotArray::of(&seg, SLOTS, SLOT_HEADER)?;
-        Ok(Channel {
+        Ok(Queue {
             seg,
             geo,
             me: sys::owner_word(std::process::id()),
         })
     }
 
-    /// The largest message.
-    pub fn max_message(&self) -> usize {
+    fn max_message(&self) -> usize {
         self.geo.size as usize
     }
 
@@ -260,11 +251,7 @@ impl Channel {
             .expect("slots lie in the segment (checked at open)");
     }
 
-    /// Sends `msg` if a slot is free now; `Ok(false)` when the channel is full.
-    ///
-    /// # Errors
-    /// [`Error::InvalidSize`] over [`Channel::max_message`].
-    pub fn try_send(&self, msg: &[u8]) -> Result<bool> {
+    fn try_send(&self, msg: &[u8]) -> Result<bool> {
         if msg.len() as u64 > self.geo.size {
             return Err(Error::InvalidSize {
                 object: self.seg.label().to_owned(),
@@ -290,33 +277,7 @@ impl Channel {
         Ok(true)
     }
 
-    /// The next message if one is there.
-    ///
-    /// # Errors
-    /// [`Error::Corrupt`] for a slot whose length is over the slot size.
-    pub fn try_recv(&self) -> Result<Option<Vec<u8>>> {
-        let mut buf = Vec::new();
-        Ok(self.try_recv_into(&mut buf)?.then_some(buf))
-    }
-
-    /// The next message if one is there, into `buf` (cleared, then holding
-    /// exactly the message): `Ok(false)` if there is none. Once `buf` has
-    /// grown to [`Channel::max_message`] it never allocates again.
-    ///
-    /// ```
-    /// # use filemap::channel::mpmc::Channel;
-    /// let ch = Channel::create("filemap-doc-mpmc-into", 8, 64)?;
-    /// let mut buf = Vec::with_capacity(ch.max_message());
-    /// ch.try_send(b"hello")?;
-    /// assert!(ch.try_recv_into(&mut buf)?);
-    /// assert_eq!(buf, b"hello");
-    /// assert!(!ch.try_recv_into(&mut buf)?);
-    /// # Ok::<(), filemap::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    /// As [`Channel::try_recv`].
-    pub fn try_recv_into(&self, buf: &mut Vec<u8>) -> Result<bool> {
+    fn try_recv_into(&self, buf: &mut Vec<u8>) -> Result<bool> {
         loop {
             let Some(pos) = claim_recv(self) else {
                 return Ok(false);
@@ -398,12 +359,7 @@ impl Channel {
         }
     }
 
-    /// Sends `msg`, waiting at most `timeout` (`None`: without limit) for a slot.
-    ///
-    /// # Errors
-    /// As [`Channel::try_send`], and [`Error::Timeout`].
-    pub fn send(&self, msg: &[u8], timeout: Option<Duration>) -> Result<()> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+    fn send_opt(&self, msg: &[u8], deadline: Option<Instant>) -> Result<()> {
         let mut checked = Instant::now();
         loop {
             if self.try_send(msg)? {
@@ -424,23 +380,7 @@ impl Channel {
         }
     }
 
-    /// Waits at most `timeout` (`None`: without limit) for a message.
-    ///
-    /// # Errors
-    /// As [`Channel::try_recv`], and [`Error::Timeout`].
-    pub fn recv(&self, timeout: Option<Duration>) -> Result<Vec<u8>> {
-        let mut buf = Vec::new();
-        self.recv_into(&mut buf, timeout)?;
-        Ok(buf)
-    }
-
-    /// [`Channel::recv`] into `buf`, as [`Channel::try_recv_into`]: no
-    /// allocation once `buf` has grown to the largest message.
-    ///
-    /// # Errors
-    /// As [`Channel::recv`].
-    pub fn recv_into(&self, buf: &mut Vec<u8>, timeout: Option<Duration>) -> Result<()> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+    fn recv_into_opt(&self, buf: &mut Vec<u8>, deadline: Option<Instant>) -> Result<()> {
         let mut checked = Instant::now();
         loop {
             if self.try_recv_into(buf)? {
@@ -456,6 +396,223 @@ impl Channel {
                 Ok(self.seq(pos) == pos + 1)
             })?;
         }
+    }
+}
+
+/// A sending end: any number, in any processes; usable from any thread of
+/// its process (`&self`).
+#[derive(Debug)]
+pub struct Sender {
+    q: Queue,
+}
+
+/// A receiving end: any number, in any processes; usable from any thread of
+/// its process (`&self`). Each message goes to exactly one receiver.
+#[derive(Debug)]
+pub struct Receiver {
+    q: Queue,
+}
+
+impl Sender {
+    /// Creates the channel `name` with `slots` slots (rounded up to a power of
+    /// two) for messages of up to `max_message` bytes, and becomes a sender.
+    ///
+    /// # Errors
+    /// As [`Options::create`]; [`Error::InvalidSize`] for 0 slots or bytes, or
+    /// a total that overflows.
+    pub fn create(name: &str, slots: u64, max_message: u64) -> Result<Sender> {
+        Self::create_with(name, slots, max_message, &Options::new())
+    }
+
+    /// [`Sender::create`] with options (mode, lifetime, ready timeout).
+    ///
+    /// # Errors
+    /// As [`Sender::create`].
+    pub fn create_with(name: &str, slots: u64, max_message: u64, opts: &Options) -> Result<Sender> {
+        Queue::create(name, slots, max_message, opts).map(|q| Sender { q })
+    }
+
+    /// Opens the existing channel `name` as a sender.
+    ///
+    /// # Errors
+    /// As [`Options::open`], [`Error::Corrupt`], [`Error::Incompatible`].
+    pub fn open(name: &str) -> Result<Sender> {
+        Self::open_with(name, &Options::new())
+    }
+
+    /// [`Sender::open`] with options (ready timeout).
+    ///
+    /// # Errors
+    /// As [`Sender::open`].
+    pub fn open_with(name: &str, opts: &Options) -> Result<Sender> {
+        Queue::open(name, opts).map(|q| Sender { q })
+    }
+
+    /// The largest message.
+    pub fn max_message(&self) -> usize {
+        self.q.max_message()
+    }
+
+    /// Sends `msg` if a slot is free now; `Ok(false)` when the channel is full.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSize`] over [`Sender::max_message`].
+    pub fn try_send(&self, msg: &[u8]) -> Result<bool> {
+        self.q.try_send(msg)
+    }
+
+    /// Sends `msg`, waiting as long as it takes for a free slot.
+    ///
+    /// # Errors
+    /// As [`Sender::try_send`].
+    pub fn send(&self, msg: &[u8]) -> Result<()> {
+        self.q.send_opt(msg, None)
+    }
+
+    /// Sends `msg`, waiting at most `timeout` for a free slot.
+    ///
+    /// # Errors
+    /// As [`Sender::try_send`], and [`Error::Timeout`].
+    pub fn send_timeout(&self, msg: &[u8], timeout: Duration) -> Result<()> {
+        self.q.send_opt(msg, deadline_after(timeout))
+    }
+
+    /// Sends `msg`, waiting until `deadline` at most for a free slot.
+    ///
+    /// # Errors
+    /// As [`Sender::try_send`], and [`Error::Timeout`].
+    pub fn send_deadline(&self, msg: &[u8], deadline: Instant) -> Result<()> {
+        self.q.send_opt(msg, Some(deadline))
+    }
+}
+
+impl Receiver {
+    /// Creates the channel `name` (see [`Sender::create`]) and becomes a receiver.
+    ///
+    /// # Errors
+    /// As [`Sender::create`].
+    pub fn create(name: &str, slots: u64, max_message: u64) -> Result<Receiver> {
+        Self::create_with(name, slots, max_message, &Options::new())
+    }
+
+    /// [`Receiver::create`] with options.
+    ///
+    /// # Errors
+    /// As [`Sender::create`].
+    pub fn create_with(
+        name: &str,
+        slots: u64,
+        max_message: u64,
+        opts: &Options,
+    ) -> Result<Receiver> {
+        Queue::create(name, slots, max_message, opts).map(|q| Receiver { q })
+    }
+
+    /// Opens the existing channel `name` as a receiver.
+    ///
+    /// # Errors
+    /// As [`Sender::open`].
+    pub fn open(name: &str) -> Result<Receiver> {
+        Self::open_with(name, &Options::new())
+    }
+
+    /// [`Receiver::open`] with options.
+    ///
+    /// # Errors
+    /// As [`Sender::open`].
+    pub fn open_with(name: &str, opts: &Options) -> Result<Receiver> {
+        Queue::open(name, opts).map(|q| Receiver { q })
+    }
+
+    /// The largest message.
+    pub fn max_message(&self) -> usize {
+        self.q.max_message()
+    }
+
+    /// The next message if one is there.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] for a slot whose length is over the slot size.
+    pub fn try_recv(&self) -> Result<Option<Vec<u8>>> {
+        let mut buf = Vec::new();
+        Ok(self.q.try_recv_into(&mut buf)?.then_some(buf))
+    }
+
+    /// Waits as long as it takes for a message.
+    ///
+    /// # Errors
+    /// As [`Receiver::try_recv`].
+    pub fn recv(&self) -> Result<Vec<u8>> {
+        self.recv_opt(None)
+    }
+
+    /// Waits at most `timeout` for a message.
+    ///
+    /// # Errors
+    /// As [`Receiver::try_recv`], and [`Error::Timeout`].
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Vec<u8>> {
+        self.recv_opt(deadline_after(timeout))
+    }
+
+    /// Waits until `deadline` at most for a message.
+    ///
+    /// # Errors
+    /// As [`Receiver::try_recv`], and [`Error::Timeout`].
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<Vec<u8>> {
+        self.recv_opt(Some(deadline))
+    }
+
+    fn recv_opt(&self, deadline: Option<Instant>) -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.q.recv_into_opt(&mut buf, deadline)?;
+        Ok(buf)
+    }
+
+    /// The next message if one is there, into `buf` (cleared, then holding
+    /// exactly the message): `Ok(false)` if there is none. Once `buf` has
+    /// grown to [`Receiver::max_message`] it never allocates again.
+    ///
+    /// ```
+    /// # use filemap::channel::mpmc::{Receiver, Sender};
+    /// let rx = Receiver::create("filemap-doc-mpmc-into", 8, 64)?;
+    /// let tx = Sender::open("filemap-doc-mpmc-into")?;
+    /// let mut buf = Vec::with_capacity(rx.max_message());
+    /// tx.try_send(b"hello")?;
+    /// assert!(rx.try_recv_into(&mut buf)?);
+    /// assert_eq!(buf, b"hello");
+    /// assert!(!rx.try_recv_into(&mut buf)?);
+    /// # Ok::<(), filemap::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Receiver::try_recv`].
+    pub fn try_recv_into(&self, buf: &mut Vec<u8>) -> Result<bool> {
+        self.q.try_recv_into(buf)
+    }
+
+    /// [`Receiver::recv`] into `buf`, as [`Receiver::try_recv_into`]: no
+    /// allocation once `buf` has grown to the largest message.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv`].
+    pub fn recv_into(&self, buf: &mut Vec<u8>) -> Result<()> {
+        self.q.recv_into_opt(buf, None)
+    }
+
+    /// [`Receiver::recv_timeout`] into `buf`.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv_timeout`].
+    pub fn recv_into_timeout(&self, buf: &mut Vec<u8>, timeout: Duration) -> Result<()> {
+        self.q.recv_into_opt(buf, deadline_after(timeout))
+    }
+
+    /// [`Receiver::recv_deadline`] into `buf`.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv_deadline`].
+    pub fn recv_into_deadline(&self, buf: &mut Vec<u8>, deadline: Instant) -> Result<()> {
+        self.q.recv_into_opt(buf, Some(deadline))
     }
 }
 

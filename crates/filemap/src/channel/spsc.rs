@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 use super::ring::{Consumer, Found, Producer, RingMem, Slot, REC};
 use crate::error::{Error, Result};
 use crate::mapping::Options;
-use crate::park::{Park, Side, PARK_PROTOCOL};
+use crate::park::{deadline_after, Park, Side, PARK_PROTOCOL};
 use crate::segment::{fingerprint, Kind, Segment, Spec, HEADER_LEN};
 
 // Each line is written by one side only, and the words a side polls on its
@@ -313,18 +313,37 @@ impl Sender {
             .map(|slot| Reservation { tx: self, slot }))
     }
 
-    /// Reserves room for an `n`-byte message, waiting for the receiver to free
-    /// some, at most `timeout` (`None`: without limit).
+    /// Reserves room for an `n`-byte message, waiting as long as it takes for
+    /// the receiver to free some.
     ///
     /// # Errors
-    /// As [`Sender::try_reserve`], [`Error::Timeout`], and [`Error::PeerGone`]
-    /// when the receiver closed or died while the ring was full.
-    pub fn reserve(&mut self, n: usize, timeout: Option<Duration>) -> Result<Reservation<'_>> {
+    /// As [`Sender::try_reserve`], and [`Error::PeerGone`] when the receiver
+    /// closed or died while the ring was full.
+    pub fn reserve(&mut self, n: usize) -> Result<Reservation<'_>> {
+        self.reserve_opt(n, None)
+    }
+
+    /// Reserves room for an `n`-byte message, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// As [`Sender::reserve`], and [`Error::Timeout`].
+    pub fn reserve_timeout(&mut self, n: usize, timeout: Duration) -> Result<Reservation<'_>> {
+        self.reserve_opt(n, deadline_after(timeout))
+    }
+
+    /// Reserves room for an `n`-byte message, waiting until `deadline` at most.
+    ///
+    /// # Errors
+    /// As [`Sender::reserve`], and [`Error::Timeout`].
+    pub fn reserve_deadline(&mut self, n: usize, deadline: Instant) -> Result<Reservation<'_>> {
+        self.reserve_opt(n, Some(deadline))
+    }
+
+    fn reserve_opt(&mut self, n: usize, deadline: Option<Instant>) -> Result<Reservation<'_>> {
         self.check_len(n)?;
         if let Some(slot) = self.poll_reserve(n)? {
             return Ok(Reservation { tx: self, slot });
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
         let (seg, ring) = (&self.seg, &self.ring);
         let need = ring.need(n as u64);
         SPACE_PARK.wait(seg, Some(RX), deadline, "space in the ring", || {
@@ -371,24 +390,33 @@ impl Sender {
     /// Sends `msg`, waiting at most `timeout` for room.
     ///
     /// # Errors
-    /// As [`Sender::reserve`].
+    /// As [`Sender::reserve_timeout`].
     #[inline]
     pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<()> {
-        self.send_opt(msg, Some(timeout))
+        self.send_opt(msg, deadline_after(timeout))
+    }
+
+    /// Sends `msg`, waiting until `deadline` at most for room.
+    ///
+    /// # Errors
+    /// As [`Sender::reserve_deadline`].
+    #[inline]
+    pub fn send_deadline(&mut self, msg: &[u8], deadline: Instant) -> Result<()> {
+        self.send_opt(msg, Some(deadline))
     }
 
     /// The common case, room now, inline; waiting out of line.
     #[inline(always)]
-    fn send_opt(&mut self, msg: &[u8], timeout: Option<Duration>) -> Result<()> {
+    fn send_opt(&mut self, msg: &[u8], deadline: Option<Instant>) -> Result<()> {
         if self.try_send(msg)? {
             return Ok(());
         }
-        self.send_waiting(msg, timeout)
+        self.send_waiting(msg, deadline)
     }
 
     #[inline(never)]
-    fn send_waiting(&mut self, msg: &[u8], timeout: Option<Duration>) -> Result<()> {
-        self.reserve(msg.len(), timeout)?.fill_and_commit(msg);
+    fn send_waiting(&mut self, msg: &[u8], deadline: Option<Instant>) -> Result<()> {
+        self.reserve_opt(msg.len(), deadline)?.fill_and_commit(msg);
         Ok(())
     }
 }
@@ -615,29 +643,38 @@ impl Receiver {
     /// As [`Receiver::recv`], and [`Error::Timeout`].
     #[inline]
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Message<'_>> {
-        self.recv_opt(Some(timeout))
+        self.recv_opt(deadline_after(timeout))
+    }
+
+    /// Waits until `deadline` at most for the next message.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv`], and [`Error::Timeout`].
+    #[inline]
+    pub fn recv_deadline(&mut self, deadline: Instant) -> Result<Message<'_>> {
+        self.recv_opt(Some(deadline))
     }
 
     /// The common case, a message there now, inline; waiting out of line.
     #[inline(always)]
-    fn recv_opt(&mut self, timeout: Option<Duration>) -> Result<Message<'_>> {
+    fn recv_opt(&mut self, deadline: Option<Instant>) -> Result<Message<'_>> {
         match self.poll()? {
             Some(m) => Ok(self.message(m)),
-            None => self.recv_waiting(timeout),
+            None => self.recv_waiting(deadline),
         }
     }
 
-    /// `recv_opt` found the ring empty: publish what was consumed, then wait.
+    /// `recv_opt` found the ring empty: publish what was consumed, then wait
+    /// (again, while only padding arrives), within the one deadline.
     #[inline(never)]
-    fn recv_waiting(&mut self, timeout: Option<Duration>) -> Result<Message<'_>> {
-        self.publish();
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let (seg, ring) = (&self.seg, &self.ring);
-        DATA_PARK.wait(seg, Some(TX), deadline, "a message", || Ok(ring.ready(seg)))?;
-        match self.poll()? {
-            Some(m) => Ok(self.message(m)),
-            // Only padding arrived: wait again for what follows it.
-            None => self.recv_opt(deadline.map(|d| d.saturating_duration_since(Instant::now()))),
+    fn recv_waiting(&mut self, deadline: Option<Instant>) -> Result<Message<'_>> {
+        loop {
+            self.publish();
+            let (seg, ring) = (&self.seg, &self.ring);
+            DATA_PARK.wait(seg, Some(TX), deadline, "a message", || Ok(ring.ready(seg)))?;
+            if let Some(m) = self.poll()? {
+                return Ok(self.message(m));
+            }
         }
     }
 }

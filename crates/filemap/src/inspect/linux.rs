@@ -10,6 +10,7 @@ use rustix::fs::{self as rfs, FlockOperation, Mode, OFlags};
 
 use super::{Cleaned, Holder, ObjectInfo, Origin, State};
 use crate::error::{Error, Result};
+use crate::mapping::Backing;
 use crate::name::Name;
 use crate::segment::{parse_header, HEADER_LEN};
 use crate::sys::{MARK_PERSISTENT, MARK_TRANSIENT, SHM_DIR};
@@ -158,6 +159,7 @@ fn describe(
         uid: md.uid(),
         user: users.get(&md.uid()).cloned(),
         mode: md.mode() & 0o777,
+        backing: Backing::Memory,
         origin,
         state,
         holders,

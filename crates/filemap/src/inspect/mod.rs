@@ -96,6 +96,8 @@ pub struct ObjectInfo {
     pub user: Option<String>,
     /// Permission bits (`0o777` part).
     pub mode: u32,
+    /// What backs it (every object in `/dev/shm` is memory).
+    pub backing: crate::mapping::Backing,
     /// Who made it.
     pub origin: Origin,
     /// Whether it is in use.

@@ -39,6 +39,16 @@ pub enum Backing {
     File,
 }
 
+impl Backing {
+    /// The lowercase word the CLI and its JSON use: `memory` or `file`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backing::Memory => "memory",
+            Backing::File => "file",
+        }
+    }
+}
+
 /// Options for creating or opening a named mapping; the plain
 /// [`Mapping::create`], [`Mapping::open`] and [`Mapping::create_or_open`] use the
 /// defaults.

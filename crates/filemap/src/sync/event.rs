@@ -7,8 +7,11 @@
 //! let e = Event::create("filemap-doc-event")?;
 //! let other = Event::open("filemap-doc-event")?; // in another process
 //! e.notify_one(); // a permit: the next wait returns at once
-//! assert!(other.wait(Some(Duration::from_secs(1)))?);
-//! assert!(!other.wait(Some(Duration::from_millis(10)))?, "no permit left: times out");
+//! other.wait_timeout(Duration::from_secs(1))?;
+//! assert!(matches!(
+//!     other.wait_timeout(Duration::from_millis(10)), // no permit left
+//!     Err(filemap::Error::Timeout { .. })
+//! ));
 //! # Ok::<(), filemap::Error>(())
 //! ```
 //!
@@ -34,8 +37,9 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::mapping::Options;
+use crate::park::deadline_after;
 use crate::segment::{fingerprint, Kind, Segment, Spec, HEADER_LEN};
 
 const GEN: usize = HEADER_LEN;
@@ -84,7 +88,7 @@ impl Event {
     /// Opens the existing event `name`.
     ///
     /// # Errors
-    /// As [`Options::open`], [`crate::Error::Corrupt`], [`crate::Error::Incompatible`].
+    /// As [`Options::open`], [`Error::Corrupt`], [`Error::Incompatible`].
     pub fn open(name: &str) -> Result<Event> {
         Self::open_with(name, &Options::new())
     }
@@ -96,7 +100,7 @@ impl Event {
     pub fn open_with(name: &str, opts: &Options) -> Result<Event> {
         let seg = Segment::open(name, opts, spec())?;
         if seg.header().total_len < TOTAL {
-            return Err(crate::Error::Corrupt {
+            return Err(Error::Corrupt {
                 object: seg.label().to_owned(),
                 reason: format!(
                     "it is {} bytes, an event needs {TOTAL}",
@@ -137,22 +141,55 @@ impl Event {
         false
     }
 
-    /// Waits for a permit or a pulse, at most `timeout` (`None`: without
-    /// limit). `Ok(true)` when notified, `Ok(false)` when the time ran out.
+    /// Takes a permit if there is one now; never waits. (A pulse is only
+    /// for those waiting when it happens, so this never sees one.)
     ///
     /// # Errors
-    /// None at present; the `Result` leaves room for a waiter that learns the
-    /// segment was corrupted.
-    pub fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+    /// None at present; the `Result` leaves room for a segment found corrupt.
+    pub fn try_wait(&self) -> Result<bool> {
+        Ok(self.take_permit())
+    }
+
+    /// Waits as long as it takes for a permit or a pulse.
+    ///
+    /// # Errors
+    /// None at present; the `Result` leaves room for a segment found corrupt.
+    pub fn wait(&self) -> Result<()> {
+        self.wait_opt(None)
+    }
+
+    /// Waits at most `timeout` for a permit or a pulse.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] when the time runs out.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<()> {
+        self.wait_opt(deadline_after(timeout))
+    }
+
+    /// Waits until `deadline` at most for a permit or a pulse.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] when the deadline passes.
+    pub fn wait_deadline(&self, deadline: Instant) -> Result<()> {
+        self.wait_opt(Some(deadline))
+    }
+
+    fn wait_opt(&self, deadline: Option<Instant>) -> Result<()> {
+        let started = Instant::now();
         let pulses = self.seg.a32(PULSES).load(Ordering::Acquire);
         loop {
             let gen = self.seg.a32(GEN).load(Ordering::Acquire);
             if self.take_permit() || self.seg.a32(PULSES).load(Ordering::Acquire) != pulses {
-                return Ok(true);
+                return Ok(());
             }
             let slice = match deadline.map(|d| d.saturating_duration_since(Instant::now())) {
-                Some(left) if left.is_zero() => return Ok(false),
+                Some(left) if left.is_zero() => {
+                    return Err(Error::Timeout {
+                        object: self.seg.label().to_owned(),
+                        what: "a notification",
+                        waited: started.elapsed(),
+                    })
+                }
                 Some(left) => left.min(SLICE),
                 None => SLICE,
             };

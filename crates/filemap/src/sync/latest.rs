@@ -222,10 +222,7 @@ impl<T: FromBytes + IntoBytes + Immutable> LatestWriter<T> {
     /// # Errors
     /// As [`Options::create`].
     pub fn create_with(name: &str, initial: &T, opts: &Options) -> Result<Self> {
-        let size = std::mem::size_of::<T>() as u64;
-        let seg = Segment::create(name, opts, spec::<T>(), 1, size, total::<T>())?;
-        // s = 0: slot 0 is current.
-        seg.view().write_at(slot::<T>(0), initial.as_bytes())?;
+        let seg = create_cell(name, initial, opts)?;
         WRITER.claim(&seg)?;
         Ok(LatestWriter {
             seg,
@@ -239,7 +236,15 @@ impl<T: FromBytes + IntoBytes + Immutable> LatestWriter<T> {
     /// As [`Options::open`], [`Error::Corrupt`], [`Error::Incompatible`] (for
     /// example another `T`), [`Error::Busy`] while another writer lives.
     pub fn open(name: &str) -> Result<Self> {
-        let seg = checked::<T>(Segment::open(name, &Options::new(), spec::<T>())?)?;
+        Self::open_with(name, &Options::new())
+    }
+
+    /// [`LatestWriter::open`] with options (ready timeout).
+    ///
+    /// # Errors
+    /// As [`LatestWriter::open`].
+    pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
+        let seg = checked::<T>(Segment::open(name, opts, spec::<T>())?)?;
         WRITER.claim(&seg)?;
         Ok(LatestWriter {
             seg,
@@ -253,6 +258,19 @@ impl<T: FromBytes + IntoBytes + Immutable> LatestWriter<T> {
     }
 }
 
+/// Creates the cell `name` holding `initial`, with no writer yet.
+fn create_cell<T: IntoBytes + Immutable>(
+    name: &str,
+    initial: &T,
+    opts: &Options,
+) -> Result<Segment> {
+    let size = std::mem::size_of::<T>() as u64;
+    let seg = Segment::create(name, opts, spec::<T>(), 1, size, total::<T>())?;
+    // s = 0: slot 0 is current.
+    seg.view().write_at(slot::<T>(0), initial.as_bytes())?;
+    Ok(seg)
+}
+
 impl<T> Drop for LatestWriter<T> {
     fn drop(&mut self) {
         WRITER.close(&self.seg);
@@ -260,12 +278,40 @@ impl<T> Drop for LatestWriter<T> {
 }
 
 impl<T: FromBytes + IntoBytes + Immutable> LatestReader<T> {
+    /// Creates the cell `name` holding `initial` and reads it; a writer
+    /// opens it later with [`LatestWriter::open`].
+    ///
+    /// # Errors
+    /// As [`Options::create`].
+    pub fn create(name: &str, initial: &T) -> Result<Self> {
+        Self::create_with(name, initial, &Options::new())
+    }
+
+    /// [`LatestReader::create`] with options.
+    ///
+    /// # Errors
+    /// As [`Options::create`].
+    pub fn create_with(name: &str, initial: &T, opts: &Options) -> Result<Self> {
+        Ok(LatestReader {
+            seg: create_cell(name, initial, opts)?,
+            _t: PhantomData,
+        })
+    }
+
     /// Opens the cell `name` for reading.
     ///
     /// # Errors
     /// As [`LatestWriter::open`], without [`Error::Busy`].
     pub fn open(name: &str) -> Result<Self> {
-        let seg = checked::<T>(Segment::open(name, &Options::new(), spec::<T>())?)?;
+        Self::open_with(name, &Options::new())
+    }
+
+    /// [`LatestReader::open`] with options (ready timeout).
+    ///
+    /// # Errors
+    /// As [`LatestReader::open`].
+    pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
+        let seg = checked::<T>(Segment::open(name, opts, spec::<T>())?)?;
         Ok(LatestReader {
             seg,
             _t: PhantomData,

@@ -13,4 +13,4 @@ mod mutex;
 
 pub use event::Event;
 pub use latest::{LatestReader, LatestWriter};
-pub use mutex::{Guard, Mutex};
+pub use mutex::{Mutex, MutexGuard};

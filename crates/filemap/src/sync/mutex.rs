@@ -26,7 +26,7 @@
 //! polling sleep elsewhere) that every unlock changes, and every 10 ms checks
 //! whether the owner still runs. If it does not, the locker replaces the dead
 //! owner's word with its own (a compare-and-swap, so two lockers cannot both
-//! win) and its guard reports [`Guard::previous_owner_died`].
+//! win) and its guard reports [`MutexGuard::previous_owner_died`].
 //!
 //! This is not the kernel's robust futex (which hands over the lock at the
 //! holder's death without a look-up): a dead holder is noticed within 10 ms
@@ -41,6 +41,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use crate::error::{Error, Result};
 use crate::mapping::Options;
+use crate::park::deadline_after;
 use crate::segment::{fingerprint, Kind, Segment, Spec, HEADER_LEN};
 use crate::sys;
 
@@ -86,7 +87,7 @@ pub struct Mutex<T> {
 
 /// Holds the lock; unlocks when dropped.
 #[derive(Debug)]
-pub struct Guard<'a, T> {
+pub struct MutexGuard<'a, T> {
     m: &'a Mutex<T>,
     owner_died: bool,
 }
@@ -117,7 +118,15 @@ impl<T: FromBytes + IntoBytes + Immutable> Mutex<T> {
     /// As [`Options::open`], [`Error::Corrupt`], [`Error::Incompatible`] (for
     /// example another `T`).
     pub fn open(name: &str) -> Result<Self> {
-        let seg = Segment::open(name, &Options::new(), spec::<T>())?;
+        Self::open_with(name, &Options::new())
+    }
+
+    /// [`Mutex::open`] with options (ready timeout).
+    ///
+    /// # Errors
+    /// As [`Mutex::open`].
+    pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
+        let seg = Segment::open(name, opts, spec::<T>())?;
         let h = seg.header();
         if h.param != std::mem::size_of::<T>() as u64 || h.total_len < total::<T>() {
             return Err(Error::Corrupt {
@@ -142,14 +151,14 @@ impl<T: FromBytes + IntoBytes + Immutable> Mutex<T> {
     }
 
     /// Takes the lock if it is free, or held by a process that died.
-    fn try_take(&self) -> Option<Guard<'_, T>> {
+    fn try_take(&self) -> Option<MutexGuard<'_, T>> {
         let lock = self.seg.a64(LOCK);
         let cur = lock.load(Ordering::Relaxed);
         if cur == 0 {
             return lock
                 .compare_exchange(0, self.me, Ordering::Acquire, Ordering::Relaxed)
                 .ok()
-                .map(|_| Guard {
+                .map(|_| MutexGuard {
                     m: self,
                     owner_died: false,
                 });
@@ -158,14 +167,14 @@ impl<T: FromBytes + IntoBytes + Immutable> Mutex<T> {
     }
 
     /// Takes the lock from its owner if that process is gone.
-    fn take_from_dead(&self) -> Option<Guard<'_, T>> {
+    fn take_from_dead(&self) -> Option<MutexGuard<'_, T>> {
         let lock = self.seg.a64(LOCK);
         let cur = lock.load(Ordering::Acquire);
         if cur != 0 && cur != self.me && sys::owner_alive(cur) == Some(false) {
             return lock
                 .compare_exchange(cur, self.me, Ordering::Acquire, Ordering::Relaxed)
                 .ok()
-                .map(|_| Guard {
+                .map(|_| MutexGuard {
                     m: self,
                     owner_died: true,
                 });
@@ -177,7 +186,7 @@ impl<T: FromBytes + IntoBytes + Immutable> Mutex<T> {
     ///
     /// # Errors
     /// None at present (the `Result` leaves room for a corrupt segment).
-    pub fn try_lock(&self) -> Result<Option<Guard<'_, T>>> {
+    pub fn try_lock(&self) -> Result<Option<MutexGuard<'_, T>>> {
         Ok(self.try_take().or_else(|| self.take_from_dead()))
     }
 
@@ -186,7 +195,7 @@ impl<T: FromBytes + IntoBytes + Immutable> Mutex<T> {
     /// # Errors
     /// [`Error::Busy`] if this process already holds it through this handle's
     /// segment (a second lock would deadlock).
-    pub fn lock(&self) -> Result<Guard<'_, T>> {
+    pub fn lock(&self) -> Result<MutexGuard<'_, T>> {
         self.lock_opt(None)
     }
 
@@ -194,11 +203,19 @@ impl<T: FromBytes + IntoBytes + Immutable> Mutex<T> {
     ///
     /// # Errors
     /// [`Error::Timeout`], and as [`Mutex::lock`].
-    pub fn lock_timeout(&self, timeout: Duration) -> Result<Guard<'_, T>> {
-        self.lock_opt(Some(timeout))
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<MutexGuard<'_, T>> {
+        self.lock_opt(deadline_after(timeout))
     }
 
-    fn lock_opt(&self, timeout: Option<Duration>) -> Result<Guard<'_, T>> {
+    /// Waits until `deadline` at most for the lock.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`], and as [`Mutex::lock`].
+    pub fn lock_deadline(&self, deadline: Instant) -> Result<MutexGuard<'_, T>> {
+        self.lock_opt(Some(deadline))
+    }
+
+    fn lock_opt(&self, deadline: Option<Instant>) -> Result<MutexGuard<'_, T>> {
         for _ in 0..SPINS {
             if let Some(g) = self.try_take() {
                 return Ok(g);
@@ -220,7 +237,7 @@ impl<T: FromBytes + IntoBytes + Immutable> Mutex<T> {
             waiters.fetch_add(1, Ordering::SeqCst);
             let got = self.try_take().or_else(|| self.take_from_dead());
             if got.is_none() {
-                let slice = match timeout.map(|t| t.saturating_sub(started.elapsed())) {
+                let slice = match deadline.map(|d| d.saturating_duration_since(Instant::now())) {
                     Some(left) if left.is_zero() => {
                         waiters.fetch_sub(1, Ordering::SeqCst);
                         return Err(Error::Timeout {
@@ -242,9 +259,9 @@ impl<T: FromBytes + IntoBytes + Immutable> Mutex<T> {
     }
 }
 
-impl<T: FromBytes + IntoBytes + Immutable> Guard<'_, T> {
+impl<T: FromBytes + IntoBytes + Immutable> MutexGuard<'_, T> {
     /// True when the previous holder died holding the lock: the value may be
-    /// half-updated. Check it (or reset it with [`Guard::set`]) before trusting it.
+    /// half-updated. Check it (or reset it with [`MutexGuard::set`]) before trusting it.
     pub fn previous_owner_died(&self) -> bool {
         self.owner_died
     }
@@ -270,7 +287,7 @@ impl<T: FromBytes + IntoBytes + Immutable> Guard<'_, T> {
     }
 }
 
-impl<T> Drop for Guard<'_, T> {
+impl<T> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
         let seg = &self.m.seg;
         // Release: our writes to the value happen-before the next locker's acquire.
