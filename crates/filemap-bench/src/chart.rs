@@ -5,6 +5,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
+use crate::error::{BenchError, Result};
 use crate::{Row, Scenario};
 
 const PALETTE: [RGBColor; 10] = [
@@ -60,11 +61,11 @@ fn draw<DB: DrawingBackend>(
     title: &str,
     y_desc: &str,
     lines: &[(String, Vec<(f64, f64)>)],
-) -> Result<(), String>
+) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
-    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| plot(e);
     let ((x0, x1), (y0, y1)) = bounds(lines);
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 18))
@@ -105,10 +106,10 @@ where
 /// Writes the chart of `rows` to `path`.
 ///
 /// # Errors
-/// A message if the file cannot be written.
-pub fn write_svg(rows: &[Row], path: &Path) -> Result<(), String> {
+/// The plotting library's error if the file cannot be written.
+pub fn write_svg(rows: &[Row], path: &Path) -> Result<()> {
     let root = SVGBackend::new(path, (1400, 620)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    root.fill(&WHITE).map_err(plot)?;
     let (left, right) = root.split_horizontally(700);
     let lat = series(rows, Scenario::Latency, |r| {
         r.latency_ns.map(|l| l[0] as f64)
@@ -121,5 +122,9 @@ pub fn write_svg(rows: &[Row], path: &Path) -> Result<(), String> {
     )?;
     let thr = series(rows, Scenario::Stream, |r| r.gb_per_s);
     draw(&right, "One-way streaming (higher is better)", "GB/s", &thr)?;
-    root.present().map_err(|e| e.to_string())
+    root.present().map_err(plot)
+}
+
+fn plot(e: impl std::fmt::Display) -> BenchError {
+    BenchError::library("plotters", e)
 }

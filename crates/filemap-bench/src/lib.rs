@@ -6,8 +6,9 @@
 //! [`Peer`] lists them; [`Options::rounds`] repeats every case and keeps each
 //! one's median run.
 //!
-//! The `filemap bench` command drives it: [`run`] in the parent, and
-//! [`peer_main`] in the child process the parent starts for every case.
+//! The `filemap-bench` binary (and `filemap bench`, with the CLI's `bench`
+//! feature) drives it: [`run`] in the parent, and [`peer_main`] in the child
+//! process the parent starts for every case.
 //!
 //! Scenarios:
 //! - **latency**: the parent sends a message of `size` bytes, the child sends
@@ -17,25 +18,32 @@
 //!   parent receives them (reading every byte: copying out, or in place for
 //!   zero-copy) and times from the first message after warm-up to the last.
 //!
+//! Each transport is a module of `transport` behind one small trait (the
+//! parent's setup, the parent's side of an iteration, the child's side); the
+//! driver here times every transport the same way.
+//!
 //! On Linux with two or more CPUs the parent runs on CPU 0 and the child on CPU 1
 //! ([`Options::pin`]).
 
 mod chart;
+mod error;
 mod ops;
+mod report;
+mod transport;
 
 pub use chart::write_svg;
+pub use error::{BenchError, Result};
 pub use ops::{ops_table, run_ops, OpRow};
+pub use report::table;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::Instant;
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
-use filemap::channel::broadcast::{Received, Receiver as BReceiver, Sender as BSender};
-use filemap::channel::mpmc::Channel as MpmcChannel;
-use filemap::channel::spsc::{Receiver, Sender};
-use filemap::{Access, Mapping, ViewAccess};
 use hdrhistogram::Histogram;
+
+use transport::{with_transport, Case, ParentSide, Transport};
 
 /// What a row measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,9 +61,15 @@ impl Scenario {
             Scenario::Stream => "stream",
         }
     }
+
+    fn parse(s: &str) -> Option<Scenario> {
+        [Scenario::Latency, Scenario::Stream]
+            .into_iter()
+            .find(|sc| sc.as_str() == s)
+    }
 }
 
-/// A transport under test.
+/// A transport under test, with its mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Peer {
     /// One cache line per direction in a shared mapping, both sides spinning.
@@ -94,44 +108,186 @@ pub enum Peer {
     Iceoryx2,
 }
 
-impl Peer {
+/// The module that implements a [`Peer`] (several modes share one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Family {
+    Floor,
+    Spsc,
+    Mpmc,
+    Broadcast,
+    Pipe,
+    UnixSocket,
+    Iceoryx2,
+}
+
+/// Everything the driver needs to know of a [`Peer`]: one row per transport.
+struct PeerInfo {
+    peer: Peer,
+    /// What `--only` takes.
+    code: &'static str,
     /// The row label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Peer::FloorSpin => "floor: cache line, spin",
-            Peer::FloorFutex => "floor: futex ping-pong",
-            Peer::FloorFutexIdle => "floor: futex ping-pong, idle peer",
-            Peer::SpscSpin => "filemap spsc, spin, copy",
-            Peer::SpscZeroCopy => "filemap spsc, spin, zero-copy",
-            Peer::SpscBlocking => "filemap spsc, blocking",
-            Peer::SpscIdle => "filemap spsc, blocking, idle peer",
-            Peer::Broadcast => "filemap broadcast, spin",
-            Peer::BroadcastBlocking => "filemap broadcast, blocking",
-            Peer::Mpmc => "filemap mpmc, spin",
-            Peer::MpmcBlocking => "filemap mpmc, blocking",
-            Peer::Pipe => "pipe",
-            Peer::UnixSocket => "unix socket",
-            Peer::Iceoryx2 => "iceoryx2 pub-sub, spin",
-        }
+    label: &'static str,
+    family: Family,
+    /// Round trips only (no streaming row).
+    latency_only: bool,
+    /// Wait [`IDLE_GAP`] (untimed) before each round trip.
+    idle_gap: bool,
+    /// Offered by this build on this OS.
+    available: bool,
+}
+
+const fn info(
+    peer: Peer,
+    code: &'static str,
+    label: &'static str,
+    family: Family,
+    latency_only: bool,
+) -> PeerInfo {
+    PeerInfo {
+        peer,
+        code,
+        label,
+        family,
+        latency_only,
+        idle_gap: false,
+        available: true,
+    }
+}
+
+/// The transports, in the order rows appear.
+const PEERS: &[PeerInfo] = &[
+    info(
+        Peer::FloorSpin,
+        "floor-spin",
+        "floor: cache line, spin",
+        Family::Floor,
+        true,
+    ),
+    PeerInfo {
+        available: cfg!(target_os = "linux"),
+        ..info(
+            Peer::FloorFutex,
+            "floor-futex",
+            "floor: futex ping-pong",
+            Family::Floor,
+            true,
+        )
+    },
+    PeerInfo {
+        available: cfg!(target_os = "linux"),
+        idle_gap: true,
+        ..info(
+            Peer::FloorFutexIdle,
+            "floor-futex-idle",
+            "floor: futex ping-pong, idle peer",
+            Family::Floor,
+            true,
+        )
+    },
+    info(
+        Peer::SpscSpin,
+        "spsc-spin",
+        "filemap spsc, spin, copy",
+        Family::Spsc,
+        false,
+    ),
+    info(
+        Peer::SpscZeroCopy,
+        "spsc-zero-copy",
+        "filemap spsc, spin, zero-copy",
+        Family::Spsc,
+        false,
+    ),
+    info(
+        Peer::SpscBlocking,
+        "spsc-blocking",
+        "filemap spsc, blocking",
+        Family::Spsc,
+        false,
+    ),
+    PeerInfo {
+        idle_gap: true,
+        ..info(
+            Peer::SpscIdle,
+            "spsc-idle",
+            "filemap spsc, blocking, idle peer",
+            Family::Spsc,
+            true,
+        )
+    },
+    // Broadcast streaming would measure how much a receiver misses, since
+    // its sender never waits; only round trips compare.
+    info(
+        Peer::Broadcast,
+        "broadcast",
+        "filemap broadcast, spin",
+        Family::Broadcast,
+        true,
+    ),
+    info(
+        Peer::BroadcastBlocking,
+        "broadcast-blocking",
+        "filemap broadcast, blocking",
+        Family::Broadcast,
+        true,
+    ),
+    info(
+        Peer::Mpmc,
+        "mpmc",
+        "filemap mpmc, spin",
+        Family::Mpmc,
+        false,
+    ),
+    info(
+        Peer::MpmcBlocking,
+        "mpmc-blocking",
+        "filemap mpmc, blocking",
+        Family::Mpmc,
+        false,
+    ),
+    info(Peer::Pipe, "pipe", "pipe", Family::Pipe, false),
+    PeerInfo {
+        available: cfg!(unix),
+        ..info(
+            Peer::UnixSocket,
+            "unix-socket",
+            "unix socket",
+            Family::UnixSocket,
+            false,
+        )
+    },
+    PeerInfo {
+        available: cfg!(all(feature = "iceoryx2", target_os = "linux")),
+        ..info(
+            Peer::Iceoryx2,
+            "iceoryx2",
+            "iceoryx2 pub-sub, spin",
+            Family::Iceoryx2,
+            false,
+        )
+    },
+];
+
+impl Peer {
+    fn info(self) -> &'static PeerInfo {
+        PEERS
+            .iter()
+            .find(|i| i.peer == self)
+            .expect("every Peer has a row in PEERS")
     }
 
-    fn code(self) -> &'static str {
-        match self {
-            Peer::FloorSpin => "floor-spin",
-            Peer::FloorFutex => "floor-futex",
-            Peer::FloorFutexIdle => "floor-futex-idle",
-            Peer::SpscSpin => "spsc-spin",
-            Peer::SpscZeroCopy => "spsc-zero-copy",
-            Peer::SpscBlocking => "spsc-blocking",
-            Peer::SpscIdle => "spsc-idle",
-            Peer::Broadcast => "broadcast",
-            Peer::BroadcastBlocking => "broadcast-blocking",
-            Peer::Mpmc => "mpmc",
-            Peer::MpmcBlocking => "mpmc-blocking",
-            Peer::Pipe => "pipe",
-            Peer::UnixSocket => "unix-socket",
-            Peer::Iceoryx2 => "iceoryx2",
-        }
+    /// The row label.
+    pub fn as_str(self) -> &'static str {
+        self.info().label
+    }
+
+    /// The code `--only` takes.
+    pub fn code(self) -> &'static str {
+        self.info().code
+    }
+
+    pub(crate) fn family(self) -> Family {
+        self.info().family
     }
 
     fn from_code(s: &str) -> Option<Peer> {
@@ -142,59 +298,37 @@ impl Peer {
     /// `floor-spin,spsc-spin`).
     ///
     /// # Errors
-    /// A code this build does not have, with the list of those it has.
-    pub fn parse_list(codes: &[String]) -> Result<Vec<Peer>, String> {
+    /// [`BenchError::Unsupported`] for a code this build does not have, with
+    /// the list of those it has.
+    pub fn parse_list(codes: &[String]) -> Result<Vec<Peer>> {
         codes
             .iter()
             .map(|c| {
                 Peer::from_code(c.trim()).ok_or_else(|| {
                     let known: Vec<_> = Peer::all().into_iter().map(Peer::code).collect();
-                    format!(
+                    BenchError::Unsupported(format!(
                         "no transport `{c}` in this build; there are: {}",
                         known.join(", ")
-                    )
+                    ))
                 })
             })
             .collect()
     }
 
-    /// Every transport this OS has.
+    /// Every transport this build has on this OS.
     pub fn all() -> Vec<Peer> {
-        let mut v = vec![Peer::FloorSpin];
-        if cfg!(target_os = "linux") {
-            v.extend([Peer::FloorFutex, Peer::FloorFutexIdle]);
-        }
-        v.extend([
-            Peer::SpscSpin,
-            Peer::SpscZeroCopy,
-            Peer::SpscBlocking,
-            Peer::SpscIdle,
-            Peer::Broadcast,
-            Peer::BroadcastBlocking,
-            Peer::Mpmc,
-            Peer::MpmcBlocking,
-            Peer::Pipe,
-        ]);
-        if cfg!(unix) {
-            v.push(Peer::UnixSocket);
-        }
-        if cfg!(all(feature = "iceoryx2", target_os = "linux")) {
-            v.push(Peer::Iceoryx2);
-        }
-        v
+        PEERS
+            .iter()
+            .filter(|i| i.available)
+            .map(|i| i.peer)
+            .collect()
     }
 
     fn scenarios(self) -> &'static [Scenario] {
-        match self {
-            // Broadcast streaming would measure how much a receiver misses,
-            // since its sender never waits; only round trips compare.
-            Peer::FloorSpin
-            | Peer::FloorFutex
-            | Peer::FloorFutexIdle
-            | Peer::SpscIdle
-            | Peer::Broadcast
-            | Peer::BroadcastBlocking => &[Scenario::Latency],
-            _ => &[Scenario::Latency, Scenario::Stream],
+        if self.info().latency_only {
+            &[Scenario::Latency]
+        } else {
+            &[Scenario::Latency, Scenario::Stream]
         }
     }
 }
@@ -305,11 +439,8 @@ fn ring_capacity(size: usize) -> u64 {
 /// before it starts.
 ///
 /// # Errors
-/// A message saying which case failed and why.
-pub fn run(
-    opts: &Options,
-    mut progress: impl FnMut(usize, usize, &str),
-) -> Result<Vec<Row>, String> {
+/// [`BenchError::Case`], saying which case failed and why.
+pub fn run(opts: &Options, mut progress: impl FnMut(usize, usize, &str)) -> Result<Vec<Row>> {
     let mut cases = Vec::new();
     for &size in &opts.sizes {
         for &peer in &opts.peers {
@@ -330,22 +461,30 @@ pub fn run(
             } else {
                 String::new()
             };
-            progress(
-                step,
-                total,
-                &format!("{} {} {size} B{of}", sc.as_str(), peer.as_str()),
-            );
+            let what = format!("{} {} {size} B", sc.as_str(), peer.as_str());
+            progress(step, total, &format!("{what}{of}"));
             step += 1;
             let (mut count, mut warmup) = opts
                 .count
                 .map_or_else(|| counts(sc, size, opts.quick), |n| (n, n / 10));
-            if matches!(peer, Peer::SpscIdle | Peer::FloorFutexIdle) {
+            if peer.info().idle_gap {
                 // Each round trip waits IDLE_GAP first: keep the case to a few seconds.
                 count = count.min(if opts.quick { 400 } else { 4000 });
                 warmup = warmup.min(50);
             }
-            let row = run_case(opts, sc, peer, size, count, warmup)
-                .map_err(|e| format!("{} {} {size} B: {e}", sc.as_str(), peer.as_str()))?;
+            let case = Case {
+                peer,
+                scenario: sc,
+                size,
+                total: count + warmup,
+                name: unique_name(peer),
+            };
+            let row = with_transport!(peer, run_case(opts, &case, warmup)).map_err(|e| {
+                BenchError::Case {
+                    case: what,
+                    source: Box::new(e),
+                }
+            })?;
             runs[k].push(row);
         }
     }
@@ -403,7 +542,6 @@ fn memcpy_row(size: usize, quick: bool) -> Row {
 }
 
 fn unique_name(peer: Peer) -> String {
-    use std::sync::atomic::AtomicU32;
     static N: AtomicU32 = AtomicU32::new(0);
     format!(
         "fm-bench-{}-{}-{}",
@@ -413,84 +551,10 @@ fn unique_name(peer: Peer) -> String {
     )
 }
 
-/// Resources the parent made for one case, dropped after it.
-enum Made {
-    Floor(Mapping),
-    Spsc(Option<Box<Sender>>, Box<Receiver>),
-    Bcast(Box<BSender>, String),
-    Mpmc(Option<Box<MpmcChannel>>, Box<MpmcChannel>),
-    Pipe,
-    #[cfg(unix)]
-    Unix(std::os::unix::net::UnixListener, std::path::PathBuf),
-    #[cfg(all(feature = "iceoryx2", target_os = "linux"))]
-    Ice(Box<ice::Ports>),
-}
-
-fn run_case(
-    opts: &Options,
-    sc: Scenario,
-    peer: Peer,
-    size: usize,
-    count: u64,
-    warmup: u64,
-) -> Result<Row, String> {
-    let e = |e: filemap::Error| e.to_string();
-    let name = unique_name(peer);
-    let made = match peer {
-        Peer::FloorSpin | Peer::FloorFutex | Peer::FloorFutexIdle => {
-            Made::Floor(Mapping::create(&name, 4096).map_err(e)?)
-        }
-        Peer::SpscSpin | Peer::SpscZeroCopy | Peer::SpscBlocking | Peer::SpscIdle => {
-            let cap = ring_capacity(size);
-            // Latency: ping (parent -> child) and pong; stream: child -> parent only.
-            let tx = match sc {
-                Scenario::Latency => Some(Box::new(
-                    Sender::create(&format!("{name}.ping"), cap).map_err(e)?,
-                )),
-                Scenario::Stream => None,
-            };
-            Made::Spsc(
-                tx,
-                Box::new(Receiver::create(&format!("{name}.pong"), cap).map_err(e)?),
-            )
-        }
-        Peer::Broadcast | Peer::BroadcastBlocking => {
-            let ping = BSender::create(&format!("{name}.ping"), 64, size as u64).map_err(e)?;
-            // The pong channel is the child's to create; we open it once it is ready.
-            Made::Bcast(Box::new(ping), name.clone())
-        }
-        Peer::Mpmc | Peer::MpmcBlocking => {
-            let slots = (ring_capacity(size) / size.max(64) as u64).clamp(4, 1024);
-            let ping = match sc {
-                Scenario::Latency => Some(Box::new(
-                    MpmcChannel::create(&format!("{name}.ping"), slots, size as u64).map_err(e)?,
-                )),
-                Scenario::Stream => None,
-            };
-            let pong =
-                MpmcChannel::create(&format!("{name}.pong"), slots, size as u64).map_err(e)?;
-            Made::Mpmc(ping, Box::new(pong))
-        }
-        Peer::Pipe => Made::Pipe,
-        Peer::Iceoryx2 => {
-            #[cfg(all(feature = "iceoryx2", target_os = "linux"))]
-            {
-                Made::Ice(Box::new(ice::Ports::parent(&name, sc, size)?))
-            }
-            #[cfg(not(all(feature = "iceoryx2", target_os = "linux")))]
-            return Err("built without the iceoryx2 feature".into());
-        }
-        Peer::UnixSocket => {
-            #[cfg(unix)]
-            {
-                let path = std::env::temp_dir().join(format!("{name}.sock"));
-                let l = std::os::unix::net::UnixListener::bind(&path).map_err(|e| e.to_string())?;
-                Made::Unix(l, path)
-            }
-            #[cfg(not(unix))]
-            return Err("no Unix sockets here".into());
-        }
-    };
+/// One case with transport `T`: set up, start the peer, wait for it to be
+/// ready, time the iterations, and collect the peer's exit.
+fn run_case<T: Transport>(opts: &Options, case: &Case, warmup: u64) -> Result<Row> {
+    let mut parent = T::setup(case)?;
     let (prog, pre) = &opts.peer_command;
     let mut cmd = Command::new(prog);
     if opts.pin {
@@ -502,40 +566,93 @@ fn run_case(
     let mut child = cmd
         .args(pre)
         .args([
-            peer.code(),
-            sc.as_str(),
-            &size.to_string(),
-            &(count + warmup).to_string(),
-            &name,
+            case.peer.code(),
+            case.scenario.as_str(),
+            &case.size.to_string(),
+            &case.total.to_string(),
+            &case.name,
         ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("starting the peer: {e}"))?;
+        .spawn()?;
     // The peer says "ready" on stderr; libraries may print other lines first.
-    let mut ready = BufReader::new(child.stderr.take().ok_or("no stderr")?);
+    let stderr = child
+        .stderr
+        .take()
+        .ok_or_else(|| BenchError::Peer("its stderr is not piped".into()))?;
+    let mut ready = std::io::BufReader::new(stderr);
     let mut said = String::new();
     loop {
         let mut line = String::new();
-        if ready.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
-            let _ = child.wait();
-            return Err(format!("the peer failed: {said}"));
+        if ready.read_line(&mut line)? == 0 {
+            let status = child.wait()?;
+            return Err(BenchError::Peer(format!("{status}: {said}")));
         }
         if line.trim() == "ready" {
             break;
         }
         said.push_str(&line);
     }
-    let result = parent_side(&mut child, made, sc, peer, size, count, warmup);
-    // End of input tells a peer that waits for it that the case is over.
+    let result = parent
+        .attach(&mut child, case)
+        .and_then(|()| time(&mut parent, case, warmup));
+    // End of input tells a peer that waits for it that the case is over
+    // (the parent side may hold the child's stdin: drop it first).
+    drop(parent);
     drop(child.stdin.take());
-    let status = child.wait().map_err(|e| e.to_string())?;
+    let status = child.wait()?;
     let row = result?;
     if !status.success() {
-        return Err(format!("the peer exited with {status}"));
+        return Err(BenchError::Peer(format!("it exited with {status}")));
     }
     Ok(row)
+}
+
+/// The timed loop, the same for every transport.
+fn time<P: ParentSide>(p: &mut P, case: &Case, warmup: u64) -> Result<Row> {
+    let count = case.total - warmup;
+    let row = |latency_ns, msgs_per_s, gb_per_s| Row {
+        scenario: case.scenario,
+        transport: case.peer.as_str().into(),
+        size: case.size,
+        count,
+        latency_ns,
+        msgs_per_s,
+        gb_per_s,
+    };
+    match case.scenario {
+        Scenario::Latency => {
+            let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
+                .map_err(|e| BenchError::library("hdrhistogram", e))?;
+            let idle = case.peer.info().idle_gap;
+            for i in 0..case.total {
+                if idle {
+                    std::thread::sleep(IDLE_GAP);
+                }
+                let t = Instant::now();
+                p.round_trip(i)?;
+                if i >= warmup {
+                    let _ = hist.record(t.elapsed().as_nanos() as u64);
+                }
+            }
+            Ok(row(Some(percentiles(&hist)), None, None))
+        }
+        Scenario::Stream => {
+            let mut start = None;
+            for i in 0..case.total {
+                if i == warmup {
+                    start = Some(Instant::now());
+                }
+                p.receive(i)?;
+            }
+            let secs = start.map_or(f64::NAN, |s| s.elapsed().as_secs_f64());
+            // `count` messages were received after the clock started (the
+            // first of them at its start).
+            let rate = count as f64 / secs;
+            Ok(row(None, Some(rate), Some(rate * case.size as f64 / 1e9)))
+        }
+    }
 }
 
 fn percentiles(h: &Histogram<u64>) -> [u64; 5] {
@@ -548,396 +665,35 @@ fn percentiles(h: &Histogram<u64>) -> [u64; 5] {
     ]
 }
 
-fn floor_words(m: &Mapping) -> Result<filemap::View, String> {
-    m.view(.., ViewAccess::ReadWrite).map_err(|e| e.to_string())
-}
-
-/// The parent's half of a case.
-fn parent_side(
-    child: &mut Child,
-    made: Made,
-    sc: Scenario,
-    peer: Peer,
-    size: usize,
-    count: u64,
-    warmup: u64,
-) -> Result<Row, String> {
-    let e = |e: filemap::Error| e.to_string();
-    let io = |e: std::io::Error| e.to_string();
-    let mut hist =
-        Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| e.to_string())?;
-    let mut buf = vec![0u8; size];
-    let record = |i: u64, t: Instant, hist: &mut Histogram<u64>| {
-        if i >= warmup {
-            let _ = hist.record(t.elapsed().as_nanos() as u64);
-        }
-    };
-    let total = count + warmup;
-    let mut stream_start = None;
-    let mut on_stream = |i: u64| {
-        if i == warmup {
-            stream_start = Some(Instant::now());
-        }
-    };
-    match (made, sc) {
-        (Made::Floor(m), _) => {
-            let v = floor_words(&m)?;
-            if peer == Peer::FloorSpin {
-                let (a, b) = (v.atomic_u64(0).map_err(e)?, v.atomic_u64(64).map_err(e)?);
-                for i in 1..=total {
-                    let t = Instant::now();
-                    a.store(i, Ordering::Release);
-                    while b.load(Ordering::Acquire) != i {
-                        std::hint::spin_loop();
-                    }
-                    record(i - 1, t, &mut hist);
-                }
-            } else {
-                let (a, b) = (v.atomic_u32(0).map_err(e)?, v.atomic_u32(64).map_err(e)?);
-                for i in 1..=total as u32 {
-                    if peer == Peer::FloorFutexIdle {
-                        std::thread::sleep(IDLE_GAP);
-                    }
-                    let t = Instant::now();
-                    a.store(i, Ordering::Release);
-                    futex::wake(a);
-                    futex::wait_until(b, i);
-                    record(u64::from(i) - 1, t, &mut hist);
-                }
-            }
-        }
-        (Made::Spsc(tx, mut rx), Scenario::Latency) => {
-            let mut tx = tx.ok_or("no ping channel")?;
-            for i in 0..total {
-                if peer == Peer::SpscIdle {
-                    std::thread::sleep(IDLE_GAP);
-                }
-                let t = Instant::now();
-                spsc_send(&mut tx, peer, &buf, i).map_err(e)?;
-                spsc_recv(&mut rx, peer, &mut buf).map_err(e)?;
-                record(i, t, &mut hist);
-            }
-        }
-        (Made::Mpmc(ping, pong), sc) => {
-            for i in 0..total {
-                let t = Instant::now();
-                match (&ping, sc) {
-                    (Some(p), Scenario::Latency) => mpmc_send(p, peer, &buf).map_err(e)?,
-                    _ => on_stream(i),
-                }
-                mpmc_recv(&pong, peer, &mut buf).map_err(e)?;
-                record(i, t, &mut hist);
-            }
-        }
-        (Made::Bcast(mut tx, name), _) => {
-            let mut rx = BReceiver::open(&format!("{name}.pong")).map_err(e)?;
-            let mut got = Received::default();
-            got.data.reserve(size);
-            for i in 0..total {
-                let t = Instant::now();
-                tx.send(&buf).map_err(e)?;
-                bcast_recv(&mut rx, peer, &mut got).map_err(e)?;
-                record(i, t, &mut hist);
-            }
-        }
-        (Made::Spsc(_, mut rx), Scenario::Stream) => {
-            for i in 0..total {
-                on_stream(i);
-                spsc_recv(&mut rx, peer, &mut buf).map_err(e)?;
-            }
-        }
-        (Made::Pipe, sc) => {
-            let mut w = child.stdin.take().ok_or("no stdin")?;
-            let mut r = child.stdout.take().ok_or("no stdout")?;
-            let after = |i, t| record(i, t, &mut hist);
-            byte_stream(&mut w, &mut r, sc, &mut buf, total, &mut on_stream, after).map_err(io)?;
-        }
-        #[cfg(unix)]
-        (Made::Unix(l, path), sc) => {
-            let (s, _) = l.accept().map_err(io)?;
-            let _ = std::fs::remove_file(&path);
-            let after = |i, t| record(i, t, &mut hist);
-            byte_stream(&mut &s, &mut &s, sc, &mut buf, total, &mut on_stream, after)
-                .map_err(io)?;
-        }
-        #[cfg(all(feature = "iceoryx2", target_os = "linux"))]
-        (Made::Ice(mut p), sc) => {
-            for i in 0..total {
-                let t = Instant::now();
-                if sc == Scenario::Latency {
-                    p.send(&buf)?;
-                } else {
-                    on_stream(i);
-                }
-                p.recv(&mut buf)?;
-                record(i, t, &mut hist);
-            }
-        }
-    }
-    let row = |latency_ns, msgs_per_s, gb_per_s| Row {
-        scenario: sc,
-        transport: peer.as_str().into(),
-        size,
-        count,
-        latency_ns,
-        msgs_per_s,
-        gb_per_s,
-    };
-    Ok(match sc {
-        Scenario::Latency => row(Some(percentiles(&hist)), None, None),
-        Scenario::Stream => {
-            let secs = stream_start.map_or(f64::NAN, |s| s.elapsed().as_secs_f64());
-            // `count` messages were received after the clock started (the
-            // first of them at its start).
-            let rate = count as f64 / secs;
-            row(None, Some(rate), Some(rate * size as f64 / 1e9))
-        }
-    })
-}
-
-/// The parent's loop over a byte stream (pipe, socket): for latency, write a
-/// message and read the echo; for streaming, read. `before(i)` runs before
-/// message `i` is read, `after(i, start)` once it has been.
-fn byte_stream(
-    w: &mut impl Write,
-    r: &mut impl Read,
-    sc: Scenario,
-    buf: &mut [u8],
-    total: u64,
-    before: &mut impl FnMut(u64),
-    mut after: impl FnMut(u64, Instant),
-) -> std::io::Result<()> {
-    for i in 0..total {
-        let t = Instant::now();
-        if sc == Scenario::Latency {
-            w.write_all(buf)?;
-        } else {
-            before(i);
-        }
-        r.read_exact(buf)?;
-        after(i, t);
-    }
-    Ok(())
-}
-
-/// Receives one MPMC message into `buf`, busy-polling or blocking as `peer`
-/// does (without allocating: `buf` already has the message's size).
-fn mpmc_recv(ch: &MpmcChannel, peer: Peer, buf: &mut Vec<u8>) -> filemap::Result<()> {
-    if peer == Peer::MpmcBlocking {
-        return ch.recv_into(buf, None);
-    }
-    while !ch.try_recv_into(buf)? {
-        std::hint::spin_loop();
-    }
-    Ok(())
-}
-
-/// Sends one MPMC message, busy-polling or blocking as `peer` does.
-fn mpmc_send(ch: &MpmcChannel, peer: Peer, buf: &[u8]) -> filemap::Result<()> {
-    if peer == Peer::MpmcBlocking {
-        return ch.send(buf, None);
-    }
-    while !ch.try_send(buf)? {
-        std::hint::spin_loop();
-    }
-    Ok(())
-}
-
-/// Receives one broadcast message into `got`, busy-polling (without
-/// allocating: its buffer already has the message's size).
-fn bcast_recv(rx: &mut BReceiver, peer: Peer, got: &mut Received) -> filemap::Result<()> {
-    if peer == Peer::BroadcastBlocking {
-        return rx.recv_into(got, None);
-    }
-    while !rx.try_recv_into(got)? {
-        std::hint::spin_loop();
-    }
-    Ok(())
-}
-
-/// Sends one message on an SPSC channel the way `peer` does.
-fn spsc_send(tx: &mut Sender, peer: Peer, buf: &[u8], i: u64) -> filemap::Result<()> {
-    match peer {
-        Peer::SpscBlocking | Peer::SpscIdle => tx.send(buf),
-        Peer::SpscZeroCopy => loop {
-            if let Some(mut slot) = tx.try_reserve(buf.len())? {
-                // SAFETY: a filemap receiver never writes unpublished bytes.
-                unsafe { slot.as_mut_slice() }.fill(i as u8);
-                slot.commit();
-                return Ok(());
-            }
-            std::hint::spin_loop();
-        },
-        _ => {
-            while !tx.try_send(buf)? {
-                std::hint::spin_loop();
-            }
-            Ok(())
-        }
-    }
-}
-
-/// Receives one message, reading every byte (into `buf`, or in place).
-fn spsc_recv(rx: &mut Receiver, peer: Peer, buf: &mut [u8]) -> filemap::Result<()> {
-    if matches!(peer, Peer::SpscBlocking | Peer::SpscIdle) {
-        return rx.recv()?.read_at(0, buf);
-    }
-    loop {
-        if let Some(m) = rx.try_recv()? {
-            if peer == Peer::SpscZeroCopy {
-                // SAFETY: a filemap sender never writes a published message.
-                let bytes = unsafe { m.as_slice() };
-                // Read every byte in place (what a consumer of the data does).
-                let sum = bytes.iter().fold(0u8, |a, &b| a.wrapping_add(b));
-                std::hint::black_box(sum);
-            } else {
-                m.read_at(0, buf)?;
-            }
-            return Ok(());
-        }
-        std::hint::spin_loop();
-    }
-}
-
 /// The child process of a case: `PEER SCENARIO SIZE TOTAL NAME`.
 ///
 /// # Errors
-/// A message for the parent.
-pub fn peer_main(args: &[String]) -> Result<(), String> {
+/// [`BenchError::Unsupported`] for arguments that do not fit; the
+/// transport's error otherwise.
+pub fn peer_main(args: &[String]) -> Result<()> {
+    let bad = |what: String| BenchError::Unsupported(what);
     let [peer, sc, size, total, name] = args else {
-        return Err(format!(
+        return Err(bad(format!(
             "expected PEER SCENARIO SIZE COUNT NAME, got {args:?}"
-        ));
+        )));
     };
-    let peer = Peer::from_code(peer).ok_or_else(|| format!("unknown peer {peer}"))?;
-    let sc = match sc.as_str() {
-        "latency" => Scenario::Latency,
-        "stream" => Scenario::Stream,
-        other => return Err(format!("unknown scenario {other}")),
+    let case = Case {
+        peer: Peer::from_code(peer).ok_or_else(|| bad(format!("unknown peer {peer}")))?,
+        scenario: Scenario::parse(sc).ok_or_else(|| bad(format!("unknown scenario {sc}")))?,
+        size: size.parse().map_err(|_| bad(format!("bad size {size}")))?,
+        total: total
+            .parse()
+            .map_err(|_| bad(format!("bad count {total}")))?,
+        name: name.clone(),
     };
-    let size: usize = size.parse().map_err(|_| "bad size")?;
-    let total: u64 = total.parse().map_err(|_| "bad count")?;
-    let e = |e: filemap::Error| e.to_string();
-    let io = |e: std::io::Error| e.to_string();
     if let Some(cpu) = std::env::var(CPU_VAR).ok().and_then(|c| c.parse().ok()) {
         pin_to(cpu);
     }
-    let ready = || {
-        eprintln!("ready");
-    };
-    let mut buf = vec![0u8; size];
-    match peer {
-        Peer::FloorSpin | Peer::FloorFutex | Peer::FloorFutexIdle => {
-            let m = Mapping::open(name, Access::ReadWrite).map_err(e)?;
-            let v = floor_words(&m)?;
-            ready();
-            if peer == Peer::FloorSpin {
-                let (a, b): (&AtomicU64, &AtomicU64) =
-                    (v.atomic_u64(0).map_err(e)?, v.atomic_u64(64).map_err(e)?);
-                for i in 1..=total {
-                    while a.load(Ordering::Acquire) != i {
-                        std::hint::spin_loop();
-                    }
-                    b.store(i, Ordering::Release);
-                }
-            } else {
-                let (a, b): (&AtomicU32, &AtomicU32) =
-                    (v.atomic_u32(0).map_err(e)?, v.atomic_u32(64).map_err(e)?);
-                for i in 1..=total as u32 {
-                    futex::wait_until(a, i);
-                    b.store(i, Ordering::Release);
-                    futex::wake(b);
-                }
-            }
-        }
-        Peer::SpscSpin | Peer::SpscZeroCopy | Peer::SpscBlocking | Peer::SpscIdle => {
-            let mut tx = Sender::open(&format!("{name}.pong")).map_err(e)?;
-            if sc == Scenario::Latency {
-                let mut rx = Receiver::open(&format!("{name}.ping")).map_err(e)?;
-                ready();
-                for i in 0..total {
-                    spsc_recv(&mut rx, peer, &mut buf).map_err(e)?;
-                    spsc_send(&mut tx, peer, &buf, i).map_err(e)?;
-                }
-            } else {
-                ready();
-                for i in 0..total {
-                    spsc_send(&mut tx, peer, &buf, i).map_err(e)?;
-                }
-            }
-        }
-        Peer::Mpmc | Peer::MpmcBlocking => {
-            let pong = MpmcChannel::open(&format!("{name}.pong")).map_err(e)?;
-            let ping = match sc {
-                Scenario::Latency => Some(MpmcChannel::open(&format!("{name}.ping")).map_err(e)?),
-                Scenario::Stream => None,
-            };
-            ready();
-            for _ in 0..total {
-                if let Some(p) = &ping {
-                    mpmc_recv(p, peer, &mut buf).map_err(e)?;
-                }
-                mpmc_send(&pong, peer, &buf).map_err(e)?;
-            }
-        }
-        Peer::Broadcast | Peer::BroadcastBlocking => {
-            let mut rx = BReceiver::open(&format!("{name}.ping")).map_err(e)?;
-            let mut tx = BSender::create(&format!("{name}.pong"), 64, size as u64).map_err(e)?;
-            ready();
-            let mut got = Received::default();
-            got.data.reserve(size);
-            for _ in 0..total {
-                bcast_recv(&mut rx, peer, &mut got).map_err(e)?;
-                tx.send(&got.data).map_err(e)?;
-            }
-            // Stay until the parent has read the last reply: closing first
-            // would be reported to it as the sender going away.
-            let _ = std::io::stdin().read(&mut [0u8; 1]);
-        }
-        Peer::Pipe => {
-            ready();
-            let mut r = std::io::stdin().lock();
-            let mut w = std::io::stdout().lock();
-            for _ in 0..total {
-                if sc == Scenario::Latency {
-                    r.read_exact(&mut buf).map_err(io)?;
-                }
-                w.write_all(&buf).map_err(io)?;
-                if sc == Scenario::Latency {
-                    w.flush().map_err(io)?;
-                }
-            }
-            w.flush().map_err(io)?;
-        }
-        Peer::Iceoryx2 => {
-            #[cfg(all(feature = "iceoryx2", target_os = "linux"))]
-            {
-                let mut p = ice::Ports::child(name, sc, size)?;
-                ready();
-                for _ in 0..total {
-                    if sc == Scenario::Latency {
-                        p.recv(&mut buf)?;
-                    }
-                    p.send(&buf)?;
-                }
-            }
-        }
-        Peer::UnixSocket => {
-            #[cfg(unix)]
-            {
-                let path = std::env::temp_dir().join(format!("{name}.sock"));
-                let mut s = std::os::unix::net::UnixStream::connect(path).map_err(io)?;
-                ready();
-                for _ in 0..total {
-                    if sc == Scenario::Latency {
-                        s.read_exact(&mut buf).map_err(io)?;
-                    }
-                    s.write_all(&buf).map_err(io)?;
-                }
-            }
-        }
-    }
-    Ok(())
+    with_transport!(case.peer, child_side(&case))
+}
+
+fn child_side<T: Transport>(case: &Case) -> Result<()> {
+    T::child(case, &|| eprintln!("ready"))
 }
 
 /// Runs this thread on `cpu` (Linux; elsewhere nothing).
@@ -955,262 +711,10 @@ fn pin_to(cpu: usize) {
 /// How long the parent leaves the peer idle before each round trip of
 /// [`Peer::SpscIdle`]: well past the spinning phase of a blocking receive, so
 /// that the peer sleeps in the kernel when the message comes.
-pub const IDLE_GAP: std::time::Duration = std::time::Duration::from_micros(500);
+pub const IDLE_GAP: Duration = Duration::from_micros(500);
 
 /// The environment variable that tells a peer which CPU to run on.
 const CPU_VAR: &str = "FILEMAP_BENCH_CPU";
-
-/// The iceoryx2 peer: a publisher and a subscriber on two publish-subscribe
-/// services of byte slices (`ping` parent to child, `pong` back; streaming
-/// uses `pong` only), configured for low latency: a small subscriber buffer,
-/// no history, busy-polling `receive`, and the publisher blocking rather than
-/// dropping when the subscriber's buffer is full (so no message is lost).
-#[cfg(all(feature = "iceoryx2", target_os = "linux"))]
-mod ice {
-    use super::Scenario;
-    use iceoryx2::port::publisher::Publisher;
-    use iceoryx2::port::subscriber::Subscriber;
-    use iceoryx2::prelude::*;
-
-    type Pub = Publisher<ipc::Service, [u8], ()>;
-    type Sub = Subscriber<ipc::Service, [u8], ()>;
-
-    pub struct Ports {
-        _node: Node<ipc::Service>,
-        publ: Option<Pub>,
-        sub: Option<Sub>,
-    }
-
-    fn err(e: impl std::fmt::Display) -> String {
-        format!("iceoryx2: {e}")
-    }
-
-    impl Ports {
-        fn make(
-            name: &str,
-            size: usize,
-            send_on: Option<&str>,
-            recv_on: Option<&str>,
-        ) -> Result<Ports, String> {
-            // Its default configuration is what we measure; no notice about it.
-            set_log_level(LogLevel::Error);
-            let node = NodeBuilder::new().create::<ipc::Service>().map_err(err)?;
-            let service = |svc: &str| {
-                let sname: ServiceName = format!("filemap-bench/{name}/{svc}")
-                    .as_str()
-                    .try_into()
-                    .map_err(err)?;
-                node.service_builder(&sname)
-                    .publish_subscribe::<[u8]>()
-                    .subscriber_max_buffer_size(16)
-                    .history_size(0)
-                    .enable_safe_overflow(false)
-                    .open_or_create()
-                    .map_err(err)
-            };
-            let publ = match send_on {
-                Some(svc) => Some(
-                    service(svc)?
-                        .publisher_builder()
-                        .initial_max_slice_len(size.max(1))
-                        .unable_to_deliver_strategy(UnableToDeliverStrategy::Block)
-                        .create()
-                        .map_err(err)?,
-                ),
-                None => None,
-            };
-            let sub = match recv_on {
-                Some(svc) => Some(
-                    service(svc)?
-                        .subscriber_builder()
-                        .buffer_size(16)
-                        .create()
-                        .map_err(err)?,
-                ),
-                None => None,
-            };
-            Ok(Ports {
-                _node: node,
-                publ,
-                sub,
-            })
-        }
-
-        pub fn parent(name: &str, sc: Scenario, size: usize) -> Result<Ports, String> {
-            let send = (sc == Scenario::Latency).then_some("ping");
-            Self::make(name, size, send, Some("pong"))
-        }
-
-        pub fn child(name: &str, sc: Scenario, size: usize) -> Result<Ports, String> {
-            let recv = (sc == Scenario::Latency).then_some("ping");
-            Self::make(name, size, Some("pong"), recv)
-        }
-
-        pub fn send(&mut self, buf: &[u8]) -> Result<(), String> {
-            let p = self.publ.as_ref().ok_or("no publisher")?;
-            let sample = p.loan_slice_uninit(buf.len()).map_err(err)?;
-            sample.write_from_slice(buf).send().map_err(err)?;
-            Ok(())
-        }
-
-        pub fn recv(&mut self, buf: &mut [u8]) -> Result<(), String> {
-            let s = self.sub.as_ref().ok_or("no subscriber")?;
-            loop {
-                if let Some(sample) = s.receive().map_err(err)? {
-                    buf.copy_from_slice(sample.payload());
-                    return Ok(());
-                }
-                std::hint::spin_loop();
-            }
-        }
-    }
-}
-
-#[cfg(target_os = "linux")]
-mod futex {
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    /// Waits (in the kernel) until `w == v`.
-    pub fn wait_until(w: &AtomicU32, v: u32) {
-        loop {
-            let cur = w.load(Ordering::Acquire);
-            if cur == v {
-                return;
-            }
-            let _ =
-                rustix::thread::futex::wait(w, rustix::thread::futex::Flags::empty(), cur, None);
-        }
-    }
-
-    pub fn wake(w: &AtomicU32) {
-        let _ = rustix::thread::futex::wake(w, rustix::thread::futex::Flags::empty(), 1);
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-mod futex {
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    /// No futex here (the futex row is not offered off Linux); spins.
-    pub fn wait_until(w: &AtomicU32, v: u32) {
-        while w.load(Ordering::Acquire) != v {
-            std::hint::spin_loop();
-        }
-    }
-
-    pub fn wake(_w: &AtomicU32) {}
-}
-
-/// An aligned text table of `rows`, each with its ratio to the floor of its
-/// size (latency: p50 over the spinning cache-line p50; stream: GB/s over
-/// memcpy GB/s).
-pub fn table(rows: &[Row]) -> String {
-    let mut out = String::new();
-    let fmt_ns = |n: u64| {
-        if n >= 1_000_000 {
-            format!("{:.1} ms", n as f64 / 1e6)
-        } else if n >= 1_000 {
-            format!("{:.2} us", n as f64 / 1e3)
-        } else {
-            format!("{n} ns")
-        }
-    };
-    let floor_p50 = |size: usize| {
-        rows.iter()
-            .find(|r| r.size == size && r.transport == Peer::FloorSpin.as_str())
-            .and_then(|r| r.latency_ns)
-            .map(|l| l[0])
-    };
-    let memcpy = |size: usize| {
-        rows.iter()
-            .find(|r| r.size == size && r.transport.starts_with("floor: memcpy"))
-            .and_then(|r| r.gb_per_s)
-    };
-    let mut lat: Vec<[String; 8]> = Vec::new();
-    let mut stream: Vec<[String; 6]> = Vec::new();
-    for r in rows {
-        match (r.scenario, r.latency_ns) {
-            (Scenario::Latency, Some(l)) => lat.push([
-                r.size.to_string(),
-                r.transport.clone(),
-                fmt_ns(l[0]),
-                fmt_ns(l[1]),
-                fmt_ns(l[2]),
-                fmt_ns(l[3]),
-                fmt_ns(l[4]),
-                floor_p50(r.size).map_or("-".into(), |f| format!("{:.2}x", l[0] as f64 / f as f64)),
-            ]),
-            _ => stream.push([
-                r.size.to_string(),
-                r.transport.clone(),
-                r.msgs_per_s
-                    .map_or("-".into(), |m| format!("{:.2} M", m / 1e6)),
-                r.gb_per_s.map_or("-".into(), |g| format!("{g:.2}")),
-                memcpy(r.size)
-                    .zip(r.gb_per_s)
-                    .map_or("-".into(), |(m, g)| format!("{:.0}%", 100.0 * g / m)),
-                r.count.to_string(),
-            ]),
-        }
-    }
-    out.push_str("Round-trip latency (two processes, ping-pong)\n");
-    out.push_str(&aligned(
-        &[
-            "SIZE",
-            "TRANSPORT",
-            "p50",
-            "p90",
-            "p99",
-            "p99.9",
-            "max",
-            "p50 / FLOOR",
-        ],
-        &lat,
-    ));
-    out.push_str("\nOne-way streaming throughput (two processes)\n");
-    out.push_str(&aligned(
-        &[
-            "SIZE",
-            "TRANSPORT",
-            "MSG/S",
-            "GB/S",
-            "OF MEMCPY",
-            "MESSAGES",
-        ],
-        &stream,
-    ));
-    out
-}
-
-fn aligned<const N: usize>(head: &[&str; N], rows: &[[String; N]]) -> String {
-    let mut w = head.map(str::len);
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            w[i] = w[i].max(c.len());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: Vec<&str>| {
-        let s: Vec<String> = cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                if i < 2 {
-                    format!("{c:<w$}", w = w[i])
-                } else {
-                    format!("{c:>w$}", w = w[i])
-                }
-            })
-            .collect();
-        out.push_str(s.join("  ").trim_end());
-        out.push('\n');
-    };
-    line(head.to_vec());
-    for r in rows {
-        line(r.iter().map(String::as_str).collect());
-    }
-    out
-}
 
 #[cfg(test)]
 mod tests {
@@ -1224,6 +728,38 @@ mod tests {
         let (n, _) = counts(Scenario::Stream, 1 << 20, true);
         assert_eq!(n, 256);
         assert!(ring_capacity(1 << 20) / 2 - 8 >= 1 << 20);
+    }
+
+    #[test]
+    fn every_peer_has_one_row_with_a_unique_code() {
+        use std::collections::HashSet;
+        let all = [
+            Peer::FloorSpin,
+            Peer::FloorFutex,
+            Peer::FloorFutexIdle,
+            Peer::SpscSpin,
+            Peer::SpscZeroCopy,
+            Peer::SpscBlocking,
+            Peer::SpscIdle,
+            Peer::Broadcast,
+            Peer::BroadcastBlocking,
+            Peer::Mpmc,
+            Peer::MpmcBlocking,
+            Peer::Pipe,
+            Peer::UnixSocket,
+            Peer::Iceoryx2,
+        ];
+        assert_eq!(PEERS.len(), all.len());
+        for p in all {
+            assert_eq!(PEERS.iter().filter(|i| i.peer == p).count(), 1, "{p:?}");
+        }
+        let codes: HashSet<_> = PEERS.iter().map(|i| i.code).collect();
+        assert_eq!(codes.len(), PEERS.len(), "codes are unique");
+        assert!(Peer::all().contains(&Peer::SpscSpin));
+        assert!(matches!(
+            Peer::parse_list(&["nope".into()]),
+            Err(BenchError::Unsupported(m)) if m.contains("spsc-spin")
+        ));
     }
 
     #[test]

@@ -7,6 +7,8 @@ use std::time::Instant;
 use filemap::{Access, Mapping, ViewAccess};
 use hdrhistogram::Histogram;
 
+use crate::error::{BenchError, Result};
+
 /// One operation's per-call times.
 #[derive(Debug, Clone)]
 pub struct OpRow {
@@ -31,10 +33,10 @@ fn time(
     op: &'static str,
     via: &'static str,
     n: usize,
-    mut f: impl FnMut(usize) -> Result<(), String>,
-) -> Result<OpRow, String> {
-    let mut h =
-        Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3).map_err(|e| e.to_string())?;
+    mut f: impl FnMut(usize) -> Result<()>,
+) -> Result<OpRow> {
+    let mut h = Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3)
+        .map_err(|e| BenchError::library("hdrhistogram", e))?;
     for i in 0..n {
         let t = Instant::now();
         f(i)?;
@@ -51,9 +53,9 @@ fn time(
 /// Times each operation `n` times.
 ///
 /// # Errors
-/// A message naming the operation that failed.
-pub fn run_ops(n: usize) -> Result<Vec<OpRow>, String> {
-    let e = |e: filemap::Error| e.to_string();
+/// The error of the operation that failed.
+pub fn run_ops(n: usize) -> Result<Vec<OpRow>> {
+    let e = BenchError::from;
     let pid = std::process::id();
     let names: Vec<String> = (0..n).map(|i| format!("fm-ops-{pid}-{i}")).collect();
     let mut rows = vec![time("create 4 KiB + remove", "filemap", n, |i| {
@@ -78,15 +80,16 @@ pub fn run_ops(n: usize) -> Result<Vec<OpRow>, String> {
 #[cfg(target_os = "linux")]
 mod raw {
     use super::{time, OpRow};
+    use crate::error::{BenchError, Result};
     use rustix::fs::Mode;
     use rustix::mm::{MapFlags, ProtFlags};
     use rustix::shm;
 
-    fn s(e: rustix::io::Errno) -> String {
-        e.to_string()
+    fn s(e: rustix::io::Errno) -> BenchError {
+        BenchError::Io(std::io::Error::from_raw_os_error(e.raw_os_error()))
     }
 
-    pub fn run(n: usize, names: &[String], held: &str) -> Result<Vec<OpRow>, String> {
+    pub fn run(n: usize, names: &[String], held: &str) -> Result<Vec<OpRow>> {
         let raw = "raw OS calls";
         let held = format!("/{held}");
         let mut rows = vec![time("create 4 KiB + remove", raw, n, |i| {

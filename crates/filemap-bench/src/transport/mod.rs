@@ -1,0 +1,116 @@
+//! One module per transport, each behind [`Transport`]: what the parent
+//! makes before the child starts, the parent's side of each iteration, and
+//! the child's whole side. The driver (`crate::case`) times the parent's
+//! iterations the same way for every transport; [`Peer`] picks the module
+//! with a one-line dispatch ([`with_transport`]). Adding a transport is a
+//! module here, a [`Peer`] variant and one row of [`crate::PEERS`].
+
+pub(crate) mod broadcast;
+pub(crate) mod floor;
+#[cfg(all(feature = "iceoryx2", target_os = "linux"))]
+pub(crate) mod iceoryx2;
+pub(crate) mod mpmc;
+pub(crate) mod pipe;
+pub(crate) mod spsc;
+#[cfg(unix)]
+pub(crate) mod unix_socket;
+
+use std::process::Child;
+
+use crate::error::Result;
+use crate::{Peer, Scenario};
+
+/// One case as both processes see it.
+#[derive(Debug, Clone)]
+pub(crate) struct Case {
+    /// The transport and its mode (spin, blocking, ...).
+    pub peer: Peer,
+    /// Round trips or one-way streaming.
+    pub scenario: Scenario,
+    /// Message size in bytes.
+    pub size: usize,
+    /// Iterations, warm-up included.
+    pub total: u64,
+    /// A name unique to the case, for the objects it makes.
+    pub name: String,
+}
+
+impl Case {
+    /// `{name}.{suffix}`: the name of one of the case's objects.
+    pub fn object(&self, suffix: &str) -> String {
+        format!("{}.{suffix}", self.name)
+    }
+
+    /// True for round trips (the parent sends, the child answers).
+    pub fn latency(&self) -> bool {
+        self.scenario == Scenario::Latency
+    }
+
+    /// The ring capacity of a byte channel for this size.
+    pub fn ring_capacity(&self) -> u64 {
+        crate::ring_capacity(self.size)
+    }
+}
+
+/// A transport's two sides.
+pub(crate) trait Transport {
+    /// What the parent holds during a case.
+    type Parent: ParentSide;
+
+    /// The parent's preparation, before the child starts (for example
+    /// creating the channels the child then opens).
+    fn setup(case: &Case) -> Result<Self::Parent>;
+
+    /// The child process's side of a whole case: attach, call `ready()`,
+    /// then answer (latency) or send (stream) `case.total` messages.
+    fn child(case: &Case, ready: &dyn Fn()) -> Result<()>;
+}
+
+/// The parent's side of each iteration; the driver times these calls.
+pub(crate) trait ParentSide {
+    /// After the child said it is ready: anything that needs the child
+    /// (accepting its connection, opening a channel it created, taking its
+    /// stdin and stdout).
+    fn attach(&mut self, _child: &mut Child, _case: &Case) -> Result<()> {
+        Ok(())
+    }
+
+    /// Round trip `i`: send a message, receive the answer.
+    fn round_trip(&mut self, i: u64) -> Result<()>;
+
+    /// Streaming: receive message `i`, reading every byte.
+    fn receive(&mut self, i: u64) -> Result<()>;
+}
+
+/// Calls `f::<T>()` with the transport of `peer`.
+macro_rules! with_transport {
+    ($peer:expr, $f:ident ( $($arg:expr),* )) => {{
+        use $crate::transport as t;
+        use $crate::Family;
+        match $peer.family() {
+            Family::Floor => $f::<t::floor::Floor>($($arg),*),
+            Family::Spsc => $f::<t::spsc::Spsc>($($arg),*),
+            Family::Mpmc => $f::<t::mpmc::Mpmc>($($arg),*),
+            Family::Broadcast => $f::<t::broadcast::Broadcast>($($arg),*),
+            Family::Pipe => $f::<t::pipe::Pipe>($($arg),*),
+            #[cfg(unix)]
+            Family::UnixSocket => $f::<t::unix_socket::UnixSocket>($($arg),*),
+            #[cfg(all(feature = "iceoryx2", target_os = "linux"))]
+            Family::Iceoryx2 => $f::<t::iceoryx2::Iceoryx2>($($arg),*),
+            #[allow(unreachable_patterns)]
+            other => Err($crate::error::BenchError::Unsupported(format!(
+                "{other:?} is not in this build"
+            ))),
+        }
+    }};
+}
+pub(crate) use with_transport;
+
+/// Busy-polls `f` until it says done.
+#[inline]
+pub(crate) fn spin(mut f: impl FnMut() -> filemap::Result<bool>) -> filemap::Result<()> {
+    while !f()? {
+        std::hint::spin_loop();
+    }
+    Ok(())
+}

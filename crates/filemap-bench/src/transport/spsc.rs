@@ -1,0 +1,114 @@
+//! filemap SPSC: busy-polling copies ([`Peer::SpscSpin`]), busy-polling in
+//! place ([`Peer::SpscZeroCopy`]: reserve/commit, borrowed receive), and
+//! blocking ([`Peer::SpscBlocking`], [`Peer::SpscIdle`]). Round trips use a
+//! `ping` channel (parent to child) and a `pong` one back; streaming uses
+//! `pong` only.
+
+use filemap::channel::spsc::{Receiver, Sender};
+
+use super::{Case, ParentSide, Transport};
+use crate::error::Result;
+use crate::Peer;
+
+pub(crate) struct Spsc;
+
+pub(crate) struct Parent {
+    tx: Option<Sender>,
+    rx: Receiver,
+    peer: Peer,
+    buf: Vec<u8>,
+}
+
+impl Transport for Spsc {
+    type Parent = Parent;
+
+    fn setup(case: &Case) -> Result<Parent> {
+        let cap = case.ring_capacity();
+        let tx = match case.latency() {
+            true => Some(Sender::create(&case.object("ping"), cap)?),
+            false => None,
+        };
+        Ok(Parent {
+            tx,
+            rx: Receiver::create(&case.object("pong"), cap)?,
+            peer: case.peer,
+            buf: vec![0; case.size],
+        })
+    }
+
+    fn child(case: &Case, ready: &dyn Fn()) -> Result<()> {
+        let mut buf = vec![0u8; case.size];
+        let mut tx = Sender::open(&case.object("pong"))?;
+        if case.latency() {
+            let mut rx = Receiver::open(&case.object("ping"))?;
+            ready();
+            for i in 0..case.total {
+                recv(&mut rx, case.peer, &mut buf)?;
+                send(&mut tx, case.peer, &buf, i)?;
+            }
+        } else {
+            ready();
+            for i in 0..case.total {
+                send(&mut tx, case.peer, &buf, i)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ParentSide for Parent {
+    #[inline]
+    fn round_trip(&mut self, i: u64) -> Result<()> {
+        if let Some(tx) = &mut self.tx {
+            send(tx, self.peer, &self.buf, i)?;
+        }
+        recv(&mut self.rx, self.peer, &mut self.buf)
+    }
+
+    #[inline]
+    fn receive(&mut self, _i: u64) -> Result<()> {
+        recv(&mut self.rx, self.peer, &mut self.buf)
+    }
+}
+
+/// Sends one message the way `peer` does.
+#[inline]
+fn send(tx: &mut Sender, peer: Peer, buf: &[u8], i: u64) -> Result<()> {
+    match peer {
+        Peer::SpscBlocking | Peer::SpscIdle => tx.send(buf)?,
+        Peer::SpscZeroCopy => loop {
+            if let Some(mut slot) = tx.try_reserve(buf.len())? {
+                // SAFETY: a filemap receiver never writes unpublished bytes.
+                unsafe { slot.as_mut_slice() }.fill(i as u8);
+                slot.commit();
+                break;
+            }
+            std::hint::spin_loop();
+        },
+        _ => super::spin(|| tx.try_send(buf))?,
+    }
+    Ok(())
+}
+
+/// Receives one message, reading every byte (into `buf`, or in place).
+#[inline]
+fn recv(rx: &mut Receiver, peer: Peer, buf: &mut [u8]) -> Result<()> {
+    if matches!(peer, Peer::SpscBlocking | Peer::SpscIdle) {
+        return Ok(rx.recv()?.read_at(0, buf)?);
+    }
+    loop {
+        if let Some(m) = rx.try_recv()? {
+            if peer == Peer::SpscZeroCopy {
+                // SAFETY: a filemap sender never writes a published message.
+                let bytes = unsafe { m.as_slice() };
+                // Read every byte in place (what a consumer of the data does).
+                let sum = bytes.iter().fold(0u8, |a, &b| a.wrapping_add(b));
+                std::hint::black_box(sum);
+            } else {
+                m.read_at(0, buf)?;
+            }
+            return Ok(());
+        }
+        std::hint::spin_loop();
+    }
+}

@@ -1,0 +1,107 @@
+//! The `filemap-bench` binary run as a user would: every transport as two
+//! real processes, the tables, the JSON and the SVG.
+
+use std::process::{Command, Stdio};
+
+use filemap_testkit::unique;
+
+fn ok(args: &[&str]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_filemap-bench"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run filemap-bench");
+    assert!(
+        o.status.success(),
+        "filemap-bench {args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn bench_runs_every_transport_as_two_processes_and_writes_json() {
+    let path = std::env::temp_dir().join(format!("{}.json", unique("bench")));
+    let p = path.to_str().unwrap();
+    let svg = std::env::temp_dir().join(format!("{}.svg", unique("bench")));
+    let out = ok(&[
+        "--sizes",
+        "64,4K",
+        "--count",
+        "300",
+        "--json",
+        p,
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        chart.starts_with("<svg") && chart.contains("Round trip, p50") && chart.contains("pipe"),
+        "svg"
+    );
+    std::fs::remove_file(&svg).unwrap();
+    assert!(
+        out.contains("Round-trip latency") && out.contains("One-way streaming throughput"),
+        "{out}"
+    );
+    assert!(
+        out.contains("p50 / FLOOR") && out.contains("1.00x"),
+        "{out}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let ops = v["operations"].as_array().unwrap();
+    assert!(ops.iter().any(|o| o["op"] == "open + close"
+        && o["via"] == "filemap"
+        && o["p50_ns"].as_u64().unwrap() > 0));
+    let rows = v["rows"].as_array().unwrap();
+    for transport in [
+        "floor: cache line, spin",
+        "filemap spsc, spin, copy",
+        "filemap spsc, blocking",
+        "filemap broadcast, spin",
+        "filemap mpmc, spin",
+        "pipe",
+    ] {
+        for size in [64, 4096] {
+            let lat = rows
+                .iter()
+                .find(|r| {
+                    r["transport"] == transport && r["size"] == size && r["scenario"] == "latency"
+                })
+                .unwrap_or_else(|| panic!("no latency row for {transport} {size}"));
+            let l = &lat["latency_ns"];
+            assert!(
+                l["p50"].as_u64().unwrap() > 0 && l["p50"].as_u64() <= l["p99"].as_u64(),
+                "{lat}"
+            );
+            assert_eq!(lat["count"], 300);
+        }
+    }
+    let stream = rows
+        .iter()
+        .find(|r| {
+            r["transport"] == "filemap spsc, spin, copy"
+                && r["scenario"] == "stream"
+                && r["size"] == 64
+        })
+        .expect("a stream row");
+    assert!(
+        stream["msgs_per_s"].as_f64().unwrap() > 0.0 && stream["gb_per_s"].as_f64().unwrap() > 0.0
+    );
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn an_unknown_transport_lists_the_known_ones() {
+    let o = Command::new(env!("CARGO_BIN_EXE_filemap-bench"))
+        .args(["--only", "carrier-pigeon"])
+        .output()
+        .expect("run filemap-bench");
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no transport `carrier-pigeon`") && err.contains("spsc-spin"),
+        "{err}"
+    );
+}
