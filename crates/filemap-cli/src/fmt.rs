@@ -86,26 +86,31 @@ pub fn hexdump(out: &mut impl Write, start: u64, bytes: &[u8]) -> io::Result<()>
     Ok(())
 }
 
-/// Prints an aligned table.
-pub fn table<const N: usize>(head: &[&str; N], rows: &[[String; N]]) {
+/// Writes an aligned table.
+pub fn table<const N: usize>(
+    out: &mut impl Write,
+    head: &[&str; N],
+    rows: &[[String; N]],
+) -> io::Result<()> {
     let mut w = head.map(str::len);
     for r in rows {
         for (i, c) in r.iter().enumerate() {
             w[i] = w[i].max(c.len());
         }
     }
-    let line = |cells: Vec<&str>| {
+    let mut line = |cells: Vec<&str>| {
         let s: Vec<String> = cells
             .iter()
             .enumerate()
             .map(|(i, c)| format!("{c:<width$}", width = w[i]))
             .collect();
-        println!("{}", s.join("  ").trim_end());
+        writeln!(out, "{}", s.join("  ").trim_end())
     };
-    line(head.to_vec());
+    line(head.to_vec())?;
     for r in rows {
-        line(r.iter().map(String::as_str).collect());
+        line(r.iter().map(String::as_str).collect())?;
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -174,6 +174,19 @@ fn info_shows_a_segment_header_and_none_for_a_raw_mapping() {
     assert_eq!(v["segment"]["ready"], true);
     assert_eq!(v["segment"]["fingerprint"].as_str().unwrap().len(), 16);
 
+    // One schema on every OS: every field present, null where the OS does
+    // not tell (the README's table is checked against the same structs).
+    let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "backing", "holders", "lifetime", "mode", "name", "segment", "size", "state", "uid",
+            "user"
+        ]
+    );
+    assert_eq!(v["backing"], "memory");
+
     let raw = unique("cli-raw");
     let _h = holder(&raw, "4K");
     assert!(ok(&["info", &raw]).contains("header:   none (a raw mapping)"));
@@ -181,84 +194,39 @@ fn info_shows_a_segment_header_and_none_for_a_raw_mapping() {
     assert!(v["segment"].is_null(), "{v}");
 }
 
+/// A reader that goes away early (`filemap read X | head -c 1`) ends the
+/// command quietly with exit 0: no panic, no message.
+#[cfg(unix)]
 #[test]
-fn bench_runs_every_transport_as_two_processes_and_writes_json() {
-    let path = std::env::temp_dir().join(format!("{}.json", unique("bench")));
-    let p = path.to_str().unwrap();
-    let svg = std::env::temp_dir().join(format!("{}.svg", unique("bench")));
-    let out = ok(&[
-        "bench",
-        "--sizes",
-        "64,4K",
-        "--count",
-        "300",
-        "--json",
-        p,
-        "--svg",
-        svg.to_str().unwrap(),
-    ]);
-    let chart = std::fs::read_to_string(&svg).unwrap();
-    assert!(
-        chart.starts_with("<svg") && chart.contains("Round trip, p50") && chart.contains("pipe"),
-        "svg"
-    );
-    std::fs::remove_file(&svg).unwrap();
-    assert!(
-        out.contains("Round-trip latency") && out.contains("One-way streaming throughput"),
-        "{out}"
-    );
-    assert!(
-        out.contains("p50 / FLOOR") && out.contains("1.00x"),
-        "{out}"
-    );
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let ops = v["operations"].as_array().unwrap();
-    assert!(ops.iter().any(|o| o["op"] == "open + close"
-        && o["via"] == "filemap"
-        && o["p50_ns"].as_u64().unwrap() > 0));
-    let rows = v["rows"].as_array().unwrap();
-    for transport in [
-        "floor: cache line, spin",
-        "filemap spsc, spin, copy",
-        "filemap spsc, blocking",
-        "filemap broadcast, spin",
-        "filemap mpmc, spin",
-        "pipe",
+fn a_closed_stdout_ends_the_command_quietly() {
+    let name = unique("cli-pipe");
+    let _h = holder(&name, "1MiB");
+    // Output far larger than a pipe's buffer, so the write must meet the
+    // closed end.
+    for args in [
+        vec!["read", name.as_str()],
+        vec!["dump", name.as_str()],
+        vec!["info", name.as_str()],
+        vec!["info", name.as_str(), "--json"],
     ] {
-        for size in [64, 4096] {
-            let lat = rows
-                .iter()
-                .find(|r| {
-                    r["transport"] == transport && r["size"] == size && r["scenario"] == "latency"
-                })
-                .unwrap_or_else(|| panic!("no latency row for {transport} {size}"));
-            let l = &lat["latency_ns"];
-            assert!(
-                l["p50"].as_u64().unwrap() > 0 && l["p50"].as_u64() <= l["p99"].as_u64(),
-                "{lat}"
-            );
-            assert_eq!(lat["count"], 300);
-        }
+        let mut child = filemap()
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o), "", "{args:?}");
     }
-    let stream = rows
-        .iter()
-        .find(|r| {
-            r["transport"] == "filemap spsc, spin, copy"
-                && r["scenario"] == "stream"
-                && r["size"] == 64
-        })
-        .expect("a stream row");
-    assert!(
-        stream["msgs_per_s"].as_f64().unwrap() > 0.0 && stream["gb_per_s"].as_f64().unwrap() > 0.0
-    );
-    std::fs::remove_file(&path).unwrap();
 }
 
 #[test]
 fn every_subcommand_has_help_with_examples() {
     for sub in [
-        "create", "info", "list", "dump", "read", "write", "rm", "clean",
+        "create", "info", "list", "dump", "read", "write", "rm", "clean", "demo",
     ] {
         let out = ok(&[sub, "--help"]);
         assert!(out.contains("Examples:"), "{sub}: {out}");

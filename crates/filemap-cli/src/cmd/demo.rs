@@ -13,6 +13,20 @@ const REPLY_AT: usize = 128;
 
 type Res = Result<(), String>;
 
+/// Two real processes share a mapping, narrated step by step.
+#[derive(clap::Args)]
+#[command(after_help = "Examples:\n  filemap demo")]
+pub struct Args {
+    /// Internal: the role of a child process of the demo.
+    #[arg(long, hide = true)]
+    role: Option<String>,
+}
+
+/// Runs the demo (or, with `--role`, one of its two processes).
+pub fn run(a: Args) -> crate::error::Result {
+    roles(a.role.as_deref()).map_err(crate::error::CliError::Other)
+}
+
 fn text_at(v: &filemap::View, at: usize) -> String {
     let bytes = v.to_vec();
     let t = &bytes[at..];
@@ -56,7 +70,7 @@ fn reader() -> Result<(), filemap::Error> {
 }
 
 /// Runs the demo, or one of its roles.
-pub fn run(role: Option<&str>) -> Res {
+fn roles(role: Option<&str>) -> Res {
     match role {
         Some("writer") => return writer().map_err(|e| e.to_string()),
         Some("reader") => return reader().map_err(|e| e.to_string()),

@@ -1,0 +1,55 @@
+//! `filemap list`: every shared-memory object on the machine (Linux).
+
+use std::io::Write;
+
+use filemap::inspect;
+
+use crate::error::Result;
+use crate::fmt::{self, human_size};
+use crate::output::{self, List, Object};
+
+/// List every shared-memory object on the machine (Linux).
+#[derive(clap::Args)]
+#[command(
+    after_help = "States: live (held or mapped), stale (a filemap object whose holders \
+                  all exited or crashed), idle (persistent, unheld), foreign (not made by filemap).\n\n\
+                  Examples:\n  filemap list\n  filemap list --json"
+)]
+pub struct Args {
+    /// Print JSON (schema in the README).
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: Args, out: &mut impl Write) -> Result {
+    let objects: Vec<Object> = inspect::list()?.iter().map(Object::from).collect();
+    if a.json {
+        output::write_json(out, &List { objects })?;
+        return Ok(());
+    }
+    let rows: Vec<[String; 6]> = objects
+        .iter()
+        .map(|o| {
+            [
+                o.name.clone(),
+                human_size(o.size),
+                o.user
+                    .clone()
+                    .or_else(|| o.uid.map(|u| u.to_string()))
+                    .unwrap_or_else(|| "-".into()),
+                o.mode.clone().unwrap_or_else(|| "-".into()),
+                o.state.unwrap_or("-").to_owned(),
+                o.holders_text(),
+            ]
+        })
+        .collect();
+    fmt::table(
+        out,
+        &["NAME", "SIZE", "OWNER", "MODE", "STATE", "HOLDERS"],
+        &rows,
+    )?;
+    if objects.is_empty() {
+        writeln!(out, "(no shared-memory objects)")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,322 @@
+//! What `info` and `list` print: one set of output structs, the same on
+//! every OS (fields the OS cannot tell are `null`), serialised for `--json`
+//! and rendered as text. The README's schema table is checked against them.
+
+use std::io::Write;
+
+use filemap::inspect::ObjectInfo;
+use filemap::segment::Header;
+use serde::Serialize;
+
+use crate::fmt;
+
+/// One object, as `info --json` prints it and `list --json` lists it.
+#[derive(Debug, Serialize)]
+pub struct Object {
+    /// The name, without the leading `/`.
+    pub name: String,
+    /// Bytes.
+    pub size: u64,
+    /// The owner's uid (null where the OS does not say).
+    pub uid: Option<u32>,
+    /// The owner's user name.
+    pub user: Option<String>,
+    /// Octal permission bits, `"0600"`.
+    pub mode: Option<String>,
+    /// `memory` or `file`.
+    pub backing: &'static str,
+    /// `transient`, `persistent` or `foreign`.
+    pub lifetime: Option<&'static str>,
+    /// `live`, `stale`, `idle` or `foreign`.
+    pub state: Option<&'static str>,
+    /// The filemap segment header; null for a raw mapping.
+    pub segment: Option<Segment>,
+    /// The processes that hold or map it; null where the OS does not say.
+    pub holders: Option<Vec<Holder>>,
+    /// Where the OS keeps it (`/dev/shm/NAME`), for the text form.
+    #[serde(skip)]
+    pub path: Option<String>,
+}
+
+/// A segment header.
+#[derive(Debug, Serialize)]
+pub struct Segment {
+    /// `spsc`, `mpmc`, `broadcast`, `latest`, `event`, `mutex` or `unknown`.
+    pub kind: &'static str,
+    /// The header format version.
+    pub version: u32,
+    /// The layout fingerprint, 16 hex digits.
+    pub fingerprint: String,
+    /// Kind-specific capacity.
+    pub capacity: u64,
+    /// Kind-specific parameter.
+    pub param: u64,
+    /// The size its creator made.
+    pub total_len: u64,
+    /// The creator's pid.
+    pub creator_pid: u32,
+    /// Whether the creator finished making it.
+    pub ready: bool,
+}
+
+/// A process holding or mapping an object.
+#[derive(Debug, Serialize)]
+pub struct Holder {
+    /// Process id.
+    pub pid: u32,
+    /// Its command name.
+    pub command: String,
+    /// It has the object open.
+    pub open: bool,
+    /// It has the object mapped.
+    pub mapped: bool,
+}
+
+/// What `list --json` prints.
+#[derive(Debug, Serialize)]
+pub struct List {
+    /// Every object, sorted by name.
+    pub objects: Vec<Object>,
+}
+
+impl From<&Header> for Segment {
+    fn from(h: &Header) -> Segment {
+        Segment {
+            kind: h.kind.as_str(),
+            version: h.version,
+            fingerprint: format!("{:016x}", h.fingerprint),
+            capacity: h.capacity,
+            param: h.param,
+            total_len: h.total_len,
+            creator_pid: h.creator_pid,
+            ready: h.ready,
+        }
+    }
+}
+
+impl From<&ObjectInfo> for Object {
+    fn from(o: &ObjectInfo) -> Object {
+        Object {
+            name: o.name.clone(),
+            size: o.size,
+            uid: Some(o.uid),
+            user: o.user.clone(),
+            mode: Some(format!("{:04o}", o.mode)),
+            backing: o.backing.as_str(),
+            lifetime: Some(o.origin.as_str()),
+            state: Some(o.state.as_str()),
+            segment: o.header.as_ref().map(Segment::from),
+            holders: Some(
+                o.holders
+                    .iter()
+                    .map(|h| Holder {
+                        pid: h.pid,
+                        command: h.command.clone(),
+                        open: h.open,
+                        mapped: h.mapped,
+                    })
+                    .collect(),
+            ),
+            path: Some(format!("/dev/shm/{}", o.name)),
+        }
+    }
+}
+
+impl Object {
+    /// What opening tells, where the OS offers no inspection (Windows, macOS).
+    pub fn opened(name: &str, m: &filemap::Mapping, header: Option<&Header>) -> Object {
+        Object {
+            name: name.to_owned(),
+            size: m.len(),
+            uid: None,
+            user: None,
+            mode: None,
+            backing: m.backing().as_str(),
+            lifetime: None,
+            state: None,
+            segment: header.map(Segment::from),
+            holders: None,
+            path: None,
+        }
+    }
+
+    /// `info`'s text form: a line per field the OS told.
+    pub fn write_text(&self, out: &mut impl Write) -> std::io::Result<()> {
+        writeln!(out, "name:     {}", self.name)?;
+        writeln!(out, "size:     {}", fmt::size_line(self.size))?;
+        if let Some(uid) = self.uid {
+            match &self.user {
+                Some(u) => writeln!(out, "owner:    {u} (uid {uid})")?,
+                None => writeln!(out, "owner:    uid {uid}")?,
+            }
+        }
+        if let Some(mode) = &self.mode {
+            writeln!(out, "mode:     {mode}")?;
+        }
+        match &self.path {
+            Some(p) => writeln!(out, "backing:  {} ({p})", self.backing)?,
+            None => writeln!(out, "backing:  {}", self.backing)?,
+        }
+        if let Some(l) = self.lifetime {
+            writeln!(out, "lifetime: {l}")?;
+        }
+        if let Some(s) = self.state {
+            writeln!(out, "state:    {s}")?;
+        }
+        writeln!(out, "header:   {}", header_text(self.segment.as_ref()))?;
+        match &self.holders {
+            None => writeln!(out, "holders:  not available on this OS")?,
+            Some(hs) if hs.is_empty() => writeln!(out, "holders:  none")?,
+            Some(hs) => {
+                for (i, h) in hs.iter().enumerate() {
+                    let how = match (h.open, h.mapped) {
+                        (true, true) => "open, mapped",
+                        (true, false) => "open",
+                        _ => "mapped",
+                    };
+                    let label = if i == 0 { "holders:" } else { "" };
+                    writeln!(out, "{label:<9} {} {} ({how})", h.pid, h.command)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The holders as `pid(command),...`, or `-`.
+    pub fn holders_text(&self) -> String {
+        match &self.holders {
+            Some(hs) if !hs.is_empty() => hs
+                .iter()
+                .map(|h| format!("{}({})", h.pid, h.command))
+                .collect::<Vec<_>>()
+                .join(","),
+            _ => "-".into(),
+        }
+    }
+}
+
+fn header_text(h: Option<&Segment>) -> String {
+    match h {
+        None => "none (a raw mapping)".into(),
+        Some(h) => format!(
+            "filemap segment: kind {}, format v{}, layout {}, capacity {}, param {}, \
+             {} bytes, made by pid {}, {}",
+            h.kind,
+            h.version,
+            h.fingerprint,
+            h.capacity,
+            h.param,
+            h.total_len,
+            h.creator_pid,
+            if h.ready { "ready" } else { "not ready" }
+        ),
+    }
+}
+
+/// Writes `v` as one line of JSON.
+pub fn write_json(out: &mut impl Write, v: &impl Serialize) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, v)?;
+    writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Object {
+        Object {
+            name: "jobs".into(),
+            size: 4096,
+            uid: Some(0),
+            user: Some("root".into()),
+            mode: Some("0600".into()),
+            backing: "memory",
+            lifetime: Some("transient"),
+            state: Some("live"),
+            segment: Some(Segment {
+                kind: "spsc",
+                version: 1,
+                fingerprint: "0123456789abcdef".into(),
+                capacity: 64,
+                param: 0,
+                total_len: 4096,
+                creator_pid: 1,
+                ready: true,
+            }),
+            holders: Some(vec![Holder {
+                pid: 1,
+                command: "x".into(),
+                open: true,
+                mapped: false,
+            }]),
+            path: None,
+        }
+    }
+
+    /// The README's JSON table, as (field, meaning) pairs.
+    fn readme_fields() -> Vec<(String, String)> {
+        let readme = include_str!("../../../README.md");
+        let start = readme
+            .find("JSON (`info --json`")
+            .expect("the README has the JSON schema section");
+        readme[start..]
+            .lines()
+            .skip_while(|l| !l.starts_with("| field"))
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                (cells[1].trim_matches('`').to_owned(), cells[3].to_owned())
+            })
+            .collect()
+    }
+
+    fn keys(v: &serde_json::Value) -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().expect("an object").keys().cloned().collect();
+        k.sort();
+        k
+    }
+
+    fn backticked(text: &str) -> Vec<String> {
+        text.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(|s| s.trim_matches('"').to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_readme_schema_lists_exactly_the_fields_printed() {
+        let v = serde_json::to_value(sample()).expect("serialises");
+        let rows = readme_fields();
+        let mut documented: Vec<String> = rows.iter().map(|(f, _)| f.clone()).collect();
+        documented.sort();
+        assert_eq!(documented, keys(&v), "README table vs output::Object");
+        // The segment row names every header field, the holders row every
+        // holder field.
+        let meaning = |f: &str| &rows.iter().find(|(k, _)| k == f).expect("row").1;
+        for k in keys(&v["segment"]) {
+            assert!(backticked(meaning("segment")).contains(&k), "segment.{k}");
+        }
+        for k in keys(&v["holders"][0]) {
+            assert!(backticked(meaning("holders")).contains(&k), "holders.{k}");
+        }
+    }
+
+    #[test]
+    fn fields_the_os_does_not_tell_are_null_not_absent() {
+        let o = Object {
+            uid: None,
+            user: None,
+            mode: None,
+            lifetime: None,
+            state: None,
+            holders: None,
+            segment: None,
+            ..sample()
+        };
+        let v = serde_json::to_value(o).expect("serialises");
+        assert_eq!(keys(&v), keys(&serde_json::to_value(sample()).unwrap()));
+        assert!(v["uid"].is_null() && v["holders"].is_null() && v["segment"].is_null());
+    }
+}
