@@ -6,9 +6,8 @@
 //! [`Peer`] lists them; [`Options::rounds`] repeats every case and keeps each
 //! one's median run.
 //!
-//! The `filemap-bench` binary (and `filemap bench`, with the CLI's `bench`
-//! feature) drives it: [`run`] in the parent, and [`peer_main`] in the child
-//! process the parent starts for every case.
+//! The `filemap-bench` binary drives it: [`run`] in the parent, and
+//! [`peer_main`] in the child process the parent starts for every case.
 //!
 //! Scenarios:
 //! - **latency**: the parent sends a message of `size` bytes, the child sends

@@ -55,6 +55,47 @@
 //! - [`sync`]: a seqlock cell, a cross-process event, a robust mutex.
 //! - [`inspect`]: what shared-memory objects exist and who holds them (Linux).
 //!
+//! ```
+//! use filemap::channel::spsc::{Receiver, Sender};
+//! use std::time::Duration;
+//!
+//! let mut tx = Sender::create("filemap-doc-lib-spsc", 4096)?; // one process
+//! let mut rx = Receiver::open("filemap-doc-lib-spsc")?;       // another
+//! tx.send(b"job 1")?;
+//! assert_eq!(rx.recv_timeout(Duration::from_secs(1))?.to_vec(), b"job 1");
+//! # Ok::<(), filemap::Error>(())
+//! ```
+//!
+//! # One convention for everything that waits or is named
+//!
+//! Every type that can wait has the same four forms (crossbeam-channel's),
+//! and every named type the same four constructors:
+//!
+//! | form | waits | on time-out |
+//! |---|---|---|
+//! | `try_x(..)` | never | — (`Ok(None)` / `Ok(false)` when not possible now) |
+//! | `x(..)` | as long as it takes | — |
+//! | `x_timeout(.., Duration)` | at most that long (`Duration::MAX`: no limit) | [`Error::Timeout`] naming the object |
+//! | `x_deadline(.., Instant)` | until then | [`Error::Timeout`] naming the object |
+//!
+//! | type | waiting operations | constructors |
+//! |---|---|---|
+//! | [`channel::spsc::Sender`] | `send`, `reserve` | `create`, `create_with`, `open`, `open_with` |
+//! | [`channel::spsc::Receiver`] | `recv` | the same |
+//! | [`channel::mpmc::Sender`] | `send` | the same |
+//! | [`channel::mpmc::Receiver`] | `recv`, `recv_into` | the same |
+//! | [`channel::broadcast::Sender`] | none: `send` never waits | the same |
+//! | [`channel::broadcast::Receiver`] | `recv`, `recv_into` | the same |
+//! | [`sync::LatestWriter`] / [`sync::LatestReader`] | none: `write` and `read` never wait | the same |
+//! | [`sync::Event`] | `wait` | the same |
+//! | [`sync::Mutex`] | `lock` | the same |
+//!
+//! `create` makes the named object (failing if the name exists) and attaches
+//! in the type's role; `open` attaches to an existing one; the `_with` forms
+//! take [`Options`] (mode, lifetime, how long to wait for a creator that has
+//! not finished). Types are named by role: `Sender`/`Receiver` on every
+//! channel, `LatestWriter`/`LatestReader` on the cell.
+//!
 //! # Platforms
 //!
 //! - **Linux**: `/dev/shm` (POSIX shm: a name `X` is the object Python's

@@ -56,7 +56,7 @@ impl SlotArray {
     ///
     /// Slots that share a line make a receiver reading one slot and a sender
     /// filling the next fight over that line; whole lines cut that out
-    /// (`filemap bench --only mpmc --sizes 64`, streaming: 7.2 -> 9.0 M msg/s,
+    /// (`filemap-bench --only mpmc --sizes 64`, streaming: 7.2 -> 9.0 M msg/s,
     /// three runs each). Small slots stay packed: with two 32-byte slots in a
     /// line, 8-byte round trips were faster (1.3x against 1.5x the floor), as
     /// the next slot's line is already at hand.
