@@ -20,6 +20,8 @@
 //! Replies: "ok ..." or "err VARIANT message".
 //! ```
 
+mod hostile;
+
 use std::io::{BufRead, Write};
 use std::sync::atomic::Ordering;
 
@@ -369,6 +371,10 @@ fn mpmc_message(id: u32, seq: u64, buf: &mut [u8]) -> usize {
 
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
+    // Before stdin is locked below: these roles read it themselves.
+    if let Some(code) = hostile::role(&args) {
+        std::process::exit(code);
+    }
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     let mut out = std::io::stdout();

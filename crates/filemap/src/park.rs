@@ -200,3 +200,24 @@ impl Park {
 pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
+
+/// `Err(Timeout)` once `deadline` has passed. For the retry loops around
+/// [`Park::wait`]: its spinning phase returns as soon as `ready()` says so,
+/// and a hostile writer can make every try after that fail, so each round of
+/// such a loop looks at the deadline itself.
+#[inline]
+pub(crate) fn past_deadline(
+    seg: &Segment,
+    deadline: Option<Instant>,
+    started: Instant,
+    what: &'static str,
+) -> Result<()> {
+    match deadline {
+        Some(d) if Instant::now() >= d => Err(Error::Timeout {
+            object: seg.label().to_owned(),
+            what,
+            waited: started.elapsed(),
+        }),
+        _ => Ok(()),
+    }
+}

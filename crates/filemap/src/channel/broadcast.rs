@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use super::{SlotArray, SLOT_FORMAT};
 use crate::error::{Error, Result};
 use crate::mapping::Options;
-use crate::park::{deadline_after, Park, Side, PARK_PROTOCOL};
+use crate::park::{deadline_after, past_deadline, Park, Side, PARK_PROTOCOL};
 use crate::segment::{fingerprint, Kind, Segment, Spec, HEADER_LEN};
 
 const TAIL: usize = HEADER_LEN;
@@ -55,9 +55,6 @@ const PARK: Park = Park {
 const SLOTS: usize = HEADER_LEN + 128;
 /// Per slot: stamp (u64), length (u64), then the bytes.
 const SLOT_HEADER: usize = 16;
-/// How long a slot may contradict `tail` before the receiver reports the
-/// segment as corrupt.
-const STUCK: Duration = Duration::from_secs(2);
 
 fn spec() -> Spec {
     Spec {
@@ -110,75 +107,86 @@ pub(crate) fn publish<M: SlotMem>(m: &M, n: u64, msg: &[u8]) {
     m.store_tail(n + 1, Ordering::Release);
 }
 
-/// One look for message `*next`: `Ok(None)` if nothing new, else the
-/// message's `(seq, missed)`, its bytes in `buf` (cleared first; it grows only
-/// to the largest message), and `*next` moves past it. `Err` for a corrupt ring.
+/// How many times one look goes round before it gives up for now: each
+/// round either moves `*next` on or finds message `*next` overwritten while
+/// it copied, so only a sender lapping a slow copier again and again, or a
+/// hostile writer, makes it go round this often. The caller's wait, bounded
+/// by its deadline, takes over.
+const LOOK_ROUNDS: u32 = 64;
+
+/// The largest message number the protocol accepts: stamps are `2n + 2`, and
+/// a number this large (2^62 messages: centuries at any speed) only comes
+/// from a corrupt segment.
+const MAX_SEQ: u64 = 1 << 62;
+
+/// One look for message `*next`: `Ok(None)` if nothing new (or nothing whole
+/// after [`LOOK_ROUNDS`] tries), else the message's `(seq, missed)`, its
+/// bytes in `buf` (cleared first; it grows only to the largest message), and
+/// `*next` moves past it. `Err` for a corrupt ring. Whatever the segment
+/// holds, this neither panics nor loops without bound.
 #[inline]
 pub(crate) fn look<M: SlotMem>(
     m: &M,
     next: &mut u64,
     buf: &mut Vec<u8>,
 ) -> std::result::Result<Option<(u64, u64)>, String> {
-    let mut missed = 0;
-    let started = Instant::now();
-    let mut tries = 0u32;
-    loop {
+    let mut missed = 0u64;
+    for _ in 0..LOOK_ROUNDS {
         let tail = m.load_tail(Ordering::Acquire);
         if tail <= *next {
             return Ok(None);
         }
+        if tail > MAX_SEQ {
+            return Err(format!("its message count {tail} is past 2^62"));
+        }
         if tail - *next > m.slots() {
             // Lapped: skip to the oldest message the ring still holds.
             let oldest = tail - m.slots();
-            missed += oldest - *next;
+            missed = missed.saturating_add(oldest - *next);
             *next = oldest;
         }
+        // n < tail <= MAX_SEQ, so 2n + 2 cannot overflow.
         let n = *next;
+        let whole = 2 * n + 2;
         let s1 = m.load_stamp(n, Ordering::Acquire);
-        if s1 > 2 * n + 2 {
+        if s1 > whole {
             // The slot holds (or is being given) a later message k: the sender
             // lapped us. Messages after k - slots are intact.
             let k = (s1 - 1) / 2;
             let oldest = (k + 1).saturating_sub(m.slots()).max(n + 1);
-            missed += oldest - n;
+            missed = missed.saturating_add(oldest - n);
             *next = oldest;
             continue;
         }
-        if s1 == 2 * n + 2 {
-            let len = m.read_len(n);
-            let fits = len <= m.size();
-            if fits {
-                buf.clear();
-                buf.resize(len as usize, 0);
-                m.read_data(n, buf);
-            }
-            m.fence(Ordering::Acquire);
-            if m.load_stamp(n, Ordering::Relaxed) == s1 {
-                if !fits {
-                    return Err(format!(
-                        "message {n} says it is {len} bytes, over the slot size {}",
-                        m.size()
-                    ));
-                }
-                *next = n + 1;
-                return Ok(Some((n, missed)));
-            }
-            continue; // overwritten while we copied: the next look skips it
+        if s1 < whole {
+            // `tail` says message n was sent, and the sender stores the
+            // stamp before `tail` (release; we acquired `tail`): an older
+            // stamp is not one the protocol leaves.
+            return Err(format!(
+                "message {n} is counted as sent, but its slot's stamp is {s1}, not {whole}"
+            ));
         }
-        // An older stamp although `tail` says message n was sent: only a
-        // corrupt segment does that for long.
-        tries += 1;
-        if tries % 1024 == 0 {
-            if started.elapsed() > STUCK {
+        let len = m.read_len(n);
+        let fits = len <= m.size();
+        if fits {
+            buf.clear();
+            buf.resize(len as usize, 0);
+            m.read_data(n, buf);
+        }
+        m.fence(Ordering::Acquire);
+        if m.load_stamp(n, Ordering::Relaxed) == s1 {
+            if !fits {
                 return Err(format!(
-                    "message {n} is counted as sent, but its slot's stamp is {s1}, not {}",
-                    2 * n + 2
+                    "message {n} says it is {len} bytes, over the slot size {}",
+                    m.size()
                 ));
             }
-            std::thread::yield_now();
+            *next = n + 1;
+            return Ok(Some((n, missed)));
         }
-        std::hint::spin_loop();
+        // Overwritten while we copied: the next round skips it.
     }
+    Ok(None)
 }
 
 /// The protocol over a segment.
@@ -291,6 +299,12 @@ impl Sender {
         let geo = SlotArray::of(&seg, SLOTS, SLOT_HEADER)?;
         TX.claim(&seg)?;
         let mut tail = seg.a64(TAIL).load(Ordering::Acquire);
+        if tail > MAX_SEQ {
+            return Err(Error::Corrupt {
+                object: seg.label().to_owned(),
+                reason: format!("its message count {tail} is past 2^62"),
+            });
+        }
         // A sender that died after writing a message's even stamp but before
         // storing `tail` published that message: go past it.
         let stamp = seg.a64(geo.slot(tail)).load(Ordering::Acquire);
@@ -538,10 +552,12 @@ impl Receiver {
     }
 
     fn recv_into_opt(&mut self, into: &mut Received, deadline: Option<Instant>) -> Result<()> {
+        let started = Instant::now();
         loop {
             if self.look(into)? {
                 return Ok(());
             }
+            past_deadline(&self.seg, deadline, started, "a message")?;
             let (seg, next) = (&self.seg, self.next);
             PARK.wait(seg, Some(TX), deadline, "a message", || {
                 Ok(seg.a64(TAIL).load(Ordering::Acquire) > next)

@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use super::{SlotArray, SLOT_FORMAT};
 use crate::error::{Error, Result};
 use crate::mapping::Options;
-use crate::park::{deadline_after, Park, PARK_PROTOCOL};
+use crate::park::{deadline_after, past_deadline, Park, PARK_PROTOCOL};
 use crate::segment::{fingerprint, Kind, Segment, Spec, HEADER_LEN};
 use crate::sys;
 
@@ -97,56 +97,90 @@ pub(crate) trait QueueMem {
     fn store_seq(&self, pos: u64, seq: u64, o: Ordering);
 }
 
-/// Claims a position to send into; `None` when the queue is full.
+/// How many times a claim retries a compare-and-swap it lost, or an index
+/// that moved, before it gives up for now (`Ok(None)`). Others winning that
+/// often in a row means others progress (or a hostile writer churns the
+/// index): the caller's wait, bounded by its deadline, takes over.
+const CLAIM_TRIES: u32 = 1 << 16;
+
+/// Claims a position to send into; `Ok(None)` when the queue is full (or the
+/// claim kept losing, see [`CLAIM_TRIES`]); `Err` when a slot's sequence is
+/// ahead of the send index, which only a corrupt segment shows.
+///
+/// Every value read is used with wrapping arithmetic: whatever another
+/// process wrote, this neither panics nor loops without bound.
 #[inline]
-pub(crate) fn claim_send<M: QueueMem>(m: &M) -> Option<u64> {
+pub(crate) fn claim_send<M: QueueMem>(m: &M) -> std::result::Result<Option<u64>, String> {
     let mut pos = m.load_enq();
-    loop {
+    for _ in 0..CLAIM_TRIES {
         // Acquire: a free slot's previous message has been read out.
-        let dif = m.load_seq(pos, Ordering::Acquire) as i64 - pos as i64;
+        let dif = m.load_seq(pos, Ordering::Acquire).wrapping_sub(pos) as i64;
         if dif == 0 {
-            match m.cas_enq(pos, pos + 1) {
-                Ok(_) => return Some(pos),
+            match m.cas_enq(pos, pos.wrapping_add(1)) {
+                Ok(_) => return Ok(Some(pos)),
                 Err(now) => pos = now,
             }
         } else if dif < 0 {
-            return None;
+            return Ok(None);
         } else {
-            pos = m.load_enq();
+            // Another sender claimed `pos` and published it, so `enq` has
+            // moved past it (its claim happens-before the sequence we
+            // acquired). If it has not, the sequence is not one filemap wrote.
+            let now = m.load_enq();
+            if now == pos {
+                return Err(format!(
+                    "the slot for position {pos} has sequence {} although nothing was sent there",
+                    pos.wrapping_add(dif as u64)
+                ));
+            }
+            pos = now;
         }
     }
+    Ok(None)
 }
 
 /// Publishes the message written at `pos` (release).
 #[inline]
 pub(crate) fn finish_send<M: QueueMem>(m: &M, pos: u64) {
-    m.store_seq(pos, pos + 1, Ordering::Release);
+    m.store_seq(pos, pos.wrapping_add(1), Ordering::Release);
 }
 
-/// Claims the next position to receive from; `None` when nothing is there.
+/// Claims the next position to receive from; `Ok(None)` when nothing is
+/// there (or the claim kept losing); `Err` for a slot whose sequence says it
+/// was received although the receive index has not passed it.
 #[inline]
-pub(crate) fn claim_recv<M: QueueMem>(m: &M) -> Option<u64> {
+pub(crate) fn claim_recv<M: QueueMem>(m: &M) -> std::result::Result<Option<u64>, String> {
     let mut pos = m.load_deq();
-    loop {
+    for _ in 0..CLAIM_TRIES {
         // Acquire: a published slot's message is whole.
-        let dif = m.load_seq(pos, Ordering::Acquire) as i64 - (pos + 1) as i64;
+        let dif = m
+            .load_seq(pos, Ordering::Acquire)
+            .wrapping_sub(pos.wrapping_add(1)) as i64;
         if dif == 0 {
-            match m.cas_deq(pos, pos + 1) {
-                Ok(_) => return Some(pos),
+            match m.cas_deq(pos, pos.wrapping_add(1)) {
+                Ok(_) => return Ok(Some(pos)),
                 Err(now) => pos = now,
             }
         } else if dif < 0 {
-            return None;
+            return Ok(None);
         } else {
-            pos = m.load_deq();
+            let now = m.load_deq();
+            if now == pos {
+                return Err(format!(
+                    "the slot for position {pos} has sequence {} although it was not received",
+                    pos.wrapping_add(1).wrapping_add(dif as u64)
+                ));
+            }
+            pos = now;
         }
     }
+    Ok(None)
 }
 
 /// Frees the slot read at `pos` for the next lap (release).
 #[inline]
 pub(crate) fn finish_recv<M: QueueMem>(m: &M, pos: u64) {
-    m.store_seq(pos, pos + m.slots(), Ordering::Release);
+    m.store_seq(pos, pos.wrapping_add(m.slots()), Ordering::Release);
 }
 
 impl QueueMem for Queue {
@@ -262,7 +296,7 @@ impl Queue {
                 ),
             });
         }
-        let Some(pos) = claim_send(self) else {
+        let Some(pos) = claim_send(self).map_err(|r| self.corrupt(r))? else {
             return Ok(false);
         };
         self.claimer(pos).store(self.me, Ordering::Relaxed);
@@ -277,9 +311,21 @@ impl Queue {
         Ok(true)
     }
 
+    #[cold]
+    #[inline(never)]
+    fn corrupt(&self, reason: String) -> Error {
+        Error::Corrupt {
+            object: self.seg.label().to_owned(),
+            reason,
+        }
+    }
+
     fn try_recv_into(&self, buf: &mut Vec<u8>) -> Result<bool> {
-        loop {
-            let Some(pos) = claim_recv(self) else {
+        // Retired slots are skipped; a whole ring of them in one call is
+        // either a crash of every sender or a hostile writer: stop there and
+        // let the caller's wait (and deadline) take over.
+        for _ in 0..=self.geo.slots {
+            let Some(pos) = claim_recv(self).map_err(|r| self.corrupt(r))? else {
                 return Ok(false);
             };
             self.claimer(pos).store(self.me, Ordering::Relaxed);
@@ -312,6 +358,7 @@ impl Queue {
             }
             // A retired slot (its sender died): go on to the next.
         }
+        Ok(false)
     }
 
     /// Retires the slot at the head of the queue if a dead sender left it
@@ -330,7 +377,12 @@ impl Queue {
             // Mark the slot "skip", then publish it as if its sender had.
             self.write_len(deq, SKIP);
             if stamp
-                .compare_exchange(claimed, claimed + 1, Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange(
+                    claimed,
+                    claimed.wrapping_add(1),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
                 .is_ok()
             {
                 DATA_PARK.notify(&self.seg);
@@ -339,14 +391,14 @@ impl Queue {
         // A receiver claimed the slot `enq` needs (one lap back) and never freed it.
         let pos = enq;
         let back = pos.wrapping_sub(self.geo.slots);
-        if pos >= self.geo.slots && deq > back && self.seq(pos) == back + 1 {
+        if pos >= self.geo.slots && deq > back && self.seq(pos) == back.wrapping_add(1) {
             let owner = self.claimer(pos).load(Ordering::Acquire);
             if sys::owner_alive(owner) == Some(false) {
                 let stamp = self.seg.a64(self.at(pos));
                 let idx = pos % self.geo.slots;
                 if stamp
                     .compare_exchange(
-                        (back + 1).wrapping_sub(idx),
+                        back.wrapping_add(1).wrapping_sub(idx),
                         pos.wrapping_sub(idx),
                         Ordering::AcqRel,
                         Ordering::Relaxed,
@@ -359,33 +411,39 @@ impl Queue {
         }
     }
 
+    /// Blocking send: claim, or wait until the slot at the send index is free
+    /// for this lap (that exact condition, so that a slot another process
+    /// keeps from being free parks us instead of spinning). The deadline is
+    /// checked on every round, as a hostile writer can make `try_send` fail
+    /// right after the wait said there was room.
     fn send_opt(&self, msg: &[u8], deadline: Option<Instant>) -> Result<()> {
-        let mut checked = Instant::now();
+        let started = Instant::now();
+        let mut checked = started;
         loop {
             if self.try_send(msg)? {
                 return Ok(());
             }
+            past_deadline(&self.seg, deadline, started, "a free slot")?;
             let seg = &self.seg;
             SPACE_PARK.wait(seg, None, deadline, "a free slot", || {
                 if checked.elapsed() >= CHECK_EVERY {
                     checked = Instant::now();
                     self.recover();
                 }
-                let (enq, pos) = (
-                    seg.a64(ENQ).load(Ordering::Acquire),
-                    seg.a64(DEQ).load(Ordering::Acquire),
-                );
-                Ok(enq.wrapping_sub(pos) < self.geo.slots)
+                let enq = seg.a64(ENQ).load(Ordering::Acquire);
+                Ok(self.seq(enq) == enq)
             })?;
         }
     }
 
     fn recv_into_opt(&self, buf: &mut Vec<u8>, deadline: Option<Instant>) -> Result<()> {
-        let mut checked = Instant::now();
+        let started = Instant::now();
+        let mut checked = started;
         loop {
             if self.try_recv_into(buf)? {
                 return Ok(());
             }
+            past_deadline(&self.seg, deadline, started, "a message")?;
             let seg = &self.seg;
             DATA_PARK.wait(seg, None, deadline, "a message", || {
                 if checked.elapsed() >= CHECK_EVERY {
@@ -393,7 +451,7 @@ impl Queue {
                     self.recover();
                 }
                 let pos = seg.a64(DEQ).load(Ordering::Acquire);
-                Ok(self.seq(pos) == pos + 1)
+                Ok(self.seq(pos) == pos.wrapping_add(1))
             })?;
         }
     }
@@ -681,7 +739,7 @@ mod loom_model {
                 .map(|v| {
                     let m = mem.clone();
                     loom::thread::spawn(move || loop {
-                        if let Some(pos) = claim_send(&*m) {
+                        if let Ok(Some(pos)) = claim_send(&*m) {
                             m.bytes[(pos % 2) as usize].store(v, Ordering::Relaxed);
                             finish_send(&*m, pos);
                             return;
@@ -692,7 +750,7 @@ mod loom_model {
                 .collect();
             let mut got = Vec::new();
             while got.len() < 2 {
-                match claim_recv(&*mem) {
+                match claim_recv(&*mem).expect("a consistent queue") {
                     Some(pos) => {
                         got.push(mem.bytes[(pos % 2) as usize].load(Ordering::Relaxed));
                         finish_recv(&*mem, pos);

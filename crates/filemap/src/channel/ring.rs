@@ -44,6 +44,10 @@ use std::sync::atomic::Ordering;
 
 /// Bytes of a record header.
 pub(crate) const REC: u64 = 8;
+/// The largest index (`head`, `tail`) a channel accepts from its segment:
+/// 2^62 bytes is centuries of traffic, so a larger one is corrupt; below it,
+/// index arithmetic cannot overflow.
+pub(crate) const MAX_INDEX: u64 = 1 << 62;
 const PAD_BIT: u64 = 1 << 63;
 const STAMP_MASK: u64 = 0x7fff_ffff;
 
@@ -182,6 +186,13 @@ impl Producer {
     pub(crate) fn resume<M: RingMem>(&mut self, m: &M) -> Result<(), String> {
         let mut c = Consumer::new(self.cap, self.tail);
         while let Some(found) = c.poll(m)? {
+            // A dead sender published at most a ring's worth past its index.
+            if found.next_head - self.tail > self.cap {
+                return Err(format!(
+                    "records go on for more than the ring's {} bytes past the sender's index {}",
+                    self.cap, self.tail
+                ));
+            }
             c.head = found.next_head;
         }
         self.tail = c.head;
@@ -243,9 +254,14 @@ impl Consumer {
             }
             let len = word & 0xffff_ffff;
             if word & PAD_BIT != 0 {
-                if len + REC != to_end {
+                // Padding fills the ring's end when a message would not fit
+                // there, so it is shorter than the longest record (half the
+                // ring): one at the start of a lap, or longer, is not the
+                // sender's. That also bounds this loop to one padding record.
+                if len + REC != to_end || to_end >= self.cap / 2 {
                     return Err(format!(
-                        "a padding record at {pos} has length {len}, not {}",
+                        "a padding record at {pos} has length {len}, which is not \
+                         the {} bytes to the ring's end, or is longer than any message",
                         to_end - REC
                     ));
                 }

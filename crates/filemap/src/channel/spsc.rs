@@ -46,10 +46,10 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::ring::{Consumer, Found, Producer, RingMem, Slot, REC};
+use super::ring::{Consumer, Found, Producer, RingMem, Slot, MAX_INDEX, REC};
 use crate::error::{Error, Result};
 use crate::mapping::Options;
-use crate::park::{deadline_after, Park, Side, PARK_PROTOCOL};
+use crate::park::{deadline_after, past_deadline, Park, Side, PARK_PROTOCOL};
 use crate::segment::{fingerprint, Kind, Segment, Spec, HEADER_LEN};
 
 // Each line is written by one side only, and the words a side polls on its
@@ -248,10 +248,10 @@ impl Sender {
     fn attach((seg, cap): (Segment, u64)) -> Result<Sender> {
         TX.claim(&seg)?;
         let tail = seg.a64(TAIL).load(Ordering::Acquire);
-        if tail % REC != 0 {
+        if tail % REC != 0 || tail > MAX_INDEX {
             return Err(corrupt(
                 &seg,
-                format!("the sender's index {tail} is not a multiple of {REC}"),
+                format!("the sender's index {tail} is not a multiple of {REC} below 2^62"),
             ));
         }
         let mut ring = Producer { cap, tail, head: 0 };
@@ -560,10 +560,10 @@ impl Receiver {
     fn attach((seg, cap): (Segment, u64)) -> Result<Receiver> {
         RX.claim(&seg)?;
         let head = seg.a64(HEAD).load(Ordering::Acquire);
-        if head % REC != 0 {
+        if head % REC != 0 || head > MAX_INDEX {
             return Err(corrupt(
                 &seg,
-                format!("the receiver's index {head} is not a multiple of {REC}"),
+                format!("the receiver's index {head} is not a multiple of {REC} below 2^62"),
             ));
         }
         Ok(Receiver {
@@ -668,7 +668,11 @@ impl Receiver {
     /// (again, while only padding arrives), within the one deadline.
     #[inline(never)]
     fn recv_waiting(&mut self, deadline: Option<Instant>) -> Result<Message<'_>> {
+        let started = Instant::now();
         loop {
+            // Each round: a hostile writer can keep publishing padding, which
+            // wakes us with nothing to deliver; the deadline still holds.
+            past_deadline(&self.seg, deadline, started, "a message")?;
             self.publish();
             let (seg, ring) = (&self.seg, &self.ring);
             DATA_PARK.wait(seg, Some(TX), deadline, "a message", || Ok(ring.ready(seg)))?;

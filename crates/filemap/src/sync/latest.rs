@@ -128,7 +128,9 @@ pub(crate) trait SeqMem {
     fn read_slot(&self, i: u64, buf: &mut [u8]);
 }
 
-/// One write of the protocol (see the module docs).
+/// One write of the protocol (see the module docs). The sequence number is
+/// advanced with wrapping arithmetic: a writer never panics on what another
+/// process stored there (readers report such a number as corrupt).
 pub(crate) fn seq_write<M: SeqMem>(m: &M, value: &[u8]) {
     let mut s = m.load_seq(Ordering::Relaxed);
     // An odd number was left by a writer that died mid-write: this write
@@ -138,30 +140,51 @@ pub(crate) fn seq_write<M: SeqMem>(m: &M, value: &[u8]) {
         // previous value's slot and must see that value whole, so this store
         // must carry the previous write's bytes with it (a relaxed store after
         // a release store does not; the loom model below found it).
-        m.store_seq(s + 1, Ordering::Release);
+        m.store_seq(s.wrapping_add(1), Ordering::Release);
         // Orders the odd store before the new slot's bytes for any reader that
         // sees those bytes (pairs with the reader's acquire fence).
         m.fence(Ordering::Release);
-        s += 1;
+        s = s.wrapping_add(1);
     }
     m.write_slot(s.div_ceil(2), value);
-    m.store_seq(s + 1, Ordering::Release);
+    m.store_seq(s.wrapping_add(1), Ordering::Release);
+}
+
+/// How many copies a read tries before it gives up. A copy is retried only
+/// when the writer completed `slots - 1` writes during it, which an honest
+/// writer (whose writes are as long as the copy) cannot do this many times
+/// in a row; a hostile one can, and must not hang the reader.
+pub(crate) const READ_TRIES: u32 = 10_000;
+
+/// Why a read failed.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ReadError {
+    /// The sequence number is past anything the protocol reaches.
+    Corrupt(u64),
+    /// Every one of [`READ_TRIES`] copies was overwritten while it was made.
+    Starved,
 }
 
 /// One read of the protocol: fills `buf` with the last whole value.
-pub(crate) fn seq_read<M: SeqMem>(m: &M, buf: &mut [u8]) {
-    loop {
+pub(crate) fn seq_read<M: SeqMem>(m: &M, buf: &mut [u8]) -> Result<(), ReadError> {
+    for _ in 0..READ_TRIES {
         let s1 = m.load_seq(Ordering::Acquire);
         // Slot k % n holds the last complete value for s1 = 2k and 2k + 1.
         let k = s1 / 2;
+        // That slot is rewritten from s = 2k + 2n - 1 on (with n = 2: 2k + 3).
+        // Checked: a number this large is not one a writer reached.
+        let rewritten = k
+            .checked_mul(2)
+            .and_then(|x| x.checked_add(2 * m.slots() - 1))
+            .ok_or(ReadError::Corrupt(s1))?;
         m.read_slot(k, buf);
         m.fence(Ordering::Acquire);
-        // That slot is rewritten from s = 2k + 2n - 1 on (with n = 2: 2k + 3).
-        if m.load_seq(Ordering::Relaxed) < 2 * k + 2 * m.slots() - 1 {
-            return;
+        if m.load_seq(Ordering::Relaxed) < rewritten {
+            return Ok(());
         }
         std::hint::spin_loop();
     }
+    Err(ReadError::Starved)
 }
 
 /// The seqlock's memory in a segment for values of type `T`.
@@ -318,14 +341,29 @@ impl<T: FromBytes + IntoBytes + Immutable> LatestReader<T> {
         })
     }
 
-    /// The latest whole value: the last one a write completed.
+    /// The latest whole value: the last one a write completed. Never waits
+    /// for the writer; a copy the writer overwrote is made again, a bounded
+    /// number of times.
     ///
     /// # Errors
-    /// None in practice; the `Result` covers a segment that fails its checks.
+    /// [`Error::Corrupt`] for a sequence number no writer reaches (another
+    /// process wrote it); [`Error::Busy`] when every one of 10,000 copies in a
+    /// row was overwritten while it was made (no honest writer can do that).
     pub fn read(&self) -> Result<T> {
         let mut buf = T::new_zeroed();
-        seq_read(&SegSeq::<T>(&self.seg, PhantomData), buf.as_mut_bytes());
-        Ok(buf)
+        match seq_read(&SegSeq::<T>(&self.seg, PhantomData), buf.as_mut_bytes()) {
+            Ok(()) => Ok(buf),
+            Err(ReadError::Corrupt(s)) => Err(Error::Corrupt {
+                object: self.seg.label().to_owned(),
+                reason: format!("its sequence number {s} is past any a writer reaches"),
+            }),
+            Err(ReadError::Starved) => Err(Error::Busy {
+                object: self.seg.label().to_owned(),
+                reason: format!(
+                    "the writer overwrote the value during each of {READ_TRIES} copies in a row"
+                ),
+            }),
+        }
     }
 }
 
@@ -392,7 +430,7 @@ mod loom_model {
             let mut last = 0;
             for _ in 0..2 {
                 let mut buf = [0u8; 2];
-                seq_read(&*mem, &mut buf);
+                seq_read(&*mem, &mut buf).expect("an honest writer");
                 assert_eq!(buf[0], buf[1], "torn value {buf:?}");
                 assert!(buf[0] >= last, "went back from {last} to {}", buf[0]);
                 last = buf[0];
