@@ -24,7 +24,9 @@ impl CliError {
     /// 1 for "not found", 2 for everything else (usage, access, OS errors).
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Filemap(filemap::Error::NotFound { .. }) => 1,
+            CliError::Filemap(
+                filemap::Error::NotFound { .. } | filemap::Error::FileNotFound { .. },
+            ) => 1,
             _ => 2,
         }
     }

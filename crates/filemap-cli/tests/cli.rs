@@ -194,33 +194,58 @@ fn info_shows_a_segment_header_and_none_for_a_raw_mapping() {
     assert!(v["segment"].is_null(), "{v}");
 }
 
-/// A reader that goes away early (`filemap read X | head -c 1`) ends the
-/// command quietly with exit 0: no panic, no message.
-#[cfg(unix)]
+/// A reader that goes away early (`filemap list | head -1`, `... | true`)
+/// ends the command quietly with exit 0: no panic, no message. The pipe's
+/// read end is closed before the command starts, so its first write fails.
+#[cfg(target_os = "linux")]
 #[test]
-fn a_closed_stdout_ends_the_command_quietly() {
+fn a_closed_stdout_ends_every_command_quietly() {
     let name = unique("cli-pipe");
-    let _h = holder(&name, "1MiB");
-    // Output far larger than a pipe's buffer, so the write must meet the
-    // closed end.
-    for args in [
-        vec!["read", name.as_str()],
-        vec!["dump", name.as_str()],
-        vec!["info", name.as_str()],
-        vec!["info", name.as_str(), "--json"],
-    ] {
-        let mut child = filemap()
+    let _h = holder(&name, "64K");
+    let created = unique("cli-pipe-new");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["info", &name],
+        vec!["info", &name, "--json"],
+        vec!["list"],
+        vec!["list", "--json"],
+        vec!["clean", "--dry-run"],
+        vec!["read", &name],
+        vec!["dump", &name],
+        vec!["write", &name, "--text", "hi"],
+        vec!["create", &created, "--size", "4K"],
+    ];
+    for args in cases {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = filemap()
             .args(&args)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
+            .stdout(writer)
             .stderr(Stdio::piped())
-            .spawn()
+            .output()
             .unwrap();
-        drop(child.stdout.take());
-        let o = child.wait_with_output().unwrap();
         assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
         assert_eq!(stderr(&o), "", "{args:?}");
     }
+}
+
+/// A missing file is reported as a file, without the hint about mappings.
+#[test]
+fn a_missing_file_is_named_as_a_file() {
+    let dir = std::env::temp_dir().join(unique("cli-no-dir"));
+    let path = dir.join("f.bin");
+    let o = run(&[
+        "create",
+        "x",
+        "--size",
+        "4K",
+        "--file",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("no file") && e.contains("f.bin"), "{e}");
+    assert!(!e.contains("filemap list"), "{e}");
 }
 
 #[test]

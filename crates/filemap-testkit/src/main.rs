@@ -375,6 +375,15 @@ fn main() {
     if let Some(code) = hostile::role(&args) {
         std::process::exit(code);
     }
+    if let ["inspect", name] = args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        // What `filemap::inspect` says of NAME, from this process (whose
+        // user a test may have changed).
+        match filemap::inspect::info(name) {
+            Ok(o) => println!("state {}", o.state.as_str()),
+            Err(e) => println!("{}", err_line(&e)),
+        }
+        return;
+    }
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     let mut out = std::io::stdout();

@@ -260,3 +260,78 @@ fn python_reads_what_filemap_wrote_and_the_reverse() {
     Mapping::remove(&name).unwrap();
     assert!(!shm(&name).exists());
 }
+
+/// Anyone may `mkfifo /dev/shm/NAME`: opening it must not block (a FIFO's
+/// open waits for a writer), and every way in refuses it with a clear error.
+/// The helpers run in processes of their own, so a regression fails the
+/// test at the deadline instead of hanging it.
+#[test]
+fn a_fifo_at_a_name_is_refused_not_waited_on() {
+    let name = unique("fifo");
+    let path = shm(&name);
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o666),
+        0,
+    )
+    .unwrap();
+    for setup in [vec!["open", &name, "r"], vec!["open", &name, "rw"]] {
+        let h = Helper::spawn(&setup);
+        let line = h.line();
+        assert!(
+            line.starts_with("err AccessDenied") && line.contains("a FIFO (named pipe)"),
+            "{setup:?}: {line}"
+        );
+    }
+    let h = Helper::spawn(&["create-or-open", &name, "4096"]);
+    let line = h.line();
+    assert!(
+        line.contains("a FIFO (named pipe)"),
+        "create-or-open: {line}"
+    );
+    // Inspection skips it (it is no shared-memory object) without blocking.
+    let t = std::time::Instant::now();
+    assert!(matches!(
+        filemap::inspect::info(&name),
+        Err(Error::NotFound { .. })
+    ));
+    assert!(filemap::inspect::list()
+        .unwrap()
+        .iter()
+        .all(|o| o.name != name));
+    assert!(t.elapsed() < Duration::from_secs(10));
+    std::fs::remove_file(&path).unwrap();
+}
+
+/// Another user's object that this user may not open: whether it is held
+/// cannot be told, so it is `unknown` (it used to show as `stale`), and
+/// clean keeps it.
+#[test]
+fn an_object_this_user_may_not_open_is_unknown_not_stale() {
+    use filemap::inspect::State;
+    let name = unique("unknown");
+    let m = Options::new().mode(0o600).create(&name, 4096).unwrap();
+    let is_root = rustix::process::geteuid().is_root();
+    let exe = std::env::temp_dir().join(unique("helper"));
+    std::fs::copy(helper_path(), &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut other = Command::new(&exe);
+    if is_root {
+        other.uid(65534).gid(65534);
+    } else {
+        // Without root: take our own read permission away instead.
+        std::fs::set_permissions(shm(&name), std::fs::Permissions::from_mode(0o1000)).unwrap();
+    }
+    let mut h = Helper::spawn_cmd(other.args(["inspect", &name]), "inspect as another user");
+    let line = h.line();
+    assert_eq!(line, "state unknown", "{line}");
+    h.wait();
+    // Where this process can look, it is live (we hold it).
+    if is_root {
+        assert_eq!(filemap::inspect::info(&name).unwrap().state, State::Live);
+    }
+    drop(m);
+    std::fs::remove_file(&exe).unwrap();
+}

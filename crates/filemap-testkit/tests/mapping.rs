@@ -525,3 +525,55 @@ fn create_fails_cleanly_when_the_backing_store_is_too_small() {
     }
     assert_gone(&name);
 }
+
+/// Messages say what is wrong with what was given.
+#[test]
+fn messages_name_files_as_files_and_escape_control_characters() {
+    // A missing file is a missing file, not a missing mapping.
+    let missing = std::env::temp_dir()
+        .join(unique("no-such-dir"))
+        .join("f.bin");
+    match Mapping::from_path(&missing, 0, Access::Read) {
+        Err(e @ Error::FileNotFound { .. }) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains("no file") && msg.contains(&*missing.to_string_lossy()),
+                "{msg}"
+            );
+            assert!(!msg.contains("mapping named"), "{msg}");
+        }
+        other => panic!("expected FileNotFound, got {other:?}"),
+    }
+    // A read-write mapping of a file in a missing folder: the same.
+    assert!(matches!(
+        Mapping::from_path(&missing, 4096, Access::ReadWrite),
+        Err(Error::FileNotFound { .. })
+    ));
+    // A NUL or a newline in a name is shown escaped, on one line.
+    for bad in ["a\nb", "a\0b"] {
+        let msg = Mapping::create(bad, 1).unwrap_err().to_string();
+        assert!(!msg.contains('\n') && !msg.contains('\0'), "{msg:?}");
+        assert!(msg.contains("a\\nb") || msg.contains("a\\0b"), "{msg:?}");
+    }
+}
+
+/// `create_or_open(name, 0)`: "whatever size it has" for an object that
+/// exists; creating one needs a size.
+#[test]
+fn create_or_open_with_size_zero_opens_at_the_existing_size() {
+    let name = unique("coo0");
+    let h = Helper::spawn(&["create", &name, "12345"]);
+    assert!(h.line().starts_with("ok created"));
+    let (m, how) = Mapping::create_or_open(&name, 0).unwrap();
+    assert_eq!(how, Disposition::Opened);
+    assert_eq!(m.len(), opened_len(12345));
+    let missing = unique("coo0-missing");
+    match Mapping::create_or_open(&missing, 0) {
+        Err(Error::InvalidSize { object, reason }) => {
+            assert_eq!(object, missing);
+            assert!(reason.contains("does not exist"), "{reason}");
+        }
+        other => panic!("expected InvalidSize, got {other:?}"),
+    }
+    drop(h);
+}

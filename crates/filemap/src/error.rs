@@ -30,6 +30,14 @@ pub enum Error {
         name: String,
     },
 
+    /// The file to map does not exist: asked for read-only (so not
+    /// created), or its folder does not exist.
+    #[error("no file `{}` exists (read-write access creates a missing file, but not a missing folder)", .path.escape_debug())]
+    FileNotFound {
+        /// The path as the caller gave it.
+        path: String,
+    },
+
     /// Create-new was asked for, and an object of that name already exists.
     #[error("a mapping named `{name}` already exists; open it, or pick another name")]
     AlreadyExists {
@@ -48,7 +56,9 @@ pub enum Error {
     },
 
     /// The name breaks the portable naming rule (see [`crate::name`]).
-    #[error("invalid mapping name `{name}`: {reason}")]
+    // Control characters (a NUL, a newline) are shown escaped, so a message
+    // stays one line and shows what was really given.
+    #[error("invalid mapping name `{}`: {reason}", .name.escape_debug())]
     InvalidName {
         /// The name as the caller gave it.
         name: String,
@@ -288,7 +298,7 @@ fn libc_enomem() -> i32 {
 impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
         let kind = match &e {
-            Error::NotFound { .. } => io::ErrorKind::NotFound,
+            Error::NotFound { .. } | Error::FileNotFound { .. } => io::ErrorKind::NotFound,
             Error::AlreadyExists { .. } => io::ErrorKind::AlreadyExists,
             Error::AccessDenied { .. } => io::ErrorKind::PermissionDenied,
             Error::InvalidName { .. }

@@ -26,6 +26,9 @@ pub fn run(a: Args, out: &mut impl Write) -> Result {
                 State::Live => format!("live, held by {}", Object::from(o).holders_text()),
                 State::Idle => "persistent: it stays until `filemap rm`".into(),
                 State::Foreign => "foreign: not created by filemap".into(),
+                State::Unknown => {
+                    "unknown: not permitted to check whether a process holds it".into()
+                }
                 State::Stale => unreachable!("filtered above"),
             };
             writeln!(out, "kept    {}: {why}", o.name)?;

@@ -116,16 +116,24 @@ fn origin(mode: u32) -> Origin {
     }
 }
 
-/// True when some process holds the filemap lock on the object at `path`.
-fn lock_held(path: &str) -> bool {
-    match rfs::open(
+/// Opens `path` to look at it, never blocking (anyone can put a FIFO in
+/// `/dev/shm`) nor following a link, and only if it is a regular file.
+fn open_to_look(path: &str) -> Option<rustix::fd::OwnedFd> {
+    let fd = rfs::open(
         path,
-        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
         Mode::empty(),
-    ) {
-        Ok(fd) => rfs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_err(),
-        Err(_) => false,
-    }
+    )
+    .ok()?;
+    let st = rfs::fstat(&fd).ok()?;
+    (rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::RegularFile).then_some(fd)
+}
+
+/// Whether some process holds the filemap lock on the object at `path`;
+/// `None` when this process may not open it to check.
+fn lock_held(path: &str) -> Option<bool> {
+    let fd = open_to_look(path)?;
+    Some(rfs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_err())
 }
 
 /// The first bytes of the file at `path` (as many as a segment header), read
@@ -133,7 +141,7 @@ fn lock_held(path: &str) -> bool {
 fn read_start(path: &str) -> Option<Vec<u8>> {
     use std::io::Read;
     let mut buf = vec![0u8; HEADER_LEN];
-    let mut f = fs::File::open(path).ok()?;
+    let mut f = fs::File::from(open_to_look(path)?);
     f.read_exact(&mut buf).ok()?;
     Some(buf)
 }
@@ -148,9 +156,15 @@ fn describe(
     let path = format!("{SHM_DIR}/{name}");
     let state = match origin {
         Origin::Foreign => State::Foreign,
-        _ if !holders.is_empty() || lock_held(&path) => State::Live,
-        Origin::Transient => State::Stale,
-        Origin::Persistent => State::Idle,
+        _ if !holders.is_empty() => State::Live,
+        _ => match lock_held(&path) {
+            Some(true) => State::Live,
+            // Not permitted to open it (another user's 0600 object): whether
+            // a process holds it cannot be told from here.
+            None => State::Unknown,
+            Some(false) if origin == Origin::Transient => State::Stale,
+            Some(false) => State::Idle,
+        },
     };
     ObjectInfo {
         header: read_start(&path).and_then(|b| parse_header(&b)),
@@ -207,7 +221,7 @@ pub(super) fn remove_if_stale(n: &Name) -> Result<Cleaned> {
     let obj = &n.given;
     let fd = rfs::open(
         path.as_str(),
-        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
         Mode::empty(),
     )
     .map_err(|e| {

@@ -45,6 +45,10 @@ pub enum State {
     Idle,
     /// Not created by filemap; never removed by [`remove_if_stale`].
     Foreign,
+    /// A filemap object this process is not permitted to open, so it cannot
+    /// tell whether a process holds it (another user's `0600` object).
+    /// Never removed by [`remove_if_stale`].
+    Unknown,
 }
 
 impl State {
@@ -55,6 +59,7 @@ impl State {
             State::Stale => "stale",
             State::Idle => "idle",
             State::Foreign => "foreign",
+            State::Unknown => "unknown",
         }
     }
 }

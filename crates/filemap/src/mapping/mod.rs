@@ -136,10 +136,12 @@ impl Options {
 
     /// Creates the named object, or opens it if it exists (with the access of
     /// [`Options::access`]) and says which. An existing object is never resized
-    /// nor truncated: its size is the one its creator chose.
+    /// nor truncated: its size is the one its creator chose. `size` 0 means
+    /// "whatever size it has": the object is only opened, never created.
     ///
     /// # Errors
-    /// As [`Options::create`] and [`Options::open`].
+    /// As [`Options::create`] and [`Options::open`]; [`Error::InvalidSize`]
+    /// for size 0 when the object does not exist.
     pub fn create_or_open(&self, name: &str, size: u64) -> Result<(Mapping, Disposition)> {
         self.create_impl(name, size, true)
     }
@@ -172,6 +174,19 @@ impl Options {
         open_existing: bool,
     ) -> Result<(Mapping, Disposition)> {
         let n = name::parse(name)?;
+        if size == 0 && open_existing {
+            // "Whatever size it has": open only; creating needs a size.
+            return match self.open(name) {
+                Ok(m) => Ok((m, Disposition::Opened)),
+                Err(Error::NotFound { .. }) => Err(Error::InvalidSize {
+                    object: n.given,
+                    reason: "it does not exist, and creating it needs a size of at least 1 byte \
+                             (size 0 only opens an existing object at its own size)"
+                        .into(),
+                }),
+                Err(e) => Err(e),
+            };
+        }
         check_size(&n.given, size)?;
         if self.params.persistent && cfg!(windows) {
             return Err(Error::Unsupported {
@@ -376,8 +391,8 @@ impl Mapping {
     /// ```
     ///
     /// # Errors
-    /// As [`Mapping::from_file`], plus [`Error::NotFound`] for a missing file
-    /// opened read-only.
+    /// As [`Mapping::from_file`], plus [`Error::FileNotFound`] for a missing
+    /// file opened read-only (or in a folder that does not exist).
     pub fn from_path(path: impl AsRef<Path>, size: u64, access: Access) -> Result<Mapping> {
         let path = path.as_ref();
         let label = path.display().to_string();
@@ -387,7 +402,12 @@ impl Mapping {
             .create(access == Access::ReadWrite)
             .truncate(false)
             .open(path)
-            .map_err(|e| Error::os(&label, "open", e))?;
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Error::FileNotFound {
+                    path: label.clone(),
+                },
+                _ => Error::os(&label, "open", e),
+            })?;
         Self::from_file_labelled(&file, size, access, label)
     }
 

@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 use rustix::fs::{self as rfs, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 
-use super::posix::{io, is_regular, stat_id, Backoff, Kind, Object};
+use super::posix::{file_kind, io, is_regular, stat_id, Backoff, Kind, Object};
 use crate::error::{Error, Result};
 use crate::name::Name;
 use crate::types::{Access, CreateParams, Disposition};
@@ -105,7 +105,10 @@ fn join(n: &Name, access: Access, deadline: Instant, started: Instant) -> Result
         Access::Read => OFlags::RDONLY,
         Access::ReadWrite => OFlags::RDWR,
     } | OFlags::CLOEXEC
-        | OFlags::NOFOLLOW;
+        | OFlags::NOFOLLOW
+        // Anyone may put a FIFO at the name: opening one must not block
+        // (the type check below then refuses it). No effect on regular files.
+        | OFlags::NONBLOCK;
     let mut backoff = Backoff(0);
     loop {
         let fd = match rfs::open(path.as_str(), flags, Mode::empty()) {
@@ -125,7 +128,10 @@ fn join(n: &Name, access: Access, deadline: Instant, started: Instant) -> Result
         if !is_regular(&st) {
             return Err(Error::AccessDenied {
                 object: n.given.clone(),
-                reason: format!("{path} is not a regular file"),
+                reason: format!(
+                    "{path} is {}, not a shared-memory object (filemap opens only regular files there)",
+                    file_kind(&st)
+                ),
             });
         }
         let id = stat_id(&st);

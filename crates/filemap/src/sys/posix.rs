@@ -95,6 +95,21 @@ pub(super) fn is_regular(st: &rfs::Stat) -> bool {
     rfs::FileType::from_raw_mode(st.st_mode as _) == rfs::FileType::RegularFile
 }
 
+/// What kind of file `st` is, for messages ("a FIFO (named pipe)").
+pub(super) fn file_kind(st: &rfs::Stat) -> &'static str {
+    use rfs::FileType as T;
+    match T::from_raw_mode(st.st_mode as _) {
+        T::RegularFile => "a regular file",
+        T::Directory => "a directory",
+        T::Symlink => "a symbolic link",
+        T::Fifo => "a FIFO (named pipe)",
+        T::Socket => "a socket",
+        T::CharacterDevice => "a character device",
+        T::BlockDevice => "a block device",
+        _ => "not a regular file",
+    }
+}
+
 /// Waits with growing pauses: the library polls only where the OS offers no
 /// way to wait (another process's half-finished step), and always with a deadline.
 pub(super) struct Backoff(pub(super) u32);
@@ -119,7 +134,10 @@ pub(crate) fn from_file(file: &File, size: u64, access: Access, obj: &str) -> Re
     if !is_regular(&st) {
         return Err(Error::InvalidSize {
             object: obj.to_owned(),
-            reason: "it is not a regular file, so it has no size to map".into(),
+            reason: format!(
+                "it is {}, not a regular file, so it has no size to map",
+                file_kind(&st)
+            ),
         });
     }
     let acc = rfs::fcntl_getfl(&fd).map_err(|e| Error::os(obj, "fcntl(F_GETFL)", io(e)))?
