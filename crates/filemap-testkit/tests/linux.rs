@@ -335,3 +335,45 @@ fn an_object_this_user_may_not_open_is_unknown_not_stale() {
     drop(m);
     std::fs::remove_file(&exe).unwrap();
 }
+
+/// A size the system cannot give is refused at once with NoSpace naming
+/// the size and what is available; it used to go on reserving pages (1.1
+/// GiB after 140 ms for 1 TiB of memfd) toward the OOM killer.
+#[test]
+fn sizes_beyond_memory_and_swap_are_refused_up_front() {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let kb = |field: &str| -> u64 {
+        meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| {
+                v.trim_start_matches(':')
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0)
+    };
+    // Twice all the memory and swap there is, and at least 1 TiB.
+    let huge = (2 * 1024 * (kb("MemTotal") + kb("SwapTotal"))).max(1 << 40);
+    let t = std::time::Instant::now();
+    match Mapping::anonymous(huge) {
+        Err(e @ Error::NoSpace { .. }) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains(&huge.to_string()) && msg.contains("can give about"),
+                "{msg}"
+            );
+        }
+        other => panic!("anonymous({huge}): expected NoSpace, got {other:?}"),
+    }
+    let name = unique("huge");
+    assert!(
+        matches!(Mapping::create(&name, huge), Err(Error::NoSpace { .. })),
+        "create"
+    );
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert!(!shm(&name).exists(), "nothing is left under the name");
+}

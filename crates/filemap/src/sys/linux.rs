@@ -261,8 +261,7 @@ pub(crate) fn create_named(
     rfs::ftruncate(&fd, size).map_err(|e| Error::os_sized(obj, size, "ftruncate", io(e)))?;
     // Reserve every page now, so that a too-small /dev/shm fails here rather
     // than as SIGBUS on first touch.
-    rfs::fallocate(&fd, rfs::FallocateFlags::empty(), 0, size)
-        .map_err(|e| Error::os_sized(obj, size, "fallocate", io(e)))?;
+    reserve(&fd, size, obj)?;
     rfs::flock(&fd, FlockOperation::LockShared).map_err(|e| Error::os(obj, "flock", io(e)))?;
     let st = rfs::fstat(&fd).map_err(|e| Error::os(obj, "fstat", io(e)))?;
     let proc_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
@@ -315,8 +314,7 @@ pub(crate) fn anonymous(size: u64, obj: &str) -> Result<Object> {
     let fd = rfs::memfd_create("filemap", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)
         .map_err(|e| Error::os(obj, "memfd_create", io(e)))?;
     rfs::ftruncate(&fd, size).map_err(|e| Error::os_sized(obj, size, "ftruncate", io(e)))?;
-    rfs::fallocate(&fd, rfs::FallocateFlags::empty(), 0, size)
-        .map_err(|e| Error::os_sized(obj, size, "fallocate", io(e)))?;
+    reserve(&fd, size, obj)?;
     // Nobody (the child included) can shrink it under our views and cause SIGBUS.
     rfs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)
         .map_err(|e| Error::os(obj, "fcntl(F_ADD_SEALS)", io(e)))?;
@@ -326,6 +324,87 @@ pub(crate) fn anonymous(size: u64, obj: &str) -> Result<Object> {
         writable: true,
         kind: Kind::Anonymous,
     })
+}
+
+/// Reserves every page of a new object of `size` bytes (`fallocate`), so
+/// that running out of memory is an error now, not SIGBUS on first touch.
+/// Sizes the system cannot give are refused before anything is reserved:
+/// memfd has no cap, and `/dev/shm` may allow more than there is memory, so
+/// `fallocate` would otherwise push the machine toward the OOM killer.
+fn reserve(fd: &OwnedFd, size: u64, obj: &str) -> Result<()> {
+    if let Some(available) = memory_available() {
+        if size > available {
+            return Err(Error::NoSpace {
+                object: obj.to_owned(),
+                size,
+                call: "reserve",
+                source: std::io::Error::new(
+                    std::io::ErrorKind::OutOfMemory,
+                    format!(
+                        "{size} bytes asked for, but the system can give about {available} \
+                         (available memory and free swap, within this process's cgroup limit)"
+                    ),
+                ),
+            });
+        }
+    }
+    rfs::fallocate(fd, rfs::FallocateFlags::empty(), 0, size)
+        .map_err(|e| Error::os_sized(obj, size, "fallocate", io(e)))
+}
+
+/// Bytes of memory the system can still give: `MemAvailable` plus
+/// `SwapFree` (`/proc/meminfo`), and no more than what is left under this
+/// process's cgroup v2 `memory.max`. `None` when none of that can be read.
+pub(crate) fn memory_available() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let field = |name: &str| {
+        meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb.saturating_mul(1024))
+    };
+    let system = field("MemAvailable")?.saturating_add(field("SwapFree").unwrap_or(0));
+    Some(match cgroup_room() {
+        Some(room) => system.min(room),
+        None => system,
+    })
+}
+
+/// What is left under this process's cgroup memory limit, if it has one:
+/// v2's `memory.max` less `memory.current`, or v1's `memory.limit_in_bytes`
+/// less `memory.usage_in_bytes` (v1 writes "no limit" as a number near 2^63).
+fn cgroup_room() -> Option<u64> {
+    let cg = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let read = |dir: &str, f: &str| -> Option<u64> {
+        std::fs::read_to_string(format!("{dir}/{f}"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    let room = |dir: &str, limit: &str, usage: &str| {
+        let max = read(dir, limit).filter(|&m| m < 1 << 62)?; // v2 "max" does not parse
+        Some(max.saturating_sub(read(dir, usage)?))
+    };
+    for line in cg.lines() {
+        if let Some(path) = line.strip_prefix("0::") {
+            let dir = format!("/sys/fs/cgroup{}", path.trim());
+            if let Some(r) = room(&dir, "memory.max", "memory.current") {
+                return Some(r);
+            }
+        } else if let Some((_, path)) = line
+            .split_once(':')
+            .and_then(|(_, rest)| rest.split_once(':'))
+            .filter(|(ctrl, _)| ctrl.split(',').any(|c| c == "memory"))
+        {
+            let dir = format!("/sys/fs/cgroup/memory{}", path.trim());
+            if let Some(r) = room(&dir, "memory.limit_in_bytes", "memory.usage_in_bytes") {
+                return Some(r);
+            }
+        }
+    }
+    None
 }
 
 /// A read-only descriptor of the object `fd` refers to (a new open file
