@@ -375,6 +375,10 @@ fn main() {
     if let Some(code) = hostile::role(&args) {
         std::process::exit(code);
     }
+    #[cfg(unix)]
+    if let Some(code) = unix_role(&args) {
+        std::process::exit(code);
+    }
     if let ["inspect", name] = args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         // What `filemap::inspect` says of NAME, from this process (whose
         // user a test may have changed).
@@ -443,5 +447,66 @@ fn main() {
         let reply = command(&m, &line).unwrap_or_else(|e| err_line(&e));
         writeln!(out, "{reply}").unwrap();
         out.flush().unwrap();
+    }
+}
+
+/// Roles that attack or exercise the Unix lifetime protocol:
+///
+/// - `lock-attack PATH`: what a process that may only read an object can
+///   try against its owner: open it read-only, take `flock(LOCK_EX)` and a
+///   process-associated write lock (`F_SETLK`), say which it got
+///   (`flock ok|refused fcntl ok|refused`), and hold them until `exit`.
+/// - `fork-hold NAME`: open the mapping, `fork`; the parent drops its
+///   `Mapping` at once and says `parent dropped`, then waits for `exit`; the
+///   child holds the mapping until the file `NAME.release` appears in the
+///   temporary folder (at most 60 s), then drops it and exits.
+#[cfg(unix)]
+fn unix_role(args: &[String]) -> Option<i32> {
+    use rustix::fs::{self as rfs, FlockOperation, Mode, OFlags};
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let wait_exit = || {
+        for l in std::io::stdin().lines() {
+            if l.map(|l| l.trim() == "exit").unwrap_or(true) {
+                break;
+            }
+        }
+    };
+    match a.as_slice() {
+        ["lock-attack", path] => {
+            let fd = rfs::open(*path, OFlags::RDONLY | OFlags::NONBLOCK, Mode::empty())
+                .expect("open read-only");
+            let word = |ok: bool| if ok { "ok" } else { "refused" };
+            let flock = rfs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_ok();
+            let fcntl = rfs::fcntl_lock(&fd, FlockOperation::NonBlockingLockExclusive).is_ok();
+            println!("flock {} fcntl {}", word(flock), word(fcntl));
+            std::io::stdout().flush().unwrap();
+            wait_exit();
+            Some(0)
+        }
+        ["fork-hold", name] => {
+            let m = Mapping::open(name, Access::ReadWrite).expect("open");
+            // SAFETY: this process has one thread here (the helper starts
+            // none before this role), so the child may go on running Rust.
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0, "fork failed");
+            if pid == 0 {
+                let release = std::env::temp_dir().join(format!("{name}.release"));
+                let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+                while !release.exists() && std::time::Instant::now() < end {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                drop(m);
+                let _ = std::fs::remove_file(&release);
+                // Skip the parent's stdio buffers and exit handlers.
+                // SAFETY: `_exit` ends this process at once; nothing after runs.
+                unsafe { libc::_exit(0) };
+            }
+            drop(m);
+            println!("parent dropped");
+            std::io::stdout().flush().unwrap();
+            wait_exit();
+            Some(0)
+        }
+        _ => None,
     }
 }

@@ -377,3 +377,118 @@ fn sizes_beyond_memory_and_swap_are_refused_up_front() {
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     assert!(!shm(&name).exists(), "nothing is left under the name");
 }
+
+/// A process that may only read an object cannot lock its owner out: with
+/// `flock`, it could take the lifetime lock exclusively on a stale object
+/// (or upgrade its shared lock once the owner's holders were gone), and the
+/// owner's open, create and create_or_open then failed with NotReady. Now
+/// the lifetime lock needs write access for its exclusive step.
+#[test]
+fn a_reader_cannot_lock_the_owner_out() {
+    let name = unique("lockout");
+    // Readable by all, writable by the owner only.
+    let m = Options::new().mode(0o644).create(&name, 4096).unwrap();
+    let is_root = rustix::process::geteuid().is_root();
+    let exe = std::env::temp_dir().join(unique("helper"));
+    std::fs::copy(helper_path(), &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut other = Command::new(&exe);
+    if is_root {
+        other.uid(65534).gid(65534);
+    }
+    let path = shm(&name);
+    let mut attacker = Helper::spawn_cmd(
+        other.args(["lock-attack", path.to_str().unwrap()]),
+        "lock-attack as a reader",
+    );
+    // flock still works (it needs no write access), but filemap no longer
+    // uses it; a write lock is refused.
+    assert_eq!(attacker.line(), "flock ok fcntl refused");
+    // The owner's holders exit: the object is stale, whatever the reader holds.
+    drop(m);
+    let quick = Options::new().ready_timeout(Duration::from_millis(500));
+    let t = std::time::Instant::now();
+    assert!(matches!(
+        quick.clone().access(Access::Read).open(&name),
+        Err(Error::NotFound { .. })
+    ));
+    let again = quick
+        .create(&name, 8192)
+        .expect("the owner creates the name again");
+    assert_eq!(again.len(), 8192);
+    let (_, how) = quick.create_or_open(&name, 8192).unwrap();
+    assert_eq!(how, filemap::Disposition::Opened);
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    attacker.send("exit");
+    attacker.wait();
+    std::fs::remove_file(&exe).unwrap();
+}
+
+/// A forked child shares its parent's open file description, and so its
+/// lifetime lock: the parent dropping its `Mapping` (and a third holder
+/// dropping its own after that) must not remove the name while the child
+/// still holds the object; the child letting go does.
+#[test]
+fn a_forked_child_keeps_the_name_while_it_holds_the_object() {
+    let name = unique("fork");
+    let third = Mapping::create(&name, 4096).unwrap();
+    let mut h = Helper::spawn(&["fork-hold", &name]);
+    assert_eq!(h.line(), "parent dropped");
+    assert!(shm(&name).exists(), "the parent's drop left the name");
+    // The third holder lets go: only the forked child holds it now.
+    drop(third);
+    assert!(
+        shm(&name).exists(),
+        "the name lives while the child holds it"
+    );
+    assert!(
+        matches!(
+            Mapping::create(&name, 4096),
+            Err(Error::AlreadyExists { .. })
+        ),
+        "no second object under the name"
+    );
+    Mapping::open(&name, Access::Read).expect("still there to open");
+    let release = std::env::temp_dir().join(format!("{name}.release"));
+    std::fs::write(&release, b"").unwrap();
+    filemap_testkit::wait_until("the name goes with the child's hold", || {
+        !shm(&name).exists()
+    });
+    h.send("exit");
+    h.wait();
+}
+
+/// A named mapping handed to a child (`inherit`, read-only or read-write)
+/// keeps its name while the child holds it, after the parent let go: no
+/// fresh `create` can make a second object under the name meanwhile.
+#[test]
+fn an_inherited_named_mapping_keeps_its_name_while_the_child_holds_it() {
+    for access in [Access::Read, Access::ReadWrite] {
+        let name = unique("inherit-named");
+        let m = Mapping::create(&name, 4096).unwrap();
+        let inh = m.inherit(access).unwrap();
+        let mut cmd = Command::new(helper_path());
+        cmd.arg("inherited").env("FILEMAP_TOKEN", inh.token());
+        let mut child = Helper::spawn_cmd(&mut cmd, "inherited named");
+        assert_eq!(child.line(), "ok inherited 4096", "{access:?}");
+        drop(inh);
+        drop(m);
+        assert!(shm(&name).exists(), "{access:?}: the name lives");
+        assert!(
+            matches!(
+                Mapping::create(&name, 4096),
+                Err(Error::AlreadyExists { .. })
+            ),
+            "{access:?}: no split brain"
+        );
+        child.send("exit");
+        child.wait();
+        // The child held it without its name: once it is gone the object is
+        // stale, and the next call that meets the name removes it.
+        assert!(matches!(
+            Mapping::open(&name, Access::Read),
+            Err(Error::NotFound { .. })
+        ));
+        assert!(!shm(&name).exists());
+    }
+}

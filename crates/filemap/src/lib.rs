@@ -100,7 +100,9 @@
 //!
 //! - **Linux**: `/dev/shm` (POSIX shm: a name `X` is the object Python's
 //!   `SharedMemory("X")` and Boost's `shared_memory_object("X")` open), memfd for
-//!   unnamed mappings, `mmap`, and `flock` to know when the last holder is gone.
+//!   unnamed mappings, `mmap`, and open-file-description locks to know when the
+//!   last holder is gone (a process that may only read an object can never lock
+//!   its owner out; a `fork`ed child or one handed the mapping keeps the name).
 //!   See the notes on the `sys` layer for the exact protocol.
 //! - **Windows**: `CreateFileMappingW`, `OpenFileMappingW`, `MapViewOfFileEx` & co.
 //!   [`Lifetime::Persistent`] is not available; [`Options::mode`] is ignored.
@@ -108,6 +110,9 @@
 //!   describes. A transient object is removed when its creator releases it
 //!   (a crashed creator leaves the name until [`Mapping::remove`]), and a
 //!   read-only inheritable handle of a read-write mapping is not available.
+//!   No locks keep the lifetime there, so no reader can lock anyone out; but
+//!   the creator's release removes the name even while a `fork`ed child or
+//!   another process still holds the object (which keeps its memory).
 //!
 //! # Safety
 //!

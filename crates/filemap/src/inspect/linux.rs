@@ -1,19 +1,20 @@
 //! Linux: what `/dev/shm` holds and which processes use it, from `/proc`.
 //! Backs the public `inspect` module. No `unsafe` here; the lifetime protocol
-//! it reads (mode marks, the shared `flock` per holder) is `sys`'s.
+//! it reads (mode marks, the shared open-file-description lock per holder)
+//! is `sys`'s.
 
 use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 
-use rustix::fs::{self as rfs, FlockOperation, Mode, OFlags};
+use rustix::fs::{self as rfs, Mode, OFlags};
 
 use super::{Cleaned, Holder, ObjectInfo, Origin, State};
 use crate::error::{Error, Result};
 use crate::mapping::Backing;
 use crate::name::Name;
 use crate::segment::{parse_header, HEADER_LEN};
-use crate::sys::{MARK_PERSISTENT, MARK_TRANSIENT, SHM_DIR};
+use crate::sys::{ofd_held_by_others, ofd_lock, Lock, MARK_PERSISTENT, MARK_TRANSIENT, SHM_DIR};
 
 /// (device, inode) of a file, the key holders are matched by: a filemap object's
 /// descriptors and maps show its creation-time path (`/dev/shm/#123 (deleted)`,
@@ -133,7 +134,7 @@ fn open_to_look(path: &str) -> Option<rustix::fd::OwnedFd> {
 /// `None` when this process may not open it to check.
 fn lock_held(path: &str) -> Option<bool> {
     let fd = open_to_look(path)?;
-    Some(rfs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_err())
+    ofd_held_by_others(&fd).ok()
 }
 
 /// The first bytes of the file at `path` (as many as a segment header), read
@@ -219,9 +220,10 @@ pub(super) fn info(n: &Name) -> Result<ObjectInfo> {
 pub(super) fn remove_if_stale(n: &Name) -> Result<Cleaned> {
     let path = format!("{SHM_DIR}/{}", n.base);
     let obj = &n.given;
+    // Read-write: the exclusive lock held while deciding needs write access.
     let fd = rfs::open(
         path.as_str(),
-        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
+        OFlags::RDWR | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
         Mode::empty(),
     )
     .map_err(|e| {
@@ -243,7 +245,7 @@ pub(super) fn remove_if_stale(n: &Name) -> Result<Cleaned> {
     }
     // Hold the exclusive lock while deciding and removing, as every filemap
     // process does (see sys/linux.rs), so no new holder can slip in.
-    if rfs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_err() {
+    if ofd_lock(&fd, Lock::Exclusive).is_err() {
         return Ok(Cleaned::Kept("held by a live filemap process".into()));
     }
     let index = HashMap::from([(key(&md), n.base.clone())]);

@@ -1,20 +1,37 @@
 //! Linux: named objects in `/dev/shm` with the Win32 lifetime (a shared
-//! `flock` per holder), memfd for unnamed objects, futexes for waiting and
-//! `membarrier` for cross-process barriers, through `rustix`. The parts
+//! open-file-description lock per holder), memfd for unnamed objects,
+//! futexes for waiting and `membarrier` for cross-process barriers, through
+//! `rustix` (and `libc` for the OFD locks rustix does not wrap). The parts
 //! shared with macOS are in `posix.rs`.
 //!
 //! # Lifetime of named objects on Linux (the Win32 model)
 //!
 //! A named object is the tmpfs file `/dev/shm/NAME` (what `shm_open("/NAME")`
-//! opens). Every filemap process that holds it keeps a *shared* `flock` on its
-//! own open file description, for as long as its `Mapping` or any `View` lives.
-//! The kernel drops those locks when a process exits, `kill -9` included. So
-//! "does anyone still hold it?" is answered by trying an exclusive lock without
-//! blocking: it succeeds only when no holder is left.
+//! opens). Every filemap process that holds it keeps a *shared* lock
+//! (`F_OFD_SETLK`, `F_RDLCK`, whole file) on its own open file description,
+//! for as long as its `Mapping` or any `View` lives. The kernel drops such a
+//! lock when the last descriptor of that description closes: when the process
+//! exits, `kill -9` included, and not before its `fork`ed children and the
+//! children it handed the descriptor to have closed theirs too.
 //!
-//! Transient objects (the default) carry the sticky bit (`S_ISVTX`) in their mode;
-//! persistent ones carry `S_ISGID` instead, and objects made by other programs
-//! carry neither. Only transient objects are ever removed behind anyone's back.
+//! Open-file-description locks rather than `flock`, for two reasons:
+//! - An exclusive one (`F_WRLCK`) needs a descriptor open for writing, so a
+//!   process that may only read the object can hold it like anyone else but
+//!   never lock the owner out (with `flock`, a reader could take the
+//!   exclusive lock on a stale object and keep every writer from opening it).
+//! - Changing a shared lock to an exclusive one is atomic, and filemap never
+//!   changes or removes a lock it holds: releasing is closing. (`flock`'s
+//!   conversion drops the lock first, so a failed attempt left a holder, and
+//!   a `fork`ed child sharing its description, without any lock.)
+//!
+//! "Does anyone else hold it?" is `F_OFD_GETLK` for a write lock, which any
+//! reader may ask; taking the exclusive lock is how a writer makes sure, for
+//! the moment it removes a name, that nobody does.
+//!
+//! Transient objects (the default) carry the sticky bit (`S_ISVTX`) in their
+//! mode; persistent ones carry `S_ISGID` instead, and objects made by other
+//! programs carry neither. Only transient objects are ever removed behind
+//! anyone's back.
 //!
 //! - **Creating**: the object is made complete before it gets its name: an
 //!   unnamed `O_TMPFILE` in `/dev/shm` is sized, its pages reserved with
@@ -23,30 +40,42 @@
 //!   then is it linked to the name with `linkat`, which fails if the name exists.
 //!   No one can see a half-made object, and create-new is atomic.
 //! - **Releasing**: when the last `Mapping`/`View` of the object in a process is
-//!   dropped, the process tries to take the exclusive lock; if that works it is
-//!   the last holder, and it unlinks the name (after checking that the name
-//!   still refers to this very file).
+//!   dropped, the process closes its descriptor (its lock goes with it, unless
+//!   a child still shares the description), opens the name afresh read-write
+//!   and tries the exclusive lock there; if that works nobody holds the
+//!   object, and it unlinks the name (after checking that the name still
+//!   refers to this very file). A process that may not write the object
+//!   leaves that to the next one that can.
 //! - **Crashes**: when the last holder dies, nobody is left to unlink; the name
 //!   is then *stale*. Every filemap call that meets the name (open, create,
-//!   create-or-open) sees the stale object by the same exclusive-lock test,
-//!   unlinks it and behaves as if it were absent. (So does `filemap clean`.)
+//!   create-or-open) sees that nobody else holds the transient object,
+//!   removes it as a releaser would, and behaves as if it were absent. (So does
+//!   `filemap clean`.)
 //! - **Opening**: an opener takes its shared lock and then checks that the name
-//!   still refers to the file it opened and that the file is still linked; if a
-//!   releaser unlinked it in between, the opener starts over and finds the name
-//!   gone. A short exclusive lock held by someone else's check is waited out.
+//!   still refers to the file it opened; if a releaser unlinked it in between,
+//!   the opener starts over and finds the name gone. A releaser's short
+//!   exclusive lock is waited out.
 //!
 //! A `fork`ed child (without `exec`) shares its parent's open file description
-//! and so its lock: the two count as one holder. Descriptors are close-on-exec.
+//! and so its lock; so does a child that inherited the descriptor
+//! (`Mapping::inherit`; a read-only hand-over gets a new description, locked
+//! before it is handed over). The name lives until both have let go.
+//! Descriptors are close-on-exec.
 //!
 //! Unlinking only ever happens while holding the exclusive lock on that very
 //! file and after checking the name still refers to it, and nobody can replace
 //! the name while that lock is held, so one process never removes another's
 //! fresh object.
+//!
+//! Processes of filemap builds from before the switch to these locks (which
+//! used `flock`) do not see these locks, nor these processes theirs: the two
+//! must not share names.
 
+use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use rustix::fs::{self as rfs, FlockOperation, Mode, OFlags};
+use rustix::fs::{self as rfs, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::posix::{file_kind, io, is_regular, stat_id, Backoff, Kind, Object};
@@ -55,27 +84,102 @@ use crate::name::Name;
 use crate::types::{Access, CreateParams, Disposition};
 
 /// Called when this process lets go of a named object (its last `Mapping` or
-/// `View` is dropped): the last holder anywhere removes a transient name
-/// (module docs). If the exclusive lock is refused, someone else still holds
-/// the object.
+/// `View` is dropped): closes `fd`, then, for a transient object, removes the
+/// name if no holder is left anywhere (module docs, "Releasing").
 pub(super) fn release_named(
-    fd: &OwnedFd,
+    fd: OwnedFd,
     path: &str,
     managed: bool,
     id: (u64, u64),
     _unlink_on_drop: bool,
 ) {
-    if managed
-        && rfs::flock(fd, FlockOperation::NonBlockingLockExclusive).is_ok()
-        && same_file(path, id)
-    {
-        let _ = rfs::unlink(path);
+    // Others holding it (other descriptions: a forked child shares ours)
+    // will remove it; asking costs one call where checking afresh costs four.
+    let others = managed && ofd_held_by_others(&fd).unwrap_or(false);
+    // Closing is how this process's lock goes: never by unlocking, which
+    // would strip the lock a forked child shares with us.
+    drop(fd);
+    if managed && !others {
+        remove_if_unheld(path, id);
     }
+}
+
+/// Removes the name `path` if it still refers to the file `id` and nobody
+/// holds that file: takes the exclusive lock on a fresh read-write
+/// description, checks, unlinks, and lets go. Does nothing when the lock is
+/// refused (someone holds it), the name now refers to another file, or this
+/// process may not open it read-write.
+pub(crate) fn remove_if_unheld(path: &str, id: (u64, u64)) -> bool {
+    let Ok(fd) = rfs::open(
+        path,
+        OFlags::RDWR | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
+        Mode::empty(),
+    ) else {
+        return false;
+    };
+    if !matches!(rfs::fstat(&fd), Ok(st) if stat_id(&st) == id) {
+        return false;
+    }
+    if ofd_lock(&fd, Lock::Exclusive).is_err() || !same_file(path, id) {
+        return false;
+    }
+    rfs::unlink(path).is_ok()
 }
 
 /// True when `path` currently names the file with identity `id`.
 fn same_file(path: &str, id: (u64, u64)) -> bool {
     matches!(rfs::lstat(path), Ok(st) if stat_id(&st) == id)
+}
+
+/// A lock on a whole file's open file description.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lock {
+    /// `F_RDLCK`: what every holder keeps; needs read access.
+    Shared,
+    /// `F_WRLCK`: only while removing a name; needs write access.
+    Exclusive,
+}
+
+/// Takes `lock` on the open file description of `fd` without waiting
+/// (`F_OFD_SETLK`); `WOULDBLOCK` when another description holds a lock that
+/// conflicts, `BADF` for an exclusive lock on a read-only descriptor. A
+/// shared lock this description holds becomes exclusive atomically.
+pub(crate) fn ofd_lock(fd: &OwnedFd, lock: Lock) -> rustix::io::Result<()> {
+    let mut fl = whole_file(match lock {
+        Lock::Shared => libc::F_RDLCK,
+        Lock::Exclusive => libc::F_WRLCK,
+    });
+    // SAFETY: `fd` is an open descriptor for the duration of the call, and
+    // `fl` is a properly initialised `struct flock` that the kernel only reads.
+    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) };
+    if r == -1 {
+        return Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO));
+    }
+    Ok(())
+}
+
+/// Whether a description other than `fd`'s holds any lock on the file
+/// (`F_OFD_GETLK` for a write lock; read access is enough to ask).
+pub(crate) fn ofd_held_by_others(fd: &OwnedFd) -> rustix::io::Result<bool> {
+    let mut fl = whole_file(libc::F_WRLCK);
+    // SAFETY: as in `ofd_lock`; the kernel writes the answer into `fl`.
+    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) };
+    if r == -1 {
+        return Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO));
+    }
+    Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+}
+
+/// A `struct flock` of type `typ` over the whole file, as OFD locks need
+/// (`l_pid` 0).
+fn whole_file(typ: libc::c_int) -> libc::flock {
+    // SAFETY: `flock` is a plain C struct for which all zeroes is valid.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = typ as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = 0;
+    fl.l_len = 0; // to the end of the file, however it grows
+    fl
 }
 
 pub(crate) const SHM_DIR: &str = "/dev/shm";
@@ -136,37 +240,32 @@ fn join(n: &Name, access: Access, deadline: Instant, started: Instant) -> Result
         }
         let id = stat_id(&st);
         let managed = st.st_mode & MARK_TRANSIENT != 0;
-        match rfs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) if managed => {
-                // Nobody holds this transient object: its last holder died. Remove
-                // the stale name (if it is still this file) and report it gone.
-                if same_file(&path, id) {
-                    let _ = rfs::unlink(path.as_str());
-                }
-                return Ok(Join::Gone);
-            }
-            Ok(()) => {
-                // Persistent or foreign: keep it, as a shared holder.
-                if rfs::flock(&fd, FlockOperation::NonBlockingLockShared).is_err() {
-                    backoff_or_timeout(n, &mut backoff, deadline, started)?;
-                    continue;
-                }
-            }
+        // Our hold: a shared lock on our own description.
+        match ofd_lock(&fd, Lock::Shared) {
+            Ok(()) => {}
             Err(Errno::WOULDBLOCK) => {
-                if rfs::flock(&fd, FlockOperation::NonBlockingLockShared).is_err() {
-                    // Someone holds the exclusive lock for a moment (a check or a
-                    // release in progress): wait it out and start over.
-                    backoff_or_timeout(n, &mut backoff, deadline, started)?;
-                    continue;
-                }
+                // A writer holds the exclusive lock for a moment (removing a
+                // name it found unheld): wait it out and start over.
+                backoff_or_timeout(n, &mut backoff, deadline, started)?;
+                continue;
             }
-            Err(e) => return Err(Error::os(&n.given, "flock", io(e))),
+            Err(e) => return Err(Error::os(&n.given, "fcntl(F_OFD_SETLK)", io(e))),
         }
-        // We hold a shared lock. If a releaser unlinked the file before we got
-        // it, the name is gone (or names a newer object): start over.
+        // If a releaser unlinked the file before we locked it, the name is
+        // gone (or names a newer object): start over.
         if !same_file(&path, id) {
             backoff.pause();
             continue;
+        }
+        let others = ofd_held_by_others(&fd)
+            .map_err(|e| Error::os(&n.given, "fcntl(F_OFD_GETLK)", io(e)))?;
+        if managed && !others {
+            // Nobody else holds this transient object: its last holder died.
+            // Remove the stale name if this process may (it needs write
+            // access), and report it gone either way.
+            drop(fd);
+            remove_if_unheld(&path, id);
+            return Ok(Join::Gone);
         }
         // A foreign creator may not have sized it yet: never hand out size 0.
         let mut st = st;
@@ -182,7 +281,7 @@ fn join(n: &Name, access: Access, deadline: Instant, started: Instant) -> Result
             st = rfs::fstat(&fd).map_err(|e| Error::os(&n.given, "fstat", io(e)))?;
         }
         return Ok(Join::Live(Object {
-            fd,
+            fd: ManuallyDrop::new(fd),
             size: st.st_size as u64,
             writable: access == Access::ReadWrite,
             kind: Kind::Named {
@@ -205,7 +304,9 @@ fn backoff_or_timeout(
         return Err(Error::NotReady {
             object: n.given.clone(),
             waited: started.elapsed(),
-            reason: "another process kept it locked exclusively (creating or removing it)".into(),
+            reason: "another process kept it locked exclusively (removing it), or it is \
+                     stale and this process may not remove it"
+                .into(),
         });
     }
     b.pause();
@@ -262,7 +363,8 @@ pub(crate) fn create_named(
     // Reserve every page now, so that a too-small /dev/shm fails here rather
     // than as SIGBUS on first touch.
     reserve(&fd, size, obj)?;
-    rfs::flock(&fd, FlockOperation::LockShared).map_err(|e| Error::os(obj, "flock", io(e)))?;
+    // Nobody else can see this file yet, so the lock cannot be refused.
+    ofd_lock(&fd, Lock::Shared).map_err(|e| Error::os(obj, "fcntl(F_OFD_SETLK)", io(e)))?;
     let st = rfs::fstat(&fd).map_err(|e| Error::os(obj, "fstat", io(e)))?;
     let proc_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
     let mut backoff = Backoff(0);
@@ -277,7 +379,7 @@ pub(crate) fn create_named(
             Ok(()) => {
                 return Ok((
                     Object {
-                        fd,
+                        fd: ManuallyDrop::new(fd),
                         size,
                         writable: true,
                         kind: Kind::Named {
@@ -319,7 +421,7 @@ pub(crate) fn anonymous(size: u64, obj: &str) -> Result<Object> {
     rfs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)
         .map_err(|e| Error::os(obj, "fcntl(F_ADD_SEALS)", io(e)))?;
     Ok(Object {
-        fd,
+        fd: ManuallyDrop::new(fd),
         size,
         writable: true,
         kind: Kind::Anonymous,
@@ -332,7 +434,12 @@ pub(crate) fn anonymous(size: u64, obj: &str) -> Result<Object> {
 /// memfd has no cap, and `/dev/shm` may allow more than there is memory, so
 /// `fallocate` would otherwise push the machine toward the OOM killer.
 fn reserve(fd: &OwnedFd, size: u64, obj: &str) -> Result<()> {
-    if let Some(available) = memory_available() {
+    let exact = if plainly_fits(size) {
+        None
+    } else {
+        memory_available()
+    };
+    if let Some(available) = exact {
         if size > available {
             return Err(Error::NoSpace {
                 object: obj.to_owned(),
@@ -371,10 +478,33 @@ pub(crate) fn memory_available() -> Option<u64> {
     })
 }
 
-/// What is left under this process's cgroup memory limit, if it has one:
-/// v2's `memory.max` less `memory.current`, or v1's `memory.limit_in_bytes`
-/// less `memory.usage_in_bytes` (v1 writes "no limit" as a number near 2^63).
+/// A cheap test that `size` is far below what the system can give, so that
+/// the exact reading of `/proc` (tens of microseconds: more than making a
+/// small object) can be skipped: a quarter of free memory and swap
+/// (`sysinfo`, one system call), and a sixteenth of the cgroup's limit
+/// (read once per process).
+fn plainly_fits(size: u64) -> bool {
+    static LIMIT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    let si = rustix::system::sysinfo();
+    let unit = u64::from(si.mem_unit.max(1));
+    // `unsigned long` in the kernel: 32 bits on 32-bit targets.
+    #[allow(clippy::useless_conversion)]
+    let free = u64::from(si.freeram)
+        .saturating_add(u64::from(si.freeswap))
+        .saturating_mul(unit);
+    let limit = *LIMIT.get_or_init(|| cgroup_memory().map(|(max, _)| max));
+    size <= free / 4 && limit.is_none_or(|l| size <= l / 16)
+}
+
+/// What is left under this process's cgroup memory limit, if it has one.
 fn cgroup_room() -> Option<u64> {
+    cgroup_memory().map(|(max, used)| max.saturating_sub(used))
+}
+
+/// This process's cgroup memory limit and usage, if it has a limit: v2's
+/// `memory.max` and `memory.current`, or v1's `memory.limit_in_bytes` and
+/// `memory.usage_in_bytes` (v1 writes "no limit" as a number near 2^63).
+fn cgroup_memory() -> Option<(u64, u64)> {
     let cg = std::fs::read_to_string("/proc/self/cgroup").ok()?;
     let read = |dir: &str, f: &str| -> Option<u64> {
         std::fs::read_to_string(format!("{dir}/{f}"))
@@ -383,15 +513,15 @@ fn cgroup_room() -> Option<u64> {
             .parse()
             .ok()
     };
-    let room = |dir: &str, limit: &str, usage: &str| {
+    let pair = |dir: &str, limit: &str, usage: &str| {
         let max = read(dir, limit).filter(|&m| m < 1 << 62)?; // v2 "max" does not parse
-        Some(max.saturating_sub(read(dir, usage)?))
+        Some((max, read(dir, usage)?))
     };
     for line in cg.lines() {
         if let Some(path) = line.strip_prefix("0::") {
             let dir = format!("/sys/fs/cgroup{}", path.trim());
-            if let Some(r) = room(&dir, "memory.max", "memory.current") {
-                return Some(r);
+            if let Some(p) = pair(&dir, "memory.max", "memory.current") {
+                return Some(p);
             }
         } else if let Some((_, path)) = line
             .split_once(':')
@@ -399,8 +529,8 @@ fn cgroup_room() -> Option<u64> {
             .filter(|(ctrl, _)| ctrl.split(',').any(|c| c == "memory"))
         {
             let dir = format!("/sys/fs/cgroup/memory{}", path.trim());
-            if let Some(r) = room(&dir, "memory.limit_in_bytes", "memory.usage_in_bytes") {
-                return Some(r);
+            if let Some(p) = pair(&dir, "memory.limit_in_bytes", "memory.usage_in_bytes") {
+                return Some(p);
             }
         }
     }
@@ -408,11 +538,26 @@ fn cgroup_room() -> Option<u64> {
 }
 
 /// A read-only descriptor of the object `fd` refers to (a new open file
-/// description, through `/proc/self/fd`).
-pub(super) fn reopen_read_only(fd: &OwnedFd, obj: &str) -> Result<OwnedFd> {
+/// description, through `/proc/self/fd`). For a named object (`lock`) it
+/// holds a shared lock of its own: handed to a child, it keeps the name
+/// alive while the child holds it (module docs).
+pub(super) fn reopen_read_only(fd: &OwnedFd, lock: bool, obj: &str) -> Result<OwnedFd> {
     let p = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    rfs::open(p.as_str(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| Error::os(obj, "open(/proc/self/fd)", io(e)))
+    let ro = rfs::open(p.as_str(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| Error::os(obj, "open(/proc/self/fd)", io(e)))?;
+    if !lock {
+        return Ok(ro);
+    }
+    let started = Instant::now();
+    let mut backoff = Backoff(0);
+    loop {
+        match ofd_lock(&ro, Lock::Shared) {
+            Ok(()) => return Ok(ro),
+            // Cannot happen while `fd` holds its shared lock; bounded anyway.
+            Err(Errno::WOULDBLOCK) if started.elapsed() < Duration::from_secs(2) => backoff.pause(),
+            Err(e) => return Err(Error::os(obj, "fcntl(F_OFD_SETLK)", io(e))),
+        }
+    }
 }
 
 /// The start time of process `pid` in clock ticks since boot (`/proc/PID/stat`

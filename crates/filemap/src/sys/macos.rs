@@ -5,6 +5,7 @@
 //! process fences. Checked, not run, in CI. The parts shared with Linux are in
 //! `posix.rs`.
 
+use std::mem::ManuallyDrop;
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,7 @@ use crate::types::{Access, CreateParams, Disposition};
 /// Called when this process lets go of a named object: the creator of a
 /// transient object unlinks its name.
 pub(super) fn release_named(
-    _fd: &OwnedFd,
+    _fd: OwnedFd,
     path: &str,
     _managed: bool,
     _id: (u64, u64),
@@ -45,7 +46,7 @@ pub(crate) fn open_named(n: &Name, access: Access, ready_timeout: Duration) -> R
         // A creator holds mode 0 until the object is sized (see create_named).
         if st.st_size > 0 && st.st_mode & 0o777 != 0 {
             return Ok(Object {
-                fd,
+                fd: ManuallyDrop::new(fd),
                 size: st.st_size as u64,
                 writable: access == Access::ReadWrite,
                 kind: Kind::Named {
@@ -88,7 +89,7 @@ pub(crate) fn create_named(
             match made {
                 Ok(st) => Ok((
                     Object {
-                        fd,
+                        fd: ManuallyDrop::new(fd),
                         size,
                         writable: true,
                         kind: Kind::Named {
@@ -135,7 +136,7 @@ pub(crate) fn anonymous(size: u64, obj: &str) -> Result<Object> {
                 rfs::ftruncate(&fd, size)
                     .map_err(|e| Error::os_sized(obj, size, "ftruncate", io(e)))?;
                 return Ok(Object {
-                    fd,
+                    fd: ManuallyDrop::new(fd),
                     size,
                     writable: true,
                     kind: Kind::Anonymous,
@@ -148,8 +149,8 @@ pub(crate) fn anonymous(size: u64, obj: &str) -> Result<Object> {
 }
 
 /// Not available here (no `/proc/self/fd` to reopen through).
-pub(super) fn reopen_read_only(fd: &OwnedFd, obj: &str) -> Result<OwnedFd> {
-    let _ = fd;
+pub(super) fn reopen_read_only(fd: &OwnedFd, lock: bool, obj: &str) -> Result<OwnedFd> {
+    let _ = (fd, lock);
     Err(Error::Unsupported {
         object: obj.to_owned(),
         what: "handing a read-only descriptor of a read-write mapping to a child".into(),

@@ -5,6 +5,7 @@
 //! and `macos.rs`, which this file reaches as `os`.
 
 use std::fs::File;
+use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
@@ -48,7 +49,9 @@ pub(super) enum Kind {
 /// An open mapping object: the descriptor, its size, and what backs it.
 #[derive(Debug)]
 pub(crate) struct Object {
-    pub(super) fd: OwnedFd,
+    /// Taken out (and closed) only in `drop`: a named object's release must
+    /// close it before it looks for other holders (see `linux.rs`).
+    pub(super) fd: ManuallyDrop<OwnedFd>,
     pub(super) size: u64,
     pub(super) writable: bool,
     pub(super) kind: Kind,
@@ -66,7 +69,7 @@ impl Object {
     /// `fsync` of the backing file (data and metadata).
     pub(crate) fn sync_backing(&self, object: &str) -> Result<()> {
         match self.kind {
-            Kind::File => rfs::fsync(&self.fd).map_err(|e| Error::os(object, "fsync", io(e))),
+            Kind::File => rfs::fsync(&*self.fd).map_err(|e| Error::os(object, "fsync", io(e))),
             _ => Ok(()),
         }
     }
@@ -74,6 +77,8 @@ impl Object {
 
 impl Drop for Object {
     fn drop(&mut self) {
+        // SAFETY: `drop` runs once, and `self.fd` is not used after this.
+        let fd = unsafe { ManuallyDrop::take(&mut self.fd) };
         if let Kind::Named {
             path,
             managed,
@@ -81,7 +86,7 @@ impl Drop for Object {
             unlink_on_drop,
         } = &self.kind
         {
-            os::release_named(&self.fd, path, *managed, *id, *unlink_on_drop);
+            os::release_named(fd, path, *managed, *id, *unlink_on_drop);
         }
     }
 }
@@ -161,7 +166,7 @@ pub(crate) fn from_file(file: &File, size: u64, access: Access, obj: &str) -> Re
         rfs::ftruncate(&fd, size).map_err(|e| Error::os_sized(obj, size, "ftruncate", io(e)))?;
     }
     Ok(Object {
-        fd,
+        fd: ManuallyDrop::new(fd),
         size,
         writable: access == Access::ReadWrite,
         kind: Kind::File,
@@ -184,9 +189,9 @@ impl Inherit {
     pub(crate) fn new(o: &Object, access: Access, obj: &str) -> Result<Inherit> {
         let fd = match access {
             Access::ReadWrite => {
-                rustix::io::dup(&o.fd).map_err(|e| Error::os(obj, "dup", io(e)))?
+                rustix::io::dup(&*o.fd).map_err(|e| Error::os(obj, "dup", io(e)))?
             }
-            Access::Read => os::reopen_read_only(&o.fd, obj)?,
+            Access::Read => os::reopen_read_only(&o.fd, matches!(o.kind, Kind::Named { .. }), obj)?,
         };
         // `dup` already leaves FD_CLOEXEC clear; the re-opened one has it set.
         rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::empty())
@@ -248,7 +253,7 @@ pub(crate) fn from_inherited(raw: u64, len: u64, access: Access, token: &str) ->
     rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC)
         .map_err(|e| Error::os(token, "fcntl(F_SETFD)", io(e)))?;
     Ok(Object {
-        fd,
+        fd: ManuallyDrop::new(fd),
         size: len,
         writable: access == Access::ReadWrite,
         kind: Kind::Anonymous,
@@ -284,7 +289,7 @@ pub(crate) fn map(
             p.map_len,
             prot,
             flags,
-            &o.fd,
+            &*o.fd,
             p.aligned,
         )
     }
