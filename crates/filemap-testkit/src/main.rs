@@ -456,6 +456,8 @@ fn main() {
 ///   try against its owner: open it read-only, take `flock(LOCK_EX)` and a
 ///   process-associated write lock (`F_SETLK`), say which it got
 ///   (`flock ok|refused fcntl ok|refused`), and hold them until `exit`.
+/// - `reopen-inherited`: try to open the descriptor named by `FILEMAP_TOKEN`
+///   again, read-write, through `/proc/self/fd` (`reopen ok|refused`).
 /// - `fork-hold NAME`: open the mapping, `fork`; the parent drops its
 ///   `Mapping` at once and says `parent dropped`, then waits for `exit`; the
 ///   child holds the mapping until the file `NAME.release` appears in the
@@ -481,6 +483,18 @@ fn unix_role(args: &[String]) -> Option<i32> {
             println!("flock {} fcntl {}", word(flock), word(fcntl));
             std::io::stdout().flush().unwrap();
             wait_exit();
+            Some(0)
+        }
+        ["reopen-inherited"] => {
+            let token = std::env::var("FILEMAP_TOKEN").expect("FILEMAP_TOKEN");
+            let fd = token.split(':').nth(2).expect("a descriptor in the token");
+            let reopened = rfs::open(
+                format!("/proc/self/fd/{fd}").as_str(),
+                OFlags::RDWR,
+                Mode::empty(),
+            );
+            println!("reopen {}", if reopened.is_ok() { "ok" } else { "refused" });
+            std::io::stdout().flush().unwrap();
             Some(0)
         }
         ["fork-hold", name] => {

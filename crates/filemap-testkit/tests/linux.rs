@@ -492,3 +492,36 @@ fn an_inherited_named_mapping_keeps_its_name_while_the_child_holds_it() {
         assert!(!shm(&name).exists());
     }
 }
+
+/// A child given a read-only hand-over of an unnamed mapping cannot open
+/// the descriptor again read-write through `/proc/self/fd` and write into the
+/// parent's object (the memfd's mode becomes 0400 on a read-only
+/// hand-over). As root the child runs as `nobody`: root bypasses file
+/// permissions, which is the documented limit of this guarantee.
+#[test]
+fn a_read_only_hand_over_cannot_be_reopened_for_writing() {
+    let m = Mapping::anonymous(4096).unwrap();
+    let v = m.view(.., ViewAccess::ReadWrite).unwrap();
+    v.write_at(0, b"parent").unwrap();
+    let inh = m.inherit(Access::Read).unwrap();
+    let exe = std::env::temp_dir().join(unique("helper"));
+    std::fs::copy(helper_path(), &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = Command::new(&exe);
+    if rustix::process::geteuid().is_root() {
+        cmd.uid(65534).gid(65534);
+    }
+    cmd.arg("reopen-inherited")
+        .env("FILEMAP_TOKEN", inh.token());
+    let mut child = Helper::spawn_cmd(&mut cmd, "reopen an inherited read-only descriptor");
+    assert_eq!(child.line(), "reopen refused");
+    child.wait();
+    drop(inh);
+    // The parent keeps writing, through its view and through new ones.
+    v.write_at(0, b"still").unwrap();
+    m.view(.., ViewAccess::ReadWrite)
+        .unwrap()
+        .write_at(8, b"new view")
+        .unwrap();
+    std::fs::remove_file(&exe).unwrap();
+}

@@ -550,6 +550,24 @@ impl Mapping {
     /// inheritable duplicate of the section handle with the given access. Any
     /// child spawned while it lives inherits it, so spawn from one thread.
     ///
+    /// A named mapping handed over keeps its name alive while the child
+    /// holds it (Linux), even after this process lets go.
+    ///
+    /// # What a read-only hand-over guarantees
+    ///
+    /// The child gets a descriptor or handle that cannot write. Whether it can
+    /// get a writable one some other way depends on the object:
+    /// - **Unnamed (Linux)**: the object's mode becomes `0400`, so the child
+    ///   cannot open its descriptor again read-write through `/proc/self/fd`;
+    ///   a child that bypasses file permissions (root, `CAP_DAC_OVERRIDE`)
+    ///   still can. This process's own descriptors and views keep writing.
+    /// - **Named**: the child can open the name like any process, with the
+    ///   access the object's mode grants its user: to make read-only binding,
+    ///   run the child as a user the mode grants only reading.
+    /// - **File**: likewise, the file's own permissions decide.
+    /// - **Windows**: the handle is duplicated with read access only; a child
+    ///   can open a named section again by name, as its security allows.
+    ///
     /// ```no_run
     /// use filemap::{Access, Mapping};
     /// let m = Mapping::anonymous(4096)?;

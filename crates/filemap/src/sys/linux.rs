@@ -538,14 +538,26 @@ fn cgroup_memory() -> Option<(u64, u64)> {
 }
 
 /// A read-only descriptor of the object `fd` refers to (a new open file
-/// description, through `/proc/self/fd`). For a named object (`lock`) it
-/// holds a shared lock of its own: handed to a child, it keeps the name
-/// alive while the child holds it (module docs).
-pub(super) fn reopen_read_only(fd: &OwnedFd, lock: bool, obj: &str) -> Result<OwnedFd> {
+/// description, through `/proc/self/fd`), for a read-only hand-over.
+///
+/// - For a memfd (`Kind::Anonymous`), the object's mode becomes `0400` first:
+///   a child could otherwise open `/proc/self/fd/N` read-write and write into
+///   it. (A process that bypasses file permissions, such as root with
+///   `CAP_DAC_OVERRIDE`, still can; and the parent's own descriptors and
+///   views keep working: permissions are checked when opening.)
+/// - For a named object, the new description holds a shared lock of its
+///   own: handed to a child, it keeps the name alive while the child holds
+///   it (module docs). The child can still open the name with whatever
+///   access the object's mode grants it.
+/// - A file's mode is the caller's, and is not changed.
+pub(super) fn reopen_read_only(fd: &OwnedFd, kind: &Kind, obj: &str) -> Result<OwnedFd> {
+    if let Kind::Anonymous = kind {
+        rfs::fchmod(fd, Mode::from_raw_mode(0o400)).map_err(|e| Error::os(obj, "fchmod", io(e)))?;
+    }
     let p = format!("/proc/self/fd/{}", fd.as_raw_fd());
     let ro = rfs::open(p.as_str(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| Error::os(obj, "open(/proc/self/fd)", io(e)))?;
-    if !lock {
+    if !matches!(kind, Kind::Named { .. }) {
         return Ok(ro);
     }
     let started = Instant::now();

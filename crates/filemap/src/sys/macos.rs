@@ -149,8 +149,8 @@ pub(crate) fn anonymous(size: u64, obj: &str) -> Result<Object> {
 }
 
 /// Not available here (no `/proc/self/fd` to reopen through).
-pub(super) fn reopen_read_only(fd: &OwnedFd, lock: bool, obj: &str) -> Result<OwnedFd> {
-    let _ = (fd, lock);
+pub(super) fn reopen_read_only(fd: &OwnedFd, kind: &Kind, obj: &str) -> Result<OwnedFd> {
+    let _ = (fd, kind);
     Err(Error::Unsupported {
         object: obj.to_owned(),
         what: "handing a read-only descriptor of a read-write mapping to a child".into(),

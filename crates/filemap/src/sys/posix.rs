@@ -42,6 +42,9 @@ pub(super) enum Kind {
     },
     /// memfd (Linux) or an already-unlinked shm object (macOS).
     Anonymous,
+    /// A descriptor handed to this process (`from_inherited`): what it
+    /// refers to (memfd, named object, file) is the parent's business.
+    Inherited,
     /// A regular file.
     File,
 }
@@ -191,7 +194,7 @@ impl Inherit {
             Access::ReadWrite => {
                 rustix::io::dup(&*o.fd).map_err(|e| Error::os(obj, "dup", io(e)))?
             }
-            Access::Read => os::reopen_read_only(&o.fd, matches!(o.kind, Kind::Named { .. }), obj)?,
+            Access::Read => os::reopen_read_only(&o.fd, &o.kind, obj)?,
         };
         // `dup` already leaves FD_CLOEXEC clear; the re-opened one has it set.
         rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::empty())
@@ -256,7 +259,7 @@ pub(crate) fn from_inherited(raw: u64, len: u64, access: Access, token: &str) ->
         fd: ManuallyDrop::new(fd),
         size: len,
         writable: access == Access::ReadWrite,
-        kind: Kind::Anonymous,
+        kind: Kind::Inherited,
     })
 }
 
