@@ -456,6 +456,8 @@ fn main() {
 ///   try against its owner: open it read-only, take `flock(LOCK_EX)` and a
 ///   process-associated write lock (`F_SETLK`), say which it got
 ///   (`flock ok|refused fcntl ok|refused`), and hold them until `exit`.
+/// - `shrink PATH SIZE`: what any process that may write an object can do
+///   to its holders: open it and `ftruncate` it to `SIZE` (says `shrunk`).
 /// - `reopen-inherited`: try to open the descriptor named by `FILEMAP_TOKEN`
 ///   again, read-write, through `/proc/self/fd` (`reopen ok|refused`).
 /// - `fork-hold NAME`: open the mapping, `fork`; the parent drops its
@@ -483,6 +485,14 @@ fn unix_role(args: &[String]) -> Option<i32> {
             println!("flock {} fcntl {}", word(flock), word(fcntl));
             std::io::stdout().flush().unwrap();
             wait_exit();
+            Some(0)
+        }
+        ["shrink", path, size] => {
+            let fd = rfs::open(*path, OFlags::RDWR | OFlags::NONBLOCK, Mode::empty())
+                .expect("open read-write");
+            rfs::ftruncate(&fd, size.parse().expect("size")).expect("ftruncate");
+            println!("shrunk");
+            std::io::stdout().flush().unwrap();
             Some(0)
         }
         ["reopen-inherited"] => {

@@ -151,6 +151,20 @@ pub enum Error {
         reason: String,
     },
 
+    /// A page of a view lost its backing while this process had it mapped:
+    /// another process shrank the object (`ftruncate`, `truncate`), or the
+    /// backing store was full when a page of a foreign object was first
+    /// touched. The access completed on a private zero page (never a crash);
+    /// what was there is gone, and what is written there reaches no one.
+    #[error(
+        "`{object}` was shrunk under this process's view (or a page of it could not be backed): \
+         the bytes past its end are gone; open it again to see what is left"
+    )]
+    Truncated {
+        /// The object concerned.
+        object: String,
+    },
+
     /// A valid segment of another kind, format version or layout (for example
     /// made by a build with another pointer width or endianness).
     #[error("`{object}` is incompatible: {reason}")]
@@ -309,6 +323,7 @@ impl From<Error> for io::Error {
             Error::NotReady { .. } | Error::Timeout { .. } => io::ErrorKind::TimedOut,
             Error::Corrupt { .. } | Error::Incompatible { .. } => io::ErrorKind::InvalidData,
             Error::PeerGone { .. } => io::ErrorKind::BrokenPipe,
+            Error::Truncated { .. } => io::ErrorKind::UnexpectedEof,
             Error::Busy { .. } => io::ErrorKind::ResourceBusy,
             Error::NoSpace { .. } => io::ErrorKind::StorageFull,
             Error::Unsupported { .. } => io::ErrorKind::Unsupported,

@@ -119,6 +119,13 @@
 //! Other processes can write shared memory at any time, so safe code gets
 //! copies and atomics, never `&[u8]` over shared bytes; [`View::as_slice`] and
 //! [`View::as_mut_slice`] are `unsafe` with the conditions spelled out.
+//!
+//! Another process may also *shrink* an object this process maps. On Unix a
+//! `SIGBUS` handler (installed with the first view, chaining to any handler
+//! installed before it) replaces the vanished pages with private zero pages,
+//! so the access completes, and the safe call reports [`Error::Truncated`]
+//! (see [`View::is_truncated`] for exactly what is covered). Windows cannot
+//! shrink a mapped section.
 
 #![warn(missing_docs)]
 // `unsafe` is allowed only where it is needed: the `sys` layer, the escape

@@ -151,6 +151,8 @@ impl Park {
         let started = Instant::now();
         let waiting = seg.a32(self.waiting);
         loop {
+            // A segment another process shrank will never make progress.
+            seg.check_backed()?;
             let seq = seg.a32(self.seq).load(Ordering::Acquire);
             waiting.fetch_add(1, Ordering::Relaxed);
             // Pairs with the fence in `notify`, or stands in for it (see

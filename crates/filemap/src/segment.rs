@@ -411,6 +411,17 @@ impl Segment {
         &self.view
     }
 
+    /// `Err(Truncated)` once another process shrank the segment under this
+    /// process's view (see `View::is_truncated`). The hot paths do not ask;
+    /// the slow ones (empty, full, about to wait) do.
+    #[inline]
+    pub(crate) fn check_backed(&self) -> Result<()> {
+        if self.view.is_truncated() {
+            return Err(self.view.truncated_error());
+        }
+        Ok(())
+    }
+
     pub(crate) fn label(&self) -> &str {
         &self.label
     }
@@ -425,7 +436,7 @@ impl Segment {
     #[inline]
     pub(crate) fn a32(&self, off: usize) -> &AtomicU32 {
         self.view
-            .atomic_u32(off)
+            .atomic_u32_raw(off)
             .expect("layout offsets are in range and aligned")
     }
 
@@ -433,7 +444,7 @@ impl Segment {
     #[inline]
     pub(crate) fn a64(&self, off: usize) -> &AtomicU64 {
         self.view
-            .atomic_u64(off)
+            .atomic_u64_raw(off)
             .expect("layout offsets are in range and aligned")
     }
 }

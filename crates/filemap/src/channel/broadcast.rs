@@ -227,8 +227,8 @@ impl SlotMem for SegSlots<'_> {
     #[inline]
     fn write_msg(&self, n: u64, data: &[u8]) {
         let (v, at) = (self.seg.view(), self.geo.slot(n));
-        v.write_at(at + 8, &(data.len() as u64).to_ne_bytes())
-            .and_then(|()| v.write_at(at + SLOT_HEADER, data))
+        v.write_at_raw(at + 8, &(data.len() as u64).to_ne_bytes())
+            .and_then(|()| v.write_at_raw(at + SLOT_HEADER, data))
             .expect("slots lie in the segment (checked at open)");
     }
     #[inline]
@@ -236,7 +236,7 @@ impl SlotMem for SegSlots<'_> {
         let mut len = [0u8; 8];
         self.seg
             .view()
-            .read_at(self.geo.slot(n) + 8, &mut len)
+            .read_at_raw(self.geo.slot(n) + 8, &mut len)
             .expect("slots lie in the segment (checked at open)");
         u64::from_ne_bytes(len)
     }
@@ -244,7 +244,7 @@ impl SlotMem for SegSlots<'_> {
     fn read_data(&self, n: u64, buf: &mut [u8]) {
         self.seg
             .view()
-            .read_at(self.geo.slot(n) + SLOT_HEADER, buf)
+            .read_at_raw(self.geo.slot(n) + SLOT_HEADER, buf)
             .expect("slots lie in the segment (checked at open)");
     }
 }
@@ -485,6 +485,7 @@ impl Receiver {
         if self.look(into)? {
             return Ok(true);
         }
+        self.seg.check_backed()?;
         if let Err(gone) = TX.check_peer(&self.seg, false) {
             // Its last message may have landed just before it closed.
             return if self.look(into)? {

@@ -281,7 +281,7 @@ impl Queue {
     fn write_len(&self, pos: u64, len: u64) {
         self.seg
             .view()
-            .write_at(self.at(pos) + 16, &len.to_ne_bytes())
+            .write_at_raw(self.at(pos) + 16, &len.to_ne_bytes())
             .expect("slots lie in the segment (checked at open)");
     }
 
@@ -297,6 +297,7 @@ impl Queue {
             });
         }
         let Some(pos) = claim_send(self).map_err(|r| self.corrupt(r))? else {
+            self.seg.check_backed()?;
             return Ok(false);
         };
         self.claimer(pos).store(self.me, Ordering::Relaxed);
@@ -304,7 +305,7 @@ impl Queue {
         self.write_len(pos, msg.len() as u64);
         self.seg
             .view()
-            .write_at(at + SLOT_HEADER, msg)
+            .write_at_raw(at + SLOT_HEADER, msg)
             .expect("slots lie in the segment (checked at open)");
         finish_send(self, pos);
         DATA_PARK.notify(&self.seg);
@@ -326,13 +327,14 @@ impl Queue {
         // let the caller's wait (and deadline) take over.
         for _ in 0..=self.geo.slots {
             let Some(pos) = claim_recv(self).map_err(|r| self.corrupt(r))? else {
+                self.seg.check_backed()?;
                 return Ok(false);
             };
             self.claimer(pos).store(self.me, Ordering::Relaxed);
             let at = self.at(pos);
             let v = self.seg.view();
             let mut len = [0u8; 8];
-            v.read_at(at + 16, &mut len)?;
+            v.read_at_raw(at + 16, &mut len)?;
             let len = u64::from_ne_bytes(len);
             let delivered = if len == SKIP {
                 false
@@ -348,7 +350,7 @@ impl Queue {
             } else {
                 buf.clear();
                 buf.resize(len as usize, 0);
-                v.read_at(at + SLOT_HEADER, buf)?;
+                v.read_at_raw(at + SLOT_HEADER, buf)?;
                 true
             };
             finish_recv(self, pos);

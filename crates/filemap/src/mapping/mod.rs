@@ -473,8 +473,9 @@ impl Mapping {
     /// # Errors
     /// [`Error::OutOfRange`] for a range that is empty or not inside the
     /// object, [`Error::AccessDenied`] for a read-write view of a read-only
-    /// mapping (checked before anything is mapped), [`Error::Os`] if the OS
-    /// refuses the mapping (for example, no address space left).
+    /// mapping (checked before anything is mapped), [`Error::Truncated`] when
+    /// another process has shrunk the object below the range, [`Error::Os`]
+    /// if the OS refuses the mapping (for example, no address space left).
     pub fn view(&self, range: impl RangeBounds<u64>, access: ViewAccess) -> Result<View> {
         let size = self.len();
         let out = |offset: u64, len: u64| Error::OutOfRange {
@@ -537,6 +538,18 @@ impl Mapping {
             len,
             size,
         })?;
+        // Another process may have shrunk the object since it was made: a view
+        // past its end now would fault on first touch.
+        if self
+            .shared
+            .obj
+            .current_size()
+            .is_some_and(|now| offset + len > now)
+        {
+            return Err(Error::Truncated {
+                object: label.clone(),
+            });
+        }
         let raw = sys::map(&self.shared.obj, offset, len_usize, access, label)?;
         Ok(View::new(raw, Arc::clone(&self.shared), offset, access))
     }

@@ -104,14 +104,62 @@ impl View {
         }
     }
 
+    /// Whether another process shrank the object under this view (or a page
+    /// of it could not be backed): from then on the view's vanished pages
+    /// read as zeros and writes to them reach no one, and the methods that
+    /// return a `Result` report [`Error::Truncated`]. Accesses never crash
+    /// (Unix: filemap's `SIGBUS` handler; Windows: sections cannot shrink).
+    #[inline]
+    pub fn is_truncated(&self) -> bool {
+        self.raw().truncated()
+    }
+
+    /// `Err(Truncated)` once a page of the view lost its backing.
+    #[inline]
+    fn check_backed(&self) -> Result<()> {
+        if self.raw().truncated() {
+            return Err(self.truncated_error());
+        }
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn truncated_error(&self) -> Error {
+        Error::Truncated {
+            object: self.shared.label.clone(),
+        }
+    }
+
     /// Copies `buf.len()` bytes from `offset` (relative to the view) into `buf`.
     /// If another process writes the range meanwhile, `buf` may hold a mix of
     /// old and new bytes; use a lock or a seqlock to get a consistent copy.
     ///
     /// # Errors
-    /// [`Error::OutOfRange`] if the range is not inside the view.
+    /// [`Error::OutOfRange`] if the range is not inside the view,
+    /// [`Error::Truncated`] if another process shrank the object under it.
     #[inline]
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
+        self.read_at_raw(offset, buf)?;
+        self.check_backed()
+    }
+
+    /// Copies `data` into the view at `offset` (relative to the view).
+    ///
+    /// # Errors
+    /// [`Error::AccessDenied`] for a read-only view, [`Error::OutOfRange`],
+    /// [`Error::Truncated`].
+    #[inline]
+    pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<()> {
+        self.check_writable()?;
+        self.write_at_raw(offset, data)?;
+        self.check_backed()
+    }
+
+    /// [`View::read_at`] without the truncation check, for the layers above
+    /// (segments check on their slow paths, not on every copy).
+    #[inline]
+    pub(crate) fn read_at_raw(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
         if self.raw().copy_out(offset, buf) {
             Ok(())
         } else {
@@ -119,13 +167,11 @@ impl View {
         }
     }
 
-    /// Copies `data` into the view at `offset` (relative to the view).
-    ///
-    /// # Errors
-    /// [`Error::AccessDenied`] for a read-only view, [`Error::OutOfRange`].
+    /// [`View::write_at`] without the access and truncation checks: for
+    /// segments, which map read-write and check truncation on slow paths.
     #[inline]
-    pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<()> {
-        self.check_writable()?;
+    pub(crate) fn write_at_raw(&self, offset: usize, data: &[u8]) -> Result<()> {
+        debug_assert!(self.is_writable());
         if self.raw().copy_in(offset, data) {
             Ok(())
         } else {
@@ -133,7 +179,8 @@ impl View {
         }
     }
 
-    /// A copy of the whole view.
+    /// A copy of the whole view. Bytes of pages another process cut off by
+    /// shrinking the object read as zeros; [`View::read_at`] reports that.
     pub fn to_vec(&self) -> Vec<u8> {
         let mut v = vec![0; self.len()];
         let copied = self.raw().copy_out(0, &mut v);
@@ -168,12 +215,18 @@ impl View {
     /// # Ok::<(), filemap::Error>(())
     /// ```
     ///
+    /// If another process shrinks the object later, accesses through the
+    /// reference still complete (on a zero page) and never crash;
+    /// [`View::is_truncated`] tells.
+    ///
     /// # Errors
     /// [`Error::AccessDenied`] on a read-only view, [`Error::Misaligned`] when
-    /// `offset` is not a multiple of 4 (in the object), [`Error::OutOfRange`].
+    /// `offset` is not a multiple of 4 (in the object), [`Error::OutOfRange`],
+    /// [`Error::Truncated`].
     #[inline]
     pub fn atomic_u32(&self, offset: usize) -> Result<&AtomicU32> {
         self.check_writable()?;
+        self.check_backed()?;
         self.atomic(offset)
     }
 
@@ -184,23 +237,42 @@ impl View {
     #[inline]
     pub fn atomic_u64(&self, offset: usize) -> Result<&AtomicU64> {
         self.check_writable()?;
+        self.check_backed()?;
         self.atomic(offset)
     }
 
     /// Loads the `u32` at `offset` atomically (acquire), from any view.
     ///
     /// # Errors
-    /// [`Error::Misaligned`], [`Error::OutOfRange`].
+    /// [`Error::Misaligned`], [`Error::OutOfRange`], [`Error::Truncated`].
     pub fn load_u32(&self, offset: usize) -> Result<u32> {
-        Ok(self.atomic::<AtomicU32>(offset)?.load(Ordering::Acquire))
+        let v = self.atomic::<AtomicU32>(offset)?.load(Ordering::Acquire);
+        self.check_backed()?;
+        Ok(v)
     }
 
     /// Loads the `u64` at `offset` atomically (acquire), from any view.
     ///
     /// # Errors
-    /// [`Error::Misaligned`], [`Error::OutOfRange`].
+    /// [`Error::Misaligned`], [`Error::OutOfRange`], [`Error::Truncated`].
     pub fn load_u64(&self, offset: usize) -> Result<u64> {
-        Ok(self.atomic::<AtomicU64>(offset)?.load(Ordering::Acquire))
+        let v = self.atomic::<AtomicU64>(offset)?.load(Ordering::Acquire);
+        self.check_backed()?;
+        Ok(v)
+    }
+
+    /// The `AtomicU64` at `offset` for the layers above: no access or
+    /// truncation check (segments map read-write, and check truncation on
+    /// their slow paths).
+    #[inline]
+    pub(crate) fn atomic_u64_raw(&self, offset: usize) -> Result<&AtomicU64> {
+        self.atomic(offset)
+    }
+
+    /// As [`View::atomic_u64_raw`], for an `AtomicU32`.
+    #[inline]
+    pub(crate) fn atomic_u32_raw(&self, offset: usize) -> Result<&AtomicU32> {
+        self.atomic(offset)
     }
 
     /// The address of the first byte of the view. Using it is up to the caller

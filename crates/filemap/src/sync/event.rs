@@ -193,6 +193,7 @@ impl Event {
                 Some(left) => left.min(SLICE),
                 None => SLICE,
             };
+            self.seg.check_backed()?;
             // Returns at once if `gen` moved since we read it.
             self.seg.wait_on(GEN, gen, slice);
         }

@@ -206,13 +206,13 @@ impl<T> SeqMem for SegSeq<'_, T> {
     fn write_slot(&self, i: u64, value: &[u8]) {
         self.0
             .view()
-            .write_at(slot::<T>(i), value)
+            .write_at_raw(slot::<T>(i), value)
             .expect("the slots lie in the segment (checked at open)")
     }
     fn read_slot(&self, i: u64, buf: &mut [u8]) {
         self.0
             .view()
-            .read_at(slot::<T>(i), buf)
+            .read_at_raw(slot::<T>(i), buf)
             .expect("the slots lie in the segment (checked at open)")
     }
 }
@@ -352,7 +352,10 @@ impl<T: FromBytes + IntoBytes + Immutable> LatestReader<T> {
     pub fn read(&self) -> Result<T> {
         let mut buf = T::new_zeroed();
         match seq_read(&SegSeq::<T>(&self.seg, PhantomData), buf.as_mut_bytes()) {
-            Ok(()) => Ok(buf),
+            Ok(()) => {
+                self.seg.check_backed()?;
+                Ok(buf)
+            }
             Err(ReadError::Corrupt(s)) => Err(Error::Corrupt {
                 object: self.seg.label().to_owned(),
                 reason: format!("its sequence number {s} is past any a writer reaches"),

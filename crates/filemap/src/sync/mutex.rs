@@ -249,6 +249,10 @@ impl<T: FromBytes + IntoBytes + Immutable> Mutex<T> {
                     Some(left) => left.min(SLICE),
                     None => SLICE,
                 };
+                if let Err(e) = self.seg.check_backed() {
+                    waiters.fetch_sub(1, Ordering::SeqCst);
+                    return Err(e);
+                }
                 self.seg.wait_on(SEQ, s, slice);
             }
             waiters.fetch_sub(1, Ordering::SeqCst);
@@ -272,7 +276,7 @@ impl<T: FromBytes + IntoBytes + Immutable> MutexGuard<'_, T> {
         self.m
             .seg
             .view()
-            .read_at(VALUE, v.as_mut_bytes())
+            .read_at_raw(VALUE, v.as_mut_bytes())
             .expect("the value lies in the segment (checked at open)");
         v
     }
@@ -282,7 +286,7 @@ impl<T: FromBytes + IntoBytes + Immutable> MutexGuard<'_, T> {
         self.m
             .seg
             .view()
-            .write_at(VALUE, value.as_bytes())
+            .write_at_raw(VALUE, value.as_bytes())
             .expect("the value lies in the segment (checked at open)");
     }
 }

@@ -688,3 +688,12 @@ pub(crate) fn heavy_barrier() -> bool {
     use rustix::thread::{membarrier, MembarrierCommand};
     barriers_available() && membarrier(MembarrierCommand::GlobalExpedited).is_ok()
 }
+
+/// The faulting address in the `siginfo_t` of a `SIGBUS` (for `sigbus.rs`).
+///
+/// # Safety
+/// `info` points to the `siginfo_t` the kernel passed to a `SIGBUS` handler.
+pub(super) unsafe fn fault_addr(info: *mut libc::siginfo_t) -> usize {
+    // SAFETY: for SIGBUS the union holds the fault fields (the caller's promise).
+    unsafe { (*info).si_addr() as usize }
+}

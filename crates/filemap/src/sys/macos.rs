@@ -207,3 +207,12 @@ pub(crate) fn barrier_registered() -> bool {
 pub(crate) fn heavy_barrier() -> bool {
     false
 }
+
+/// The faulting address in the `siginfo_t` of a `SIGBUS` (for `sigbus.rs`).
+///
+/// # Safety
+/// `info` points to the `siginfo_t` the kernel passed to a `SIGBUS` handler.
+pub(super) unsafe fn fault_addr(info: *mut libc::siginfo_t) -> usize {
+    // SAFETY: the caller's promise; macOS has the field directly.
+    unsafe { (*info).si_addr as usize }
+}

@@ -20,6 +20,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 #[cfg(unix)]
 mod posix;
 #[cfg(unix)]
+mod sigbus;
+#[cfg(unix)]
 pub(crate) use posix::*;
 #[cfg_attr(target_os = "linux", path = "linux.rs")]
 #[cfg_attr(all(unix, not(target_os = "linux")), path = "macos.rs")]
@@ -64,6 +66,10 @@ pub(crate) struct RawView {
     map_len: usize,
     ptr: *mut u8,
     len: usize,
+    /// How this OS learns that a page of the view lost its backing (the
+    /// object was shrunk): see `sigbus.rs` (Unix); nothing on Windows, where
+    /// a mapped section cannot shrink.
+    watch: Watch,
 }
 
 // SAFETY: a RawView is an address range, not a borrow of thread-local data; the
@@ -154,7 +160,16 @@ impl RawView {
             map_len: p.map_len,
             ptr,
             len,
+            watch: Watch::default(),
         }
+    }
+
+    /// Whether a page of this view lost its backing (another process shrank
+    /// the object): its accesses then complete on private zero pages, and
+    /// the safe API reports `Error::Truncated`.
+    #[inline]
+    pub(crate) fn truncated(&self) -> bool {
+        watch_tripped(&self.watch)
     }
 
     #[inline]

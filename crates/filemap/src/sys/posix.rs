@@ -14,6 +14,7 @@ use rustix::io::Errno;
 use rustix::mm::{self, MapFlags, MsyncFlags, ProtFlags};
 
 use super::os;
+use super::sigbus;
 use super::RawView;
 use crate::error::{Error, Result};
 use crate::types::{Access, ViewAccess};
@@ -49,6 +50,15 @@ pub(super) enum Kind {
     File,
 }
 
+/// A view's entry in the `SIGBUS` table (`None`: not watched).
+pub(crate) type Watch = Option<&'static sigbus::Slot>;
+
+/// Whether the `SIGBUS` handler replaced a page of the watched view.
+#[inline]
+pub(crate) fn watch_tripped(w: &Watch) -> bool {
+    w.is_some_and(|s| s.tripped())
+}
+
 /// An open mapping object: the descriptor, its size, and what backs it.
 #[derive(Debug)]
 pub(crate) struct Object {
@@ -67,6 +77,14 @@ impl Object {
 
     pub(crate) fn writable(&self) -> bool {
         self.writable
+    }
+
+    /// The object's size now (`fstat`): smaller than [`Object::size`] once
+    /// another process shrank it. `None` if the OS does not say.
+    pub(crate) fn current_size(&self) -> Option<u64> {
+        rfs::fstat(&*self.fd)
+            .ok()
+            .map(|st| st.st_size.max(0) as u64)
     }
 
     /// `fsync` of the backing file (data and metadata).
@@ -297,11 +315,16 @@ pub(crate) fn map(
         )
     }
     .map_err(|e| Error::os_sized(obj, p.map_len as u64, "mmap", io(e)))?;
-    Ok(RawView::new(base.cast(), &p, len))
+    let mut raw = RawView::new(base.cast(), &p, len);
+    raw.watch = sigbus::watch(base as usize, p.map_len);
+    Ok(raw)
 }
 
 /// Unmaps a view, reporting the OS error if any.
 pub(crate) fn unmap(v: &RawView, obj: &str) -> Result<()> {
+    if let Some(slot) = v.watch {
+        sigbus::unwatch(slot);
+    }
     // SAFETY: `base..base+map_len` is exactly what `map` mapped, and the caller
     // (View) unmaps each RawView once and never touches it afterwards.
     unsafe { mm::munmap(v.base.cast(), v.map_len) }.map_err(|e| Error::os(obj, "munmap", io(e)))

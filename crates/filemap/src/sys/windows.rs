@@ -26,6 +26,15 @@ use windows_sys::Win32::System::Threading::{
 };
 
 use super::RawView;
+
+/// Windows keeps no `SIGBUS` table: a mapped section cannot shrink.
+pub(crate) type Watch = ();
+
+/// Never: a mapped section cannot shrink.
+#[inline]
+pub(crate) fn watch_tripped(_w: &Watch) -> bool {
+    false
+}
 use crate::error::{Error, Result};
 use crate::name::Name;
 use crate::types::{Access, CreateParams, Disposition, ViewAccess};
@@ -84,6 +93,11 @@ impl Object {
 
     pub(crate) fn writable(&self) -> bool {
         self.writable
+    }
+
+    /// The object's size now: sections do not shrink while mapped.
+    pub(crate) fn current_size(&self) -> Option<u64> {
+        Some(self.size)
     }
 
     /// `FlushFileBuffers` for file mappings; nothing for memory.
