@@ -3,6 +3,21 @@
 use std::io;
 use std::time::Duration;
 
+/// `s` with control characters (a NUL, a newline) escaped as Rust writes
+/// them (`\0`, `\n`), and everything else, backslashes included, as it is:
+/// a message stays one line and shows what was given.
+fn escape_controls(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// A `Result` whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -32,7 +47,7 @@ pub enum Error {
 
     /// The file to map does not exist: asked for read-only (so not
     /// created), or its folder does not exist.
-    #[error("no file `{}` exists (read-write access creates a missing file, but not a missing folder)", .path.escape_debug())]
+    #[error("no file `{}` exists (read-write access creates a missing file, but not a missing folder)", escape_controls(.path))]
     FileNotFound {
         /// The path as the caller gave it.
         path: String,
@@ -58,7 +73,7 @@ pub enum Error {
     /// The name breaks the portable naming rule (see [`crate::name`]).
     // Control characters (a NUL, a newline) are shown escaped, so a message
     // stays one line and shows what was really given.
-    #[error("invalid mapping name `{}`: {reason}", .name.escape_debug())]
+    #[error("invalid mapping name `{}`: {reason}", escape_controls(.name))]
     InvalidName {
         /// The name as the caller gave it.
         name: String,
