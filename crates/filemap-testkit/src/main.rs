@@ -126,6 +126,21 @@ fn command(m: &Mapping, line: &str) -> Result<String, Error> {
             format!("ok {}", v.atomic_u64(0)?.fetch_add(n, Ordering::AcqRel))
         }
         "len" => format!("ok {}", m.len()),
+        "follow" => {
+            // Map the whole object at ADDR, read the pointer stored at its
+            // offset 0, and read 8 bytes where it points.
+            let at: usize = num(it.next()) as usize;
+            let v = m.map_at(0, 0, ViewAccess::Read, at)?;
+            let p = v.load_u64(0)? as usize;
+            assert!(
+                p >= at && p + 8 <= at + v.len(),
+                "the pointer {p:#x} is not inside the view"
+            );
+            // SAFETY: `p..p + 8` lies inside the live view `v` (checked), and
+            // the test that wrote it writes nothing more meanwhile.
+            let bytes = unsafe { std::slice::from_raw_parts(p as *const u8, 8) }.to_vec();
+            format!("ok {}", hex(&bytes))
+        }
         "flush" => {
             let off = num(it.next());
             let len = num(it.next());

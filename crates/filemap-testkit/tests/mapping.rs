@@ -577,3 +577,49 @@ fn create_or_open_with_size_zero_opens_at_the_existing_size() {
     }
     drop(h);
 }
+
+/// `MapViewOfFileEx` with a base address: two processes map one object at
+/// the same address and follow a pointer stored in it; a range already in
+/// use, or an address that does not fit the granularity, is refused and
+/// nothing already mapped changes.
+#[test]
+fn two_processes_map_at_one_address_and_follow_a_stored_pointer() {
+    // Free in every test process on every OS we run (x86-64 user space is
+    // 128 TiB on Linux and Windows; this is 60 TiB, 64 KiB-aligned).
+    const AT: usize = 0x3c60_0000_0000;
+    let name = unique("place");
+    let m = Mapping::create(&name, 1 << 16).unwrap();
+    let v = m.map_at(0, 0, ViewAccess::ReadWrite, AT).unwrap();
+    assert_eq!(v.as_ptr() as usize, AT);
+    // A node at 4096 and, at 0, an absolute pointer to it.
+    v.write_at(4096, b"followed").unwrap();
+    v.write_at(0, &((AT + 4096) as u64).to_ne_bytes()).unwrap();
+    let mut h = Helper::spawn(&["open", &name, "r"]);
+    assert!(h.line().starts_with("ok opened"));
+    assert_eq!(h.ok(&format!("follow {AT}")), hex(b"followed"));
+    h.exit();
+    // Taken here: refused, and the view there is untouched.
+    match m.map_at(0, 4096, ViewAccess::Read, AT) {
+        Err(Error::Placement {
+            address, reason, ..
+        }) => {
+            assert_eq!(address, AT);
+            assert!(reason.contains("in use"), "{reason}");
+        }
+        other => panic!("expected Placement, got {other:?}"),
+    }
+    let mut node = [0u8; 8];
+    v.read_at(4096, &mut node).unwrap();
+    assert_eq!(&node, b"followed");
+    // Not a multiple of the granularity: refused, saying what would do.
+    match m.map_at(0, 4096, ViewAccess::Read, AT + (1 << 20) + 8) {
+        Err(Error::Placement { reason, .. }) => assert!(reason.contains("multiple"), "{reason}"),
+        other => panic!("expected Placement, got {other:?}"),
+    }
+    // An offset with a remainder: the address carries the same remainder.
+    let g = filemap::allocation_granularity() as usize;
+    let at2 = AT + (1 << 24) + 100;
+    let w = m.map_at(100, 10, ViewAccess::Read, at2).unwrap();
+    assert_eq!(w.as_ptr() as usize, at2);
+    assert_eq!(at2 % g, 100);
+}

@@ -106,6 +106,19 @@ pub enum Error {
         size: u64,
     },
 
+    /// A view could not be placed at the address asked for
+    /// ([`crate::Mapping::map_at`]): the range is in use, or the address does
+    /// not fit the allocation granularity. Nothing already mapped is touched.
+    #[error("cannot place a view of `{object}` at {address:#x}: {reason}")]
+    Placement {
+        /// The object concerned.
+        object: String,
+        /// The address asked for (of the view's first byte).
+        address: usize,
+        /// Why.
+        reason: String,
+    },
+
     /// An atomic access at an offset that is not a multiple of the type's alignment.
     #[error("offset {offset} in `{object}` is not aligned to {align} bytes")]
     Misaligned {
@@ -339,6 +352,7 @@ impl From<Error> for io::Error {
             Error::Corrupt { .. } | Error::Incompatible { .. } => io::ErrorKind::InvalidData,
             Error::PeerGone { .. } => io::ErrorKind::BrokenPipe,
             Error::Truncated { .. } => io::ErrorKind::UnexpectedEof,
+            Error::Placement { .. } => io::ErrorKind::AddrInUse,
             Error::Busy { .. } => io::ErrorKind::ResourceBusy,
             Error::NoSpace { .. } => io::ErrorKind::StorageFull,
             Error::Unsupported { .. } => io::ErrorKind::Unsupported,

@@ -39,6 +39,7 @@
 //! | `lpName = NULL` + handle inheritance | [`Mapping::anonymous`], [`Mapping::inherit`] → token → [`Mapping::from_inherited`] in the child |
 //! | `OpenFileMapping(FILE_MAP_READ or FILE_MAP_WRITE, FALSE, name)` | [`Mapping::open`] with [`Access::Read`] / [`Access::ReadWrite`] |
 //! | `MapViewOfFile(h, access, offset, n)` | [`Mapping::map`] (`n` = 0: to the end) or [`Mapping::view`] with a range; any offset |
+//! | `MapViewOfFileEx(h, access, offset, n, base)` | [`Mapping::map_at`]: the view at that address, or [`Error::Placement`]; never replaces a mapping |
 //! | `FILE_MAP_READ` / `FILE_MAP_WRITE` / `FILE_MAP_COPY` | [`ViewAccess::Read`] / [`ViewAccess::ReadWrite`] / [`ViewAccess::CopyOnWrite`] |
 //! | `UnmapViewOfFile` | drop the [`View`], or [`View::unmap`] to see errors |
 //! | `FlushViewOfFile` (+ `FlushFileBuffers`) | [`View::flush`] (+ [`View::flush_durable`]) |

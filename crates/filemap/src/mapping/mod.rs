@@ -506,6 +506,55 @@ impl Mapping {
     /// # Errors
     /// As [`Mapping::view`].
     pub fn map(&self, offset: u64, len: u64, access: ViewAccess) -> Result<View> {
+        self.map_impl(offset, len, access, None)
+    }
+
+    /// Maps `len` bytes from `offset` with the view's first byte at
+    /// `address`, as `MapViewOfFileEx` with a base address does: processes
+    /// that map an object at the same address can store pointers into it.
+    /// Never replaces anything already mapped in this process: a range that
+    /// is not free is an error (`MAP_FIXED_NOREPLACE` on Linux, the Ex call
+    /// on Windows; on macOS the address is a hint that is checked).
+    ///
+    /// `address` must be a multiple of [`crate::allocation_granularity`] plus
+    /// the remainder of `offset` by it (so `offset` 0 needs an aligned
+    /// address); the error says which address would do.
+    ///
+    /// ```
+    /// use filemap::{Mapping, ViewAccess};
+    /// let m = Mapping::anonymous(1 << 16)?;
+    /// // An address this process leaves free, aligned for any OS.
+    /// let at = 0x3c50_0000_0000usize;
+    /// let v = m.map_at(0, 0, ViewAccess::ReadWrite, at)?;
+    /// assert_eq!(v.as_ptr() as usize, at);
+    /// // The range is taken now: a second view there is refused.
+    /// assert!(matches!(
+    ///     m.map_at(0, 0, ViewAccess::Read, at),
+    ///     Err(filemap::Error::Placement { .. })
+    /// ));
+    /// # Ok::<(), filemap::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Mapping::map`], and [`Error::Placement`] when the range is in use
+    /// or the address does not fit the granularity.
+    pub fn map_at(
+        &self,
+        offset: u64,
+        len: u64,
+        access: ViewAccess,
+        address: usize,
+    ) -> Result<View> {
+        self.map_impl(offset, len, access, Some(address))
+    }
+
+    fn map_impl(
+        &self,
+        offset: u64,
+        len: u64,
+        access: ViewAccess,
+        at: Option<usize>,
+    ) -> Result<View> {
         let size = self.len();
         let label = &self.shared.label;
         let len = if len == 0 {
@@ -550,7 +599,7 @@ impl Mapping {
                 object: label.clone(),
             });
         }
-        let raw = sys::map(&self.shared.obj, offset, len_usize, access, label)?;
+        let raw = sys::map(&self.shared.obj, offset, len_usize, access, at, label)?;
         Ok(View::new(raw, Arc::clone(&self.shared), offset, access))
     }
 

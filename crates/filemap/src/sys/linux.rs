@@ -697,3 +697,8 @@ pub(super) unsafe fn fault_addr(info: *mut libc::siginfo_t) -> usize {
     // SAFETY: for SIGBUS the union holds the fault fields (the caller's promise).
     unsafe { (*info).si_addr() as usize }
 }
+
+/// `MAP_FIXED_NOREPLACE`: place a view at an address, failing (`EEXIST`) rather
+/// than replace what is mapped there (Linux 4.17+; older kernels take it as a
+/// hint, which `posix::map` checks).
+pub(super) const NO_REPLACE: rustix::mm::MapFlags = rustix::mm::MapFlags::FIXED_NOREPLACE;

@@ -216,3 +216,7 @@ pub(super) unsafe fn fault_addr(info: *mut libc::siginfo_t) -> usize {
     // SAFETY: the caller's promise; macOS has the field directly.
     unsafe { (*info).si_addr as usize }
 }
+
+/// No `MAP_FIXED_NOREPLACE` here: the address is a hint, which `posix::map`
+/// checks (never `MAP_FIXED`, which would replace what is mapped there).
+pub(super) const NO_REPLACE: rustix::mm::MapFlags = rustix::mm::MapFlags::empty();

@@ -122,6 +122,37 @@ pub(crate) fn place(
     })
 }
 
+/// Where the OS mapping of a view must start so that the view's first byte
+/// is at `at`: `at - delta`, which must be a multiple of the granularity
+/// (as `MapViewOfFileEx` requires of its base address).
+pub(crate) fn placed_base(p: &Placement, at: usize, obj: &str) -> crate::error::Result<usize> {
+    let g = granularity() as usize;
+    let bad = |reason: String| placement_error(obj, at, reason);
+    let base = at
+        .checked_sub(p.delta)
+        .ok_or_else(|| bad("the address is below the start of the address space".into()))?;
+    if base % g != 0 {
+        return Err(bad(format!(
+            "the address must be a multiple of the allocation granularity ({g} bytes) plus the \
+             offset's remainder ({}): try {:#x}",
+            p.delta,
+            base - base % g + g + p.delta
+        )));
+    }
+    base.checked_add(p.map_len)
+        .ok_or_else(|| bad("the range runs past the end of the address space".into()))?;
+    Ok(base)
+}
+
+/// A view could not be placed at `at`.
+pub(crate) fn placement_error(obj: &str, at: usize, reason: String) -> crate::error::Error {
+    crate::error::Error::Placement {
+        object: obj.to_owned(),
+        address: at,
+        reason,
+    }
+}
+
 /// The size to map a file with: `requested`, or the file's `current` size for 0;
 /// growing needs write access. Shared by both platforms' `from_file`.
 pub(crate) fn file_size(

@@ -293,6 +293,7 @@ pub(crate) fn map(
     offset: u64,
     len: usize,
     access: ViewAccess,
+    at: Option<usize>,
     obj: &str,
 ) -> Result<RawView> {
     let p = super::place(offset, len, o.size, obj)?;
@@ -301,20 +302,41 @@ pub(crate) fn map(
         ViewAccess::ReadWrite => (ProtFlags::READ | ProtFlags::WRITE, MapFlags::SHARED),
         ViewAccess::CopyOnWrite => (ProtFlags::READ | ProtFlags::WRITE, MapFlags::PRIVATE),
     };
-    // SAFETY: a fresh mapping at an address the kernel picks (null hint), so no
-    // existing memory is replaced; `fd` is open; the offset is a multiple of the
-    // page size. The result is only used through RawView.
-    let base = unsafe {
-        mm::mmap(
-            std::ptr::null_mut(),
-            p.map_len,
-            prot,
-            flags,
-            &*o.fd,
-            p.aligned,
-        )
+    let (hint, flags) = match at {
+        None => (std::ptr::null_mut(), flags),
+        Some(a) => (
+            super::placed_base(&p, a, obj)? as *mut std::ffi::c_void,
+            flags | os::NO_REPLACE,
+        ),
+    };
+    // SAFETY: no existing memory is replaced: without an address the kernel
+    // picks one (null hint); with one, `MAP_FIXED_NOREPLACE` (Linux) fails
+    // rather than replace, and elsewhere the address is only a hint (checked
+    // below). `fd` is open; the offset is a multiple of the page size. The
+    // result is only used through RawView.
+    let base = unsafe { mm::mmap(hint, p.map_len, prot, flags, &*o.fd, p.aligned) }.map_err(
+        |e| match (at, e) {
+            (Some(a), Errno::EXIST) => super::placement_error(
+                obj,
+                a,
+                "the range is in use: something is already mapped there".into(),
+            ),
+            _ => Error::os_sized(obj, p.map_len as u64, "mmap", io(e)),
+        },
+    )?;
+    if let Some(a) = at {
+        if base != hint {
+            // A kernel without MAP_FIXED_NOREPLACE (before Linux 4.17), or a
+            // hint not taken (macOS): the range was not free.
+            // SAFETY: `base..base + map_len` is the mapping just made, unused.
+            let _ = unsafe { mm::munmap(base, p.map_len) };
+            return Err(super::placement_error(
+                obj,
+                a,
+                "the range is in use (the system would have put the view elsewhere)".into(),
+            ));
+        }
     }
-    .map_err(|e| Error::os_sized(obj, p.map_len as u64, "mmap", io(e)))?;
     let mut raw = RawView::new(base.cast(), &p, len);
     raw.watch = sigbus::watch(base as usize, p.map_len);
     Ok(raw)

@@ -381,6 +381,7 @@ pub(crate) fn map(
     offset: u64,
     len: usize,
     access: ViewAccess,
+    at: Option<usize>,
     obj: &str,
 ) -> Result<RawView> {
     let p = super::place(offset, len, o.size, obj)?;
@@ -389,12 +390,26 @@ pub(crate) fn map(
         ViewAccess::ReadWrite => FILE_MAP_READ | FILE_MAP_WRITE,
         ViewAccess::CopyOnWrite => FILE_MAP_COPY,
     };
+    let base = match at {
+        None => null(),
+        Some(a) => super::placed_base(&p, a, obj)? as *const c_void,
+    };
     let (hi, lo) = split(p.aligned);
     // SAFETY: a valid section handle; the offset is a multiple of the
-    // allocation granularity; the system picks the address (null hint).
-    let v = unsafe { MapViewOfFileEx(o.raw(), acc, hi, lo, p.map_len, null()) };
+    // allocation granularity; the address is null (the system picks) or a
+    // multiple of the granularity, and MapViewOfFileEx fails rather than
+    // replace anything mapped there.
+    let v = unsafe { MapViewOfFileEx(o.raw(), acc, hi, lo, p.map_len, base) };
     if v.Value.is_null() {
         let e = io::Error::last_os_error();
+        // ERROR_INVALID_ADDRESS: the range is not free.
+        if let (Some(a), Some(487)) = (at, e.raw_os_error()) {
+            return Err(super::placement_error(
+                obj,
+                a,
+                "the range is in use or reserved (ERROR_INVALID_ADDRESS)".into(),
+            ));
+        }
         return Err(Error::os_sized(obj, p.map_len as u64, "MapViewOfFileEx", e));
     }
     Ok(RawView::new(v.Value.cast(), &p, len))
