@@ -11,6 +11,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
+/// `ETXTBSY` on Linux (a program file open for writing).
+const ETXTBSY: i32 = 26;
+
 /// The longest any single wait in a test may take.
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -55,12 +58,23 @@ impl Helper {
 
     /// Spawns a prepared command (for extra env, uid, ...).
     pub fn spawn_cmd(cmd: &mut Command, what: &str) -> Helper {
-        let mut child = cmd
-            .stdin(Stdio::piped())
+        cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawning fm-helper {what}: {e}"));
+            .stderr(Stdio::inherit());
+        // A program file just written (a copy of the helper another user can
+        // run) is briefly "busy" while a child forked by another test thread
+        // still holds its write descriptor, until that child's exec: retry
+        // that one error, a bounded number of times.
+        let end = Instant::now() + Duration::from_secs(10);
+        let mut child = loop {
+            match cmd.spawn() {
+                Ok(c) => break c,
+                Err(e) if e.raw_os_error() == Some(ETXTBSY) && Instant::now() < end => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                Err(e) => panic!("spawning fm-helper {what}: {e}"),
+            }
+        };
         let out = child.stdout.take().unwrap();
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {

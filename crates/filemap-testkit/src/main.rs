@@ -78,6 +78,28 @@ fn setup(args: &[String]) -> Result<(Mapping, &'static str), Error> {
             Mapping::from_path(path, size.parse().expect("size"), access(acc))?,
             "mapped",
         )),
+        ["anonymous", size] => Ok((Mapping::anonymous(size.parse().expect("size"))?, "created")),
+        // Unix hand-over to an unrelated process: listen on PATH, say
+        // `listening`, hand a fresh unnamed mapping of SIZE bytes to the
+        // first process that connects, with ACCESS.
+        #[cfg(unix)]
+        ["serve-mapping", path, size, acc] => {
+            use filemap::os::unix::MappingExt;
+            let m = Mapping::anonymous(size.parse().expect("size"))?;
+            let listener = std::os::unix::net::UnixListener::bind(path).expect("bind");
+            println!("listening");
+            std::io::stdout().flush().unwrap();
+            let (conn, _) = listener.accept().expect("accept");
+            let _ = std::fs::remove_file(path);
+            m.send_over(&conn, access(acc))?;
+            Ok((m, "served"))
+        }
+        // ...and the process that connects and receives it.
+        #[cfg(unix)]
+        ["receive-mapping", path] => {
+            let conn = std::os::unix::net::UnixStream::connect(path).expect("connect");
+            Ok((filemap::os::unix::receive_mapping(&conn)?, "received"))
+        }
         ["inherited"] => {
             let token = std::env::var("FILEMAP_TOKEN").expect("FILEMAP_TOKEN");
             // SAFETY: the token comes from our parent's `inherit`, and is used once.
@@ -126,6 +148,31 @@ fn command(m: &Mapping, line: &str) -> Result<String, Error> {
             format!("ok {}", v.atomic_u64(0)?.fetch_add(n, Ordering::AcqRel))
         }
         "len" => format!("ok {}", m.len()),
+        // Windows hand-over to an unrelated process: duplicate this mapping
+        // into process PID; the reply is the token for it.
+        #[cfg(windows)]
+        "dup" => {
+            use filemap::os::windows::MappingExt;
+            let pid = num(it.next()) as u32;
+            let acc = access(it.next().unwrap_or("r"));
+            format!("ok {}", m.duplicate_into(pid, acc)?)
+        }
+        // ...and, in that process, adopt it: read its first 6 bytes and try
+        // writing `from B` at offset 8.
+        "adopt" => {
+            let token = it.next().unwrap_or("");
+            // SAFETY: the token was made for this process by `dup`, and is
+            // adopted once.
+            let got = unsafe { Mapping::from_inherited(token) }?;
+            let mut first = [0u8; 6];
+            got.view(0..6, ViewAccess::Read)?.read_at(0, &mut first)?;
+            let wrote = match got.view(8..14, ViewAccess::ReadWrite) {
+                Ok(v) => v.write_at(0, b"from B").map(|()| "ok")?,
+                Err(Error::AccessDenied { .. }) => "denied",
+                Err(e) => return Err(e),
+            };
+            format!("ok {} write={wrote}", hex(&first))
+        }
         "follow" => {
             // Map the whole object at ADDR, read the pointer stored at its
             // offset 0, and read 8 bytes where it points.

@@ -623,3 +623,103 @@ fn two_processes_map_at_one_address_and_follow_a_stored_pointer() {
     assert_eq!(w.as_ptr() as usize, at2);
     assert_eq!(at2 % g, 100);
 }
+
+/// Handing a mapping to an unrelated process (neither the parent of the
+/// other: both are children of this test), with at most the access chosen:
+/// over a Unix socket (`SCM_RIGHTS`), or `DuplicateHandle` into the other
+/// process on Windows. The receiver sees the sender's bytes, and writes only
+/// if it was given write access.
+#[test]
+fn an_unrelated_process_receives_a_mapping_with_the_access_chosen() {
+    for acc in ["r", "rw"] {
+        let (mut a, mut b) = unrelated_pair(acc);
+        a.ok(&format!("write 0 {}", hex(b"from A")));
+        let (first, wrote) = b.adopt_and_write();
+        assert_eq!(first, hex(b"from A"), "{acc}");
+        if acc == "rw" {
+            assert_eq!(wrote, "ok");
+            assert_eq!(a.ok("read 8 6"), hex(b"from B"), "the same object");
+        } else {
+            assert_eq!(wrote, "denied", "a read-only hand-over cannot write");
+            assert_eq!(a.ok("read 8 6"), hex(&[0; 6]));
+        }
+        a.exit();
+        b.helper.exit();
+    }
+}
+
+/// The receiving end, as each OS gets there.
+struct Receiver {
+    helper: Helper,
+    #[cfg(windows)]
+    token: String,
+}
+
+impl Receiver {
+    /// Reads the first 6 bytes, tries to write `from B` at 8: (hex, "ok"|"denied").
+    fn adopt_and_write(&mut self) -> (String, String) {
+        #[cfg(unix)]
+        let (first, wrote) = {
+            let first = self.helper.ok("read 0 6");
+            let w = self.helper.ask(&format!("write 8 {}", hex(b"from B")));
+            let wrote = if w == "ok" {
+                "ok".to_owned()
+            } else {
+                assert!(w.starts_with("err AccessDenied"), "{w}");
+                "denied".to_owned()
+            };
+            (first, wrote)
+        };
+        #[cfg(windows)]
+        let (first, wrote) = {
+            let line = self.helper.ok(&format!("adopt {}", self.token));
+            let (first, wrote) = line.split_once(" write=").expect("adopt reply");
+            (first.to_owned(), wrote.to_owned())
+        };
+        (first, wrote)
+    }
+}
+
+#[cfg(unix)]
+fn unrelated_pair(acc: &str) -> (Helper, Receiver) {
+    let path = std::env::temp_dir().join(format!("{}.sock", unique("handover")));
+    let path = path.to_str().unwrap();
+    let a = Helper::spawn(&["serve-mapping", path, "4096", acc]);
+    assert_eq!(a.line(), "listening");
+    let b = Helper::spawn(&["receive-mapping", path]);
+    assert_eq!(b.line(), "ok received 4096");
+    assert_eq!(a.line(), "ok served 4096");
+    (a, Receiver { helper: b })
+}
+
+#[cfg(windows)]
+fn unrelated_pair(acc: &str) -> (Helper, Receiver) {
+    let mut a = Helper::spawn(&["anonymous", "4096"]);
+    assert_eq!(a.line(), "ok created 4096");
+    // B holds a mapping of its own; it adopts A's when given the token.
+    let b = Helper::spawn(&["anonymous", "16"]);
+    assert_eq!(b.line(), "ok created 16");
+    let token = a.ok(&format!("dup {} {acc}", b.pid()));
+    (a, Receiver { helper: b, token })
+}
+
+/// Whatever else arrives on the socket is refused, and nothing leaks.
+#[cfg(unix)]
+#[test]
+fn a_socket_that_does_not_carry_a_hand_over_is_refused() {
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    let (mut a, b) = UnixStream::pair().unwrap();
+    a.write_all(b"not a hand-over!").unwrap();
+    match filemap::os::unix::receive_mapping(&b) {
+        Err(Error::InvalidToken { reason, .. }) => {
+            assert!(reason.contains("not a filemap hand-over"), "{reason}")
+        }
+        other => panic!("expected InvalidToken, got {other:?}"),
+    }
+    drop(a);
+    match filemap::os::unix::receive_mapping(&b) {
+        Err(Error::InvalidToken { reason, .. }) => assert!(reason.contains("closed"), "{reason}"),
+        other => panic!("expected InvalidToken, got {other:?}"),
+    }
+}

@@ -37,6 +37,7 @@
 //! | `GetLastError() == ERROR_ALREADY_EXISTS` | [`Disposition::Opened`] from `create_or_open`; the existing object is never resized |
 //! | `CreateFileMapping(hFile, .., size, NULL)` | [`Mapping::from_file`], [`Mapping::from_path`] (size 0 = the file's size; larger grows it) |
 //! | `lpName = NULL` + handle inheritance | [`Mapping::anonymous`], [`Mapping::inherit`] → token → [`Mapping::from_inherited`] in the child |
+//! | `DuplicateHandle` into another process | [`os`]: `os::windows::MappingExt::duplicate_into` → token → [`Mapping::from_inherited`]; on Unix `os::unix::MappingExt::send_over` a Unix socket → `os::unix::receive_mapping` |
 //! | `OpenFileMapping(FILE_MAP_READ or FILE_MAP_WRITE, FALSE, name)` | [`Mapping::open`] with [`Access::Read`] / [`Access::ReadWrite`] |
 //! | `MapViewOfFile(h, access, offset, n)` | [`Mapping::map`] (`n` = 0: to the end) or [`Mapping::view`] with a range; any offset |
 //! | `MapViewOfFileEx(h, access, offset, n, base)` | [`Mapping::map_at`]: the view at that address, or [`Error::Placement`]; never replaces a mapping |
@@ -137,7 +138,7 @@
 // Layers, bottom up (a module imports only from those above it in this
 // list; `tests/layers.rs` checks the rule for `sys`):
 // leaves (error, hash, types, name) < sys < mapping < segment < park
-// < sync, channel < inspect.
+// < sync, channel < inspect, os.
 mod error;
 mod hash;
 pub mod name;
@@ -155,6 +156,8 @@ pub mod channel;
 pub mod sync;
 
 pub mod inspect;
+
+pub mod os;
 
 pub use error::{Error, Result};
 pub use mapping::{

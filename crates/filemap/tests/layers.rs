@@ -21,6 +21,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("channel", 6),
     ("sync", 6),
     ("inspect", 7),
+    ("os", 7),
 ];
 
 fn layer(module: &str) -> Option<u32> {

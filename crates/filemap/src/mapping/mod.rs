@@ -655,19 +655,13 @@ impl Mapping {
             });
         }
         let raw = sys::Inherit::new(&self.shared.obj, access, &self.shared.label)?;
-        let token = format!(
-            "{TOKEN_PREFIX}{}:{}:{}",
-            raw.raw(),
-            self.len(),
-            match access {
-                Access::Read => "r",
-                Access::ReadWrite => "rw",
-            }
-        );
+        let token = self.token(raw.raw(), access);
         Ok(Inheritable { _raw: raw, token })
     }
 
-    /// Picks up a mapping handed over by a parent's [`Mapping::inherit`].
+    /// Picks up a mapping handed over by a parent's [`Mapping::inherit`] (or,
+    /// on Windows, duplicated into this process by another process with
+    /// `filemap::os::windows::MappingExt::duplicate_into`).
     ///
     /// # Safety
     /// `token` must come from `inherit` in the parent that spawned this process,
@@ -705,18 +699,48 @@ impl Mapping {
             _ => return Err(bad("the access is neither `r` nor `rw`")),
         };
         let obj = sys::from_inherited(raw, len, access, token)?;
-        Ok(Mapping::new(
-            obj,
-            "<inherited>".to_owned(),
-            false,
-            access,
-            Backing::Memory,
-            None,
-        ))
+        Ok(Mapping::handed(obj, "<inherited>".to_owned(), access))
     }
 }
 
 const TOKEN_PREFIX: &str = "filemap-inherit:v1:";
+
+/// What the OS-specific hand-overs (`crate::os`) need of a mapping.
+impl Mapping {
+    /// The token [`Mapping::from_inherited`] takes for the handle or
+    /// descriptor `raw` with `access`.
+    pub(crate) fn token(&self, raw: u64, access: Access) -> String {
+        format!(
+            "{TOKEN_PREFIX}{raw}:{}:{}",
+            self.len(),
+            match access {
+                Access::Read => "r",
+                Access::ReadWrite => "rw",
+            }
+        )
+    }
+
+    /// The OS object and the label for messages.
+    pub(crate) fn object(&self) -> (&sys::Object, &str) {
+        (&self.shared.obj, &self.shared.label)
+    }
+
+    /// `AccessDenied` when `access` is more than this handle holds.
+    pub(crate) fn check_hand_over(&self, access: Access, to: &str) -> Result<()> {
+        if access == Access::ReadWrite && self.shared.access != Access::ReadWrite {
+            return Err(Error::AccessDenied {
+                object: self.shared.label.clone(),
+                reason: format!("cannot hand read-write access to {to} from a read-only mapping"),
+            });
+        }
+        Ok(())
+    }
+
+    /// A mapping around an object handed to this process.
+    pub(crate) fn handed(obj: sys::Object, label: String, access: Access) -> Mapping {
+        Mapping::new(obj, label, false, access, Backing::Memory, None)
+    }
+}
 
 /// A mapping made ready for a child process: see [`Mapping::inherit`]. Dropping
 /// it closes the parent's inheritable copy (the child keeps its own).

@@ -220,3 +220,12 @@ pub(super) unsafe fn fault_addr(info: *mut libc::siginfo_t) -> usize {
 /// No `MAP_FIXED_NOREPLACE` here: the address is a hint, which `posix::map`
 /// checks (never `MAP_FIXED`, which would replace what is mapped there).
 pub(super) const NO_REPLACE: rustix::mm::MapFlags = rustix::mm::MapFlags::empty();
+
+/// Flags for sending a hand-over: no `SIGPIPE` for a closed peer where the
+/// system offers that per call (Linux); elsewhere the error comes back and
+/// the signal follows its disposition.
+pub(super) const SEND_FLAGS: rustix::net::SendFlags = rustix::net::SendFlags::empty();
+
+/// Flags for receiving a hand-over: received descriptors close on exec where
+/// the system can do it at once (Linux); `receive_over` sets it otherwise.
+pub(super) const RECV_FLAGS: rustix::net::RecvFlags = rustix::net::RecvFlags::empty();

@@ -241,44 +241,167 @@ pub(crate) fn from_inherited(raw: u64, len: u64, access: Access, token: &str) ->
     // SAFETY: borrowing only for the duration of these checks; if `rawfd` is not
     // open the calls fail with EBADF and nothing is closed.
     let borrowed = unsafe { BorrowedFd::borrow_raw(rawfd) };
-    let fl = rfs::fcntl_getfl(borrowed).map_err(|e| {
-        bad(format!(
-            "descriptor {rawfd} is not open in this process ({})",
-            io(e)
-        ))
-    })?;
-    let st = rfs::fstat(borrowed)
-        .map_err(|e| bad(format!("fstat of descriptor {rawfd} failed: {}", io(e))))?;
-    if !is_regular(&st) {
-        return Err(bad(format!(
-            "descriptor {rawfd} is not a shared-memory object or file"
-        )));
-    }
-    if (st.st_size as u64) < len {
-        return Err(bad(format!(
-            "descriptor {rawfd} has {} bytes, fewer than the {len} the token names",
-            st.st_size
-        )));
-    }
-    let acc = fl & OFlags::RWMODE;
-    if access == Access::ReadWrite && acc != OFlags::RDWR {
-        return Err(bad(format!(
-            "the token says read-write, but descriptor {rawfd} is read-only"
-        )));
-    }
-    // SAFETY: the descriptor is open (F_GETFL succeeded) and was handed to this
-    // process for it to own: the token names it, and the parent closed its own
-    // copy (a different number in the parent's table). Taking ownership once is
+    check_handed(borrowed, len, access).map_err(bad)?;
+    // SAFETY: the descriptor is open (checked) and was handed to this process
+    // for it to own: the token names it, and the parent closed its own copy
+    // (a different number in the parent's table). Taking ownership once is
     // the caller's contract, stated on `Mapping::from_inherited`.
     let fd = unsafe { OwnedFd::from_raw_fd(rawfd) };
     rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC)
         .map_err(|e| Error::os(token, "fcntl(F_SETFD)", io(e)))?;
-    Ok(Object {
+    Ok(handed(fd, len, access))
+}
+
+/// Checks a descriptor handed to this process: open, a regular file (shared
+/// memory or a file) of at least `len` bytes, and open for `access`.
+fn check_handed(fd: BorrowedFd<'_>, len: u64, access: Access) -> std::result::Result<(), String> {
+    let n = fd.as_raw_fd();
+    let fl = rfs::fcntl_getfl(fd)
+        .map_err(|e| format!("descriptor {n} is not open in this process ({})", io(e)))?;
+    let st = rfs::fstat(fd).map_err(|e| format!("fstat of descriptor {n} failed: {}", io(e)))?;
+    if !is_regular(&st) {
+        return Err(format!(
+            "descriptor {n} is {}, not a shared-memory object or file",
+            file_kind(&st)
+        ));
+    }
+    if (st.st_size as u64) < len {
+        return Err(format!(
+            "descriptor {n} has {} bytes, fewer than the {len} it was handed over with",
+            st.st_size
+        ));
+    }
+    if access == Access::ReadWrite && fl & OFlags::RWMODE != OFlags::RDWR {
+        return Err(format!(
+            "it was handed over as read-write, but descriptor {n} is read-only"
+        ));
+    }
+    Ok(())
+}
+
+/// The object for a descriptor handed to this process (checked).
+fn handed(fd: OwnedFd, len: u64, access: Access) -> Object {
+    Object {
         fd: ManuallyDrop::new(fd),
         size: len,
         writable: access == Access::ReadWrite,
         kind: Kind::Inherited,
-    })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Handing a mapping to an unrelated process over a Unix socket.
+// ---------------------------------------------------------------------------
+
+/// What goes with the descriptor: `FMHO`, a version, the access, and the size.
+const HANDOVER_MAGIC: [u8; 4] = *b"FMHO";
+const HANDOVER_LEN: usize = 16;
+
+/// Sends `o` over the connected Unix socket `socket` (`SCM_RIGHTS`), with
+/// `access`: a read-only hand-over sends a read-only descriptor (made as for
+/// `Inherit`).
+pub(crate) fn send_over(
+    o: &Object,
+    access: Access,
+    socket: BorrowedFd<'_>,
+    obj: &str,
+) -> Result<()> {
+    use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage};
+    let ro;
+    let fd: BorrowedFd<'_> = match access {
+        Access::ReadWrite => o.fd.as_fd(),
+        Access::Read => {
+            ro = os::reopen_read_only(&o.fd, &o.kind, obj)?;
+            ro.as_fd()
+        }
+    };
+    let mut head = [0u8; HANDOVER_LEN];
+    head[..4].copy_from_slice(&HANDOVER_MAGIC);
+    head[4] = 1;
+    head[5] = u8::from(access == Access::ReadWrite);
+    head[8..].copy_from_slice(&o.size.to_le_bytes());
+    let fds = [fd];
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    control.push(SendAncillaryMessage::ScmRights(&fds));
+    let sent = sendmsg(
+        socket,
+        &[std::io::IoSlice::new(&head)],
+        &mut control,
+        os::SEND_FLAGS,
+    )
+    .map_err(|e| Error::os(obj, "sendmsg(SCM_RIGHTS)", io(e)))?;
+    if sent != HANDOVER_LEN {
+        return Err(Error::os(
+            obj,
+            "sendmsg(SCM_RIGHTS)",
+            std::io::Error::new(
+                std::io::ErrorKind::WriteZero,
+                "the socket took part of the message",
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Receives a mapping sent with [`send_over`] from the Unix socket `socket`;
+/// returns the object and the access it was sent with. `label` names the
+/// socket in messages.
+pub(crate) fn receive_over(socket: BorrowedFd<'_>, label: &str) -> Result<(Object, Access)> {
+    use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage};
+    let bad = |reason: String| Error::InvalidToken {
+        token: label.to_owned(),
+        reason,
+    };
+    let mut head = [0u8; HANDOVER_LEN];
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let got = recvmsg(
+        socket,
+        &mut [std::io::IoSliceMut::new(&mut head)],
+        &mut control,
+        os::RECV_FLAGS,
+    )
+    .map_err(|e| Error::os(label, "recvmsg(SCM_RIGHTS)", io(e)))?;
+    // Take every descriptor that came, so that none leaks whatever else is wrong.
+    let mut fds: Vec<OwnedFd> = Vec::new();
+    for m in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(rights) = m {
+            fds.extend(rights);
+        }
+    }
+    if got.bytes == 0 {
+        return Err(bad(
+            "the other end closed the socket before sending a mapping".into(),
+        ));
+    }
+    if got.bytes != HANDOVER_LEN || head[..4] != HANDOVER_MAGIC || head[4] != 1 {
+        return Err(bad(format!(
+            "what came is not a filemap hand-over ({} bytes starting {:02x?})",
+            got.bytes,
+            &head[..got.bytes.min(8)]
+        )));
+    }
+    let access = if head[5] == 1 {
+        Access::ReadWrite
+    } else {
+        Access::Read
+    };
+    let len = u64::from_le_bytes(head[8..].try_into().expect("8 bytes"));
+    if fds.len() != 1 {
+        return Err(bad(format!(
+            "{} descriptors came with it, not one",
+            fds.len()
+        )));
+    }
+    let fd = fds.pop().expect("one descriptor");
+    if len == 0 {
+        return Err(bad("it says the mapping has 0 bytes".into()));
+    }
+    check_handed(fd.as_fd(), len, access).map_err(bad)?;
+    rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC)
+        .map_err(|e| Error::os(label, "fcntl(F_SETFD)", io(e)))?;
+    Ok((handed(fd, len, access), access))
 }
 
 // ---------------------------------------------------------------------------

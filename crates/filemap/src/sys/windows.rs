@@ -335,6 +335,45 @@ impl Inherit {
     }
 }
 
+/// Duplicates the section handle of `o` into the process `pid` with
+/// `access` (`DuplicateHandle` into another process); returns the handle's
+/// value there, for that process to adopt with `from_inherited`. Until it
+/// does, the handle is open in that process (and closes when it exits).
+pub(crate) fn duplicate_into(o: &Object, pid: u32, access: Access, obj: &str) -> Result<u64> {
+    use windows_sys::Win32::Foundation::CloseHandle;
+    use windows_sys::Win32::System::Threading::{OpenProcess, PROCESS_DUP_HANDLE};
+    // SAFETY: OpenProcess has no memory-safety preconditions; null is handled.
+    let target = unsafe { OpenProcess(PROCESS_DUP_HANDLE, 0, pid) };
+    if target.is_null() {
+        return Err(Error::os(
+            obj,
+            "OpenProcess(PROCESS_DUP_HANDLE)",
+            io::Error::last_os_error(),
+        ));
+    }
+    let mut there: HANDLE = std::ptr::null_mut();
+    // SAFETY: a valid section handle of ours, duplicated into the process
+    // `target` (a valid handle with PROCESS_DUP_HANDLE), written to `there`.
+    let ok = unsafe {
+        DuplicateHandle(
+            GetCurrentProcess(),
+            o.raw(),
+            target,
+            &mut there,
+            section_access(access),
+            0,
+            0,
+        )
+    };
+    let err = io::Error::last_os_error();
+    // SAFETY: `target` came from OpenProcess above and is closed once.
+    unsafe { CloseHandle(target) };
+    if ok == 0 {
+        return Err(Error::os(obj, "DuplicateHandle", err));
+    }
+    Ok(there as usize as u64)
+}
+
 pub(crate) fn from_inherited(raw: u64, len: u64, access: Access, token: &str) -> Result<Object> {
     let bad = |reason: String| Error::InvalidToken {
         token: token.to_owned(),
