@@ -27,6 +27,58 @@ pub fn helper_path() -> PathBuf {
     dir.join(format!("fm-helper{}", std::env::consts::EXE_SUFFIX))
 }
 
+/// The helper run as another user where this process may: as `nobody`
+/// when this process is root, else as this user (the test then takes
+/// permissions away from itself instead: see [`OtherUser::is_other`]). It runs
+/// from a copy every user can execute, wherever the tree was cloned; the copy
+/// is removed when this is dropped.
+#[cfg(unix)]
+pub struct OtherUser {
+    exe: PathBuf,
+    /// True when the helper runs as another user (`nobody`).
+    pub is_other: bool,
+}
+
+#[cfg(unix)]
+impl OtherUser {
+    /// Copies the helper for another user to run.
+    pub fn new() -> OtherUser {
+        use std::os::unix::fs::PermissionsExt;
+        let exe = std::env::temp_dir().join(unique("helper"));
+        std::fs::copy(helper_path(), &exe).expect("copy the helper");
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755))
+            .expect("make the copy executable by all");
+        OtherUser {
+            exe,
+            is_other: rustix::process::geteuid().is_root(),
+        }
+    }
+
+    /// A command that runs the helper copy, as `nobody` when root.
+    pub fn command(&self) -> Command {
+        use std::os::unix::process::CommandExt;
+        let mut c = Command::new(&self.exe);
+        if self.is_other {
+            c.uid(65534).gid(65534);
+        }
+        c
+    }
+}
+
+#[cfg(unix)]
+impl Default for OtherUser {
+    fn default() -> Self {
+        OtherUser::new()
+    }
+}
+
+#[cfg(unix)]
+impl Drop for OtherUser {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.exe);
+    }
+}
+
 /// A name no other test (or test run) uses.
 pub fn unique(tag: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);

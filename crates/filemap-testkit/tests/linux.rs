@@ -3,13 +3,12 @@
 #![cfg(target_os = "linux")]
 
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use filemap::{Access, Error, Lifetime, Mapping, Options, ViewAccess};
-use filemap_testkit::{helper_path, hex, unique, Helper};
+use filemap_testkit::{helper_path, hex, unique, Helper, OtherUser};
 
 fn shm(name: &str) -> PathBuf {
     PathBuf::from("/dev/shm").join(name)
@@ -67,17 +66,11 @@ fn read_only_open_works_where_write_is_not_permitted() {
         .unwrap()
         .write_at(0, b"owner's")
         .unwrap();
-    let is_root = rustix::process::geteuid().is_root();
-    // `nobody` must be able to run the helper wherever the tree was cloned.
-    let exe = std::env::temp_dir().join(unique("helper"));
-    std::fs::copy(helper_path(), &exe).unwrap();
-    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut other = Command::new(&exe);
-    if is_root {
-        // Run the helper as `nobody`, who may read but not write it.
-        other.uid(65534).gid(65534);
-    } else {
-        // Without root, take write permission away from ourselves instead.
+    // As `nobody` (who may read but not write it) when root...
+    let as_other = OtherUser::new();
+    let mut other = as_other.command();
+    if !as_other.is_other {
+        // ...else take write permission away from ourselves instead.
         std::fs::set_permissions(shm(&name), std::fs::Permissions::from_mode(0o1444)).unwrap();
     }
     let mut rw = Helper::spawn_cmd(other.args(["open", &name, "rw"]), "open rw as another user");
@@ -87,10 +80,7 @@ fn read_only_open_works_where_write_is_not_permitted() {
         "{line}"
     );
     rw.wait();
-    let mut other = Command::new(&exe);
-    if is_root {
-        other.uid(65534).gid(65534);
-    }
+    let mut other = as_other.command();
     let mut ro = Helper::spawn_cmd(other.args(["open", &name, "r"]), "open r as another user");
     assert_eq!(ro.line(), "ok opened 4096");
     assert_eq!(ro.ok("read 0 7"), hex(b"owner's"));
@@ -102,7 +92,6 @@ fn read_only_open_works_where_write_is_not_permitted() {
     assert_eq!(ro.ok(&format!("cow 0 {}", hex(b"x"))), hex(b"x"));
     ro.exit();
     assert_eq!(m.view(0..7, ViewAccess::Read).unwrap().to_vec(), b"owner's");
-    std::fs::remove_file(&exe).unwrap();
 }
 
 // 8. an opener never takes a size-0 object as ready.
@@ -313,14 +302,9 @@ fn an_object_this_user_may_not_open_is_unknown_not_stale() {
     use filemap::inspect::State;
     let name = unique("unknown");
     let m = Options::new().mode(0o600).create(&name, 4096).unwrap();
-    let is_root = rustix::process::geteuid().is_root();
-    let exe = std::env::temp_dir().join(unique("helper"));
-    std::fs::copy(helper_path(), &exe).unwrap();
-    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut other = Command::new(&exe);
-    if is_root {
-        other.uid(65534).gid(65534);
-    } else {
+    let as_other = OtherUser::new();
+    let mut other = as_other.command();
+    if !as_other.is_other {
         // Without root: take our own read permission away instead.
         std::fs::set_permissions(shm(&name), std::fs::Permissions::from_mode(0o1000)).unwrap();
     }
@@ -329,11 +313,10 @@ fn an_object_this_user_may_not_open_is_unknown_not_stale() {
     assert_eq!(line, "state unknown", "{line}");
     h.wait();
     // Where this process can look, it is live (we hold it).
-    if is_root {
+    if as_other.is_other {
         assert_eq!(filemap::inspect::info(&name).unwrap().state, State::Live);
     }
     drop(m);
-    std::fs::remove_file(&exe).unwrap();
 }
 
 /// A size the system cannot give is refused at once with NoSpace naming
@@ -388,14 +371,8 @@ fn a_reader_cannot_lock_the_owner_out() {
     let name = unique("lockout");
     // Readable by all, writable by the owner only.
     let m = Options::new().mode(0o644).create(&name, 4096).unwrap();
-    let is_root = rustix::process::geteuid().is_root();
-    let exe = std::env::temp_dir().join(unique("helper"));
-    std::fs::copy(helper_path(), &exe).unwrap();
-    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut other = Command::new(&exe);
-    if is_root {
-        other.uid(65534).gid(65534);
-    }
+    let as_other = OtherUser::new();
+    let mut other = as_other.command();
     let path = shm(&name);
     let mut attacker = Helper::spawn_cmd(
         other.args(["lock-attack", path.to_str().unwrap()]),
@@ -427,7 +404,6 @@ fn a_reader_cannot_lock_the_owner_out() {
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     attacker.send("exit");
     attacker.wait();
-    std::fs::remove_file(&exe).unwrap();
 }
 
 /// A forked child shares its parent's open file description, and so its
@@ -521,13 +497,8 @@ fn a_read_only_hand_over_cannot_be_reopened_for_writing() {
     let v = m.view(.., ViewAccess::ReadWrite).unwrap();
     v.write_at(0, b"parent").unwrap();
     let inh = m.inherit(Access::Read).unwrap();
-    let exe = std::env::temp_dir().join(unique("helper"));
-    std::fs::copy(helper_path(), &exe).unwrap();
-    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut cmd = Command::new(&exe);
-    if rustix::process::geteuid().is_root() {
-        cmd.uid(65534).gid(65534);
-    }
+    let as_other = OtherUser::new();
+    let mut cmd = as_other.command();
     cmd.arg("reopen-inherited")
         .env("FILEMAP_TOKEN", inh.token());
     let mut child = Helper::spawn_cmd(&mut cmd, "reopen an inherited read-only descriptor");
@@ -540,5 +511,4 @@ fn a_read_only_hand_over_cannot_be_reopened_for_writing() {
         .unwrap()
         .write_at(8, b"new view")
         .unwrap();
-    std::fs::remove_file(&exe).unwrap();
 }
