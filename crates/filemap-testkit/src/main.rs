@@ -380,9 +380,12 @@ fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
             say("ready");
             let (id, count): (u32, u64) = (id.parse().expect("id"), count.parse().expect("count"));
             let mut buf = vec![0u8; ch.max_message()];
-            for seq in 0..count {
+            // COUNT 0: for ever (until killed).
+            let mut seq = 0;
+            while count == 0 || seq < count {
                 let len = mpmc_message(id, seq, &mut buf);
                 ch.send(&buf[..len])?;
+                seq += 1;
             }
             Ok(format!("sent {count}"))
         }

@@ -661,3 +661,42 @@ fn mpmc_retires_slots_left_claimed_by_dead_processes() {
     assert_eq!(rx.recv_timeout(Duration::from_secs(60)).unwrap(), b"b");
     assert_eq!(rx.recv_timeout(Duration::from_secs(60)).unwrap(), b"c");
 }
+
+/// Senders and receivers killed at arbitrary points, round after round, never
+/// stall the queue: after each round a message from this process still goes
+/// through. (A process killed between taking a position and recording
+/// itself, which under load means while descheduled there, used to leave a
+/// slot naming the slot's previous user, often alive, and the queue stalled
+/// for good; now the claim word is taken first.)
+#[test]
+fn mpmc_keeps_flowing_while_senders_and_receivers_are_killed() {
+    use filemap::channel::mpmc::{Receiver, Sender};
+    let name = unique("mpmc-chaos");
+    let tx = Sender::create(&name, 8, 64).unwrap();
+    let rx = Receiver::open(&name).unwrap();
+    let rounds = if cfg!(windows) { 5 } else { 40 };
+    for round in 0..rounds {
+        let s = Helper::spawn(&["mpmc-send", &name, "7", "0"]); // sends for ever
+        let r = Helper::spawn(&["mpmc-recv", &name]); // receives for ever
+        assert_eq!(s.line(), "ready");
+        assert_eq!(r.line(), "ready");
+        // Race them for a while, then kill both wherever they are.
+        for _ in 0..20 {
+            let _ = rx.recv_timeout(Duration::from_millis(100));
+        }
+        s.kill();
+        r.kill();
+        let marker = format!("marker {round}");
+        tx.send_timeout(marker.as_bytes(), Duration::from_secs(20))
+            .unwrap_or_else(|e| panic!("round {round}: the queue stalled for senders: {e}"));
+        let end = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(m) if m == marker.as_bytes() => break,
+                Ok(_) => {} // what the killed sender sent before it died
+                Err(e) => panic!("round {round}: the queue stalled for receivers: {e}"),
+            }
+        }
+    }
+}
