@@ -25,6 +25,9 @@ pub struct Object {
     pub mode: Option<String>,
     /// `memory` or `file`.
     pub backing: &'static str,
+    /// For a named file mapping, the file's absolute path (null for memory,
+    /// and on Windows in a process that did not create the name).
+    pub file: Option<String>,
     /// `transient`, `persistent` or `foreign`.
     pub lifetime: Option<&'static str>,
     /// `live`, `stale`, `idle` or `foreign`.
@@ -103,6 +106,7 @@ impl From<&ObjectInfo> for Object {
             user: o.user.clone(),
             mode: Some(format!("{:04o}", o.mode)),
             backing: o.backing.as_str(),
+            file: o.file.clone(),
             lifetime: Some(o.origin.as_str()),
             state: Some(o.state.as_str()),
             segment: o.header.as_ref().map(Segment::from),
@@ -132,6 +136,7 @@ impl Object {
             user: None,
             mode: None,
             backing: m.backing().as_str(),
+            file: m.file_path().map(str::to_owned),
             lifetime: None,
             state: None,
             segment: header.map(Segment::from),
@@ -153,9 +158,13 @@ impl Object {
         if let Some(mode) = &self.mode {
             writeln!(out, "mode:     {mode}")?;
         }
-        match &self.path {
-            Some(p) => writeln!(out, "backing:  {} ({p})", self.backing)?,
-            None => writeln!(out, "backing:  {}", self.backing)?,
+        match (&self.file, &self.path) {
+            (Some(f), Some(p)) => {
+                writeln!(out, "backing:  {} ({f})", self.backing)?;
+                writeln!(out, "record:   {p}")?;
+            }
+            (Some(p), None) | (None, Some(p)) => writeln!(out, "backing:  {} ({p})", self.backing)?,
+            (None, None) => writeln!(out, "backing:  {}", self.backing)?,
         }
         if let Some(l) = self.lifetime {
             writeln!(out, "lifetime: {l}")?;
@@ -231,6 +240,7 @@ mod tests {
             user: Some("root".into()),
             mode: Some("0600".into()),
             backing: "memory",
+            file: None,
             lifetime: Some("transient"),
             state: Some("live"),
             segment: Some(Segment {

@@ -181,8 +181,8 @@ fn info_shows_a_segment_header_and_none_for_a_raw_mapping() {
     assert_eq!(
         keys,
         [
-            "backing", "holders", "lifetime", "mode", "name", "segment", "size", "state", "uid",
-            "user"
+            "backing", "file", "holders", "lifetime", "mode", "name", "segment", "size", "state",
+            "uid", "user"
         ]
     );
     assert_eq!(v["backing"], "memory");
@@ -275,19 +275,59 @@ fn persistent_create_returns_and_rm_removes() {
     assert_eq!(run(&["info", &name]).status.code(), Some(1));
 }
 
+// Issue 11, item 1: `create NAME --file PATH` makes a name that other
+// processes use; writes reach the file; `info` shows the file.
 #[test]
-fn file_backed_create_grows_the_file() {
+fn a_named_file_mapping_is_used_by_name_from_other_commands() {
+    let name = unique("cli-file");
     let path = std::env::temp_dir().join(format!("{}.bin", unique("cli-file")));
     let p = path.to_str().unwrap();
     let mut h = Helper::spawn_cmd(
-        filemap().args(["create", "log", "--size", "10K", "--file", p]),
+        filemap().args(["create", &name, "--size", "10K", "--file", p]),
         "create --file",
     );
-    assert!(h.line().contains("file-backed"));
+    let first = h.line();
+    assert!(first.contains("mapping the file"), "{first}");
     assert_eq!(std::fs::metadata(&path).unwrap().len(), 10240);
+    ok(&[
+        "write",
+        &name,
+        "--offset",
+        "5000",
+        "--text",
+        "through the name",
+    ]);
+    assert_eq!(
+        run(&["read", &name, "--offset", "5000", "--len", "16"]).stdout,
+        b"through the name"
+    );
+    assert_eq!(
+        &std::fs::read(&path).unwrap()[5000..5016],
+        b"through the name"
+    );
+    let info = ok(&["info", &name]);
+    assert!(info.contains("backing:  file"), "{info}");
+    if cfg!(target_os = "linux") {
+        let abs = std::fs::canonicalize(&path).unwrap();
+        assert!(
+            info.contains(&format!("backing:  file ({})", abs.display())),
+            "{info}"
+        );
+        let list = ok(&["list"]);
+        assert!(
+            list.lines()
+                .any(|l| l.starts_with(&name) && l.contains(&format!("file ({})", abs.display()))),
+            "{list}"
+        );
+    }
     h.close_stdin();
     h.line();
     h.wait();
+    assert_eq!(
+        run(&["info", &name]).status.code(),
+        Some(1),
+        "the name is gone"
+    );
     std::fs::remove_file(&path).unwrap();
 }
 
@@ -344,6 +384,32 @@ mod linux {
                 "SIG{sig}: the name is gone"
             );
         }
+    }
+
+    #[test]
+    fn json_names_the_file_of_a_named_file_mapping() {
+        let name = unique("cli-file-json");
+        let path = std::env::temp_dir().join(format!("{}.bin", unique("cli-file-json")));
+        let p = path.to_str().unwrap();
+        assert!(
+            ok(&["create", &name, "--size", "4K", "--file", p, "--persistent"])
+                .contains("persistent")
+        );
+        let abs = std::fs::canonicalize(&path).unwrap();
+        let info = json(&["info", &name, "--json"]);
+        assert_eq!(info["backing"], "file");
+        assert_eq!(info["file"], abs.to_str().unwrap());
+        assert_eq!(info["size"], 4096);
+        let list = json(&["list", "--json"]);
+        let e = entry(&list, &name).expect("listed");
+        assert_eq!(e["file"], abs.to_str().unwrap());
+        // A memory-backed object says null.
+        let mem = unique("cli-mem-json");
+        let _h = holder(&mem, "4K");
+        assert!(json(&["info", &mem, "--json"])["file"].is_null());
+        ok(&["rm", &name]);
+        assert!(path.exists(), "rm takes the name, not the file");
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

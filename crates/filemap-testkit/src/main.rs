@@ -78,6 +78,17 @@ fn setup(args: &[String]) -> Result<(Mapping, &'static str), Error> {
             Mapping::from_path(path, size.parse().expect("size"), access(acc))?,
             "mapped",
         )),
+        // A named file mapping: NAME maps the file PATH (SIZE 0: its size).
+        ["named-file", name, path, size, acc, rest @ ..] => {
+            let mut o = Options::new().access(access(acc));
+            if rest.contains(&"persistent") {
+                o = o.lifetime(Lifetime::Persistent);
+            }
+            Ok((
+                o.create_file(name, path, size.parse().expect("size"))?,
+                "created",
+            ))
+        }
         ["anonymous", size] => Ok((Mapping::anonymous(size.parse().expect("size"))?, "created")),
         // Unix hand-over to an unrelated process: listen on PATH, say
         // `listening`, hand a fresh unnamed mapping of SIZE bytes to the
@@ -148,6 +159,12 @@ fn command(m: &Mapping, line: &str) -> Result<String, Error> {
             format!("ok {}", v.atomic_u64(0)?.fetch_add(n, Ordering::AcqRel))
         }
         "len" => format!("ok {}", m.len()),
+        // What backs it, and the file's path where known.
+        "backing" => format!(
+            "ok {} {}",
+            m.backing().as_str(),
+            m.file_path().unwrap_or("-")
+        ),
         // Windows hand-over to an unrelated process: duplicate this mapping
         // into process PID; the reply is the token for it.
         #[cfg(windows)]

@@ -512,3 +512,116 @@ fn a_read_only_hand_over_cannot_be_reopened_for_writing() {
         .write_at(8, b"new view")
         .unwrap();
 }
+
+// Issue 11, item 1 on Linux: the file record. An opener needs the file's own
+// permissions; a replaced, shrunk or removed file is reported, never mapped;
+// a damaged record is refused; foreign tools see the record.
+#[test]
+fn a_named_file_mapping_checks_the_file_and_its_permissions() {
+    let name = unique("nfile-perm");
+    let dir = std::env::temp_dir().join(unique("nfile-dir"));
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = dir.join("data.bin");
+    let m = Options::new()
+        .mode(0o644)
+        .create_file(&name, &path, 8192)
+        .unwrap();
+    assert_eq!(
+        m.file_path(),
+        Some(std::fs::canonicalize(&path).unwrap().to_str().unwrap())
+    );
+    // What foreign tools see: a small record with the set-user-ID mark.
+    let md = std::fs::metadata(shm(&name)).unwrap();
+    assert!(md.len() < 200, "the record is small: {}", md.len());
+    assert_eq!(md.permissions().mode() & 0o7777, 0o5644);
+    let info = filemap::inspect::info(&name).unwrap();
+    assert_eq!(info.backing, filemap::Backing::File);
+    assert_eq!(info.size, 8192);
+    assert_eq!(info.file.as_deref(), m.file_path());
+
+    // The file is 0600 (ours): another user may open the record (0644) but
+    // not the file, and is told so, naming the file.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let as_other = OtherUser::new();
+    if as_other.is_other {
+        let mut h = Helper::spawn_cmd(
+            as_other.command().args(["open", &name, "r"]),
+            "open a named file mapping as another user",
+        );
+        let line = h.line();
+        assert!(
+            line.starts_with("err AccessDenied")
+                && line.contains("data.bin")
+                && line.contains("file's own permissions"),
+            "{line}"
+        );
+        h.wait();
+    }
+
+    // Shrunk below the mapping: refused, naming the file.
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_len(100).unwrap();
+    match Mapping::open(&name, Access::Read) {
+        Err(Error::FileChanged { object, reason, .. }) => {
+            assert_eq!(object, name);
+            assert!(reason.contains("smaller"), "{reason}");
+        }
+        other => panic!("shrunk file: expected FileChanged, got {other:?}"),
+    }
+    // Replaced by another file at the same path: refused.
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, vec![0u8; 8192]).unwrap();
+    match Mapping::open(&name, Access::Read) {
+        Err(Error::FileChanged {
+            path: p, reason, ..
+        }) => {
+            assert!(p.ends_with("data.bin"), "{p}");
+            assert!(reason.contains("another file"), "{reason}");
+        }
+        other => panic!("replaced file: expected FileChanged, got {other:?}"),
+    }
+    // Removed: refused.
+    std::fs::remove_file(&path).unwrap();
+    match Mapping::open(&name, Access::Read) {
+        Err(Error::FileChanged { reason, .. }) => assert!(reason.contains("no longer"), "{reason}"),
+        other => panic!("removed file: expected FileChanged, got {other:?}"),
+    }
+    // A damaged record is refused as corrupt, not followed.
+    let mut rec = std::fs::read(shm(&name)).unwrap();
+    rec[40] ^= 1;
+    std::fs::write(shm(&name), &rec).unwrap();
+    std::fs::set_permissions(shm(&name), std::fs::Permissions::from_mode(0o5644)).unwrap();
+    match Mapping::open(&name, Access::Read) {
+        Err(Error::Corrupt { reason, .. }) => assert!(reason.contains("file record"), "{reason}"),
+        other => panic!("damaged record: expected Corrupt, got {other:?}"),
+    }
+    drop(m);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// A persistent named file mapping outlives its creator, and `remove` takes
+// the name, never the file.
+#[test]
+fn a_persistent_named_file_mapping_stays_until_removed() {
+    let name = unique("nfile-pers");
+    let path = std::env::temp_dir().join(format!("{}.bin", unique("nfile-pers")));
+    let p = path.to_str().unwrap();
+    let mut h = Helper::spawn(&["named-file", &name, p, "4096", "rw", "persistent"]);
+    assert_eq!(h.line(), "ok created 4096");
+    h.ok(&format!("write 100 {}", hex(b"kept")));
+    h.kill();
+    let m = Mapping::open(&name, Access::Read).unwrap();
+    assert_eq!(
+        m.view(100..104, ViewAccess::Read).unwrap().to_vec(),
+        b"kept"
+    );
+    drop(m);
+    Mapping::remove(&name).unwrap();
+    assert!(matches!(
+        Mapping::open(&name, Access::Read),
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(&std::fs::read(&path).unwrap()[100..104], b"kept");
+    std::fs::remove_file(&path).unwrap();
+}

@@ -16,11 +16,20 @@ fn opened_len(size: u64) -> u64 {
     }
 }
 
+/// Waits (with a deadline) for the name to be gone. Not at once: a process
+/// that another test thread is spawning right then shares this process's
+/// descriptors, and with them its hold, until it reaches `exec`.
 fn assert_gone(name: &str) {
-    match Mapping::open(name, Access::Read) {
-        Err(Error::NotFound { name: n }) => assert_eq!(n, name),
-        other => panic!("{name}: expected NotFound, got {other:?}"),
-    }
+    filemap_testkit::wait_until(&format!("{name} is gone"), || {
+        match Mapping::open(name, Access::Read) {
+            Err(Error::NotFound { name: n }) => {
+                assert_eq!(n, name);
+                true
+            }
+            Ok(_) => false,
+            Err(e) => panic!("{name}: expected NotFound, got {e:?}"),
+        }
+    });
 }
 
 // 1. create-new, open-existing; 5. views at unaligned offsets across processes.
@@ -722,4 +731,103 @@ fn a_socket_that_does_not_carry_a_hand_over_is_refused() {
         Err(Error::InvalidToken { reason, .. }) => assert!(reason.contains("closed"), "{reason}"),
         other => panic!("expected InvalidToken, got {other:?}"),
     }
+}
+
+// Issue 11, item 1: a file-backed mapping with a name. The creator and the
+// openers are other processes; the file receives every write; the name goes
+// with its last holder (killed included) and the file stays.
+#[test]
+fn a_named_file_mapping_is_opened_by_name_from_other_processes() {
+    let name = unique("nfile");
+    let path = std::env::temp_dir().join(format!("{}.bin", unique("nfile")));
+    std::fs::write(&path, vec![5u8; 100]).unwrap();
+    let p = path.to_str().unwrap();
+    let creator = Helper::spawn(&["named-file", &name, p, "20000", "rw"]);
+    assert_eq!(creator.line(), "ok created 20000");
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        20_000,
+        "the file grows to the mapping's size"
+    );
+    // This process opens the name: the file's pages, the file's bytes.
+    let m = Mapping::open(&name, Access::ReadWrite).unwrap();
+    assert_eq!(m.backing(), filemap::Backing::File);
+    // Exact everywhere: Windows keeps a file section's size in bytes.
+    assert_eq!(m.len(), 20_000);
+    let v = m.view(.., ViewAccess::ReadWrite).unwrap();
+    assert_eq!(v.to_vec()[..100], [5u8; 100], "the file's contents");
+    v.write_at(12_345, b"by name").unwrap();
+    // A second opener sees it and writes too.
+    let mut opener = Helper::spawn(&["open", &name, "rw"]);
+    opener.line();
+    assert_eq!(opener.ok("read 12345 7"), hex(b"by name"));
+    opener.ok(&format!("write 19990 {}", hex(b"opener")));
+    opener.ok("flush 19990 6");
+    let mut creator = creator;
+    assert_eq!(creator.ok("read 19990 6"), hex(b"opener"));
+    let backing = creator.ok("backing");
+    assert!(backing.starts_with("file "), "{backing}");
+    if cfg!(target_os = "linux") {
+        let abs = std::fs::canonicalize(&path).unwrap();
+        assert_eq!(backing, format!("file {}", abs.display()));
+    }
+    v.flush_durable().unwrap();
+    drop((v, m));
+    creator.kill();
+    // The opener still holds the name.
+    let again = Mapping::open(&name, Access::Read).unwrap();
+    assert_eq!(again.backing(), filemap::Backing::File);
+    drop(again);
+    opener.kill();
+    assert_gone(&name);
+    let on_disk = std::fs::read(&path).unwrap();
+    assert_eq!(&on_disk[12_345..12_352], b"by name");
+    assert_eq!(&on_disk[19_990..19_996], b"opener");
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn create_or_open_of_a_named_file_mapping_needs_the_same_file() {
+    let name = unique("nfile-co");
+    let dir = std::env::temp_dir();
+    let a = dir.join(format!("{}-a.bin", unique("nfile")));
+    let b = dir.join(format!("{}-b.bin", unique("nfile")));
+    let (m, how) = Options::new().create_or_open_file(&name, &a, 4096).unwrap();
+    assert_eq!(how, Disposition::Created);
+    m.view(.., ViewAccess::ReadWrite)
+        .unwrap()
+        .write_at(0, b"A")
+        .unwrap();
+    let (same, how) = Options::new().create_or_open_file(&name, &a, 4096).unwrap();
+    assert_eq!(how, Disposition::Opened);
+    assert_eq!(same.view(0..1, ViewAccess::Read).unwrap().to_vec(), b"A");
+    match Options::new().create_file(&name, &a, 4096) {
+        Err(Error::AlreadyExists { .. }) => {}
+        other => panic!("create-new of a taken name: {other:?}"),
+    }
+    // Another file under the same name: refused, naming both (Windows does
+    // not say which file a section maps, so it cannot tell these apart).
+    if !cfg!(windows) {
+        match Options::new().create_or_open_file(&name, &b, 4096) {
+            Err(Error::Conflict { name: n, reason }) => {
+                assert_eq!(n, name);
+                let a_abs = std::fs::canonicalize(&a).unwrap();
+                assert!(reason.contains(a_abs.to_str().unwrap()), "{reason}");
+                assert!(reason.contains(b.to_str().unwrap()), "{reason}");
+            }
+            other => panic!("another file: expected Conflict, got {other:?}"),
+        }
+    }
+    // A memory-backed name is not a file mapping.
+    let mem = unique("nfile-mem");
+    let _held = Mapping::create(&mem, 4096).unwrap();
+    match Options::new().create_or_open_file(&mem, &b, 4096) {
+        Err(Error::Conflict { reason, .. }) => assert!(reason.contains("memory"), "{reason}"),
+        other => panic!("a memory name: expected Conflict, got {other:?}"),
+    }
+    drop((m, same));
+    assert_gone(&name);
+    assert_eq!(&std::fs::read(&a).unwrap()[..1], b"A", "the file stays");
+    std::fs::remove_file(&a).unwrap();
+    let _ = std::fs::remove_file(&b);
 }

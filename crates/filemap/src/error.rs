@@ -193,6 +193,48 @@ pub enum Error {
         object: String,
     },
 
+    /// A named file-backed mapping's file is no longer what the name maps:
+    /// it was removed, replaced by another file at the same path, or shrunk
+    /// below the mapping's size.
+    #[error("`{object}` maps the file `{}`, but {reason}", escape_controls(.path))]
+    FileChanged {
+        /// The mapping's name.
+        object: String,
+        /// The file's path, as its creator recorded it.
+        path: String,
+        /// What changed.
+        reason: String,
+    },
+
+    /// Create-or-open found the name taken by a different mapping than the
+    /// one asked for (another file, or memory instead of a file).
+    #[error("a mapping named `{name}` already exists, but {reason}")]
+    Conflict {
+        /// The name as the caller gave it.
+        name: String,
+        /// What the existing mapping is, and what was asked for.
+        reason: String,
+    },
+
+    /// A view or commit reached past the committed part of a mapping created
+    /// with [`Options::reserve`](crate::Options::reserve): the pages are
+    /// reserved but have no memory yet. Commit them first
+    /// ([`Mapping::commit`](crate::Mapping::commit)).
+    #[error(
+        "`{object}`: bytes {offset}..{end} are not committed (only the first {committed} bytes          are); commit them first",
+        end = .offset.saturating_add(*.len)
+    )]
+    NotCommitted {
+        /// The object concerned.
+        object: String,
+        /// Start of the range asked for.
+        offset: u64,
+        /// Its length.
+        len: u64,
+        /// How many bytes (from the start) are committed now.
+        committed: u64,
+    },
+
     /// A valid segment of another kind, format version or layout (for example
     /// made by a build with another pointer width or endianness).
     #[error("`{object}` is incompatible: {reason}")]
@@ -341,7 +383,9 @@ impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
         let kind = match &e {
             Error::NotFound { .. } | Error::FileNotFound { .. } => io::ErrorKind::NotFound,
-            Error::AlreadyExists { .. } => io::ErrorKind::AlreadyExists,
+            Error::AlreadyExists { .. } | Error::Conflict { .. } => io::ErrorKind::AlreadyExists,
+            Error::FileChanged { .. } => io::ErrorKind::NotFound,
+            Error::NotCommitted { .. } => io::ErrorKind::InvalidInput,
             Error::AccessDenied { .. } => io::ErrorKind::PermissionDenied,
             Error::InvalidName { .. }
             | Error::InvalidSize { .. }

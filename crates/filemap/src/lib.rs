@@ -36,6 +36,7 @@
 //! | `CreateFileMapping(INVALID_HANDLE_VALUE, .., PAGE_READWRITE, hi, lo, name)` | [`Mapping::create`] (fails if it exists), [`Mapping::create_or_open`]; [`Options`] for mode, lifetime, timeouts |
 //! | `GetLastError() == ERROR_ALREADY_EXISTS` | [`Disposition::Opened`] from `create_or_open`; the existing object is never resized |
 //! | `CreateFileMapping(hFile, .., size, NULL)` | [`Mapping::from_file`], [`Mapping::from_path`] (size 0 = the file's size; larger grows it) |
+//! | `CreateFileMapping(hFile, .., size, name)`, then `OpenFileMapping(name)` elsewhere | [`Mapping::create_file`], [`Options::create_file`] / [`Options::create_or_open_file`]; openers use [`Mapping::open`] and map the file's pages (Linux: a file record in `/dev/shm`; not on macOS yet) |
 //! | `lpName = NULL` + handle inheritance | [`Mapping::anonymous`], [`Mapping::inherit`] → token → [`Mapping::from_inherited`] in the child |
 //! | `DuplicateHandle` into another process | [`os`]: `os::windows::MappingExt::duplicate_into` → token → [`Mapping::from_inherited`]; on Unix `os::unix::MappingExt::send_over` a Unix socket → `os::unix::receive_mapping` |
 //! | `OpenFileMapping(FILE_MAP_READ or FILE_MAP_WRITE, FALSE, name)` | [`Mapping::open`] with [`Access::Read`] / [`Access::ReadWrite`] |

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use filemap::{Access, Lifetime, Mapping, Options};
+use filemap::{Lifetime, Options};
 
 use crate::error::{CliError, Result};
 use crate::fmt::{human_size, parse_size};
@@ -14,15 +14,17 @@ use crate::fmt::{human_size, parse_size};
 #[command(after_help = "Examples:
   filemap create jobs --size 64K
   filemap create cache --size 2G --persistent --mode 640
-  filemap create log --size 1MiB --file /tmp/log.bin")]
+  filemap create log --size 1MiB --file /tmp/log.bin
+  filemap create table --file /data/table.bin   (the whole file)")]
 pub struct Args {
     /// Name: 1-200 of [A-Za-z0-9._-], optionally after `Local\\` or `Global\\`.
     name: String,
     /// Size: bytes, or with K/KiB, M/MiB, G/GiB (all powers of 1024).
+    /// Needed for memory; with --file, the default is the file's size.
     #[arg(long, value_parser = parse_size)]
-    size: u64,
-    /// Back it by this file (created or grown to SIZE) instead of memory;
-    /// other processes map the file by its path. NAME is then only a label.
+    size: Option<u64>,
+    /// Back it by this file (created, or grown to SIZE) instead of memory:
+    /// any process that opens NAME maps the file, and writes reach it.
     #[arg(long)]
     file: Option<PathBuf>,
     /// Keep it after this process exits, until `filemap rm` (not on Windows).
@@ -42,27 +44,31 @@ fn parse_mode(s: &str) -> std::result::Result<u32, String> {
 
 pub fn run(a: Args, out: &mut impl Write) -> Result {
     let name = &a.name;
-    let (m, what) = match &a.file {
-        Some(path) => {
-            let m = Mapping::from_path(path, a.size, Access::ReadWrite)?;
-            (
-                m,
-                format!("file-backed mapping `{name}` of {}", path.display()),
-            )
+    let mut o = Options::new();
+    if a.persistent {
+        o = o.lifetime(Lifetime::Persistent);
+    }
+    if let Some(mode) = a.mode {
+        o = o.mode(mode);
+    }
+    let (m, what) = match (&a.file, a.size) {
+        (Some(path), size) => {
+            let m = o.create_file(name, path, size.unwrap_or(0))?;
+            let shown = m
+                .file_path()
+                .map(str::to_owned)
+                .unwrap_or_else(|| path.display().to_string());
+            (m, format!("`{name}` mapping the file {shown}"))
         }
-        None => {
-            let mut o = Options::new();
-            if a.persistent {
-                o = o.lifetime(Lifetime::Persistent);
-            }
-            if let Some(mode) = a.mode {
-                o = o.mode(mode);
-            }
-            (o.create(name, a.size)?, format!("`{name}`"))
+        (None, Some(size)) => (o.create(name, size)?, format!("`{name}`")),
+        (None, None) => {
+            return Err(CliError::Usage(
+                "--size is needed for a memory-backed mapping (or give --file PATH)".into(),
+            ))
         }
     };
     let size = human_size(m.len());
-    if a.persistent && a.file.is_none() {
+    if a.persistent {
         writeln!(
             out,
             "created {what} ({size}), persistent: it stays until `filemap rm {name}`"

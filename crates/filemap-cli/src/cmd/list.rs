@@ -27,7 +27,7 @@ pub fn run(a: Args, out: &mut impl Write) -> Result {
         output::write_json(out, &List { objects })?;
         return Ok(());
     }
-    let rows: Vec<[String; 6]> = objects
+    let rows: Vec<[String; 7]> = objects
         .iter()
         .map(|o| {
             [
@@ -38,6 +38,10 @@ pub fn run(a: Args, out: &mut impl Write) -> Result {
                     .or_else(|| o.uid.map(|u| u.to_string()))
                     .unwrap_or_else(|| "-".into()),
                 o.mode.clone().unwrap_or_else(|| "-".into()),
+                match &o.file {
+                    Some(f) => format!("file ({f})"),
+                    None => o.backing.to_owned(),
+                },
                 o.state.unwrap_or("-").to_owned(),
                 o.holders_text(),
             ]
@@ -45,7 +49,9 @@ pub fn run(a: Args, out: &mut impl Write) -> Result {
         .collect();
     fmt::table(
         out,
-        &["NAME", "SIZE", "OWNER", "MODE", "STATE", "HOLDERS"],
+        &[
+            "NAME", "SIZE", "OWNER", "MODE", "BACKING", "STATE", "HOLDERS",
+        ],
         &rows,
     )?;
     if objects.is_empty() {

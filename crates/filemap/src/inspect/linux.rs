@@ -14,7 +14,9 @@ use crate::error::{Error, Result};
 use crate::mapping::Backing;
 use crate::name::Name;
 use crate::segment::{parse_header, HEADER_LEN};
-use crate::sys::{ofd_held_by_others, ofd_lock, Lock, MARK_PERSISTENT, MARK_TRANSIENT, SHM_DIR};
+use crate::sys::{
+    ofd_held_by_others, ofd_lock, Lock, MARK_FILE, MARK_PERSISTENT, MARK_TRANSIENT, SHM_DIR,
+};
 
 /// (device, inode) of a file, the key holders are matched by: a filemap object's
 /// descriptors and maps show its creation-time path (`/dev/shm/#123 (deleted)`,
@@ -147,6 +149,17 @@ fn read_start(path: &str) -> Option<Vec<u8>> {
     Some(buf)
 }
 
+/// The file record at `path` (a named file mapping), if it reads as one.
+fn read_record(path: &str) -> Option<crate::sys::record::Record> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    fs::File::from(open_to_look(path)?)
+        .take(crate::sys::record::MAX_LEN as u64)
+        .read_to_end(&mut buf)
+        .ok()?;
+    crate::sys::record::decode(&buf).ok()
+}
+
 fn describe(
     name: &str,
     md: &fs::Metadata,
@@ -167,14 +180,22 @@ fn describe(
             Some(false) => State::Idle,
         },
     };
+    let record = (md.mode() & MARK_FILE != 0)
+        .then(|| read_record(&path))
+        .flatten();
+    let (backing, size, file) = match record {
+        Some(r) => (Backing::File, r.size, Some(r.path)),
+        None => (Backing::Memory, md.len(), None),
+    };
     ObjectInfo {
         header: read_start(&path).and_then(|b| parse_header(&b)),
         name: name.to_owned(),
-        size: md.len(),
+        size,
+        file,
         uid: md.uid(),
         user: users.get(&md.uid()).cloned(),
         mode: md.mode() & 0o777,
-        backing: Backing::Memory,
+        backing,
         origin,
         state,
         holders,

@@ -93,7 +93,8 @@ pub struct Holder {
 pub struct ObjectInfo {
     /// The name (without the leading `/`).
     pub name: String,
-    /// Size in bytes.
+    /// Size in bytes (for a named file mapping, the mapping's size, not its
+    /// record's).
     pub size: u64,
     /// Owner's user id.
     pub uid: u32,
@@ -101,8 +102,11 @@ pub struct ObjectInfo {
     pub user: Option<String>,
     /// Permission bits (`0o777` part).
     pub mode: u32,
-    /// What backs it (every object in `/dev/shm` is memory).
+    /// What backs it: memory, or for a named file mapping (whose
+    /// `/dev/shm` entry is a small record naming the file) a file.
     pub backing: crate::mapping::Backing,
+    /// For a named file mapping: the file's absolute path.
+    pub file: Option<String>,
     /// Who made it.
     pub origin: Origin,
     /// Whether it is in use.

@@ -157,13 +157,108 @@ impl Options {
         let n = name::parse(name)?;
         let obj = sys::open_named(&n, self.params.access, self.params.ready_timeout)?;
         let lifetime = None;
+        let backing = backing_of(&obj);
         Ok(Mapping::new(
             obj,
             n.given,
             true,
             self.params.access,
-            Backing::Memory,
+            backing,
             lifetime,
+        ))
+    }
+
+    /// Maps the file at `path` and gives the mapping the name `name`
+    /// (`CreateFileMapping` with a file handle and a name): any process can
+    /// then [`open`](Options::open) the name and map *the file's* pages, and
+    /// writes through any view reach the file. The name lives as a
+    /// memory-backed one does ([`Options::lifetime`]); the file stays.
+    ///
+    /// `size` is as in [`Mapping::from_path`]: 0 maps the whole file, more
+    /// grows it. With [`Access::ReadWrite`] (the default) the file is created
+    /// if missing; with [`Access::Read`] the mapping is read-only.
+    ///
+    /// How the name is kept:
+    /// - **Windows**: natively, a named section of the file.
+    /// - **Linux**: a small *file record* `/dev/shm/NAME` (mode bits as
+    ///   [`Options::mode`], plus set-user-ID as filemap's mark) holding the
+    ///   file's absolute path, device and inode, under the same lifetime
+    ///   protocol as memory-backed names. Foreign tools see that record, not
+    ///   the file's bytes. An opener needs the file's own permissions for the
+    ///   access it asks, and gets [`Error::FileChanged`] if another file now
+    ///   stands at the path, or the file shrank below the mapping.
+    /// - **macOS**: not available yet ([`Error::Unsupported`]).
+    ///
+    /// ```
+    /// use filemap::{Access, Mapping, Options, ViewAccess};
+    /// let path = std::env::temp_dir().join(format!("filemap-doc-named-{}.bin", std::process::id()));
+    /// # if cfg!(target_os = "macos") { return Ok(()); }
+    /// let m = Options::new().create_file("filemap-doc-file", &path, 4096)?;
+    /// // Another process opens the name and reaches the same file:
+    /// let other = Mapping::open("filemap-doc-file", Access::ReadWrite)?;
+    /// other.view(.., ViewAccess::ReadWrite)?.write_at(0, b"hello")?;
+    /// assert_eq!(m.backing(), filemap::Backing::File);
+    /// drop((m, other));
+    /// assert_eq!(&std::fs::read(&path).unwrap()[..5], b"hello");
+    /// # std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), filemap::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Options::create`] and [`Mapping::from_path`]; [`Error::Unsupported`]
+    /// on macOS.
+    pub fn create_file(&self, name: &str, path: impl AsRef<Path>, size: u64) -> Result<Mapping> {
+        self.create_file_impl(name, path.as_ref(), size, false)
+            .map(|(m, _)| m)
+    }
+
+    /// As [`Options::create_file`], or opens the existing name if it maps the
+    /// same file, and says which.
+    ///
+    /// # Errors
+    /// As [`Options::create_file`]; [`Error::Conflict`] naming both when the
+    /// name maps another file or memory. (On Windows, which does not say which
+    /// file a section maps, only memory is told apart.)
+    pub fn create_or_open_file(
+        &self,
+        name: &str,
+        path: impl AsRef<Path>,
+        size: u64,
+    ) -> Result<(Mapping, Disposition)> {
+        self.create_file_impl(name, path.as_ref(), size, true)
+    }
+
+    fn create_file_impl(
+        &self,
+        name: &str,
+        path: &Path,
+        size: u64,
+        open_existing: bool,
+    ) -> Result<(Mapping, Disposition)> {
+        let n = name::parse(name)?;
+        if self.params.persistent && cfg!(windows) {
+            return Err(persistent_unsupported(&n.given));
+        }
+        let access = self.params.access;
+        let file = open_file(path, access)?;
+        let label = path.display().to_string();
+        let absolute = std::fs::canonicalize(path)
+            .map_err(|e| Error::os(&label, "realpath", e))?
+            .display()
+            .to_string();
+        if size > 0 {
+            check_size(&label, size)?;
+        }
+        let mapped = sys::from_file(&file, size, access, &label)?;
+        let (obj, how) =
+            sys::create_named_file(&n, mapped, &absolute, &self.params, open_existing)?;
+        let (access, lifetime) = match how {
+            Disposition::Created => (access, Some(self.chosen_lifetime())),
+            Disposition::Opened => (self.params.access, None),
+        };
+        Ok((
+            Mapping::new(obj, n.given, true, access, Backing::File, lifetime),
+            how,
         ))
     }
 
@@ -189,18 +284,16 @@ impl Options {
         }
         check_size(&n.given, size)?;
         if self.params.persistent && cfg!(windows) {
-            return Err(Error::Unsupported {
-                object: n.given,
-                what: "a persistent named mapping (Windows removes every section when its last handle closes)".into(),
-            });
+            return Err(persistent_unsupported(&n.given));
         }
         let (obj, how) = sys::create_named(&n, size, &self.params, open_existing)?;
         let (access, lifetime) = match how {
             Disposition::Created => (Access::ReadWrite, Some(self.chosen_lifetime())),
             Disposition::Opened => (self.params.access, None),
         };
+        let backing = backing_of(&obj);
         Ok((
-            Mapping::new(obj, n.given, true, access, Backing::Memory, lifetime),
+            Mapping::new(obj, n.given, true, access, backing, lifetime),
             how,
         ))
     }
@@ -216,6 +309,42 @@ impl Options {
             Lifetime::Transient
         }
     }
+}
+
+fn persistent_unsupported(name: &str) -> Error {
+    Error::Unsupported {
+        object: name.to_owned(),
+        what:
+            "a persistent named mapping (Windows removes every section when its last handle closes)"
+                .into(),
+    }
+}
+
+/// What backs an object the OS layer opened.
+fn backing_of(obj: &sys::Object) -> Backing {
+    if obj.is_file() {
+        Backing::File
+    } else {
+        Backing::Memory
+    }
+}
+
+/// Opens the file at `path` for a mapping with `access` (read-write creates
+/// it if missing).
+fn open_file(path: &Path, access: Access) -> Result<File> {
+    let label = path.display().to_string();
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(access == Access::ReadWrite)
+        .create(access == Access::ReadWrite)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::FileNotFound {
+                path: label.clone(),
+            },
+            _ => Error::os(&label, "open", e),
+        })
 }
 
 fn check_size(object: &str, size: u64) -> Result<()> {
@@ -309,6 +438,15 @@ impl Mapping {
         Options::new().create(name, size)
     }
 
+    /// Maps the file at `path` under the name `name`, with the defaults of
+    /// [`Options::new`]: see [`Options::create_file`].
+    ///
+    /// # Errors
+    /// See [`Options::create_file`].
+    pub fn create_file(name: &str, path: impl AsRef<Path>, size: u64) -> Result<Mapping> {
+        Options::new().create_file(name, path, size)
+    }
+
     /// Creates the named mapping or opens the existing one read-write, and says which.
     ///
     /// # Errors
@@ -395,20 +533,8 @@ impl Mapping {
     /// file opened read-only (or in a folder that does not exist).
     pub fn from_path(path: impl AsRef<Path>, size: u64, access: Access) -> Result<Mapping> {
         let path = path.as_ref();
-        let label = path.display().to_string();
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(access == Access::ReadWrite)
-            .create(access == Access::ReadWrite)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => Error::FileNotFound {
-                    path: label.clone(),
-                },
-                _ => Error::os(&label, "open", e),
-            })?;
-        Self::from_file_labelled(&file, size, access, label)
+        let file = open_file(path, access)?;
+        Self::from_file_labelled(&file, size, access, path.display().to_string())
     }
 
     fn from_file_labelled(
@@ -450,6 +576,14 @@ impl Mapping {
     /// Memory or file.
     pub fn backing(&self) -> Backing {
         self.shared.backing
+    }
+
+    /// The absolute path of the file a *named* file mapping maps, where this
+    /// process knows it: on Linux always, on Windows only in the process
+    /// that created the name (Windows does not say which file a section
+    /// maps). `None` for memory and for unnamed mappings.
+    pub fn file_path(&self) -> Option<&str> {
+        self.shared.obj.file_path()
     }
 
     /// The lifetime this process chose when it created the object; `None` when

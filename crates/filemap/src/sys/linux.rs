@@ -289,6 +289,7 @@ fn join(n: &Name, access: Access, deadline: Instant, started: Instant) -> Result
                 managed,
                 id,
                 unlink_on_drop: false,
+                mode: st.st_mode as u32,
             },
         }));
     }
@@ -313,11 +314,12 @@ fn backoff_or_timeout(
     Ok(())
 }
 
-/// Opens an existing named object (module docs, "Opening").
+/// Opens an existing named object (module docs, "Opening"); a file record
+/// yields the file it names.
 pub(crate) fn open_named(n: &Name, access: Access, ready_timeout: Duration) -> Result<Object> {
     let started = Instant::now();
     match join(n, access, started + ready_timeout, started)? {
-        Join::Live(o) => Ok(o),
+        Join::Live(o) => follow(o, n, access),
         Join::Gone => Err(Error::NotFound {
             name: n.given.clone(),
         }),
@@ -331,6 +333,104 @@ pub(crate) fn create_named(
     size: u64,
     p: &CreateParams,
     open_existing: bool,
+) -> Result<(Object, Disposition)> {
+    let obj = &n.given;
+    let (o, how) = create_link(n, p, open_existing, 0, |fd| {
+        rfs::ftruncate(fd, size).map_err(|e| Error::os_sized(obj, size, "ftruncate", io(e)))?;
+        // Reserve every page now, so that a too-small /dev/shm fails here rather
+        // than as SIGBUS on first touch.
+        reserve(fd, size, obj)?;
+        Ok(size)
+    })?;
+    match how {
+        Disposition::Created => Ok((o, how)),
+        // What exists may be a file mapping: open what it names, as
+        // `CreateFileMapping` opens an existing section whatever backs it.
+        Disposition::Opened => Ok((follow(o, n, p.access)?, how)),
+    }
+}
+
+/// Mode bit marking a file record (`S_ISUID`, meaningless on a
+/// shared-memory object): the object's bytes say which file the name maps
+/// (`record.rs`).
+pub(crate) const MARK_FILE: u32 = 0o4000;
+
+/// Gives the file `file` (at the absolute `path`, mapped as `mapped`) the
+/// name `n`: creates its file record (module `record`) under the usual
+/// lifetime protocol. With `open_existing`, a live name that maps the same
+/// file is opened instead; one that maps anything else is a
+/// [`Error::Conflict`].
+pub(crate) fn create_named_file(
+    n: &Name,
+    mapped: Object,
+    path: &str,
+    p: &CreateParams,
+    open_existing: bool,
+) -> Result<(Object, Disposition)> {
+    let obj = &n.given;
+    let st = rfs::fstat(&*mapped.fd).map_err(|e| Error::os(obj, "fstat", io(e)))?;
+    let rec = super::record::Record {
+        id: stat_id(&st),
+        size: mapped.size,
+        path: path.to_owned(),
+    };
+    if path.len() > super::record::MAX_PATH {
+        return Err(Error::InvalidSize {
+            object: obj.clone(),
+            reason: format!(
+                "the file's path is {} bytes, more than the {} a name can record",
+                path.len(),
+                super::record::MAX_PATH
+            ),
+        });
+    }
+    let bytes = super::record::encode(&rec);
+    let (o, how) = create_link(n, p, open_existing, MARK_FILE, |fd| {
+        let mut at = 0;
+        while at < bytes.len() {
+            at += rustix::io::pwrite(fd, &bytes[at..], at as u64)
+                .map_err(|e| Error::os(obj, "pwrite", io(e)))?;
+        }
+        Ok(bytes.len() as u64)
+    })?;
+    if how == Disposition::Created {
+        let mut mapped = mapped;
+        mapped.kind = Kind::NamedFile {
+            record: Box::new(o),
+            path: path.to_owned(),
+        };
+        return Ok((mapped, how));
+    }
+    // It exists: it must map this very file.
+    let existing = if is_record(&o) {
+        super::record::decode(&read_record(&o, obj)?).ok()
+    } else {
+        None
+    };
+    match existing {
+        Some(r) if r.id == rec.id => Ok((follow(o, n, p.access)?, how)),
+        Some(r) => Err(Error::Conflict {
+            name: obj.clone(),
+            reason: format!("it maps the file {} (not {path})", r.path),
+        }),
+        None => Err(Error::Conflict {
+            name: obj.clone(),
+            reason: format!("it is backed by memory, not by the file {path}"),
+        }),
+    }
+}
+/// Makes a new named object: an unnamed `O_TMPFILE` in `/dev/shm` that
+/// `fill` gives its contents and size, then its mode (with the lifetime mark
+/// and `mark`), then this process's shared lock, and only then its name
+/// (module docs, "Creating"). An existing live name is joined with
+/// `open_existing` (returned as it is: the caller follows a file record),
+/// an error otherwise.
+fn create_link(
+    n: &Name,
+    p: &CreateParams,
+    open_existing: bool,
+    mark: u32,
+    fill: impl FnOnce(&OwnedFd) -> Result<u64>,
 ) -> Result<(Object, Disposition)> {
     let started = Instant::now();
     let deadline = started + p.ready_timeout;
@@ -349,9 +449,13 @@ pub(crate) fn create_named(
                 io(e)
             ),
         },
-        e => Error::os_sized(obj, size, "open(O_TMPFILE)", io(e)),
+        e => Error::os(obj, "open(O_TMPFILE)", io(e)),
     })?;
+    // Contents first: writing or resizing a file clears its set-user-ID
+    // bit (`MARK_FILE`) unless the writer may set it.
+    let size = fill(&fd)?;
     let mode = (p.mode & 0o777)
+        | mark
         | if p.persistent {
             MARK_PERSISTENT
         } else {
@@ -359,10 +463,6 @@ pub(crate) fn create_named(
         };
     rfs::fchmod(&fd, Mode::from_raw_mode(mode as _))
         .map_err(|e| Error::os(obj, "fchmod", io(e)))?;
-    rfs::ftruncate(&fd, size).map_err(|e| Error::os_sized(obj, size, "ftruncate", io(e)))?;
-    // Reserve every page now, so that a too-small /dev/shm fails here rather
-    // than as SIGBUS on first touch.
-    reserve(&fd, size, obj)?;
     // Nobody else can see this file yet, so the lock cannot be refused.
     ofd_lock(&fd, Lock::Shared).map_err(|e| Error::os(obj, "fcntl(F_OFD_SETLK)", io(e)))?;
     let st = rfs::fstat(&fd).map_err(|e| Error::os(obj, "fstat", io(e)))?;
@@ -387,6 +487,7 @@ pub(crate) fn create_named(
                             managed: !p.persistent,
                             id: stat_id(&st),
                             unlink_on_drop: false,
+                            mode: st.st_mode as u32,
                         },
                     },
                     Disposition::Created,
@@ -403,6 +504,96 @@ pub(crate) fn create_named(
             Err(e) => return Err(Error::os(obj, "linkat", io(e))),
         }
     }
+}
+
+/// Whether the named object `o` is a file record (`MARK_FILE`).
+fn is_record(o: &Object) -> bool {
+    matches!(o.kind, Kind::Named { mode, .. } if mode & MARK_FILE != 0)
+}
+
+/// The bytes of the file record `o` (at most `record::MAX_LEN`).
+fn read_record(o: &Object, obj: &str) -> Result<Vec<u8>> {
+    let want = (o.size as usize).min(super::record::MAX_LEN);
+    let mut buf = vec![0u8; want];
+    let mut at = 0;
+    while at < want {
+        match rustix::io::pread(&*o.fd, &mut buf[at..], at as u64) {
+            Ok(0) => break,
+            Ok(k) => at += k,
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(Error::os(obj, "pread", io(e))),
+        }
+    }
+    buf.truncate(at);
+    Ok(buf)
+}
+
+/// The object to use for the live named object `o`: `o` itself, or, for a
+/// file record, the file it names, opened with `access` (the opener needs
+/// the file's own permissions), holding `o` to keep the name alive.
+fn follow(o: Object, n: &Name, access: Access) -> Result<Object> {
+    if !is_record(&o) {
+        return Ok(o);
+    }
+    let obj = &n.given;
+    let rec = super::record::decode(&read_record(&o, obj)?).map_err(|why| Error::Corrupt {
+        object: obj.clone(),
+        reason: format!("its file record is unreadable: {why}"),
+    })?;
+    let changed = |reason: String| Error::FileChanged {
+        object: obj.clone(),
+        path: rec.path.clone(),
+        reason,
+    };
+    let flags = match access {
+        Access::Read => OFlags::RDONLY,
+        Access::ReadWrite => OFlags::RDWR,
+    } | OFlags::CLOEXEC
+        | OFlags::NOFOLLOW
+        | OFlags::NONBLOCK;
+    let fd = rfs::open(rec.path.as_str(), flags, Mode::empty()).map_err(|e| match e {
+        Errno::NOENT | Errno::NOTDIR => changed("the file no longer exists".into()),
+        Errno::ACCESS | Errno::PERM | Errno::ROFS => Error::AccessDenied {
+            object: obj.clone(),
+            reason: format!(
+                "opening its file {} {}: {} (a file mapping is opened with the file's own \
+                 permissions)",
+                rec.path,
+                match access {
+                    Access::Read => "for reading",
+                    Access::ReadWrite => "for reading and writing",
+                },
+                io(e)
+            ),
+        },
+        Errno::LOOP => changed("a symbolic link now stands at its path".into()),
+        e => Error::os(obj, "open", io(e)),
+    })?;
+    let st = rfs::fstat(&fd).map_err(|e| Error::os(obj, "fstat", io(e)))?;
+    if !is_regular(&st) || stat_id(&st) != rec.id {
+        return Err(changed(format!(
+            "another file now stands at that path (device and inode {}:{}, recorded {}:{})",
+            stat_id(&st).0,
+            stat_id(&st).1,
+            rec.id.0,
+            rec.id.1
+        )));
+    }
+    if (st.st_size as u64) < rec.size {
+        return Err(changed(format!(
+            "it is now {} bytes, smaller than the mapping's {}",
+            st.st_size, rec.size
+        )));
+    }
+    Ok(Object {
+        fd: ManuallyDrop::new(fd),
+        size: rec.size,
+        writable: access == Access::ReadWrite,
+        kind: Kind::NamedFile {
+            record: Box::new(o),
+            path: rec.path,
+        },
+    })
 }
 
 /// Removes the name (like `shm_unlink`); holders keep their memory.

@@ -19,6 +19,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 // Linux and macOS share and reaches the OS-specific one as `os`.
 #[cfg(unix)]
 mod posix;
+#[cfg(target_os = "linux")]
+pub(crate) mod record;
 #[cfg(unix)]
 mod sigbus;
 #[cfg(unix)]

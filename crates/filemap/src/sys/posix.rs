@@ -40,6 +40,9 @@ pub(super) enum Kind {
         id: (u64, u64),
         /// macOS only: this process created it and unlinks it on release.
         unlink_on_drop: bool,
+        /// Its mode when opened (with filemap's marks; read on Linux only).
+        #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+        mode: u32,
     },
     /// memfd (Linux) or an already-unlinked shm object (macOS).
     Anonymous,
@@ -48,6 +51,18 @@ pub(super) enum Kind {
     Inherited,
     /// A regular file.
     File,
+    /// A regular file mapped under a name (Linux): `record` is the named
+    /// object that says which file (`record.rs`), held for as long as this
+    /// object lives so that the name does too.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    NamedFile {
+        /// Never read: held so that the name lives, and released when this
+        /// object drops (after the file's descriptor).
+        #[allow(dead_code)]
+        record: Box<Object>,
+        /// The file's absolute path, as recorded.
+        path: String,
+    },
 }
 
 /// A view's entry in the `SIGBUS` table (`None`: not watched).
@@ -90,8 +105,24 @@ impl Object {
     /// `fsync` of the backing file (data and metadata).
     pub(crate) fn sync_backing(&self, object: &str) -> Result<()> {
         match self.kind {
-            Kind::File => rfs::fsync(&*self.fd).map_err(|e| Error::os(object, "fsync", io(e))),
+            Kind::File | Kind::NamedFile { .. } => {
+                rfs::fsync(&*self.fd).map_err(|e| Error::os(object, "fsync", io(e)))
+            }
             _ => Ok(()),
+        }
+    }
+
+    /// Whether a file backs the object (as far as this process knows: a
+    /// handed-over descriptor does not say).
+    pub(crate) fn is_file(&self) -> bool {
+        matches!(self.kind, Kind::File | Kind::NamedFile { .. })
+    }
+
+    /// The path of the file a named file-backed object maps.
+    pub(crate) fn file_path(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::NamedFile { path, .. } => Some(path),
+            _ => None,
         }
     }
 }
@@ -105,6 +136,7 @@ impl Drop for Object {
             managed,
             id,
             unlink_on_drop,
+            ..
         } = &self.kind
         {
             os::release_named(fd, path, *managed, *id, *unlink_on_drop);

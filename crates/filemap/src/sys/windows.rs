@@ -84,6 +84,10 @@ pub(crate) struct Object {
     size: u64,
     writable: bool,
     file: Option<File>,
+    /// Backed by a file (`SEC_FILE`), whether or not this process has it.
+    is_file: bool,
+    /// The file's path, when this process named it.
+    path: Option<String>,
 }
 
 impl Object {
@@ -118,7 +122,21 @@ impl Object {
     fn raw(&self) -> HANDLE {
         self.handle.as_raw_handle()
     }
+
+    /// Whether a file backs the section (`SEC_FILE`, also for openers).
+    pub(crate) fn is_file(&self) -> bool {
+        self.is_file
+    }
+
+    /// The file's path, when this process created the named file mapping
+    /// (Windows does not say which file a section it opened maps).
+    pub(crate) fn file_path(&self) -> Option<&str> {
+        self.path.as_deref()
+    }
 }
+
+/// `SEC_FILE` in `SECTION_BASIC_INFORMATION.AllocationAttributes`.
+const SEC_FILE_ATTR: u32 = 0x0080_0000;
 
 /// Takes ownership of a handle a Win32 call just returned, or reports its error.
 fn owned(h: HANDLE, object: &str, size: u64, call: &'static str) -> Result<OwnedHandle> {
@@ -136,6 +154,11 @@ fn owned(h: HANDLE, object: &str, size: u64, call: &'static str) -> Result<Owned
 
 /// The exact size of a section.
 fn section_size(h: HANDLE, object: &str) -> Result<u64> {
+    section_info(h, object).map(|(size, _)| size)
+}
+
+/// The exact size of a section and its allocation attributes (`SEC_*`).
+fn section_info(h: HANDLE, object: &str) -> Result<(u64, u32)> {
     let mut info = SectionBasicInformation {
         base_address: std::ptr::null_mut(),
         allocation_attributes: 0,
@@ -159,10 +182,11 @@ fn section_size(h: HANDLE, object: &str) -> Result<u64> {
             source: io::Error::other(format!("NTSTATUS {:#010x}", status as u32)),
         });
     }
-    u64::try_from(info.maximum_size).map_err(|_| Error::InvalidSize {
+    let size = u64::try_from(info.maximum_size).map_err(|_| Error::InvalidSize {
         object: object.to_owned(),
         reason: format!("the section reports a negative size {}", info.maximum_size),
-    })
+    })?;
+    Ok((size, info.allocation_attributes))
 }
 
 fn section_access(access: Access) -> u32 {
@@ -188,6 +212,8 @@ pub(crate) fn create_named(
                 size,
                 writable: true,
                 file: None,
+                is_file: false,
+                path: None,
             };
             return Ok((o, Disposition::Created));
         }
@@ -205,6 +231,69 @@ pub(crate) fn create_named(
     }
 }
 
+/// Names the file mapping `mapped` (made by [`from_file`]) `n`: the native
+/// `CreateFileMappingW(file, .., name)`. With `open_existing`, an existing
+/// section backed by a file is opened (Windows does not say which file, so
+/// a different one goes unnoticed here); one backed by memory is a
+/// [`Error::Conflict`].
+pub(crate) fn create_named_file(
+    n: &Name,
+    mapped: Object,
+    path: &str,
+    p: &CreateParams,
+    open_existing: bool,
+) -> Result<(Object, Disposition)> {
+    let obj = &n.given;
+    let wname = wide(obj);
+    let file = mapped.file.as_ref().ok_or_else(|| Error::Unsupported {
+        object: obj.clone(),
+        what: "naming a mapping that has no file".into(),
+    })?;
+    let prot = if mapped.writable {
+        PAGE_READWRITE
+    } else {
+        PAGE_READONLY
+    };
+    let (hi, lo) = split(mapped.size);
+    // SAFETY: SetLastError only sets this thread's last-error value, cleared
+    // so that ERROR_ALREADY_EXISTS can only come from the next call.
+    unsafe { SetLastError(0) };
+    // SAFETY: a valid file handle owned by `file`; default security; the name
+    // is NUL-terminated and outlives the call.
+    let h =
+        unsafe { CreateFileMappingW(file.as_raw_handle(), null(), prot, hi, lo, wname.as_ptr()) };
+    let existed = io::Error::last_os_error().raw_os_error() == Some(ERROR_ALREADY_EXISTS as i32);
+    let handle = owned(h, obj, mapped.size, "CreateFileMappingW")?;
+    if !existed {
+        return Ok((
+            Object {
+                handle,
+                size: mapped.size,
+                writable: mapped.writable,
+                file: mapped.file,
+                is_file: true,
+                path: Some(path.to_owned()),
+            },
+            Disposition::Created,
+        ));
+    }
+    if !open_existing {
+        return Err(Error::AlreadyExists { name: obj.clone() });
+    }
+    let (_, attrs) = section_info(handle.as_raw_handle(), obj)?;
+    if attrs & SEC_FILE_ATTR == 0 {
+        return Err(Error::Conflict {
+            name: obj.clone(),
+            reason: format!("it is backed by memory, not by the file {path}"),
+        });
+    }
+    drop(handle);
+    Ok((
+        open_named(n, p.access, p.ready_timeout)?,
+        Disposition::Opened,
+    ))
+}
+
 pub(crate) fn open_named(
     n: &Name,
     access: Access,
@@ -215,12 +304,14 @@ pub(crate) fn open_named(
     // SAFETY: a NUL-terminated name that outlives the call; handle not inheritable.
     let h = unsafe { OpenFileMappingW(section_access(access), 0, wname.as_ptr()) };
     let handle = owned(h, obj, 0, "OpenFileMappingW")?;
-    let size = section_size(handle.as_raw_handle(), obj)?;
+    let (size, attrs) = section_info(handle.as_raw_handle(), obj)?;
     Ok(Object {
         handle,
         size,
         writable: access == Access::ReadWrite,
         file: None,
+        is_file: attrs & SEC_FILE_ATTR != 0,
+        path: None,
     })
 }
 
@@ -242,6 +333,8 @@ pub(crate) fn anonymous(size: u64, obj: &str) -> Result<Object> {
         size,
         writable: true,
         file: None,
+        is_file: false,
+        path: None,
     })
 }
 
@@ -294,6 +387,8 @@ pub(crate) fn from_file(file: &File, size: u64, access: Access, obj: &str) -> Re
         size,
         writable: access == Access::ReadWrite,
         file: Some(file),
+        is_file: true,
+        path: None,
     })
 }
 
@@ -412,6 +507,8 @@ pub(crate) fn from_inherited(raw: u64, len: u64, access: Access, token: &str) ->
         size: len,
         writable: access == Access::ReadWrite,
         file: None,
+        is_file: false,
+        path: None,
     })
 }
 
