@@ -56,6 +56,8 @@ fn setup(args: &[String]) -> Result<(Mapping, &'static str), Error> {
             for r in rest {
                 if *r == "persistent" {
                     o = o.lifetime(Lifetime::Persistent);
+                } else if *r == "reserve" {
+                    o = o.reserve(true);
                 } else if let Some(m) = r.strip_prefix("mode=") {
                     o = o.mode(u32::from_str_radix(m, 8).expect("octal mode"));
                 }
@@ -159,6 +161,14 @@ fn command(m: &Mapping, line: &str) -> Result<String, Error> {
             format!("ok {}", v.atomic_u64(0)?.fetch_add(n, Ordering::AcqRel))
         }
         "len" => format!("ok {}", m.len()),
+        // Reserve-then-commit: commit a range; how much is committed.
+        "commit" => {
+            let off = num(it.next());
+            let len = num(it.next());
+            m.commit(off..off + len)?;
+            "ok".into()
+        }
+        "committed" => format!("ok {}", m.committed_len()?),
         // What backs it, and the file's path where known.
         "backing" => format!(
             "ok {} {}",

@@ -625,3 +625,47 @@ fn a_persistent_named_file_mapping_stays_until_removed() {
     assert_eq!(&std::fs::read(&path).unwrap()[100..104], b"kept");
     std::fs::remove_file(&path).unwrap();
 }
+
+// Issue 11, item 5 on Linux: a reserve-only object takes no memory at
+// creation, so a size far beyond memory is fine; the memory is taken per
+// committed range, and a commit the system cannot give fails cleanly.
+#[test]
+fn reserving_takes_no_memory_and_a_commit_too_large_fails_cleanly() {
+    use std::os::unix::fs::MetadataExt;
+    const TIB: u64 = 1 << 40;
+    let name = unique("reserve-big");
+    match Mapping::create(&unique("commit-big"), TIB) {
+        Err(Error::NoSpace { .. }) => {}
+        other => panic!("1 TiB committed up front: expected NoSpace, got {other:?}"),
+    }
+    let m = Options::new().reserve(true).create(&name, TIB).unwrap();
+    let md = std::fs::metadata(shm(&name)).unwrap();
+    assert_eq!(md.blocks(), 0, "nothing is taken at creation");
+    assert_eq!(
+        md.mode() & 0o7777,
+        0o1700,
+        "transient mark and reserve mark"
+    );
+    m.commit(0..1 << 20).unwrap();
+    assert!(std::fs::metadata(shm(&name)).unwrap().blocks() * 512 >= 1 << 20);
+    m.view(0..1 << 20, ViewAccess::ReadWrite)
+        .unwrap()
+        .write_at(4000, b"kept")
+        .unwrap();
+    match m.commit(..) {
+        Err(Error::NoSpace { object, .. }) => assert_eq!(object, name),
+        other => panic!("committing 1 TiB: expected NoSpace, got {other:?}"),
+    }
+    assert_eq!(m.committed_len().unwrap(), 1 << 20);
+    assert_eq!(
+        m.view(4000..4004, ViewAccess::Read).unwrap().to_vec(),
+        b"kept"
+    );
+    // The mode bits asked for never include execute (that bit is the mark).
+    let plain = unique("reserve-mode");
+    let _p = Options::new().mode(0o755).create(&plain, 4096).unwrap();
+    assert_eq!(
+        std::fs::metadata(shm(&plain)).unwrap().mode() & 0o7777,
+        0o1644
+    );
+}

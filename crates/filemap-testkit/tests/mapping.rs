@@ -831,3 +831,77 @@ fn create_or_open_of_a_named_file_mapping_needs_the_same_file() {
     std::fs::remove_file(&a).unwrap();
     let _ = std::fs::remove_file(&b);
 }
+
+// Issue 11, item 5: reserve, then commit. A writer process commits and fills
+// one range after another while a reader process follows; nobody can view a
+// range before it is committed (an error, never SIGBUS or an access
+// violation), and every process sees the same commits.
+#[test]
+fn a_reserved_segment_grows_while_a_reader_follows() {
+    const MIB: u64 = 1 << 20;
+    let name = unique("grow");
+    let size = 64 * MIB;
+    let mut writer = Helper::spawn(&["create", &name, &size.to_string(), "reserve"]);
+    assert_eq!(writer.line(), format!("ok created {size}"));
+    let mut reader = Helper::spawn(&["open", &name, "r"]);
+    assert_eq!(reader.line(), format!("ok opened {size}"));
+    assert_eq!(reader.ok("committed"), "0");
+    let early = reader.ask("read 0 16");
+    assert!(early.starts_with("err NotCommitted"), "{early}");
+    // This process too: an opener knows the object is reserve-only.
+    let m = Mapping::open(&name, Access::Read).unwrap();
+    assert!(m.is_reserved());
+    match m.commit(0..4096) {
+        Err(Error::AccessDenied { reason, .. }) => {
+            assert!(reason.contains("read-only"), "{reason}")
+        }
+        other => panic!("commit from a read-only handle: {other:?}"),
+    }
+    for i in 0..6u64 {
+        let at = i * MIB;
+        writer.ok(&format!("commit {at} {MIB}"));
+        let mark = format!("range {i}");
+        writer.ok(&format!("write {} {}", at + 100, hex(mark.as_bytes())));
+        // The reader follows: the committed start has grown, the new range
+        // maps and holds what the writer wrote, the next one does not map.
+        assert_eq!(reader.ok("committed"), ((i + 1) * MIB).to_string());
+        assert_eq!(
+            reader.ok(&format!("read {} {}", at + 100, mark.len())),
+            hex(mark.as_bytes())
+        );
+        let next = reader.ask(&format!("read {} 1", at + MIB));
+        assert!(next.starts_with("err NotCommitted"), "{next}");
+        assert!(m.is_committed(at..at + MIB).unwrap());
+        assert!(!m.is_committed(at..at + MIB + 1).unwrap());
+    }
+    assert_eq!(m.committed_len().unwrap(), 6 * MIB);
+    // A range committed out of order counts, but not in the committed start.
+    writer.ok(&format!("commit {} 4096", 40 * MIB));
+    assert!(m.is_committed(40 * MIB..40 * MIB + 4096).unwrap());
+    assert_eq!(m.committed_len().unwrap(), 6 * MIB);
+    let v = m.view(40 * MIB..40 * MIB + 4096, ViewAccess::Read).unwrap();
+    assert!(v.to_vec().iter().all(|&b| b == 0));
+    // Committing again keeps the bytes.
+    writer.ok(&format!("commit 0 {}", 2 * MIB));
+    assert_eq!(reader.ok("read 100 7"), hex(b"range 0"));
+    drop((v, m));
+    writer.exit();
+    reader.exit();
+    assert_gone(&name);
+}
+
+// A segment that is not reserve-only is committed whole, and commit is a
+// no-op there.
+#[test]
+fn an_ordinary_mapping_is_committed_whole() {
+    let name = unique("commit-all");
+    let m = Mapping::create(&name, 100_000).unwrap();
+    assert!(!m.is_reserved());
+    assert_eq!(m.committed_len().unwrap(), 100_000);
+    assert!(m.is_committed(..).unwrap());
+    m.commit(..).unwrap();
+    match m.commit(0..200_000) {
+        Err(Error::OutOfRange { .. }) => {}
+        other => panic!("commit past the end: {other:?}"),
+    }
+}

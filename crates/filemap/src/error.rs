@@ -221,7 +221,8 @@ pub enum Error {
     /// reserved but have no memory yet. Commit them first
     /// ([`Mapping::commit`](crate::Mapping::commit)).
     #[error(
-        "`{object}`: bytes {offset}..{end} are not committed (only the first {committed} bytes          are); commit them first",
+        "`{object}`: bytes {offset}..{end} are not all committed (the committed start is \
+         {committed} bytes); commit them first",
         end = .offset.saturating_add(*.len)
     )]
     NotCommitted {
@@ -231,7 +232,7 @@ pub enum Error {
         offset: u64,
         /// Its length.
         len: u64,
-        /// How many bytes (from the start) are committed now.
+        /// How many bytes from the start are committed now.
         committed: u64,
     },
 

@@ -42,6 +42,7 @@
 //! | `OpenFileMapping(FILE_MAP_READ or FILE_MAP_WRITE, FALSE, name)` | [`Mapping::open`] with [`Access::Read`] / [`Access::ReadWrite`] |
 //! | `MapViewOfFile(h, access, offset, n)` | [`Mapping::map`] (`n` = 0: to the end) or [`Mapping::view`] with a range; any offset |
 //! | `MapViewOfFileEx(h, access, offset, n, base)` | [`Mapping::map_at`]: the view at that address, or [`Error::Placement`]; never replaces a mapping |
+//! | `CreateFileMapping(.., SEC_RESERVE, ..)`, then `VirtualAlloc(MEM_COMMIT)` on a view | [`Options::reserve`], then [`Mapping::commit`] (for every process); [`Mapping::committed_len`] / [`Mapping::is_committed`] to follow growth; views of uncommitted pages are [`Error::NotCommitted`] (not on macOS) |
 //! | `FILE_MAP_READ` / `FILE_MAP_WRITE` / `FILE_MAP_COPY` | [`ViewAccess::Read`] / [`ViewAccess::ReadWrite`] / [`ViewAccess::CopyOnWrite`] |
 //! | `UnmapViewOfFile` | drop the [`View`], or [`View::unmap`] to see errors |
 //! | `FlushViewOfFile` (+ `FlushFileBuffers`) | [`View::flush`] (+ [`View::flush_durable`]) |

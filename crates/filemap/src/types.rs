@@ -45,4 +45,6 @@ pub(crate) struct CreateParams {
     pub persistent: bool,
     pub ready_timeout: Duration,
     pub access: Access,
+    /// Reserve only: no page of a new object is committed up front.
+    pub reserve: bool,
 }

@@ -87,6 +87,7 @@ impl Options {
                 persistent: false,
                 ready_timeout: Duration::from_secs(2),
                 access: Access::ReadWrite,
+                reserve: false,
             },
         }
     }
@@ -101,9 +102,47 @@ impl Options {
 
     /// Permission bits for a new object (Unix; ignored on Windows, where the
     /// object gets the creator's default security). Applied exactly, whatever
-    /// the umask. Only the low nine bits (`0o777`) are used. Default `0o600`.
+    /// the umask. Only the read and write bits (`0o666`) are used: filemap
+    /// never makes a shared-memory object executable (on Linux it uses
+    /// owner-execute to mark [`Options::reserve`] objects). Default `0o600`.
     pub fn mode(mut self, mode: u32) -> Options {
-        self.params.mode = mode & 0o777;
+        self.params.mode = mode & 0o666;
+        self
+    }
+
+    /// Reserve, then commit (`SEC_RESERVE`): a new object of the given size
+    /// takes no memory up front; [`Mapping::commit`] gives ranges their pages
+    /// as they are needed (a full `/dev/shm`, or the system's commit limit,
+    /// then fails there, cleanly), and a view may only cover committed pages
+    /// ([`Error::NotCommitted`] otherwise, never SIGBUS or an access
+    /// violation). Any process that opens the object can see what is
+    /// committed ([`Mapping::committed_len`], [`Mapping::is_committed`]), so
+    /// a segment can grow while processes are attached: the writer commits
+    /// and fills the next range, readers map it once it is committed.
+    ///
+    /// Commits are never undone. On Linux, a page counts as committed once
+    /// it has memory (`fallocate`d and present; `SEEK_HOLE` tells), and the
+    /// object is marked with owner-execute in its mode; on Windows the
+    /// section is `SEC_RESERVE` and the kernel keeps the commits. Not on
+    /// macOS ([`Error::Unsupported`]). Default off.
+    ///
+    /// ```
+    /// use filemap::{Options, ViewAccess};
+    /// # if cfg!(target_os = "macos") { return Ok(()); }
+    /// // 1 GiB of address, no memory yet.
+    /// let m = Options::new().reserve(true).create("filemap-doc-reserve", 1 << 30)?;
+    /// assert_eq!(m.committed_len()?, 0);
+    /// assert!(matches!(
+    ///     m.view(0..4096, ViewAccess::Read),
+    ///     Err(filemap::Error::NotCommitted { .. })
+    /// ));
+    /// m.commit(0..1 << 20)?; // the first MiB gets its pages
+    /// m.view(0..1 << 20, ViewAccess::ReadWrite)?.write_at(0, b"grown")?;
+    /// assert_eq!(m.committed_len()?, 1 << 20);
+    /// # Ok::<(), filemap::Error>(())
+    /// ```
+    pub fn reserve(mut self, reserve: bool) -> Options {
+        self.params.reserve = reserve;
         self
     }
 
@@ -586,6 +625,59 @@ impl Mapping {
         self.shared.obj.file_path()
     }
 
+    /// Whether the object was made reserve-only ([`Options::reserve`]), in
+    /// this process or another.
+    pub fn is_reserved(&self) -> bool {
+        self.shared.obj.reserved()
+    }
+
+    /// Commits the pages of `range` (whole pages around it) of a
+    /// reserve-only object, for every process: the memory is taken now, and
+    /// views may then cover the range. Already committed pages keep their
+    /// bytes. A no-op for an object that is not reserve-only (all of it is
+    /// committed).
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] for a range not inside the object,
+    /// [`Error::AccessDenied`] for a read-only handle, [`Error::NoSpace`]
+    /// when the system cannot give the memory (nothing else changes),
+    /// [`Error::Os`].
+    pub fn commit(&self, range: impl RangeBounds<u64>) -> Result<()> {
+        let (offset, len) = self.range(range)?;
+        if !self.is_reserved() {
+            return Ok(());
+        }
+        if self.shared.access != Access::ReadWrite {
+            return Err(Error::AccessDenied {
+                object: self.shared.label.clone(),
+                reason: "committing pages needs read-write access; this mapping was opened \
+                         read-only"
+                    .into(),
+            });
+        }
+        self.shared.obj.commit(offset, len, &self.shared.label)
+    }
+
+    /// Whether every byte of `range` is committed (always true for an object
+    /// that is not reserve-only).
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`], [`Error::Os`].
+    pub fn is_committed(&self, range: impl RangeBounds<u64>) -> Result<bool> {
+        let (offset, len) = self.range(range)?;
+        self.shared.obj.committed(offset, len, &self.shared.label)
+    }
+
+    /// How many bytes from the start are committed, as the OS says now: the
+    /// size a reader of a growing segment may map. [`Mapping::len`] for an
+    /// object that is not reserve-only.
+    ///
+    /// # Errors
+    /// [`Error::Os`].
+    pub fn committed_len(&self) -> Result<u64> {
+        self.shared.obj.committed_prefix(&self.shared.label)
+    }
+
     /// The lifetime this process chose when it created the object; `None` when
     /// the object was opened, inherited, or is not named.
     pub fn lifetime(&self) -> Option<Lifetime> {
@@ -611,6 +703,12 @@ impl Mapping {
     /// another process has shrunk the object below the range, [`Error::Os`]
     /// if the OS refuses the mapping (for example, no address space left).
     pub fn view(&self, range: impl RangeBounds<u64>, access: ViewAccess) -> Result<View> {
+        let (start, len) = self.range(range)?;
+        self.map(start, len, access)
+    }
+
+    /// `range` as (offset, length), checked to be non-empty and inside.
+    fn range(&self, range: impl RangeBounds<u64>) -> Result<(u64, u64)> {
         let size = self.len();
         let out = |offset: u64, len: u64| Error::OutOfRange {
             object: self.shared.label.clone(),
@@ -631,7 +729,7 @@ impl Mapping {
         if start >= end || end > size {
             return Err(out(start, end.saturating_sub(start)));
         }
-        self.map(start, end - start, access)
+        Ok((start, end - start))
     }
 
     /// Maps `len` bytes from `offset`, as `MapViewOfFile` does: `len` 0 means to
@@ -731,6 +829,14 @@ impl Mapping {
         {
             return Err(Error::Truncated {
                 object: label.clone(),
+            });
+        }
+        if !self.shared.obj.committed(offset, len, label)? {
+            return Err(Error::NotCommitted {
+                object: label.clone(),
+                offset,
+                len,
+                committed: self.committed_len()?,
             });
         }
         let raw = sys::map(&self.shared.obj, offset, len_usize, access, at, label)?;

@@ -335,11 +335,14 @@ pub(crate) fn create_named(
     open_existing: bool,
 ) -> Result<(Object, Disposition)> {
     let obj = &n.given;
-    let (o, how) = create_link(n, p, open_existing, 0, |fd| {
+    let mark = if p.reserve { MARK_RESERVED } else { 0 };
+    let (o, how) = create_link(n, p, open_existing, mark, |fd| {
         rfs::ftruncate(fd, size).map_err(|e| Error::os_sized(obj, size, "ftruncate", io(e)))?;
         // Reserve every page now, so that a too-small /dev/shm fails here rather
-        // than as SIGBUS on first touch.
-        reserve(fd, size, obj)?;
+        // than as SIGBUS on first touch; or, reserving only, none (`commit`).
+        if !p.reserve {
+            reserve(fd, size, obj)?;
+        }
         Ok(size)
     })?;
     match how {
@@ -348,6 +351,83 @@ pub(crate) fn create_named(
         // `CreateFileMapping` opens an existing section whatever backs it.
         Disposition::Opened => Ok((follow(o, n, p.access)?, how)),
     }
+}
+
+/// Mode bit marking a filemap object made with `Options::reserve`: its pages
+/// are committed by `commit` (owner execute, which filemap never gives a
+/// shared-memory object otherwise; it counts only beside a lifetime mark).
+pub(crate) const MARK_RESERVED: u32 = 0o100;
+
+/// Whether a named object's `mode` marks it reserve-then-commit.
+pub(super) fn reserved_mode(mode: u32) -> bool {
+    mode & MARK_RESERVED != 0 && mode & (MARK_TRANSIENT | MARK_PERSISTENT) != 0
+}
+
+/// Commits `offset..offset + len` (whole pages) of the reserve-only object
+/// `fd` of `size` bytes: checks the system can give the memory, reserves
+/// the pages (`fallocate`: a full `/dev/shm` fails here, never as SIGBUS),
+/// then faults them in once through a passing mapping, which marks them
+/// present without changing a byte (so `committed` sees them, and pages
+/// another process committed and wrote keep what it wrote).
+pub(crate) fn commit(fd: &OwnedFd, offset: u64, len: u64, size: u64, obj: &str) -> Result<()> {
+    use rustix::mm::{self, Advice, MapFlags, ProtFlags};
+    let page = super::granularity();
+    let start = offset - offset % page;
+    let end = offset
+        .saturating_add(len)
+        .div_ceil(page)
+        .saturating_mul(page)
+        .min(size);
+    let n = end - start;
+    check_memory(n, obj)?;
+    rfs::fallocate(fd, rfs::FallocateFlags::empty(), start, n)
+        .map_err(|e| Error::os_sized(obj, n, "fallocate", io(e)))?;
+    let n_usize = usize::try_from(n).map_err(|_| {
+        Error::os_sized(
+            obj,
+            n,
+            "mmap",
+            std::io::Error::other("larger than this process's address space"),
+        )
+    })?;
+    // SAFETY: a fresh mapping the kernel places (no address given), of a
+    // range inside the object (`end <= size`); nothing else uses it, and it
+    // is unmapped below. The pages it touches were just allocated, so the
+    // fault-in cannot fail for want of memory (no SIGBUS).
+    let p = unsafe {
+        mm::mmap(
+            std::ptr::null_mut(),
+            n_usize,
+            ProtFlags::READ,
+            MapFlags::SHARED,
+            fd,
+            start,
+        )
+    }
+    .map_err(|e| Error::os_sized(obj, n, "mmap", io(e)))?;
+    // SAFETY: `p..p + n` is the mapping just made.
+    let populated = unsafe { mm::madvise(p, n_usize, Advice::LinuxPopulateRead) };
+    if populated.is_err() {
+        // Before Linux 5.14: read one byte of every page instead.
+        for at in (0..n_usize).step_by(page as usize) {
+            // SAFETY: `at < n`, inside the readable mapping just made.
+            unsafe { std::ptr::read_volatile(p.cast::<u8>().add(at)) };
+        }
+    }
+    // SAFETY: unmapping exactly the mapping made above, used by nothing else.
+    unsafe { mm::munmap(p, n_usize) }.map_err(|e| Error::os(obj, "munmap", io(e)))
+}
+
+/// Whether every page of `offset..offset + len` of a reserve-only object
+/// is committed: the next hole (`SEEK_HOLE`) is at or past the end.
+pub(crate) fn committed(fd: &OwnedFd, offset: u64, len: u64) -> bool {
+    matches!(rfs::seek(fd, rfs::SeekFrom::Hole(offset)), Ok(h) if h >= offset.saturating_add(len))
+}
+
+/// How many bytes from the start of a reserve-only object of `size` bytes
+/// are committed: its first hole.
+pub(crate) fn committed_prefix(fd: &OwnedFd, size: u64) -> u64 {
+    rfs::seek(fd, rfs::SeekFrom::Hole(0)).map_or(0, |h| h.min(size))
 }
 
 /// Mode bit marking a file record (`S_ISUID`, meaningless on a
@@ -625,6 +705,13 @@ pub(crate) fn anonymous(size: u64, obj: &str) -> Result<Object> {
 /// memfd has no cap, and `/dev/shm` may allow more than there is memory, so
 /// `fallocate` would otherwise push the machine toward the OOM killer.
 fn reserve(fd: &OwnedFd, size: u64, obj: &str) -> Result<()> {
+    check_memory(size, obj)?;
+    rfs::fallocate(fd, rfs::FallocateFlags::empty(), 0, size)
+        .map_err(|e| Error::os_sized(obj, size, "fallocate", io(e)))
+}
+
+/// Refuses `size` bytes the system plainly cannot give (see `reserve`).
+fn check_memory(size: u64, obj: &str) -> Result<()> {
     let exact = if plainly_fits(size) {
         None
     } else {
@@ -646,8 +733,7 @@ fn reserve(fd: &OwnedFd, size: u64, obj: &str) -> Result<()> {
             });
         }
     }
-    rfs::fallocate(fd, rfs::FallocateFlags::empty(), 0, size)
-        .map_err(|e| Error::os_sized(obj, size, "fallocate", io(e)))
+    Ok(())
 }
 
 /// Bytes of memory the system can still give: `MemAvailable` plus

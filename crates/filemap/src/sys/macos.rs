@@ -76,6 +76,14 @@ pub(crate) fn create_named(
     open_existing: bool,
 ) -> Result<(Object, Disposition)> {
     use rustix::shm::OFlags as S;
+    if p.reserve {
+        return Err(Error::Unsupported {
+            object: n.given.clone(),
+            what: "a reserve-only mapping (Options::reserve; macOS shm objects cannot be \
+                   committed in parts)"
+                .into(),
+        });
+    }
     let path = crate::name::platform_name(n);
     match rustix::shm::open(path.as_str(), S::CREATE | S::EXCL | S::RDWR, Mode::empty()) {
         Ok(fd) => {
@@ -115,6 +123,26 @@ pub(crate) fn create_named(
         )),
         Err(e) => Err(Error::os_sized(&n.given, size, "shm_open", io(e))),
     }
+}
+
+/// Reserve-only objects are not made here (`create_named` refuses them).
+pub(super) fn reserved_mode(_mode: u32) -> bool {
+    false
+}
+
+/// Never called: no object here is reserve-only.
+pub(crate) fn commit(_fd: &OwnedFd, _offset: u64, _len: u64, _size: u64, _obj: &str) -> Result<()> {
+    Ok(())
+}
+
+/// Never called: no object here is reserve-only.
+pub(crate) fn committed(_fd: &OwnedFd, _offset: u64, _len: u64) -> bool {
+    true
+}
+
+/// Never called: no object here is reserve-only.
+pub(crate) fn committed_prefix(_fd: &OwnedFd, size: u64) -> u64 {
+    size
 }
 
 /// Not available here yet: macOS shm objects carry no mark that would tell

@@ -40,8 +40,7 @@ pub(super) enum Kind {
         id: (u64, u64),
         /// macOS only: this process created it and unlinks it on release.
         unlink_on_drop: bool,
-        /// Its mode when opened (with filemap's marks; read on Linux only).
-        #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+        /// Its mode when opened (with filemap's marks).
         mode: u32,
     },
     /// memfd (Linux) or an already-unlinked shm object (macOS).
@@ -110,6 +109,32 @@ impl Object {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Whether the object was made reserve-only (`Options::reserve`): its
+    /// pages must be committed before views reach them.
+    pub(crate) fn reserved(&self) -> bool {
+        matches!(self.kind, Kind::Named { mode, .. } if os::reserved_mode(mode))
+    }
+
+    /// Commits `offset..offset + len` of a reserve-only object.
+    pub(crate) fn commit(&self, offset: u64, len: u64, obj: &str) -> Result<()> {
+        os::commit(&self.fd, offset, len, self.size, obj)
+    }
+
+    /// Whether all of `offset..offset + len` is committed (always, for an
+    /// object that is not reserve-only).
+    pub(crate) fn committed(&self, offset: u64, len: u64, _obj: &str) -> Result<bool> {
+        Ok(!self.reserved() || os::committed(&self.fd, offset, len))
+    }
+
+    /// How many bytes from the start are committed.
+    pub(crate) fn committed_prefix(&self, _obj: &str) -> Result<u64> {
+        Ok(if self.reserved() {
+            os::committed_prefix(&self.fd, self.size)
+        } else {
+            self.size
+        })
     }
 
     /// Whether a file backs the object (as far as this process knows: a

@@ -17,8 +17,9 @@ use windows_sys::Win32::Foundation::{
 use windows_sys::Win32::Storage::FileSystem::FlushFileBuffers;
 use windows_sys::Win32::System::Memory::{
     CreateFileMappingW, FlushViewOfFile, MapViewOfFileEx, OpenFileMappingW, UnmapViewOfFile,
-    FILE_MAP, FILE_MAP_COPY, FILE_MAP_READ, FILE_MAP_WRITE, MEMORY_MAPPED_VIEW_ADDRESS,
-    PAGE_READONLY, PAGE_READWRITE, SECTION_QUERY, SEC_COMMIT,
+    VirtualAlloc, VirtualQuery, FILE_MAP, FILE_MAP_COPY, FILE_MAP_READ, FILE_MAP_WRITE,
+    MEMORY_BASIC_INFORMATION, MEMORY_MAPPED_VIEW_ADDRESS, MEM_COMMIT, PAGE_READONLY,
+    PAGE_READWRITE, SECTION_QUERY, SEC_COMMIT, SEC_RESERVE,
 };
 use windows_sys::Win32::System::SystemInformation::{GetSystemInfo, SYSTEM_INFO};
 use windows_sys::Win32::System::Threading::{
@@ -88,6 +89,8 @@ pub(crate) struct Object {
     is_file: bool,
     /// The file's path, when this process named it.
     path: Option<String>,
+    /// Made with `SEC_RESERVE`: pages are committed by `commit`.
+    reserved: bool,
 }
 
 impl Object {
@@ -137,6 +140,103 @@ impl Object {
 
 /// `SEC_FILE` in `SECTION_BASIC_INFORMATION.AllocationAttributes`.
 const SEC_FILE_ATTR: u32 = 0x0080_0000;
+/// `SEC_RESERVE` there.
+const SEC_RESERVE_ATTR: u32 = 0x0400_0000;
+
+impl Object {
+    /// Whether the section was made `SEC_RESERVE` (also for openers).
+    pub(crate) fn reserved(&self) -> bool {
+        self.reserved
+    }
+
+    /// Commits `offset..offset + len` of a `SEC_RESERVE` section:
+    /// `VirtualAlloc(MEM_COMMIT)` through a passing view. The commit is the
+    /// section's, seen by every process's views. The view covers the whole
+    /// section: Wine (8.0) records a commit made through a view of part of
+    /// a section for that view only.
+    pub(crate) fn commit(&self, offset: u64, len: u64, obj: &str) -> Result<()> {
+        let whole = usize::try_from(self.size).map_err(|_| too_big(obj, self.size))?;
+        let n = usize::try_from(len).map_err(|_| too_big(obj, len))?;
+        let at = usize::try_from(offset).map_err(|_| too_big(obj, offset))?;
+        let v = map(self, 0, whole, ViewAccess::ReadWrite, None, obj)?;
+        // SAFETY: `at + n <= size` (the caller checked the range), so the
+        // range lies inside the view just made; committing pages of a
+        // section view changes no byte.
+        let got = unsafe { VirtualAlloc(v.ptr.add(at).cast(), n, MEM_COMMIT, PAGE_READWRITE) };
+        let e = io::Error::last_os_error();
+        unmap(&v, obj)?;
+        if got.is_null() {
+            return Err(Error::os_sized(obj, len, "VirtualAlloc(MEM_COMMIT)", e));
+        }
+        Ok(())
+    }
+
+    /// Whether all of `offset..offset + len` is committed.
+    pub(crate) fn committed(&self, offset: u64, len: u64, obj: &str) -> Result<bool> {
+        if !self.reserved {
+            return Ok(true);
+        }
+        let n = usize::try_from(len).map_err(|_| too_big(obj, len))?;
+        let v = map(self, offset, n, ViewAccess::Read, None, obj)?;
+        let all = committed_run(v.ptr, n) >= n;
+        unmap(&v, obj)?;
+        Ok(all)
+    }
+
+    /// How many bytes from the start are committed.
+    pub(crate) fn committed_prefix(&self, obj: &str) -> Result<u64> {
+        if !self.reserved {
+            return Ok(self.size);
+        }
+        let n = usize::try_from(self.size).map_err(|_| too_big(obj, self.size))?;
+        let v = map(self, 0, n, ViewAccess::Read, None, obj)?;
+        let run = committed_run(v.ptr, n);
+        unmap(&v, obj)?;
+        Ok(run.min(n) as u64)
+    }
+}
+
+fn too_big(obj: &str, len: u64) -> Error {
+    Error::os_sized(
+        obj,
+        len,
+        "MapViewOfFileEx",
+        io::Error::other("larger than this process's address space"),
+    )
+}
+
+/// How many bytes from `p` (up to `n`, in whole regions) are committed:
+/// `VirtualQuery` region by region.
+fn committed_run(p: *mut u8, n: usize) -> usize {
+    let mut done = 0usize;
+    while done < n {
+        let mut m = std::mem::MaybeUninit::<MEMORY_BASIC_INFORMATION>::zeroed();
+        // SAFETY: querying an address inside a live view of this process into
+        // a buffer of the size passed.
+        let got = unsafe {
+            VirtualQuery(
+                p.wrapping_add(done).cast(),
+                m.as_mut_ptr(),
+                std::mem::size_of::<MEMORY_BASIC_INFORMATION>(),
+            )
+        };
+        if got == 0 {
+            break;
+        }
+        // SAFETY: VirtualQuery filled it (it returned non-zero).
+        let m = unsafe { m.assume_init() };
+        if m.State != MEM_COMMIT {
+            break;
+        }
+        let region_end = (m.BaseAddress as usize).saturating_add(m.RegionSize);
+        let here = p as usize + done;
+        if region_end <= here {
+            break;
+        }
+        done += region_end - here;
+    }
+    done
+}
 
 /// Takes ownership of a handle a Win32 call just returned, or reports its error.
 fn owned(h: HANDLE, object: &str, size: u64, call: &'static str) -> Result<OwnedHandle> {
@@ -205,7 +305,7 @@ pub(crate) fn create_named(
     let obj = &n.given;
     let wname = wide(&n.given);
     loop {
-        let (handle, existed) = pagefile_section(size, wname.as_ptr(), obj)?;
+        let (handle, existed) = pagefile_section(size, wname.as_ptr(), p.reserve, obj)?;
         if !existed {
             let o = Object {
                 handle,
@@ -214,6 +314,7 @@ pub(crate) fn create_named(
                 file: None,
                 is_file: false,
                 path: None,
+                reserved: p.reserve,
             };
             return Ok((o, Disposition::Created));
         }
@@ -273,6 +374,7 @@ pub(crate) fn create_named_file(
                 file: mapped.file,
                 is_file: true,
                 path: Some(path.to_owned()),
+                reserved: false,
             },
             Disposition::Created,
         ));
@@ -312,6 +414,7 @@ pub(crate) fn open_named(
         file: None,
         is_file: attrs & SEC_FILE_ATTR != 0,
         path: None,
+        reserved: attrs & SEC_RESERVE_ATTR != 0,
     })
 }
 
@@ -327,7 +430,7 @@ pub(crate) fn remove_named(n: &Name) -> Result<()> {
 }
 
 pub(crate) fn anonymous(size: u64, obj: &str) -> Result<Object> {
-    let (handle, _) = pagefile_section(size, null(), obj)?;
+    let (handle, _) = pagefile_section(size, null(), false, obj)?;
     Ok(Object {
         handle,
         size,
@@ -335,6 +438,7 @@ pub(crate) fn anonymous(size: u64, obj: &str) -> Result<Object> {
         file: None,
         is_file: false,
         path: None,
+        reserved: false,
     })
 }
 
@@ -342,7 +446,13 @@ pub(crate) fn anonymous(size: u64, obj: &str) -> Result<Object> {
 /// paging file, its commit charged now (`SEC_COMMIT`). `name` is a
 /// NUL-terminated UTF-16 name or null. Also says whether the name already
 /// existed (then the handle is to the existing section, unresized).
-fn pagefile_section(size: u64, name: *const u16, obj: &str) -> Result<(OwnedHandle, bool)> {
+fn pagefile_section(
+    size: u64,
+    name: *const u16,
+    reserve: bool,
+    obj: &str,
+) -> Result<(OwnedHandle, bool)> {
+    let commit = if reserve { SEC_RESERVE } else { SEC_COMMIT };
     let (hi, lo) = split(size);
     // SAFETY: SetLastError only sets this thread's last-error value. Cleared so
     // that ERROR_ALREADY_EXISTS below can only come from this call.
@@ -354,7 +464,7 @@ fn pagefile_section(size: u64, name: *const u16, obj: &str) -> Result<(OwnedHand
         CreateFileMappingW(
             INVALID_HANDLE_VALUE,
             null(),
-            PAGE_READWRITE | SEC_COMMIT,
+            PAGE_READWRITE | commit,
             hi,
             lo,
             name,
@@ -389,6 +499,7 @@ pub(crate) fn from_file(file: &File, size: u64, access: Access, obj: &str) -> Re
         file: Some(file),
         is_file: true,
         path: None,
+        reserved: false,
     })
 }
 
@@ -509,6 +620,7 @@ pub(crate) fn from_inherited(raw: u64, len: u64, access: Access, token: &str) ->
         file: None,
         is_file: false,
         path: None,
+        reserved: false,
     })
 }
 
