@@ -93,13 +93,15 @@ pub(super) fn release_named(
     id: (u64, u64),
     _unlink_on_drop: bool,
 ) {
-    // Others holding it (other descriptions: a forked child shares ours)
-    // will remove it; asking costs one call where checking afresh costs four.
-    let others = managed && ofd_held_by_others(&fd).unwrap_or(false);
     // Closing is how this process's lock goes: never by unlocking, which
     // would strip the lock a forked child shares with us.
     drop(fd);
-    if managed && !others {
+    // Then look afresh, always: asking "does anyone else hold it?" before
+    // closing lets two holders that let go at once each see the other and
+    // both leave the name behind (stale, its memory held until the next
+    // filemap call meets it). After closing, at least one of them gets the
+    // exclusive lock.
+    if managed {
         remove_if_unheld(path, id);
     }
 }
