@@ -83,6 +83,9 @@ pub enum Peer {
     SpscSpin,
     /// filemap SPSC, busy-polling, writing and reading in place (reserve/commit, borrowed receive).
     SpscZeroCopy,
+    /// [`Peer::SpscSpin`] with its channels backed by large pages
+    /// (`filemap::Options::large_pages`), where the OS offers them.
+    SpscLarge,
     /// filemap SPSC, blocking `send`/`recv` (spin briefly, then park).
     SpscBlocking,
     /// filemap SPSC, blocking, with the peer idle: before each round trip
@@ -187,6 +190,13 @@ const PEERS: &[PeerInfo] = &[
         Peer::SpscSpin,
         "spsc-spin",
         "filemap spsc, spin, copy",
+        Family::Spsc,
+        false,
+    ),
+    info(
+        Peer::SpscLarge,
+        "spsc-large",
+        "filemap spsc, spin, copy, large pages",
         Family::Spsc,
         false,
     ),
@@ -312,6 +322,23 @@ impl Peer {
                 })
             })
             .collect()
+    }
+
+    /// Why this machine cannot run the transport now, if it cannot: for
+    /// [`Peer::SpscLarge`], the OS setting that withholds large pages
+    /// (asked by creating a small large-page mapping).
+    pub fn unavailable(self) -> Option<String> {
+        if self != Peer::SpscLarge {
+            return None;
+        }
+        let probe = format!("fm-bench-probe-{}", std::process::id());
+        match filemap::Options::new()
+            .large_pages(true)
+            .create(&probe, 4096)
+        {
+            Ok(_) => None,
+            Err(e) => Some(e.to_string()),
+        }
     }
 
     /// Every transport this build has on this OS.
@@ -737,6 +764,7 @@ mod tests {
             Peer::FloorFutex,
             Peer::FloorFutexIdle,
             Peer::SpscSpin,
+            Peer::SpscLarge,
             Peer::SpscZeroCopy,
             Peer::SpscBlocking,
             Peer::SpscIdle,

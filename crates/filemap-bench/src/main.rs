@@ -93,6 +93,16 @@ fn run(args: Args) -> Result<()> {
     if let Some(codes) = &args.only {
         opts.peers = Peer::parse_list(codes)?;
     }
+    // Transports this machine cannot run now (large pages withheld) are
+    // left out, and said so.
+    let mut skipped = Vec::new();
+    opts.peers.retain(|p| match p.unavailable() {
+        Some(why) => {
+            skipped.push(format!("not measured: {}: {why}", p.as_str()));
+            false
+        }
+        None => true,
+    });
     let started = std::time::Instant::now();
     let bar = indicatif::ProgressBar::new(0).with_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
@@ -111,6 +121,9 @@ fn run(args: Args) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     println!("{}", filemap_bench::table(&rows));
+    for line in &skipped {
+        println!("{line}");
+    }
     let ops = filemap_bench::run_ops(match (args.count, args.quick) {
         (Some(n), _) => n as usize,
         (None, true) => 2_000,

@@ -58,6 +58,8 @@ fn setup(args: &[String]) -> Result<(Mapping, &'static str), Error> {
                     o = o.lifetime(Lifetime::Persistent);
                 } else if *r == "reserve" {
                     o = o.reserve(true);
+                } else if *r == "large" {
+                    o = o.large_pages(true);
                 } else if let Some(m) = r.strip_prefix("mode=") {
                     o = o.mode(u32::from_str_radix(m, 8).expect("octal mode"));
                 }
@@ -169,6 +171,22 @@ fn command(m: &Mapping, line: &str) -> Result<String, Error> {
             "ok".into()
         }
         "committed" => format!("ok {}", m.committed_len()?),
+        // Large pages: the size asked for (0: none), and how many bytes of a
+        // view of the whole object the OS maps with large pages once every
+        // page has been touched.
+        "large" => {
+            let v = m.view(.., ViewAccess::Read)?;
+            let mut sum = 0u64;
+            for at in (0..v.len()).step_by(4096) {
+                sum = sum.wrapping_add(u64::from(v.load_u32(at & !3)? & 1));
+            }
+            std::hint::black_box(sum);
+            format!(
+                "ok {} {}",
+                m.large_page_size().unwrap_or(0),
+                v.large_page_bytes()?
+            )
+        }
         // What backs it, and the file's path where known.
         "backing" => format!(
             "ok {} {}",

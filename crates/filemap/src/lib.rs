@@ -43,6 +43,7 @@
 //! | `MapViewOfFile(h, access, offset, n)` | [`Mapping::map`] (`n` = 0: to the end) or [`Mapping::view`] with a range; any offset |
 //! | `MapViewOfFileEx(h, access, offset, n, base)` | [`Mapping::map_at`]: the view at that address, or [`Error::Placement`]; never replaces a mapping |
 //! | `CreateFileMapping(.., SEC_RESERVE, ..)`, then `VirtualAlloc(MEM_COMMIT)` on a view | [`Options::reserve`], then [`Mapping::commit`] (for every process); [`Mapping::committed_len`] / [`Mapping::is_committed`] to follow growth; views of uncommitted pages are [`Error::NotCommitted`] (not on macOS) |
+//! | `CreateFileMapping(.., SEC_COMMIT \| SEC_LARGE_PAGES, ..)`, `FILE_MAP_LARGE_PAGES` | [`Options::large_pages`] (Linux: transparent huge pages of `/dev/shm` for names, a huge-page memfd for [`Options::anonymous`]); [`Mapping::large_page_size`], and [`View::large_page_bytes`] reads back what the OS gave; [`Error::Unsupported`] names the missing setting |
 //! | `FILE_MAP_READ` / `FILE_MAP_WRITE` / `FILE_MAP_COPY` | [`ViewAccess::Read`] / [`ViewAccess::ReadWrite`] / [`ViewAccess::CopyOnWrite`] |
 //! | `UnmapViewOfFile` | drop the [`View`], or [`View::unmap`] to see errors |
 //! | `FlushViewOfFile` (+ `FlushFileBuffers`) | [`View::flush`] (+ [`View::flush_durable`]) |
@@ -117,6 +118,11 @@
 //!   No locks keep the lifetime there, so no reader can lock anyone out; but
 //!   the creator's release removes the name even while a `fork`ed child or
 //!   another process still holds the object (which keeps its memory).
+//!   Named file mappings ([`Options::create_file`]), reserve-then-commit
+//!   ([`Options::reserve`]) and large pages ([`Options::large_pages`]) give
+//!   [`Error::Unsupported`] there for now: macOS shm objects carry no mark
+//!   an opener could read to tell them apart, cannot be committed in parts,
+//!   and do not take superpages.
 //!
 //! # Safety
 //!

@@ -47,4 +47,6 @@ pub(crate) struct CreateParams {
     pub access: Access,
     /// Reserve only: no page of a new object is committed up front.
     pub reserve: bool,
+    /// Back a new object with large (huge) pages.
+    pub large_pages: bool,
 }

@@ -1,4 +1,5 @@
-//! filemap SPSC: busy-polling copies ([`Peer::SpscSpin`]), busy-polling in
+//! filemap SPSC: busy-polling copies ([`Peer::SpscSpin`]; on large pages,
+//! [`Peer::SpscLarge`]), busy-polling in
 //! place ([`Peer::SpscZeroCopy`]: reserve/commit, borrowed receive), and
 //! blocking ([`Peer::SpscBlocking`], [`Peer::SpscIdle`]). Round trips use a
 //! `ping` channel (parent to child) and a `pong` one back; streaming uses
@@ -24,13 +25,14 @@ impl Transport for Spsc {
 
     fn setup(case: &Case) -> Result<Parent> {
         let cap = case.ring_capacity();
+        let opts = filemap::Options::new().large_pages(case.peer == Peer::SpscLarge);
         let tx = match case.latency() {
-            true => Some(Sender::create(&case.object("ping"), cap)?),
+            true => Some(Sender::create_with(&case.object("ping"), cap, &opts)?),
             false => None,
         };
         Ok(Parent {
             tx,
-            rx: Receiver::create(&case.object("pong"), cap)?,
+            rx: Receiver::create_with(&case.object("pong"), cap, &opts)?,
             peer: case.peer,
             buf: vec![0; case.size],
         })

@@ -88,6 +88,7 @@ impl Options {
                 ready_timeout: Duration::from_secs(2),
                 access: Access::ReadWrite,
                 reserve: false,
+                large_pages: false,
             },
         }
     }
@@ -108,6 +109,60 @@ impl Options {
     pub fn mode(mut self, mode: u32) -> Options {
         self.params.mode = mode & 0o666;
         self
+    }
+
+    /// Back a new object with large pages (`SEC_LARGE_PAGES`), where the OS
+    /// offers them: fewer TLB misses for big objects. What was obtained is
+    /// for the OS to say: [`View::large_page_bytes`] reads it back.
+    ///
+    /// - **Linux, named objects**: transparent huge pages of `/dev/shm`
+    ///   (tmpfs). They need the mount option `huge=within_size`, `huge=advise`
+    ///   or `huge=always` (or `/sys/kernel/mm/transparent_hugepage/shmem_enabled`
+    ///   set to `force`); the default, `huge=never`, gives
+    ///   [`Error::Unsupported`] naming the setting. Every process's views ask
+    ///   for them (`MADV_HUGEPAGE`; the object is marked with group-execute in
+    ///   its mode). The kernel gives huge pages where it can and small ones
+    ///   elsewhere.
+    /// - **Linux, unnamed objects** ([`Options::anonymous`]): a huge-page
+    ///   memfd (`MFD_HUGETLB`) from the pages set aside in
+    ///   `/proc/sys/vm/nr_hugepages` ([`Error::Unsupported`] when none are,
+    ///   [`Error::NoSpace`] when too few are free). The size is rounded up to
+    ///   whole huge pages, and views start and end on them.
+    /// - **Windows**: `SEC_LARGE_PAGES`, which needs the "Lock pages in
+    ///   memory" right (`SeLockMemoryPrivilege`; [`Error::Unsupported`]
+    ///   naming it otherwise). The size is rounded up to whole large pages,
+    ///   and views start on them. Not with [`Options::reserve`].
+    /// - **macOS**: [`Error::Unsupported`].
+    ///
+    /// Default off.
+    pub fn large_pages(mut self, large: bool) -> Options {
+        self.params.large_pages = large;
+        self
+    }
+
+    /// A new unnamed mapping of `size` bytes, as [`Mapping::anonymous`],
+    /// with these options' [`Options::large_pages`] (the others concern
+    /// names).
+    ///
+    /// # Errors
+    /// As [`Mapping::anonymous`]; [`Error::Unsupported`] or
+    /// [`Error::NoSpace`] for large pages the system does not offer.
+    pub fn anonymous(&self, size: u64) -> Result<Mapping> {
+        let label = "<unnamed>".to_owned();
+        check_size(&label, size)?;
+        let obj = if self.params.large_pages {
+            sys::anonymous_large(size, &label)?
+        } else {
+            sys::anonymous(size, &label)?
+        };
+        Ok(Mapping::new(
+            obj,
+            label,
+            false,
+            Access::ReadWrite,
+            Backing::Memory,
+            None,
+        ))
     }
 
     /// Reserve, then commit (`SEC_RESERVE`): a new object of the given size
@@ -524,17 +579,7 @@ impl Mapping {
     /// # Errors
     /// [`Error::InvalidSize`], [`Error::NoSpace`], [`Error::Os`].
     pub fn anonymous(size: u64) -> Result<Mapping> {
-        let label = "<unnamed>".to_owned();
-        check_size(&label, size)?;
-        let obj = sys::anonymous(size, &label)?;
-        Ok(Mapping::new(
-            obj,
-            label,
-            false,
-            Access::ReadWrite,
-            Backing::Memory,
-            None,
-        ))
+        Options::new().anonymous(size)
     }
 
     /// A mapping of an open file. `size` 0 maps the whole file (which must then
@@ -623,6 +668,21 @@ impl Mapping {
     /// maps). `None` for memory and for unnamed mappings.
     pub fn file_path(&self) -> Option<&str> {
         self.shared.obj.file_path()
+    }
+
+    /// The large page size backing the object ([`Options::large_pages`]),
+    /// or `None` for the system's pages. What the OS actually maps is
+    /// [`View::large_page_bytes`].
+    pub fn large_page_size(&self) -> Option<u64> {
+        self.shared.obj.large_page_size()
+    }
+
+    /// The granularity of this object's views: [`crate::allocation_granularity`],
+    /// or its large page size where views must start on one (a Linux
+    /// huge-page memfd, a Windows large-page section). [`Mapping::map_at`]
+    /// addresses are multiples of it (plus the offset's remainder).
+    pub fn granularity(&self) -> u64 {
+        self.shared.obj.granularity()
     }
 
     /// Whether the object was made reserve-only ([`Options::reserve`]), in

@@ -104,6 +104,19 @@ impl View {
         }
     }
 
+    /// How many bytes of this view the OS maps with large pages right now,
+    /// as it reports them (Linux: `/proc/self/smaps`, huge pages mapped
+    /// whole; Windows: `QueryWorkingSetEx`). Pages not touched yet in this
+    /// process may not be mapped at all: touch them first to see what
+    /// backs them. See [`crate::Options::large_pages`].
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] on macOS, [`Error::Os`] when the OS cannot be
+    /// asked.
+    pub fn large_page_bytes(&self) -> Result<u64> {
+        crate::sys::large_page_bytes(self.raw(), &self.shared.label)
+    }
+
     /// Whether another process shrank the object under this view (or a page
     /// of it could not be backed): from then on the view's vanished pages
     /// read as zeros and writes to them reach no one, and the methods that

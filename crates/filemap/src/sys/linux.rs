@@ -72,13 +72,13 @@
 //! must not share names.
 
 use std::mem::ManuallyDrop;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use rustix::fs::{self as rfs, Mode, OFlags};
 use rustix::io::Errno;
 
-use super::posix::{file_kind, io, is_regular, stat_id, Backoff, Kind, Object};
+use super::posix::{file_kind, io, is_regular, stat_id, Backoff, Kind, Large, Object};
 use crate::error::{Error, Result};
 use crate::name::Name;
 use crate::types::{Access, CreateParams, Disposition};
@@ -286,6 +286,7 @@ fn join(n: &Name, access: Access, deadline: Instant, started: Instant) -> Result
             fd: ManuallyDrop::new(fd),
             size: st.st_size as u64,
             writable: access == Access::ReadWrite,
+            large: large_of_mode(st.st_mode as u32),
             kind: Kind::Named {
                 path,
                 managed,
@@ -337,13 +338,24 @@ pub(crate) fn create_named(
     open_existing: bool,
 ) -> Result<(Object, Disposition)> {
     let obj = &n.given;
-    let mark = if p.reserve { MARK_RESERVED } else { 0 };
+    if p.large_pages {
+        transparent_huge_pages().map_err(|why| Error::Unsupported {
+            object: obj.clone(),
+            what: format!("large pages for a named mapping {why}"),
+        })?;
+    }
+    let mark =
+        if p.reserve { MARK_RESERVED } else { 0 } | if p.large_pages { MARK_LARGE } else { 0 };
     let (o, how) = create_link(n, p, open_existing, mark, |fd| {
         rfs::ftruncate(fd, size).map_err(|e| Error::os_sized(obj, size, "ftruncate", io(e)))?;
         // Reserve every page now, so that a too-small /dev/shm fails here rather
         // than as SIGBUS on first touch; or, reserving only, none (`commit`).
         if !p.reserve {
-            reserve(fd, size, obj)?;
+            if p.large_pages {
+                commit(fd, 0, size, size, true, obj)?;
+            } else {
+                reserve(fd, size, obj)?;
+            }
         }
         Ok(size)
     })?;
@@ -360,6 +372,203 @@ pub(crate) fn create_named(
 /// shared-memory object otherwise; it counts only beside a lifetime mark).
 pub(crate) const MARK_RESERVED: u32 = 0o100;
 
+/// Mode bit marking a filemap object made with `Options::large_pages`
+/// (group execute, with the same rule as `MARK_RESERVED`): every view asks
+/// for transparent huge pages.
+pub(crate) const MARK_LARGE: u32 = 0o010;
+
+/// The pages a named object of mode `mode` asks for.
+fn large_of_mode(mode: u32) -> Large {
+    if mode & MARK_LARGE != 0 && mode & (MARK_TRANSIENT | MARK_PERSISTENT) != 0 {
+        Large::Transparent(pmd_size())
+    } else {
+        Large::No
+    }
+}
+
+/// The pages a descriptor handed to this process is backed by: a
+/// `hugetlbfs` file (a huge-page memfd) has huge pages of its block size.
+pub(super) fn large_of_fd(fd: BorrowedFd<'_>) -> Large {
+    const HUGETLBFS_MAGIC: i64 = 0x9584_58f6;
+    match (rfs::fstatfs(fd), rfs::fstat(fd)) {
+        #[allow(clippy::unnecessary_cast)]
+        (Ok(fs), Ok(st)) if fs.f_type as i64 == HUGETLBFS_MAGIC => {
+            Large::Hugetlb(st.st_blksize as u64)
+        }
+        _ => Large::No,
+    }
+}
+
+/// Asks for transparent huge pages in a mapping (`MADV_HUGEPAGE`); a
+/// refusal only costs speed, so it is not reported.
+///
+/// # Safety
+/// `base..base + len` is a mapping this process made.
+pub(super) unsafe fn advise_huge(base: *mut std::ffi::c_void, len: usize) {
+    // SAFETY: the caller's promise; advice changes no byte.
+    let _ = unsafe { rustix::mm::madvise(base, len, rustix::mm::Advice::LinuxHugepage) };
+}
+
+/// The size of a transparent huge page (a PMD): 2 MiB on x86-64.
+fn pmd_size() -> u64 {
+    std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(2 << 20)
+}
+
+/// The settings the kernel reads for transparent huge pages in `/dev/shm`:
+/// the mount's `huge=` option (absent: `never`), and the system-wide
+/// override `/sys/kernel/mm/transparent_hugepage/shmem_enabled` (`deny`
+/// or `force`). Ok when huge pages can back a named object, or why not.
+pub(crate) fn transparent_huge_pages() -> std::result::Result<(), String> {
+    const SYS: &str = "/sys/kernel/mm/transparent_hugepage/shmem_enabled";
+    let Ok(sys) = std::fs::read_to_string(SYS) else {
+        return Err(format!(
+            "on a kernel without transparent huge pages ({SYS} is missing)"
+        ));
+    };
+    // The selected word is in brackets: "always within_size advise [never] deny force".
+    let selected = sys
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix('[')?.strip_suffix(']'))
+        .unwrap_or("never");
+    match selected {
+        "deny" => {
+            return Err(format!(
+                "while {SYS} is `deny` (which turns them off for all shared memory)"
+            ))
+        }
+        "force" => return Ok(()),
+        _ => {}
+    }
+    let huge = shm_mount_huge().unwrap_or_else(|| "never".into());
+    match huge.as_str() {
+        "always" | "within_size" | "advise" => Ok(()),
+        other => Err(format!(
+            "while {SHM_DIR} is mounted with huge={other} (remount it with huge=within_size \
+             or huge=advise: `mount -o remount,huge=within_size {SHM_DIR}`; or set {SYS} to \
+             `force`)"
+        )),
+    }
+}
+
+/// The `huge=` option of the mount at `/dev/shm` (the last one mounted
+/// there), if it has one.
+fn shm_mount_huge() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mut found = None;
+    for line in info.lines() {
+        let mut fields = line.split(' ');
+        if fields.nth(4) != Some(SHM_DIR) {
+            continue;
+        }
+        let super_opts = line.split(" - ").nth(1)?.split(' ').nth(2).unwrap_or("");
+        found = Some(
+            super_opts
+                .split(',')
+                .find_map(|o| o.strip_prefix("huge="))
+                .unwrap_or("never")
+                .to_owned(),
+        );
+    }
+    found
+}
+
+/// A memfd of `size` bytes (rounded up to whole huge pages) backed by the
+/// huge pages set aside for `hugetlbfs` (`MFD_HUGETLB`), all reserved now.
+pub(crate) fn anonymous_large(size: u64, obj: &str) -> Result<Object> {
+    use rfs::{MemfdFlags, SealFlags};
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let field = |name: &str| {
+        meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    };
+    let total = field("HugePages_Total").unwrap_or(0);
+    let free = field("HugePages_Free").unwrap_or(0);
+    let page = field("Hugepagesize").unwrap_or(2048) * 1024;
+    if total == 0 {
+        return Err(Error::Unsupported {
+            object: obj.to_owned(),
+            what: "large pages for an unnamed mapping while no huge pages are set aside \
+                   (/proc/sys/vm/nr_hugepages is 0; `sysctl vm.nr_hugepages=N` as root sets \
+                   aside N)"
+                .into(),
+        });
+    }
+    let rounded = size.checked_next_multiple_of(page).unwrap_or(u64::MAX);
+    if rounded / page > free {
+        return Err(Error::NoSpace {
+            object: obj.to_owned(),
+            size: rounded,
+            call: "reserve",
+            source: std::io::Error::new(
+                std::io::ErrorKind::OutOfMemory,
+                format!(
+                    "{} huge pages of {page} bytes needed, {free} of {total} free                      (/proc/sys/vm/nr_hugepages)",
+                    rounded / page
+                ),
+            ),
+        });
+    }
+    let fd = rfs::memfd_create(
+        "filemap",
+        MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING | MemfdFlags::HUGETLB,
+    )
+    .map_err(|e| Error::os(obj, "memfd_create(MFD_HUGETLB)", io(e)))?;
+    rfs::ftruncate(&fd, rounded).map_err(|e| Error::os_sized(obj, rounded, "ftruncate", io(e)))?;
+    rfs::fallocate(&fd, rfs::FallocateFlags::empty(), 0, rounded)
+        .map_err(|e| Error::os_sized(obj, rounded, "fallocate", io(e)))?;
+    rfs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)
+        .map_err(|e| Error::os(obj, "fcntl(F_ADD_SEALS)", io(e)))?;
+    Ok(Object {
+        fd: ManuallyDrop::new(fd),
+        size: rounded,
+        writable: true,
+        large: Large::Hugetlb(page),
+        kind: Kind::Anonymous,
+    })
+}
+
+/// How many bytes of the mapping at `base` (made by this process) the
+/// kernel maps with huge pages now (`/proc/self/smaps`: `ShmemPmdMapped`,
+/// `FilePmdMapped`, `Shared_Hugetlb`, `Private_Hugetlb`).
+pub(crate) fn huge_bytes(base: usize, len: usize, obj: &str) -> Result<u64> {
+    let smaps = std::fs::read_to_string("/proc/self/smaps")
+        .map_err(|e| Error::os(obj, "read /proc/self/smaps", e))?;
+    let end = base.saturating_add(len);
+    let mut total = 0u64;
+    let mut inside = false;
+    for line in smaps.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if let Some((a, b)) = first.split_once('-').filter(|_| !first.ends_with(':')) {
+            let (a, b) = (
+                usize::from_str_radix(a, 16).unwrap_or(0),
+                usize::from_str_radix(b, 16).unwrap_or(0),
+            );
+            inside = a < end && b > base;
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        for field in [
+            "ShmemPmdMapped:",
+            "FilePmdMapped:",
+            "Shared_Hugetlb:",
+            "Private_Hugetlb:",
+        ] {
+            if let Some(v) = line.strip_prefix(field) {
+                let kb: u64 = v.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
+                total = total.saturating_add(kb * 1024);
+            }
+        }
+    }
+    Ok(total)
+}
+
 /// Whether a named object's `mode` marks it reserve-then-commit.
 pub(super) fn reserved_mode(mode: u32) -> bool {
     mode & MARK_RESERVED != 0 && mode & (MARK_TRANSIENT | MARK_PERSISTENT) != 0
@@ -371,7 +580,14 @@ pub(super) fn reserved_mode(mode: u32) -> bool {
 /// then faults them in once through a passing mapping, which marks them
 /// present without changing a byte (so `committed` sees them, and pages
 /// another process committed and wrote keep what it wrote).
-pub(crate) fn commit(fd: &OwnedFd, offset: u64, len: u64, size: u64, obj: &str) -> Result<()> {
+pub(crate) fn commit(
+    fd: &OwnedFd,
+    offset: u64,
+    len: u64,
+    size: u64,
+    huge: bool,
+    obj: &str,
+) -> Result<()> {
     use rustix::mm::{self, Advice, MapFlags, ProtFlags};
     let page = super::granularity();
     let start = offset - offset % page;
@@ -382,8 +598,16 @@ pub(crate) fn commit(fd: &OwnedFd, offset: u64, len: u64, size: u64, obj: &str) 
         .min(size);
     let n = end - start;
     check_memory(n, obj)?;
-    rfs::fallocate(fd, rfs::FallocateFlags::empty(), start, n)
-        .map_err(|e| Error::os_sized(obj, n, "fallocate", io(e)))?;
+    let fallocate = || {
+        rfs::fallocate(fd, rfs::FallocateFlags::empty(), start, n)
+            .map_err(|e| Error::os_sized(obj, n, "fallocate", io(e)))
+    };
+    // Huge pages: the fault-in below allocates them (a mount with
+    // `huge=advise` gives them only to a mapping that asks, which
+    // `fallocate` is not); otherwise `fallocate` reserves the pages first.
+    if !huge {
+        fallocate()?;
+    }
     let n_usize = usize::try_from(n).map_err(|_| {
         Error::os_sized(
             obj,
@@ -394,8 +618,7 @@ pub(crate) fn commit(fd: &OwnedFd, offset: u64, len: u64, size: u64, obj: &str) 
     })?;
     // SAFETY: a fresh mapping the kernel places (no address given), of a
     // range inside the object (`end <= size`); nothing else uses it, and it
-    // is unmapped below. The pages it touches were just allocated, so the
-    // fault-in cannot fail for want of memory (no SIGBUS).
+    // is unmapped below.
     let p = unsafe {
         mm::mmap(
             std::ptr::null_mut(),
@@ -407,17 +630,40 @@ pub(crate) fn commit(fd: &OwnedFd, offset: u64, len: u64, size: u64, obj: &str) 
         )
     }
     .map_err(|e| Error::os_sized(obj, n, "mmap", io(e)))?;
+    if huge {
+        // SAFETY: advice on the mapping just made; it changes no byte.
+        let _ = unsafe { mm::madvise(p, n_usize, Advice::LinuxHugepage) };
+    }
+    // Fault every page in: a failure to allocate is an error here, never
+    // SIGBUS.
     // SAFETY: `p..p + n` is the mapping just made.
     let populated = unsafe { mm::madvise(p, n_usize, Advice::LinuxPopulateRead) };
-    if populated.is_err() {
-        // Before Linux 5.14: read one byte of every page instead.
-        for at in (0..n_usize).step_by(page as usize) {
-            // SAFETY: `at < n`, inside the readable mapping just made.
-            unsafe { std::ptr::read_volatile(p.cast::<u8>().add(at)) };
+    let outcome = match populated {
+        Ok(()) => Ok(()),
+        Err(Errno::NOMEM | Errno::NOSPC | Errno::FAULT) => Err(Error::os_sized(
+            obj,
+            n,
+            "madvise(MADV_POPULATE_READ)",
+            io(Errno::NOMEM),
+        )),
+        Err(_) => {
+            // Before Linux 5.14 (EINVAL): reserve with `fallocate`, so
+            // that the reads below find every page present (no SIGBUS),
+            // then read one byte of every page.
+            let reserved = if huge { fallocate() } else { Ok(()) };
+            if reserved.is_ok() {
+                for at in (0..n_usize).step_by(page as usize) {
+                    // SAFETY: `at < n`, inside the readable mapping just
+                    // made, and the page is allocated (`fallocate`).
+                    unsafe { std::ptr::read_volatile(p.cast::<u8>().add(at)) };
+                }
+            }
+            reserved
         }
-    }
+    };
     // SAFETY: unmapping exactly the mapping made above, used by nothing else.
-    unsafe { mm::munmap(p, n_usize) }.map_err(|e| Error::os(obj, "munmap", io(e)))
+    unsafe { mm::munmap(p, n_usize) }.map_err(|e| Error::os(obj, "munmap", io(e)))?;
+    outcome
 }
 
 /// Whether every page of `offset..offset + len` of a reserve-only object
@@ -564,6 +810,7 @@ fn create_link(
                         fd: ManuallyDrop::new(fd),
                         size,
                         writable: true,
+                        large: large_of_mode(st.st_mode as u32),
                         kind: Kind::Named {
                             path,
                             managed: !p.persistent,
@@ -671,6 +918,7 @@ fn follow(o: Object, n: &Name, access: Access) -> Result<Object> {
         fd: ManuallyDrop::new(fd),
         size: rec.size,
         writable: access == Access::ReadWrite,
+        large: Large::No,
         kind: Kind::NamedFile {
             record: Box::new(o),
             path: rec.path,
@@ -697,6 +945,7 @@ pub(crate) fn anonymous(size: u64, obj: &str) -> Result<Object> {
         fd: ManuallyDrop::new(fd),
         size,
         writable: true,
+        large: Large::No,
         kind: Kind::Anonymous,
     })
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use rustix::fs::{self as rfs, Mode};
 use rustix::io::Errno;
 
-use super::posix::{io, stat_id, Backoff, Kind, Object};
+use super::posix::{io, stat_id, Backoff, Kind, Large, Object};
 use crate::error::{Error, Result};
 use crate::name::Name;
 use crate::types::{Access, CreateParams, Disposition};
@@ -49,6 +49,7 @@ pub(crate) fn open_named(n: &Name, access: Access, ready_timeout: Duration) -> R
                 fd: ManuallyDrop::new(fd),
                 size: st.st_size as u64,
                 writable: access == Access::ReadWrite,
+                large: Large::No,
                 kind: Kind::Named {
                     path,
                     managed: false,
@@ -76,6 +77,9 @@ pub(crate) fn create_named(
     open_existing: bool,
 ) -> Result<(Object, Disposition)> {
     use rustix::shm::OFlags as S;
+    if p.large_pages {
+        return Err(large_unsupported(&n.given));
+    }
     if p.reserve {
         return Err(Error::Unsupported {
             object: n.given.clone(),
@@ -101,6 +105,7 @@ pub(crate) fn create_named(
                         fd: ManuallyDrop::new(fd),
                         size,
                         writable: true,
+                        large: Large::No,
                         kind: Kind::Named {
                             path,
                             managed: !p.persistent,
@@ -125,13 +130,53 @@ pub(crate) fn create_named(
     }
 }
 
+/// Large pages are not offered for shared memory here.
+pub(crate) fn anonymous_large(_size: u64, obj: &str) -> Result<Object> {
+    Err(large_unsupported(obj))
+}
+
+fn large_unsupported(obj: &str) -> Error {
+    Error::Unsupported {
+        object: obj.to_owned(),
+        what: "large pages for shared memory (macOS offers superpages only to private \
+               anonymous memory)"
+            .into(),
+    }
+}
+
+/// Never called here (no object asks for huge pages).
+///
+/// # Safety
+/// None needed: it does nothing.
+pub(super) unsafe fn advise_huge(_base: *mut std::ffi::c_void, _len: usize) {}
+
+/// Never large here.
+pub(super) fn large_of_fd(_fd: std::os::fd::BorrowedFd<'_>) -> super::posix::Large {
+    super::posix::Large::No
+}
+
+/// Not available here.
+pub(crate) fn huge_bytes(_base: usize, _len: usize, obj: &str) -> Result<u64> {
+    Err(Error::Unsupported {
+        object: obj.to_owned(),
+        what: "reading back large pages".into(),
+    })
+}
+
 /// Reserve-only objects are not made here (`create_named` refuses them).
 pub(super) fn reserved_mode(_mode: u32) -> bool {
     false
 }
 
 /// Never called: no object here is reserve-only.
-pub(crate) fn commit(_fd: &OwnedFd, _offset: u64, _len: u64, _size: u64, _obj: &str) -> Result<()> {
+pub(crate) fn commit(
+    _fd: &OwnedFd,
+    _offset: u64,
+    _len: u64,
+    _size: u64,
+    _huge: bool,
+    _obj: &str,
+) -> Result<()> {
     Ok(())
 }
 
@@ -185,6 +230,7 @@ pub(crate) fn anonymous(size: u64, obj: &str) -> Result<Object> {
                     fd: ManuallyDrop::new(fd),
                     size,
                     writable: true,
+                    large: Large::No,
                     kind: Kind::Anonymous,
                 });
             }

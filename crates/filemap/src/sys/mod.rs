@@ -99,28 +99,40 @@ pub(crate) struct Placement {
     pub aligned: u64,
     pub delta: usize,
     pub map_len: usize,
+    /// The granularity used: [`granularity`], or an object's large page
+    /// size where views must start and end on large pages.
+    pub gran: u64,
 }
 
+/// Places a view of `len` bytes at `offset` of an object of `size` bytes
+/// whose views start on multiples of `gran` (see [`Placement`]). With a
+/// granularity above the system's (large pages), the mapping also ends on
+/// one, as `munmap` and `MapViewOfFile` then require.
 pub(crate) fn place(
     offset: u64,
     len: usize,
     size: u64,
+    gran: u64,
     obj: &str,
 ) -> crate::error::Result<Placement> {
-    let aligned = offset - offset % granularity();
+    let out = || crate::error::Error::OutOfRange {
+        object: obj.to_owned(),
+        offset,
+        len: len as u64,
+        size,
+    };
+    let aligned = offset - offset % gran;
     let delta = (offset - aligned) as usize;
-    let map_len = delta
-        .checked_add(len)
-        .ok_or_else(|| crate::error::Error::OutOfRange {
-            object: obj.to_owned(),
-            offset,
-            len: len as u64,
-            size,
-        })?;
+    let mut map_len = delta.checked_add(len).ok_or_else(out)?;
+    if gran > granularity() {
+        let g = gran as usize;
+        map_len = map_len.checked_next_multiple_of(g).ok_or_else(out)?;
+    }
     Ok(Placement {
         aligned,
         delta,
         map_len,
+        gran,
     })
 }
 
@@ -128,7 +140,7 @@ pub(crate) fn place(
 /// is at `at`: `at - delta`, which must be a multiple of the granularity
 /// (as `MapViewOfFileEx` requires of its base address).
 pub(crate) fn placed_base(p: &Placement, at: usize, obj: &str) -> crate::error::Result<usize> {
-    let g = granularity() as usize;
+    let g = p.gran as usize;
     let bad = |reason: String| placement_error(obj, at, reason);
     let base = at
         .checked_sub(p.delta)

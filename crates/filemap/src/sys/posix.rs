@@ -73,6 +73,20 @@ pub(crate) fn watch_tripped(w: &Watch) -> bool {
     w.is_some_and(|s| s.tripped())
 }
 
+/// The pages backing an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub(crate) enum Large {
+    /// The system's pages.
+    No,
+    /// Transparent huge pages of this size where the kernel can (a named
+    /// object made with `Options::large_pages`): views ask for them.
+    Transparent(u64),
+    /// Huge pages of this size set aside for `hugetlbfs` (a huge-page
+    /// memfd): views start and end on them.
+    Hugetlb(u64),
+}
+
 /// An open mapping object: the descriptor, its size, and what backs it.
 #[derive(Debug)]
 pub(crate) struct Object {
@@ -82,6 +96,7 @@ pub(crate) struct Object {
     pub(super) size: u64,
     pub(super) writable: bool,
     pub(super) kind: Kind,
+    pub(super) large: Large,
 }
 
 impl Object {
@@ -111,6 +126,23 @@ impl Object {
         }
     }
 
+    /// The granularity of views: the system's, or the huge page size of a
+    /// `hugetlbfs` object.
+    pub(crate) fn granularity(&self) -> u64 {
+        match self.large {
+            Large::Hugetlb(size) => size,
+            _ => granularity(),
+        }
+    }
+
+    /// The large page size asked for, if any (`None`: the system's pages).
+    pub(crate) fn large_page_size(&self) -> Option<u64> {
+        match self.large {
+            Large::No => None,
+            Large::Transparent(s) | Large::Hugetlb(s) => Some(s),
+        }
+    }
+
     /// Whether the object was made reserve-only (`Options::reserve`): its
     /// pages must be committed before views reach them.
     pub(crate) fn reserved(&self) -> bool {
@@ -119,7 +151,8 @@ impl Object {
 
     /// Commits `offset..offset + len` of a reserve-only object.
     pub(crate) fn commit(&self, offset: u64, len: u64, obj: &str) -> Result<()> {
-        os::commit(&self.fd, offset, len, self.size, obj)
+        let huge = matches!(self.large, Large::Transparent(_));
+        os::commit(&self.fd, offset, len, self.size, huge, obj)
     }
 
     /// Whether all of `offset..offset + len` is committed (always, for an
@@ -247,6 +280,7 @@ pub(crate) fn from_file(file: &File, size: u64, access: Access, obj: &str) -> Re
         fd: ManuallyDrop::new(fd),
         size,
         writable: access == Access::ReadWrite,
+        large: Large::No,
         kind: Kind::File,
     })
 }
@@ -338,10 +372,12 @@ fn check_handed(fd: BorrowedFd<'_>, len: u64, access: Access) -> std::result::Re
 
 /// The object for a descriptor handed to this process (checked).
 fn handed(fd: OwnedFd, len: u64, access: Access) -> Object {
+    let large = os::large_of_fd(fd.as_fd());
     Object {
         fd: ManuallyDrop::new(fd),
         size: len,
         writable: access == Access::ReadWrite,
+        large,
         kind: Kind::Inherited,
     }
 }
@@ -476,7 +512,7 @@ pub(crate) fn map(
     at: Option<usize>,
     obj: &str,
 ) -> Result<RawView> {
-    let p = super::place(offset, len, o.size, obj)?;
+    let p = super::place(offset, len, o.size, o.granularity(), obj)?;
     let (prot, flags) = match access {
         ViewAccess::Read => (ProtFlags::READ, MapFlags::SHARED),
         ViewAccess::ReadWrite => (ProtFlags::READ | ProtFlags::WRITE, MapFlags::SHARED),
@@ -517,12 +553,24 @@ pub(crate) fn map(
             ));
         }
     }
+    if let Large::Transparent(_) = o.large {
+        // Ask for huge pages in this view too (`huge=advise` on the
+        // mount maps them only in views that ask); a refusal only costs speed.
+        // SAFETY: `base..base + map_len` is the mapping just made, which
+        // nothing else uses yet.
+        unsafe { os::advise_huge(base, p.map_len) };
+    }
     let mut raw = RawView::new(base.cast(), &p, len);
     raw.watch = sigbus::watch(base as usize, p.map_len);
     Ok(raw)
 }
 
 /// Unmaps a view, reporting the OS error if any.
+/// How many bytes of the view the OS maps with large pages now.
+pub(crate) fn large_page_bytes(v: &RawView, obj: &str) -> Result<u64> {
+    os::huge_bytes(v.base as usize, v.map_len, obj)
+}
+
 pub(crate) fn unmap(v: &RawView, obj: &str) -> Result<()> {
     if let Some(slot) = v.watch {
         sigbus::unwatch(slot);

@@ -16,10 +16,11 @@ use windows_sys::Win32::Foundation::{
 };
 use windows_sys::Win32::Storage::FileSystem::FlushFileBuffers;
 use windows_sys::Win32::System::Memory::{
-    CreateFileMappingW, FlushViewOfFile, MapViewOfFileEx, OpenFileMappingW, UnmapViewOfFile,
-    VirtualAlloc, VirtualQuery, FILE_MAP, FILE_MAP_COPY, FILE_MAP_READ, FILE_MAP_WRITE,
-    MEMORY_BASIC_INFORMATION, MEMORY_MAPPED_VIEW_ADDRESS, MEM_COMMIT, PAGE_READONLY,
-    PAGE_READWRITE, SECTION_QUERY, SEC_COMMIT, SEC_RESERVE,
+    CreateFileMappingW, FlushViewOfFile, GetLargePageMinimum, MapViewOfFileEx, OpenFileMappingW,
+    UnmapViewOfFile, VirtualAlloc, VirtualQuery, FILE_MAP, FILE_MAP_COPY, FILE_MAP_LARGE_PAGES,
+    FILE_MAP_READ, FILE_MAP_WRITE, MEMORY_BASIC_INFORMATION, MEMORY_MAPPED_VIEW_ADDRESS,
+    MEM_COMMIT, PAGE_READONLY, PAGE_READWRITE, SECTION_QUERY, SEC_COMMIT, SEC_LARGE_PAGES,
+    SEC_RESERVE,
 };
 use windows_sys::Win32::System::SystemInformation::{GetSystemInfo, SYSTEM_INFO};
 use windows_sys::Win32::System::Threading::{
@@ -91,6 +92,8 @@ pub(crate) struct Object {
     path: Option<String>,
     /// Made with `SEC_RESERVE`: pages are committed by `commit`.
     reserved: bool,
+    /// The large page size of a `SEC_LARGE_PAGES` section; 0 otherwise.
+    large: u64,
 }
 
 impl Object {
@@ -144,6 +147,16 @@ const SEC_FILE_ATTR: u32 = 0x0080_0000;
 const SEC_RESERVE_ATTR: u32 = 0x0400_0000;
 
 impl Object {
+    /// The granularity of this object's views.
+    pub(crate) fn granularity(&self) -> u64 {
+        self.large.max(granularity())
+    }
+
+    /// The large page size, if the section has large pages.
+    pub(crate) fn large_page_size(&self) -> Option<u64> {
+        (self.large > 0).then_some(self.large)
+    }
+
     /// Whether the section was made `SEC_RESERVE` (also for openers).
     pub(crate) fn reserved(&self) -> bool {
         self.reserved
@@ -304,8 +317,25 @@ pub(crate) fn create_named(
 ) -> Result<(Object, Disposition)> {
     let obj = &n.given;
     let wname = wide(&n.given);
+    let (size, large) = if p.large_pages {
+        if p.reserve {
+            return Err(Error::Unsupported {
+                object: obj.clone(),
+                what: "large pages with reserve-then-commit (SEC_LARGE_PAGES needs SEC_COMMIT)"
+                    .into(),
+            });
+        }
+        let page = large_pages_ready(obj)?;
+        (
+            size.checked_next_multiple_of(page).unwrap_or(u64::MAX),
+            page,
+        )
+    } else {
+        (size, 0)
+    };
     loop {
-        let (handle, existed) = pagefile_section(size, wname.as_ptr(), p.reserve, obj)?;
+        let (handle, existed) =
+            pagefile_section(size, wname.as_ptr(), p.reserve, p.large_pages, obj)?;
         if !existed {
             let o = Object {
                 handle,
@@ -315,6 +345,7 @@ pub(crate) fn create_named(
                 is_file: false,
                 path: None,
                 reserved: p.reserve,
+                large,
             };
             return Ok((o, Disposition::Created));
         }
@@ -375,6 +406,7 @@ pub(crate) fn create_named_file(
                 is_file: true,
                 path: Some(path.to_owned()),
                 reserved: false,
+                large: 0,
             },
             Disposition::Created,
         ));
@@ -415,6 +447,12 @@ pub(crate) fn open_named(
         is_file: attrs & SEC_FILE_ATTR != 0,
         path: None,
         reserved: attrs & SEC_RESERVE_ATTR != 0,
+        large: if attrs & SEC_LARGE_PAGES != 0 {
+            // SAFETY: no arguments; returns a size.
+            unsafe { GetLargePageMinimum() as u64 }
+        } else {
+            0
+        },
     })
 }
 
@@ -429,8 +467,12 @@ pub(crate) fn remove_named(n: &Name) -> Result<()> {
     })
 }
 
-pub(crate) fn anonymous(size: u64, obj: &str) -> Result<Object> {
-    let (handle, _) = pagefile_section(size, null(), false, obj)?;
+/// An unnamed section of `size` bytes (rounded up to whole large pages)
+/// backed by large pages (`SEC_LARGE_PAGES`).
+pub(crate) fn anonymous_large(size: u64, obj: &str) -> Result<Object> {
+    let page = large_pages_ready(obj)?;
+    let size = size.checked_next_multiple_of(page).unwrap_or(u64::MAX);
+    let (handle, _) = pagefile_section(size, null(), false, true, obj)?;
     Ok(Object {
         handle,
         size,
@@ -439,6 +481,143 @@ pub(crate) fn anonymous(size: u64, obj: &str) -> Result<Object> {
         is_file: false,
         path: None,
         reserved: false,
+        large: page,
+    })
+}
+
+/// Makes sure this process may use large pages: the processor has them,
+/// and the "Lock pages in memory" right (`SeLockMemoryPrivilege`) is held
+/// and enabled (`AdjustTokenPrivileges`). Returns the large page size.
+fn large_pages_ready(obj: &str) -> Result<u64> {
+    use windows_sys::Win32::Foundation::{CloseHandle, GetLastError, LUID};
+    use windows_sys::Win32::Security::{
+        AdjustTokenPrivileges, LookupPrivilegeValueW, LUID_AND_ATTRIBUTES, SE_PRIVILEGE_ENABLED,
+        TOKEN_ADJUST_PRIVILEGES, TOKEN_PRIVILEGES, TOKEN_QUERY,
+    };
+    use windows_sys::Win32::System::Threading::OpenProcessToken;
+    let unsupported = |what: String| Error::Unsupported {
+        object: obj.to_owned(),
+        what,
+    };
+    // SAFETY: no arguments; returns a size (0: no large pages).
+    let page = unsafe { GetLargePageMinimum() } as u64;
+    if page == 0 {
+        return Err(unsupported(
+            "large pages on a processor without them".into(),
+        ));
+    }
+    let mut token: HANDLE = std::ptr::null_mut();
+    // SAFETY: this process's pseudo-handle; `token` receives a new handle.
+    if unsafe {
+        OpenProcessToken(
+            GetCurrentProcess(),
+            TOKEN_ADJUST_PRIVILEGES | TOKEN_QUERY,
+            &mut token,
+        )
+    } == 0
+    {
+        return Err(Error::os(
+            obj,
+            "OpenProcessToken",
+            io::Error::last_os_error(),
+        ));
+    }
+    let mut luid = LUID {
+        LowPart: 0,
+        HighPart: 0,
+    };
+    let name = wide("SeLockMemoryPrivilege");
+    // SAFETY: a NUL-terminated name and a LUID to fill.
+    let found = unsafe { LookupPrivilegeValueW(null(), name.as_ptr(), &mut luid) } != 0;
+    let privs = TOKEN_PRIVILEGES {
+        PrivilegeCount: 1,
+        Privileges: [LUID_AND_ATTRIBUTES {
+            Luid: luid,
+            Attributes: SE_PRIVILEGE_ENABLED,
+        }],
+    };
+    // SAFETY: SetLastError only sets this thread's last-error value.
+    unsafe { SetLastError(0) };
+    // SAFETY: a token opened with TOKEN_ADJUST_PRIVILEGES and a complete
+    // TOKEN_PRIVILEGES; no previous state is asked for.
+    let adjusted = found
+        && unsafe {
+            AdjustTokenPrivileges(
+                token,
+                0,
+                &privs,
+                0,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        } != 0;
+    // ERROR_NOT_ALL_ASSIGNED: the call worked, but the right is not held.
+    // SAFETY: no arguments.
+    let held = adjusted && unsafe { GetLastError() } == 0;
+    // SAFETY: the token handle opened above, closed once.
+    unsafe { CloseHandle(token) };
+    if !held {
+        return Err(unsupported(
+            "large pages without the \"Lock pages in memory\" right \
+             (SeLockMemoryPrivilege: grant it to the account in Local Security Policy, User \
+             Rights Assignment, then log on again)"
+                .into(),
+        ));
+    }
+    Ok(page)
+}
+
+/// How many bytes of the view the OS maps with large pages now
+/// (`QueryWorkingSetEx`, large page by large page).
+pub(crate) fn large_page_bytes(v: &RawView, obj: &str) -> Result<u64> {
+    use windows_sys::Win32::System::ProcessStatus::{
+        K32QueryWorkingSetEx, PSAPI_WORKING_SET_EX_INFORMATION,
+    };
+    // SAFETY: no arguments; returns a size (0: none).
+    let page = (unsafe { GetLargePageMinimum() }).max(4096);
+    let mut total = 0u64;
+    let mut at = 0usize;
+    while at < v.map_len {
+        let mut info = std::mem::MaybeUninit::<PSAPI_WORKING_SET_EX_INFORMATION>::zeroed();
+        // SAFETY: the address lies inside this process's live view; the
+        // buffer holds one entry, whose address field is set first.
+        let ok = unsafe {
+            (*info.as_mut_ptr()).VirtualAddress = v.base.wrapping_add(at).cast();
+            K32QueryWorkingSetEx(
+                GetCurrentProcess(),
+                info.as_mut_ptr().cast(),
+                std::mem::size_of::<PSAPI_WORKING_SET_EX_INFORMATION>() as u32,
+            )
+        };
+        if ok == 0 {
+            return Err(Error::os(
+                obj,
+                "QueryWorkingSetEx",
+                io::Error::last_os_error(),
+            ));
+        }
+        // SAFETY: filled by the call (and zeroed before).
+        let flags = unsafe { info.assume_init().VirtualAttributes.Flags };
+        // Bit 0: valid (resident); bit 23: a large page.
+        if flags & 1 != 0 && flags & (1 << 23) != 0 {
+            total += page as u64;
+        }
+        at += page;
+    }
+    Ok(total)
+}
+
+pub(crate) fn anonymous(size: u64, obj: &str) -> Result<Object> {
+    let (handle, _) = pagefile_section(size, null(), false, false, obj)?;
+    Ok(Object {
+        handle,
+        size,
+        writable: true,
+        file: None,
+        is_file: false,
+        path: None,
+        reserved: false,
+        large: 0,
     })
 }
 
@@ -450,9 +629,16 @@ fn pagefile_section(
     size: u64,
     name: *const u16,
     reserve: bool,
+    large: bool,
     obj: &str,
 ) -> Result<(OwnedHandle, bool)> {
-    let commit = if reserve { SEC_RESERVE } else { SEC_COMMIT };
+    let commit = if reserve {
+        SEC_RESERVE
+    } else if large {
+        SEC_COMMIT | SEC_LARGE_PAGES
+    } else {
+        SEC_COMMIT
+    };
     let (hi, lo) = split(size);
     // SAFETY: SetLastError only sets this thread's last-error value. Cleared so
     // that ERROR_ALREADY_EXISTS below can only come from this call.
@@ -500,6 +686,7 @@ pub(crate) fn from_file(file: &File, size: u64, access: Access, obj: &str) -> Re
         is_file: true,
         path: None,
         reserved: false,
+        large: 0,
     })
 }
 
@@ -621,6 +808,7 @@ pub(crate) fn from_inherited(raw: u64, len: u64, access: Access, token: &str) ->
         is_file: false,
         path: None,
         reserved: false,
+        large: 0,
     })
 }
 
@@ -632,12 +820,15 @@ pub(crate) fn map(
     at: Option<usize>,
     obj: &str,
 ) -> Result<RawView> {
-    let p = super::place(offset, len, o.size, obj)?;
-    let acc: FILE_MAP = match access {
+    let p = super::place(offset, len, o.size, o.granularity(), obj)?;
+    let mut acc: FILE_MAP = match access {
         ViewAccess::Read => FILE_MAP_READ,
         ViewAccess::ReadWrite => FILE_MAP_READ | FILE_MAP_WRITE,
         ViewAccess::CopyOnWrite => FILE_MAP_COPY,
     };
+    if o.large > 0 {
+        acc |= FILE_MAP_LARGE_PAGES;
+    }
     let base = match at {
         None => null(),
         Some(a) => super::placed_base(&p, a, obj)? as *const c_void,
