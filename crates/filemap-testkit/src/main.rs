@@ -554,6 +554,25 @@ fn main() {
             drop(m);
             return;
         }
+        // `exit-at NANOS`: let go of the mapping at that instant (ns since
+        // the Unix epoch, spinning for the last stretch so that two helpers
+        // let go within microseconds of each other), then say `bye`.
+        if let Some(at) = line.trim().strip_prefix("exit-at ") {
+            let at: u128 = at.parse().expect("nanoseconds");
+            let now = || {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .expect("after 1970")
+                    .as_nanos()
+            };
+            while now() < at {
+                std::hint::spin_loop();
+            }
+            drop(m);
+            writeln!(out, "bye").unwrap();
+            out.flush().unwrap();
+            return;
+        }
         let reply = command(&m, &line).unwrap_or_else(|e| err_line(&e));
         writeln!(out, "{reply}").unwrap();
         out.flush().unwrap();

@@ -811,3 +811,33 @@ fn large_pages_for_an_unnamed_object_are_read_back_or_refused_naming_the_setting
     }
     assert_eq!(meminfo("HugePages_Free"), free_before);
 }
+
+// Two holders that let go at the same instant: the name goes with them
+// (at least one of them removes it), and is not left stale for the next
+// filemap call to find. Checked on /dev/shm itself, which no filemap call
+// cleans on the way.
+#[test]
+fn holders_letting_go_at_once_leave_no_stale_name() {
+    for round in 0..40 {
+        let name = unique("let-go");
+        let mut a = Helper::spawn(&["create", &name, "4096"]);
+        a.line();
+        let mut b = Helper::spawn(&["open", &name, "rw"]);
+        b.line();
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+            + 30_000_000;
+        a.send(&format!("exit-at {at}"));
+        b.send(&format!("exit-at {at}"));
+        assert_eq!(a.line(), "bye");
+        assert_eq!(b.line(), "bye");
+        a.wait();
+        b.wait();
+        assert!(
+            !shm(&name).exists(),
+            "round {round}: {name} was left behind by two holders letting go at once"
+        );
+    }
+}
