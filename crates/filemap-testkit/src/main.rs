@@ -244,6 +244,42 @@ fn command(m: &Mapping, line: &str) -> Result<String, Error> {
     })
 }
 
+/// This process's CPU time so far (user and system).
+#[cfg(unix)]
+fn cpu_time() -> std::time::Duration {
+    // SAFETY: getrusage fills the struct it is given; zeroed is a valid start.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let tv = |t: libc::timeval| {
+        std::time::Duration::from_secs(t.tv_sec as u64)
+            + std::time::Duration::from_micros(t.tv_usec as u64)
+    };
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+#[cfg(not(unix))]
+fn cpu_time() -> std::time::Duration {
+    std::time::Duration::ZERO
+}
+
+/// Lets this process open as many descriptors as its hard limit allows
+/// (a thousand channels hold a thousand descriptors).
+#[cfg(unix)]
+fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit on a local struct.
+    unsafe {
+        let mut l: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) == 0 {
+            l.rlim_cur = l.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &l);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn raise_fd_limit() {}
+
 #[cfg(unix)]
 fn set_umask(octal: &str) {
     let m = u32::from_str_radix(octal, 8).expect("octal umask");
@@ -274,7 +310,12 @@ fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
         println!("{line}");
         std::io::stdout().flush().unwrap();
     };
-    const ROLES: [&str; 10] = [
+    const ROLES: [&str; 15] = [
+        "spsc-drain",
+        "spsc-hold",
+        "event-notify",
+        "waitset-idle",
+        "waitset-count",
         "mpmc-send",
         "mpmc-recv",
         "spsc-send",
@@ -419,6 +460,99 @@ fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
                 n += 1;
             }
             Ok(format!("received {got} missed {missed}"))
+        }
+        // Opens the spsc channel NAME as its receiver and receives COUNT
+        // messages, whatever they hold.
+        ["spsc-drain", name, count] => {
+            let mut rx = Receiver::open(name)?;
+            say("ready");
+            let count: u64 = count.parse().expect("count");
+            for _ in 0..count {
+                rx.recv()?;
+            }
+            Ok(format!("drained {count}"))
+        }
+        // Opens the spsc channel NAME as its sender and holds it, idle,
+        // until killed.
+        ["spsc-hold", name] => {
+            let _tx = Sender::open(name)?;
+            say("holding");
+            loop {
+                std::thread::park();
+            }
+        }
+        // Opens the event NAME and notifies it COUNT times (`notify_one`).
+        ["event-notify", name, count] => {
+            let e = filemap::sync::Event::open(name)?;
+            say("ready");
+            let count: u64 = count.parse().expect("count");
+            for _ in 0..count {
+                e.notify_one();
+            }
+            Ok(format!("notified {count}"))
+        }
+        // Creates N idle spsc receivers, waits on all of them with a
+        // WaitSet for MILLIS, and says how much CPU time the wait took
+        // (Unix: getrusage) and whether it timed out as it should.
+        ["waitset-idle", n, millis] => {
+            let n: usize = n.parse().expect("count");
+            raise_fd_limit();
+            let tag = format!("fmtest-idle-{}", std::process::id());
+            let mut rxs = (0..n)
+                .map(|i| Receiver::create(&format!("{tag}-{i}"), 4096))
+                .collect::<Result<Vec<_>, _>>()?;
+            say("waiting");
+            let before = cpu_time();
+            let mut set = filemap::wait::WaitSet::new();
+            let mut refs: Vec<&mut dyn filemap::wait::Waitable> = rxs
+                .iter_mut()
+                .map(|r| r as &mut dyn filemap::wait::Waitable)
+                .collect();
+            let t = std::time::Duration::from_millis(millis.parse().expect("ms"));
+            let outcome = match set.wait_timeout(&mut refs, t) {
+                Err(Error::Timeout { .. }) => "timeout",
+                Ok(_) => "ready",
+                Err(_) => "error",
+            };
+            let used = cpu_time().saturating_sub(before);
+            Ok(format!("{outcome} cpu_us {}", used.as_micros()))
+        }
+        // Opens the spsc channels NAME... as receiver and receives COUNT
+        // messages in all (each checked against its number on its channel)
+        // through one WaitSet.
+        ["waitset-count", count, names @ ..] => {
+            let count: u64 = count.parse().expect("count");
+            let mut rxs = names
+                .iter()
+                .map(|n| Receiver::open(n))
+                .collect::<Result<Vec<_>, _>>()?;
+            say("ready");
+            let mut next = vec![0u64; rxs.len()];
+            let mut total = 0u64;
+            let mut set = filemap::wait::WaitSet::new();
+            while total < count {
+                let ready: Vec<usize> = {
+                    let mut refs: Vec<&mut dyn filemap::wait::Waitable> = rxs
+                        .iter_mut()
+                        .map(|r| r as &mut dyn filemap::wait::Waitable)
+                        .collect();
+                    set.wait_timeout(&mut refs, std::time::Duration::from_secs(60))?
+                        .iter()
+                        .map(|r| r.index)
+                        .collect()
+                };
+                for i in ready {
+                    let max = (rxs[i].capacity() / 2 - 8) as usize;
+                    while let Some(m) = rxs[i].try_recv()? {
+                        if let Err(e) = message_check(next[i], max, &m.to_vec()) {
+                            return Ok(format!("bad {e}"));
+                        }
+                        next[i] += 1;
+                        total += 1;
+                    }
+                }
+            }
+            Ok(format!("received {total}"))
         }
         ["mpmc-send", name, id, count] => {
             let ch = filemap::channel::mpmc::Sender::open(name)?;

@@ -160,6 +160,8 @@ pub mod segment;
 
 mod park;
 
+pub mod wait;
+
 pub mod channel;
 pub mod sync;
 

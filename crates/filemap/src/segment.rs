@@ -387,6 +387,17 @@ impl Segment {
         self.parker.wait(off, self.a32(off), expected, timeout);
     }
 
+    /// The `u32` at `off` as one of the words a wait set sleeps on, with the
+    /// value it had when the set decided to sleep.
+    pub(crate) fn wait_word(&self, off: usize, expected: u32) -> sys::WaitWord<'_> {
+        sys::WaitWord {
+            parker: &self.parker,
+            off,
+            word: self.a32(off),
+            expected,
+        }
+    }
+
     /// Wakes up to `n` processes sleeping on the `u32` at `off`.
     pub(crate) fn wake(&self, off: usize, n: u32) {
         self.parker.wake(off, self.a32(off), n);

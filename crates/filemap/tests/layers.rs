@@ -18,10 +18,11 @@ const LAYERS: &[(&str, u32)] = &[
     ("mapping", 3),
     ("segment", 4),
     ("park", 5),
-    ("channel", 6),
-    ("sync", 6),
-    ("inspect", 7),
-    ("os", 7),
+    ("wait", 6),
+    ("channel", 7),
+    ("sync", 7),
+    ("inspect", 8),
+    ("os", 8),
 ];
 
 fn layer(module: &str) -> Option<u32> {

@@ -567,6 +567,25 @@ impl Receiver {
     }
 }
 
+// Waiting on many sources at once (`crate::wait`).
+
+impl crate::wait::Source for Receiver {
+    fn sleep_on(&self) -> (&Segment, crate::wait::Sleep, Option<Side>) {
+        (&self.seg, crate::wait::Sleep::Park(PARK), Some(TX))
+    }
+
+    fn ready(&mut self, _baseline: u64) -> Result<bool> {
+        Ok(self.seg.a64(TAIL).load(Ordering::Acquire) > self.next
+            || TX.check_peer(&self.seg, false).is_err())
+    }
+}
+
+impl crate::wait::Sealed for Receiver {
+    fn source(&mut self) -> crate::wait::SourceRef<'_> {
+        crate::wait::SourceRef(self)
+    }
+}
+
 #[cfg(all(test, loom))]
 mod loom_model {
     use super::*;

@@ -199,3 +199,27 @@ impl Event {
         }
     }
 }
+
+// Waiting on many sources at once (`crate::wait`): ready when notified; the
+// wait takes the permit (or sees the pulse), as `wait` does.
+
+impl crate::wait::Source for Event {
+    fn sleep_on(&self) -> (&Segment, crate::wait::Sleep, Option<crate::park::Side>) {
+        (&self.seg, crate::wait::Sleep::Gen(GEN), None)
+    }
+
+    fn begin(&mut self) -> u64 {
+        u64::from(self.seg.a32(PULSES).load(Ordering::Acquire))
+    }
+
+    fn ready(&mut self, baseline: u64) -> Result<bool> {
+        Ok(self.take_permit()
+            || u64::from(self.seg.a32(PULSES).load(Ordering::Acquire)) != baseline)
+    }
+}
+
+impl crate::wait::Sealed for Event {
+    fn source(&mut self) -> crate::wait::SourceRef<'_> {
+        crate::wait::SourceRef(self)
+    }
+}

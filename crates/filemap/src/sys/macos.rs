@@ -285,6 +285,20 @@ impl Parker {
     pub(crate) fn wake(&self, _off: usize, _word: &std::sync::atomic::AtomicU32, _n: u32) {}
 }
 
+/// No call here waits on many words: [`wait_any`] polls.
+pub(crate) fn native_multi_wait() -> bool {
+    false
+}
+
+/// Sleeps until one of `words` moves or `timeout` passes, by polling with
+/// sleeps of at most 1 ms (as single waits do here).
+pub(crate) fn wait_any(words: &[super::WaitWord<'_>], timeout: Duration) {
+    if words.iter().any(|w| w.moved()) {
+        return;
+    }
+    std::thread::sleep(timeout.min(Duration::from_millis(1)));
+}
+
 /// No cross-process barrier here: every process fences.
 pub(crate) fn barriers_available() -> bool {
     false

@@ -59,6 +59,34 @@ pub(crate) fn owner_alive(owner: u64) -> Option<bool> {
     }
 }
 
+/// One word to sleep on in [`wait_any`]: the segment's parker, the word's
+/// offset in the segment, the word, and the value it had when the waiter
+/// decided to sleep.
+#[derive(Clone, Copy)]
+// macOS polls: it reads only the word.
+#[cfg_attr(not(any(target_os = "linux", windows)), allow(dead_code))]
+pub(crate) struct WaitWord<'a> {
+    pub parker: &'a Parker,
+    pub off: usize,
+    pub word: &'a AtomicU32,
+    pub expected: u32,
+}
+
+impl WaitWord<'_> {
+    /// Whether the word moved already (no need to sleep).
+    pub(crate) fn moved(&self) -> bool {
+        self.word.load(std::sync::atomic::Ordering::Acquire) != self.expected
+    }
+}
+
+/// Whether `f` waits on many words with one system call
+/// (`futex_waitv` on Linux, `WaitForMultipleObjects` on Windows) rather
+/// than by polling; `FILEMAP_NO_WAITV` in the environment makes Linux
+/// behave as if its kernel lacked `futex_waitv` (how the fallback is tested).
+pub(crate) fn waits_natively() -> bool {
+    native_multi_wait()
+}
+
 /// A mapped range of address space. `ptr..ptr+len` is exactly the range the
 /// caller asked for; `base..base+map_len` is what the OS mapped (aligned down to
 /// the allocation granularity).

@@ -24,7 +24,8 @@ use windows_sys::Win32::System::Memory::{
 };
 use windows_sys::Win32::System::SystemInformation::{GetSystemInfo, SYSTEM_INFO};
 use windows_sys::Win32::System::Threading::{
-    CreateSemaphoreW, GetCurrentProcess, ReleaseSemaphore, WaitForSingleObject,
+    CreateEventW, CreateSemaphoreW, GetCurrentProcess, ReleaseSemaphore, SetEvent,
+    WaitForMultipleObjects, WaitForSingleObject,
 };
 
 use super::RawView;
@@ -1039,6 +1040,12 @@ impl Parker {
         }
     }
 
+    /// The semaphore for the word at `off` (`None`: an unnamed segment,
+    /// whose waits poll).
+    pub(crate) fn handle(&self, off: usize) -> Option<HANDLE> {
+        self.sem(off)
+    }
+
     /// Wakes up to `n` sleepers on the word at `off`, in any process.
     pub(crate) fn wake(&self, off: usize, _word: &std::sync::atomic::AtomicU32, n: u32) {
         if n == 0 {
@@ -1050,6 +1057,90 @@ impl Parker {
             unsafe { ReleaseSemaphore(h, n.min(MAX_RELEASE) as i32, std::ptr::null_mut()) };
         }
     }
+}
+
+/// Waits on many words natively: `WaitForMultipleObjects`.
+pub(crate) fn native_multi_wait() -> bool {
+    true
+}
+
+/// One `WaitForMultipleObjects` over `part` and the `cancel` event, then
+/// sets `cancel` so that the other parts' waits return too.
+fn wait_handles(part: &[usize], cancel: usize, ms: u32) {
+    let mut list: Vec<HANDLE> = part.iter().map(|&n| n as HANDLE).collect();
+    list.push(cancel as HANDLE);
+    // SAFETY: live handles for the whole call: the semaphores are owned by
+    // the segments' parkers, which the caller borrows, and the event by
+    // `wait_any`, which outlives every thread it starts.
+    unsafe { WaitForMultipleObjects(list.len() as u32, list.as_ptr(), 0, ms) };
+    // SAFETY: the live event handle (as above).
+    unsafe { SetEvent(cancel as HANDLE) };
+}
+
+/// How many handles one `WaitForMultipleObjects` takes.
+const WAIT_MAX: usize = 64;
+
+/// Sleeps until one of `words` is woken (its semaphore signalled) or
+/// `timeout` passes; spurious returns allowed (callers re-check). One
+/// `WaitForMultipleObjects` for up to 64 words; for more, a thread per
+/// further 63, all released together by a local event when the first
+/// returns. Words of unnamed segments (no semaphore) are polled: the wait
+/// then lasts at most 1 ms.
+pub(crate) fn wait_any(words: &[super::WaitWord<'_>], timeout: std::time::Duration) {
+    if words.iter().any(|w| w.moved()) {
+        return;
+    }
+    if let [w] = words {
+        return w.parker.wait(w.off, w.word, w.expected, timeout);
+    }
+    let mut handles: Vec<HANDLE> = words
+        .iter()
+        .filter_map(|w| w.parker.handle(w.off))
+        .collect();
+    let timeout = if handles.len() < words.len() {
+        timeout.min(std::time::Duration::from_millis(1))
+    } else {
+        timeout
+    };
+    let ms = timeout
+        .as_micros()
+        .div_ceil(1000)
+        .clamp(1, u128::from(u32::MAX - 1)) as u32;
+    if handles.len() <= WAIT_MAX {
+        if !handles.is_empty() {
+            // SAFETY: live semaphore handles, owned by the segments' parkers,
+            // which outlive this call (the caller borrows them).
+            unsafe { WaitForMultipleObjects(handles.len() as u32, handles.as_ptr(), 0, ms) };
+        } else {
+            std::thread::sleep(timeout);
+        }
+        return;
+    }
+    // SAFETY: an unnamed manual-reset event, initially clear.
+    let cancel = unsafe { CreateEventW(null(), 1, 0, null()) };
+    if cancel.is_null() {
+        std::thread::sleep(timeout.min(std::time::Duration::from_millis(1)));
+        return;
+    }
+    // SAFETY: a fresh handle that nothing else owns; closed when dropped.
+    let cancel_owned = unsafe { OwnedHandle::from_raw_handle(cancel as RawHandle) };
+    let cancel = cancel_owned.as_raw_handle() as HANDLE;
+    // Raw handles are plain numbers: the threads get them as such.
+    let cancel = cancel as usize;
+    let numbers: Vec<usize> = handles.drain(..).map(|h| h as usize).collect();
+    std::thread::scope(|s| {
+        let mut parts = numbers.chunks(WAIT_MAX - 1);
+        let first = parts.next().unwrap_or_default();
+        for part in parts {
+            // Without a thread this part is not waited on: the caller's
+            // slice (and its re-check) still bounds how late it is seen.
+            let _ = std::thread::Builder::new()
+                .name("filemap-waitset".into())
+                .spawn_scoped(s, move || wait_handles(part, cancel, ms));
+        }
+        wait_handles(first, cancel, ms);
+    });
+    drop(cancel_owned);
 }
 
 #[cfg(test)]
