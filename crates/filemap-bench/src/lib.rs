@@ -93,6 +93,14 @@ pub enum Peer {
     /// spinning and sleeps in the kernel when the message comes; compare
     /// with the raw futex ping-pong.
     SpscIdle,
+    /// filemap spsc received through a `WaitSet` of 1 channel (blocking).
+    WaitSet1,
+    /// The same with 63 idle channels in each side's set.
+    WaitSet64,
+    /// [`Peer::WaitSet1`] with the idle gap of [`Peer::SpscIdle`].
+    WaitSetIdle,
+    /// [`Peer::WaitSet64`] with the idle gap.
+    WaitSet64Idle,
     /// filemap broadcast (one sender, one receiver here), busy-polling `try_recv`.
     Broadcast,
     /// filemap broadcast, blocking `recv`.
@@ -120,6 +128,7 @@ pub(crate) enum Family {
     Pipe,
     UnixSocket,
     Iceoryx2,
+    WaitSet,
 }
 
 /// Everything the driver needs to know of a [`Peer`]: one row per transport.
@@ -221,6 +230,40 @@ const PEERS: &[PeerInfo] = &[
             "spsc-idle",
             "filemap spsc, blocking, idle peer",
             Family::Spsc,
+            true,
+        )
+    },
+    info(
+        Peer::WaitSet1,
+        "waitset-1",
+        "filemap WaitSet, 1 channel",
+        Family::WaitSet,
+        true,
+    ),
+    info(
+        Peer::WaitSet64,
+        "waitset-64",
+        "filemap WaitSet, 64 channels",
+        Family::WaitSet,
+        true,
+    ),
+    PeerInfo {
+        idle_gap: true,
+        ..info(
+            Peer::WaitSetIdle,
+            "waitset-idle",
+            "filemap WaitSet, 1 channel, idle peer",
+            Family::WaitSet,
+            true,
+        )
+    },
+    PeerInfo {
+        idle_gap: true,
+        ..info(
+            Peer::WaitSet64Idle,
+            "waitset-64-idle",
+            "filemap WaitSet, 64 channels, idle peer",
+            Family::WaitSet,
             true,
         )
     },
@@ -768,6 +811,10 @@ mod tests {
             Peer::SpscZeroCopy,
             Peer::SpscBlocking,
             Peer::SpscIdle,
+            Peer::WaitSet1,
+            Peer::WaitSet64,
+            Peer::WaitSetIdle,
+            Peer::WaitSet64Idle,
             Peer::Broadcast,
             Peer::BroadcastBlocking,
             Peer::Mpmc,

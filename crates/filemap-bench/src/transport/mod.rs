@@ -14,6 +14,7 @@ pub(crate) mod pipe;
 pub(crate) mod spsc;
 #[cfg(unix)]
 pub(crate) mod unix_socket;
+pub(crate) mod waitset;
 
 use std::process::Child;
 
@@ -93,6 +94,7 @@ macro_rules! with_transport {
             Family::Mpmc => $f::<t::mpmc::Mpmc>($($arg),*),
             Family::Broadcast => $f::<t::broadcast::Broadcast>($($arg),*),
             Family::Pipe => $f::<t::pipe::Pipe>($($arg),*),
+            Family::WaitSet => $f::<t::waitset::WaitSetRt>($($arg),*),
             #[cfg(unix)]
             Family::UnixSocket => $f::<t::unix_socket::UnixSocket>($($arg),*),
             #[cfg(all(feature = "iceoryx2", target_os = "linux"))]
