@@ -263,6 +263,18 @@ fn cpu_time() -> std::time::Duration {
     std::time::Duration::ZERO
 }
 
+/// How many threads this process has (Linux: /proc/self/status; 0 elsewhere).
+fn thread_count() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Threads:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// Lets this process open as many descriptors as its hard limit allows
 /// (a thousand channels hold a thousand descriptors).
 #[cfg(unix)]
@@ -310,7 +322,11 @@ fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
         println!("{line}");
         std::io::stdout().flush().unwrap();
     };
-    const ROLES: [&str; 15] = [
+    const ROLES: [&str; 19] = [
+        "async-echo",
+        "async-idle",
+        "spsc-send-paced",
+        "spsc-hold-echo",
         "spsc-drain",
         "spsc-hold",
         "event-notify",
@@ -460,6 +476,99 @@ fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
                 n += 1;
             }
             Ok(format!("received {got} missed {missed}"))
+        }
+        // Echoes COUNT messages from the spsc channel PING back on PONG,
+        // awaiting both with filemap's futures on a tokio runtime (FLAVOR:
+        // `current` or `multi`).
+        ["async-echo", ping, pong, count, flavor] => {
+            let rt = match *flavor {
+                "multi" => tokio::runtime::Builder::new_multi_thread().build(),
+                _ => tokio::runtime::Builder::new_current_thread().build(),
+            }
+            .expect("a tokio runtime");
+            let mut rx = Receiver::open(ping)?;
+            let mut tx = Sender::open(pong)?;
+            say("ready");
+            let count: u64 = count.parse().expect("count");
+            rt.block_on(async move {
+                let mut buf = Vec::new();
+                for _ in 0..count {
+                    let m = rx.recv_async().await?;
+                    buf.clear();
+                    buf.extend_from_slice(&m.to_vec());
+                    drop(m);
+                    tx.send_async(&buf).await?;
+                }
+                Ok::<_, Error>(())
+            })?;
+            Ok(format!("echoed {count}"))
+        }
+        // N idle spsc receivers, each awaited by its own task on a
+        // current-thread tokio runtime for MILLIS; says the CPU time the
+        // wait took and the threads the process has meanwhile.
+        ["async-idle", n, millis] => {
+            let n: usize = n.parse().expect("count");
+            raise_fd_limit();
+            let tag = format!("fmtest-aidle-{}", std::process::id());
+            let rxs = (0..n)
+                .map(|i| Receiver::create(&format!("{tag}-{i}"), 4096))
+                .collect::<Result<Vec<_>, _>>()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .expect("a tokio runtime");
+            let millis: u64 = millis.parse().expect("ms");
+            let (cpu, threads, pending) = rt.block_on(async move {
+                let mut tasks = Vec::new();
+                for mut rx in rxs {
+                    tasks.push(tokio::spawn(async move {
+                        let _ = rx.recv_async().await;
+                    }));
+                }
+                // Let every task register, then measure.
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                let before = cpu_time();
+                tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+                let cpu = cpu_time().saturating_sub(before);
+                let pending = tasks.iter().filter(|t| !t.is_finished()).count();
+                for t in &tasks {
+                    t.abort();
+                }
+                (cpu, thread_count(), pending)
+            });
+            Ok(format!(
+                "cpu_us {} threads {threads} pending {pending}",
+                cpu.as_micros()
+            ))
+        }
+        // Sends COUNT checked messages on the spsc channel NAME (opened as
+        // sender), pausing MICROS between them.
+        ["spsc-send-paced", name, count, micros] => {
+            let mut tx = Sender::open(name)?;
+            say("ready");
+            let count: u64 = count.parse().expect("count");
+            let pause = std::time::Duration::from_micros(micros.parse().expect("micros"));
+            let max = tx.max_message();
+            let mut buf = vec![0u8; max];
+            for n in 0..count {
+                let len = message_len(n, max);
+                message_fill(n, &mut buf[..len]);
+                tx.send(&buf[..len])?;
+                std::thread::sleep(pause);
+            }
+            Ok(format!("sent {count}"))
+        }
+        // Blocking echo: COUNT messages from PING back on PONG.
+        ["spsc-hold-echo", ping, pong, count] => {
+            let mut rx = Receiver::open(ping)?;
+            let mut tx = Sender::open(pong)?;
+            say("ready");
+            let count: u64 = count.parse().expect("count");
+            for _ in 0..count {
+                let m = rx.recv()?.to_vec();
+                tx.send(&m)?;
+            }
+            Ok(format!("echoed {count}"))
         }
         // Opens the spsc channel NAME as its receiver and receives COUNT
         // messages, whatever they hold.

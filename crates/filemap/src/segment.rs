@@ -152,9 +152,23 @@ pub(crate) struct Spec {
     pub fingerprint: u64,
 }
 
-/// A mapping with a checked header, mapped read-write whole.
+/// A mapping with a checked header, mapped read-write whole. Cloning shares
+/// it (an `Arc`): what waits for a segment on another thread (the async
+/// reactor, `crate::wait`) keeps it mapped while it does.
+#[derive(Debug, Clone)]
+pub(crate) struct Segment(std::sync::Arc<SegmentInner>);
+
+impl std::ops::Deref for Segment {
+    type Target = SegmentInner;
+    #[inline(always)]
+    fn deref(&self) -> &SegmentInner {
+        &self.0
+    }
+}
+
+/// What a [`Segment`] shares.
 #[derive(Debug)]
-pub(crate) struct Segment {
+pub(crate) struct SegmentInner {
     _mapping: Mapping,
     view: View,
     label: String,
@@ -366,13 +380,13 @@ impl Segment {
 
     fn new(mapping: Mapping, view: View, label: String, header: Header) -> Segment {
         let parker = sys::Parker::new(mapping.name());
-        let seg = Segment {
+        let seg = Segment(std::sync::Arc::new(SegmentInner {
             _mapping: mapping,
             view,
             label,
             header,
             parker,
-        };
+        }));
         if !sys::barriers_available() {
             seg.need_fences();
         }

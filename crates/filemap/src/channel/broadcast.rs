@@ -586,6 +586,69 @@ impl crate::wait::Sealed for Receiver {
     }
 }
 
+// async/await (`crate::wait::reactor`).
+
+impl Receiver {
+    /// Receives the next message asynchronously (`rx.recv_async().await`),
+    /// with how many were missed before it, as [`Receiver::recv`]: the task
+    /// sleeps, no thread blocked nor spinning. Cancel-safe: dropping the
+    /// future before it completes takes no message.
+    pub fn recv_async(&mut self) -> RecvFuture<'_> {
+        RecvFuture {
+            rx: self,
+            waiter: crate::wait::reactor::Waiter::default(),
+        }
+    }
+}
+
+/// The future of [`Receiver::recv_async`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct RecvFuture<'a> {
+    rx: &'a mut Receiver,
+    waiter: crate::wait::reactor::Waiter,
+}
+
+impl std::future::Future for RecvFuture<'_> {
+    type Output = Result<Received>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<Received>> {
+        use crate::wait::reactor::Step;
+        use std::task::Poll;
+        let this = self.get_mut();
+        let mut r = Received::default();
+        loop {
+            match this.rx.try_recv_into(&mut r) {
+                Ok(true) => {
+                    this.waiter.done();
+                    return Poll::Ready(Ok(r));
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    this.waiter.done();
+                    return Poll::Ready(Err(e));
+                }
+            }
+            let (seg, next) = (&this.rx.seg, this.rx.next);
+            match this
+                .waiter
+                .pend(cx, seg, crate::wait::Sleep::Park(PARK), Some(TX), || {
+                    seg.a64(TAIL).load(Ordering::Acquire) > next
+                }) {
+                Ok(Step::Pending) => return Poll::Pending,
+                Ok(Step::Retry) => {}
+                Err(e) => {
+                    this.waiter.done();
+                    return Poll::Ready(Err(e));
+                }
+            }
+        }
+    }
+}
+
 #[cfg(all(test, loom))]
 mod loom_model {
     use super::*;

@@ -905,3 +905,144 @@ impl crate::wait::Sealed for Receiver {
         crate::wait::SourceRef(self)
     }
 }
+
+// async/await (`crate::wait::reactor`).
+
+use crate::wait::reactor::{Step, Waiter};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+impl Receiver {
+    /// Receives the next message asynchronously (`rx.recv_async().await`):
+    /// the task sleeps, no thread blocked nor spinning. Cancel-safe:
+    /// dropping the future before it completes takes no message.
+    pub fn recv_async(&self) -> RecvFuture<'_> {
+        RecvFuture {
+            q: &self.q,
+            waiter: Waiter::default(),
+        }
+    }
+}
+
+impl Sender {
+    /// Sends `msg` asynchronously, sleeping while every slot is full.
+    /// Cancel-safe: dropping the future before it completes sends nothing.
+    pub fn send_async<'a>(&'a self, msg: &'a [u8]) -> SendFuture<'a> {
+        SendFuture {
+            q: &self.q,
+            msg,
+            waiter: Waiter::default(),
+        }
+    }
+}
+
+/// The future of [`Receiver::recv_async`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct RecvFuture<'a> {
+    q: &'a Queue,
+    waiter: Waiter,
+}
+
+impl Future for RecvFuture<'_> {
+    type Output = Result<Vec<u8>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>>> {
+        let this = self.get_mut();
+        let q = this.q;
+        let mut buf = Vec::new();
+        loop {
+            match q.try_recv_into(&mut buf) {
+                Ok(true) => {
+                    this.waiter.done();
+                    return Poll::Ready(Ok(buf));
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    this.waiter.done();
+                    return Poll::Ready(Err(e));
+                }
+            }
+            let seg = &q.seg;
+            // Woken every ASYNC_LIVENESS too: this poll's try frees slots
+            // that crashed processes claimed (as blocking waits do).
+            let step = this.waiter.pend_with(
+                cx,
+                seg,
+                crate::wait::Sleep::Park(DATA_PARK),
+                None,
+                true,
+                &mut || {
+                    let pos = seg.a64(DEQ).load(Ordering::Acquire);
+                    q.seq(pos) == pos.wrapping_add(1)
+                },
+            );
+            match step {
+                Ok(Step::Pending) => {
+                    q.recover();
+                    return Poll::Pending;
+                }
+                Ok(Step::Retry) => {}
+                Err(e) => {
+                    this.waiter.done();
+                    return Poll::Ready(Err(e));
+                }
+            }
+        }
+    }
+}
+
+/// The future of [`Sender::send_async`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct SendFuture<'a> {
+    q: &'a Queue,
+    msg: &'a [u8],
+    waiter: Waiter,
+}
+
+impl Future for SendFuture<'_> {
+    type Output = Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = self.get_mut();
+        let q = this.q;
+        loop {
+            match q.try_send(this.msg) {
+                Ok(true) => {
+                    this.waiter.done();
+                    return Poll::Ready(Ok(()));
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    this.waiter.done();
+                    return Poll::Ready(Err(e));
+                }
+            }
+            let seg = &q.seg;
+            let step = this.waiter.pend_with(
+                cx,
+                seg,
+                crate::wait::Sleep::Park(SPACE_PARK),
+                None,
+                true,
+                &mut || {
+                    let enq = seg.a64(ENQ).load(Ordering::Acquire);
+                    q.seq(enq) == enq
+                },
+            );
+            match step {
+                Ok(Step::Pending) => {
+                    q.recover();
+                    return Poll::Pending;
+                }
+                Ok(Step::Retry) => {}
+                Err(e) => {
+                    this.waiter.done();
+                    return Poll::Ready(Err(e));
+                }
+            }
+        }
+    }
+}

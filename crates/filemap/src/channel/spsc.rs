@@ -840,3 +840,242 @@ impl crate::wait::Sealed for SpaceFor<'_> {
         crate::wait::SourceRef(self)
     }
 }
+
+// async/await (`crate::wait::reactor`): never blocks nor spins on the
+// caller's thread.
+
+use crate::wait::reactor::{Step, Waiter};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+impl Receiver {
+    /// Receives the next message asynchronously: `rx.recv_async().await`.
+    /// The task sleeps (no thread blocked, no spinning) until a message
+    /// comes, the sender closes its end or dies ([`Error::PeerGone`]).
+    /// Works with any executor.
+    ///
+    /// Cancel-safe: dropping the future before it completes takes no
+    /// message; the next receive gets it.
+    ///
+    /// ```no_run
+    /// # async fn f() -> filemap::Result<()> {
+    /// let mut rx = filemap::channel::spsc::Receiver::open("jobs")?;
+    /// let msg = rx.recv_async().await?;
+    /// println!("{} bytes", msg.len());
+    /// # Ok(()) }
+    /// ```
+    pub fn recv_async(&mut self) -> Recv<'_> {
+        Recv {
+            rx: Some(self),
+            waiter: Waiter::default(),
+        }
+    }
+}
+
+/// The future of [`Receiver::recv_async`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct Recv<'a> {
+    rx: Option<&'a mut Receiver>,
+    waiter: Waiter,
+}
+
+impl<'a> Future for Recv<'a> {
+    type Output = Result<Message<'a>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            let rx = this
+                .rx
+                .as_deref_mut()
+                .expect("a Recv future polled after it completed");
+            let outcome = match rx.poll() {
+                Ok(Some(found)) => Ok(Some(found)),
+                Ok(None) => rx.empty_async().map(|()| None),
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(Some(found)) => {
+                    this.waiter.done();
+                    let rx = this.rx.take().expect("present");
+                    return Poll::Ready(Ok(rx.message(found)));
+                }
+                Err(e) => {
+                    this.waiter.done();
+                    this.rx = None;
+                    return Poll::Ready(Err(e));
+                }
+                Ok(None) => {}
+            }
+            let rx = this.rx.as_deref_mut().expect("present");
+            let (seg, ring) = (&rx.seg, &rx.ring);
+            let step = this.waiter.pend(
+                cx,
+                seg,
+                crate::wait::Sleep::Park(DATA_PARK),
+                Some(TX),
+                || ring.ready(seg),
+            );
+            match step {
+                Ok(Step::Pending) => return Poll::Pending,
+                Ok(Step::Retry) => {}
+                Err(e) => {
+                    this.waiter.done();
+                    this.rx = None;
+                    return Poll::Ready(Err(e));
+                }
+            }
+        }
+    }
+}
+
+impl Receiver {
+    /// The ring is empty, for a future: what `found_empty` does, with the
+    /// sender's last message still taken when it is seen closed.
+    fn empty_async(&mut self) -> Result<()> {
+        self.seg.check_backed()?;
+        self.publish();
+        if let Err(gone) = TX.check_peer(&self.seg, false) {
+            if !self.ring.ready(&self.seg) {
+                return Err(gone);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Sender {
+    /// Sends `msg` asynchronously: `tx.send_async(b"...").await`, sleeping
+    /// (no thread blocked, no spinning) while the ring is full.
+    ///
+    /// Cancel-safe: a message is sent whole or not at all; dropping the
+    /// future before it completes sends nothing.
+    ///
+    /// # Errors
+    /// As [`Sender::send`].
+    pub fn send_async<'a>(&'a mut self, msg: &'a [u8]) -> SendFuture<'a> {
+        SendFuture {
+            tx: self,
+            msg,
+            waiter: Waiter::default(),
+        }
+    }
+
+    /// Reserves room for an `n`-byte message asynchronously; write it in
+    /// place, then [`commit`](Reservation::commit). Dropping the future
+    /// before it completes reserves nothing.
+    ///
+    /// # Errors
+    /// As [`Sender::reserve`].
+    pub fn reserve_async(&mut self, n: usize) -> Reserve<'_> {
+        Reserve {
+            tx: Some(self),
+            n,
+            waiter: Waiter::default(),
+        }
+    }
+}
+
+/// The future of [`Sender::send_async`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct SendFuture<'a> {
+    tx: &'a mut Sender,
+    msg: &'a [u8],
+    waiter: Waiter,
+}
+
+impl Future for SendFuture<'_> {
+    type Output = Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = self.get_mut();
+        loop {
+            match this.tx.try_send(this.msg) {
+                Ok(true) => {
+                    this.waiter.done();
+                    return Poll::Ready(Ok(()));
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    this.waiter.done();
+                    return Poll::Ready(Err(e));
+                }
+            }
+            let (tx, len) = (&*this.tx, this.msg.len());
+            match this.waiter.pend(
+                cx,
+                &tx.seg,
+                crate::wait::Sleep::Park(SPACE_PARK),
+                Some(RX),
+                || tx.fits(len),
+            ) {
+                Ok(Step::Pending) => return Poll::Pending,
+                Ok(Step::Retry) => {}
+                Err(e) => {
+                    this.waiter.done();
+                    return Poll::Ready(Err(e));
+                }
+            }
+        }
+    }
+}
+
+/// The future of [`Sender::reserve_async`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct Reserve<'a> {
+    tx: Option<&'a mut Sender>,
+    n: usize,
+    waiter: Waiter,
+}
+
+impl<'a> Future for Reserve<'a> {
+    type Output = Result<Reservation<'a>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let n = this.n;
+        loop {
+            let tx = this
+                .tx
+                .as_deref_mut()
+                .expect("a Reserve future polled after it completed");
+            let outcome = tx.check_len(n).and_then(|()| match tx.poll_reserve(n)? {
+                Some(slot) => Ok(Some(slot)),
+                None => tx.found_full().map(|_| None),
+            });
+            match outcome {
+                Ok(Some(slot)) => {
+                    this.waiter.done();
+                    let tx = this.tx.take().expect("present");
+                    return Poll::Ready(Ok(Reservation { tx, slot }));
+                }
+                Err(e) => {
+                    this.waiter.done();
+                    this.tx = None;
+                    return Poll::Ready(Err(e));
+                }
+                Ok(None) => {}
+            }
+            let tx = &*this.tx.as_deref_mut().expect("present");
+            match this.waiter.pend(
+                cx,
+                &tx.seg,
+                crate::wait::Sleep::Park(SPACE_PARK),
+                Some(RX),
+                || tx.fits(n),
+            ) {
+                Ok(Step::Pending) => return Poll::Pending,
+                Ok(Step::Retry) => {}
+                Err(e) => {
+                    this.waiter.done();
+                    this.tx = None;
+                    return Poll::Ready(Err(e));
+                }
+            }
+        }
+    }
+}

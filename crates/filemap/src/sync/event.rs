@@ -223,3 +223,62 @@ impl crate::wait::Sealed for Event {
         crate::wait::SourceRef(self)
     }
 }
+
+// async/await (`crate::wait::reactor`).
+
+impl Event {
+    /// Waits asynchronously for a permit or a pulse (`ev.wait_async().await`),
+    /// as [`Event::wait`] does: the task sleeps, no thread blocked nor
+    /// spinning. Cancel-safe: a permit is taken only when the future
+    /// completes; dropping it before leaves the permit for others.
+    pub fn wait_async(&self) -> WaitFuture<'_> {
+        WaitFuture {
+            ev: self,
+            pulses: self.seg.a32(PULSES).load(Ordering::Acquire),
+            waiter: crate::wait::reactor::Waiter::default(),
+        }
+    }
+}
+
+/// The future of [`Event::wait_async`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct WaitFuture<'a> {
+    ev: &'a Event,
+    pulses: u32,
+    waiter: crate::wait::reactor::Waiter,
+}
+
+impl std::future::Future for WaitFuture<'_> {
+    type Output = Result<()>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<()>> {
+        use crate::wait::reactor::Step;
+        use std::task::Poll;
+        let this = self.get_mut();
+        let (ev, pulses) = (this.ev, this.pulses);
+        loop {
+            if ev.take_permit() || ev.seg.a32(PULSES).load(Ordering::Acquire) != pulses {
+                this.waiter.done();
+                return Poll::Ready(Ok(()));
+            }
+            let seg = &ev.seg;
+            match this
+                .waiter
+                .pend(cx, seg, crate::wait::Sleep::Gen(GEN), None, || {
+                    seg.a32(PERMITS).load(Ordering::Acquire) > 0
+                        || seg.a32(PULSES).load(Ordering::Acquire) != pulses
+                }) {
+                Ok(Step::Pending) => return Poll::Pending,
+                Ok(Step::Retry) => {}
+                Err(e) => {
+                    this.waiter.done();
+                    return Poll::Ready(Err(e));
+                }
+            }
+        }
+    }
+}

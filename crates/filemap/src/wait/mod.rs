@@ -60,6 +60,9 @@
 //! A dead peer cannot wake anyone: the set looks at its sources' peers
 //! every [`LIVENESS`] while it sleeps (one lookup per distinct process).
 
+pub(crate) mod reactor;
+pub use reactor::ASYNC_LIVENESS;
+
 use std::collections::HashMap;
 use std::sync::atomic::{fence, Ordering};
 use std::time::{Duration, Instant};

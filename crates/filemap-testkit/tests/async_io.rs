@@ -1,0 +1,199 @@
+//! async/await on filemap's channels and events, with real processes on
+//! the other ends and a real runtime (tokio); run natively on Linux and
+//! under Wine.
+
+use std::time::{Duration, Instant};
+
+use filemap::channel::{broadcast, mpmc, spsc};
+use filemap::sync::Event;
+use filemap::Error;
+use filemap_testkit::{message_check, message_fill, message_len, unique, Helper};
+
+const LONG: Duration = Duration::from_secs(30);
+
+fn runtime(multi: bool) -> tokio::runtime::Runtime {
+    if multi {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_time()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+    }
+    .unwrap()
+}
+
+// Ping-pong between two processes, both awaiting filemap's futures, on a
+// current-thread and on a multi-thread runtime.
+#[test]
+fn async_ping_pong_between_two_processes() {
+    for (ours, theirs) in [(false, "current"), (true, "multi")] {
+        const N: u64 = 2_000;
+        let (ping, pong) = (unique("a-ping"), unique("a-pong"));
+        let mut tx = spsc::Sender::create(&ping, 4096).unwrap();
+        let mut rx = spsc::Receiver::create(&pong, 4096).unwrap();
+        let peer = Helper::spawn(&["async-echo", &ping, &pong, &N.to_string(), theirs]);
+        assert_eq!(peer.line(), "ready");
+        runtime(ours).block_on(async {
+            let max = tx.max_message();
+            let mut buf = vec![0u8; max];
+            for n in 0..N {
+                let len = message_len(n, max);
+                message_fill(n, &mut buf[..len]);
+                tx.send_async(&buf[..len]).await.unwrap();
+                let m = tokio::time::timeout(LONG, rx.recv_async())
+                    .await
+                    .expect("an answer in time")
+                    .unwrap();
+                message_check(n, max, &m.to_vec()).unwrap();
+            }
+        });
+        assert_eq!(peer.line(), format!("echoed {N}"));
+        peer.exit();
+    }
+}
+
+// Cancellation: a select! loop with a short timeout branch drops pending
+// receive futures again and again; every message still arrives exactly
+// once, in order.
+#[test]
+fn dropping_pending_receives_in_select_loses_no_message() {
+    const N: u64 = 300;
+    let name = unique("a-cancel");
+    let mut rx = spsc::Receiver::create(&name, 4096).unwrap();
+    let sender = Helper::spawn(&["spsc-send-paced", &name, &N.to_string(), "300"]);
+    assert_eq!(sender.line(), "ready");
+    let max = (rx.capacity() / 2 - 8) as usize;
+    let (got, timeouts) = runtime(false).block_on(async {
+        let (mut got, mut timeouts) = (0u64, 0u64);
+        let started = Instant::now();
+        while got < N {
+            assert!(started.elapsed() < LONG, "stuck at {got}");
+            tokio::select! {
+                m = rx.recv_async() => {
+                    message_check(got, max, &m.unwrap().to_vec()).unwrap();
+                    got += 1;
+                }
+                _ = tokio::time::sleep(Duration::from_micros(100)) => timeouts += 1,
+            }
+        }
+        (got, timeouts)
+    });
+    assert_eq!(got, N);
+    assert!(
+        timeouts > 0,
+        "the timeout branch never won: nothing was cancelled"
+    );
+    assert_eq!(sender.line(), format!("sent {N}"));
+    sender.exit();
+}
+
+// A sender killed while a task awaits: the task gets PeerGone naming the
+// process, not a hang.
+#[test]
+fn a_killed_peer_surfaces_as_peer_gone_in_the_awaiting_task() {
+    let name = unique("a-dead");
+    let mut rx = spsc::Receiver::create(&name, 4096).unwrap();
+    let victim = Helper::spawn(&["spsc-hold", &name]);
+    assert_eq!(victim.line(), "holding");
+    let pid = victim.pid();
+    let rt = runtime(false);
+    let started = Instant::now();
+    let outcome = rt.block_on(async {
+        let waiting = tokio::spawn(async move {
+            match rx.recv_async().await {
+                Ok(m) => Ok(m.to_vec()),
+                Err(e) => Err(e),
+            }
+        });
+        // Let the task start waiting, then kill the sender.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        victim.kill();
+        tokio::time::timeout(LONG, waiting).await
+    });
+    match outcome {
+        Ok(Ok(Err(Error::PeerGone { object, reason }))) => {
+            assert_eq!(object, name);
+            assert!(reason.contains(&pid.to_string()), "{reason}");
+        }
+        other => panic!("expected PeerGone, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+// Events, mpmc and broadcast await too, fed by other processes.
+#[test]
+fn events_mpmc_and_broadcast_await_other_processes() {
+    let ev = unique("a-ev");
+    let event = Event::create(&ev).unwrap();
+    let mq = unique("a-mpmc");
+    let mrx = mpmc::Receiver::create(&mq, 16, 64).unwrap();
+    let bq = unique("a-bcast");
+    let mut brx = broadcast::Receiver::create(&bq, 64, 256).unwrap();
+    let rt = runtime(true);
+    rt.block_on(async {
+        let notifier = Helper::spawn(&["event-notify", &ev, "3"]);
+        assert_eq!(notifier.line(), "ready");
+        for _ in 0..3 {
+            tokio::time::timeout(LONG, event.wait_async())
+                .await
+                .expect("notified in time")
+                .unwrap();
+        }
+        notifier.exit();
+
+        let sender = Helper::spawn(&["mpmc-send", &mq, "3", "500"]);
+        assert_eq!(sender.line(), "ready");
+        let mut last = None;
+        for _ in 0..500 {
+            let m = tokio::time::timeout(LONG, mrx.recv_async())
+                .await
+                .expect("a message in time")
+                .unwrap();
+            let seq = u64::from_ne_bytes(m[4..12].try_into().unwrap());
+            assert!(last.is_none_or(|l| seq > l));
+            last = Some(seq);
+        }
+        sender.exit();
+
+        let sender = Helper::spawn(&["bcast-send", &bq, "500"]);
+        assert_eq!(sender.line(), "ready");
+        let mut n = 0u64;
+        while n < 500 {
+            let r = tokio::time::timeout(LONG, brx.recv_async())
+                .await
+                .expect("a message in time")
+                .unwrap();
+            n += r.missed;
+            message_check(n, 256, &r.data).unwrap();
+            n += 1;
+        }
+        sender.exit();
+    });
+}
+
+// Ten thousand idle receivers, each awaited by its own task, cost a thread
+// per 126 of them and (almost) no CPU. Linux only: Wine's accounting of CPU
+// time and threads is not the kernel's.
+#[cfg(target_os = "linux")]
+#[test]
+fn ten_thousand_idle_async_receivers_cost_no_cpu_and_few_threads() {
+    let h = Helper::spawn(&["async-idle", "10000", "2000"]);
+    let line = h.line();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let [_, cpu, _, threads, _, pending] = fields[..] else {
+        panic!("{line}")
+    };
+    let (cpu, threads, pending): (u64, u64, u64) = (
+        cpu.parse().unwrap(),
+        threads.parse().unwrap(),
+        pending.parse().unwrap(),
+    );
+    assert_eq!(pending, 10_000, "every task still waits: {line}");
+    assert!(threads <= 10_000 / 126 + 10, "{line}");
+    // 1 % of 2 s; measured here: well under 1 ms.
+    assert!(cpu < 20_000, "{line}");
+    h.exit();
+}

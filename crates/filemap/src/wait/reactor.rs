@@ -1,0 +1,372 @@
+//! The async side of waiting: futures that never block nor spin on the
+//! runtime's threads. A future whose channel is not ready announces itself
+//! on the channel's wake-up words (the same protocol as a blocking call),
+//! and hands the word to a *reactor*: a few threads of filemap's own, each
+//! sleeping on up to 126 words at once (`sys::wait_any`), which wake the
+//! futures' wakers when their words move. Runtime-agnostic: any executor
+//! that polls futures and honours wakers works (tokio, async-std, smol,
+//! `futures::executor`).
+//!
+//! Threads: one per 126 futures waiting at the same moment (10,000 idle
+//! receivers: 80 sleeping threads), made as needed and kept. A dead peer
+//! cannot wake anyone: every [`ASYNC_LIVENESS`] each thread looks at the
+//! peers of its futures (once per distinct process).
+//!
+//! While it sleeps, a reactor thread holds the segments of the futures it
+//! waits for (so that the words stay mapped). A future dropped while
+//! pending wakes it to let go at once; a process that exits in that
+//! instant leaves the name behind as a crashed holder would (stale, and
+//! removed by the next filemap call that meets it).
+
+use std::collections::HashMap;
+use std::sync::atomic::{fence, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Waker};
+use std::time::{Duration, Instant};
+
+use super::Sleep;
+use crate::error::{Error, Result};
+use crate::park::Side;
+use crate::segment::Segment;
+use crate::sys;
+
+/// How often a reactor thread looks at its futures' peers.
+pub const ASYNC_LIVENESS: Duration = Duration::from_secs(1);
+/// Futures per reactor thread: one `futex_waitv` takes 128 words, two of
+/// which are the thread's own (its kick word, and the call's cancel word).
+const PER_SHARD: usize = 126;
+
+/// One future waiting.
+struct Entry {
+    seg: Segment,
+    off: usize,
+    expected: u32,
+    waker: Waker,
+    peer: Option<Side>,
+    /// Woken every [`ASYNC_LIVENESS`] even when nothing moved (an mpmc
+    /// future: its next poll frees slots crashed processes claimed).
+    poke: bool,
+    /// Its word moved (or its peer died): the waker was woken.
+    fired: bool,
+    gone: Option<Error>,
+}
+
+/// A reactor thread and the futures it waits for.
+struct Shard {
+    state: Mutex<Vec<Option<Entry>>>,
+    /// How many slots of `state` are taken (read without its lock).
+    used: std::sync::atomic::AtomicUsize,
+    /// Bumped (and woken) when the entries change, so that the thread
+    /// sleeps on the new set.
+    kick: AtomicU32,
+    parker: sys::Parker,
+}
+
+impl Shard {
+    fn wake_thread(&self) {
+        self.kick.fetch_add(1, Ordering::Release);
+        self.parker.wake(0, &self.kick, 1);
+    }
+}
+
+/// Every shard; new futures go to the first with room.
+fn shards() -> &'static Mutex<Vec<Arc<Shard>>> {
+    static SHARDS: OnceLock<Mutex<Vec<Arc<Shard>>>> = OnceLock::new();
+    SHARDS.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A future's place in a shard.
+struct Key {
+    shard: Arc<Shard>,
+    slot: usize,
+}
+
+/// Registers an entry: in a shard with room, or a new one with its thread.
+fn register(entry: Entry) -> Result<Key> {
+    let mut all = lock(shards());
+    for shard in all.iter() {
+        // Taken only under the registry's lock, so it cannot pass
+        // PER_SHARD between this look and the insert.
+        if shard.used.load(Ordering::Acquire) >= PER_SHARD {
+            continue;
+        }
+        let mut st = lock(&shard.state);
+        {
+            shard.used.fetch_add(1, Ordering::AcqRel);
+            let slot = match st.iter().position(Option::is_none) {
+                Some(i) => {
+                    st[i] = Some(entry);
+                    i
+                }
+                None => {
+                    st.push(Some(entry));
+                    st.len() - 1
+                }
+            };
+            drop(st);
+            shard.wake_thread();
+            return Ok(Key {
+                shard: Arc::clone(shard),
+                slot,
+            });
+        }
+    }
+    let n = all.len();
+    let shard = Arc::new(Shard {
+        state: Mutex::new(vec![Some(entry)]),
+        used: std::sync::atomic::AtomicUsize::new(1),
+        kick: AtomicU32::new(0),
+        parker: sys::Parker::new(Some(&format!("filemap-reactor-{}-{n}", std::process::id()))),
+    });
+    let for_thread = Arc::clone(&shard);
+    std::thread::Builder::new()
+        .name(format!("filemap-async-{n}"))
+        .spawn(move || run(&for_thread))
+        .map_err(|e| Error::os("the async reactor", "spawn a thread", e))?;
+    all.push(Arc::clone(&shard));
+    Ok(Key { shard, slot: 0 })
+}
+
+/// A reactor thread: sleeps on its entries' words and its kick word, wakes
+/// the futures whose words moved, and looks at their peers now and then.
+fn run(shard: &Shard) {
+    let mut next_liveness = Instant::now() + ASYNC_LIVENESS;
+    let mut held: Vec<(usize, Segment, usize, u32)> = Vec::new();
+    let mut to_wake: Vec<Waker> = Vec::new();
+    let mut alive: HashMap<u64, bool> = HashMap::new();
+    loop {
+        let kick = shard.kick.load(Ordering::Acquire);
+        held.clear();
+        // Whether any future here has something to look at now and then:
+        // a peer process that could die, or an mpmc queue to repair.
+        let mut watch = false;
+        {
+            let st = lock(&shard.state);
+            for (i, e) in st.iter().enumerate() {
+                if let Some(e) = e.as_ref().filter(|e| !e.fired) {
+                    held.push((i, e.seg.clone(), e.off, e.expected));
+                    watch |= e.poke
+                        || e.peer
+                            .is_some_and(|p| e.seg.a64(p.owner).load(Ordering::Relaxed) != 0);
+                }
+            }
+        }
+        let mut words: Vec<sys::WaitWord<'_>> = held
+            .iter()
+            .map(|(_, seg, off, expected)| seg.wait_word(*off, *expected))
+            .collect();
+        words.push(sys::WaitWord {
+            parker: &shard.parker,
+            off: 0,
+            word: &shard.kick,
+            expected: kick,
+        });
+        let left = if watch {
+            next_liveness.saturating_duration_since(Instant::now())
+        } else {
+            // Nothing to look at: sleep until a word moves or the futures
+            // change; a peer that attaches later is looked at within a minute.
+            Duration::from_secs(60)
+        };
+        sys::wait_any(&words, left.max(Duration::from_millis(1)));
+        drop(words);
+        // Let go of the segments at once: a future dropped meanwhile (its
+        // channel too) must not have its name outlive it for long.
+        held.clear();
+        let look_at_peers = Instant::now() >= next_liveness;
+        if look_at_peers {
+            next_liveness = Instant::now() + ASYNC_LIVENESS;
+            alive.clear();
+        }
+        {
+            let mut st = lock(&shard.state);
+            for e in st.iter_mut().flatten().filter(|e| !e.fired) {
+                let moved = e.seg.a32(e.off).load(Ordering::Acquire) != e.expected;
+                let gone = if look_at_peers {
+                    peer_gone(&e.seg, e.peer, &mut alive)
+                } else {
+                    None
+                };
+                let poked = look_at_peers && e.poke;
+                if moved || poked || gone.is_some() || e.seg.check_backed().is_err() {
+                    e.fired = true;
+                    e.gone = gone;
+                    to_wake.push(e.waker.clone());
+                }
+            }
+        }
+        // Outside the lock: a waker may run the future at once.
+        for w in to_wake.drain(..) {
+            w.wake();
+        }
+    }
+}
+
+/// `Some(PeerGone)` when the peer's process died (looked up once per
+/// distinct process per round).
+fn peer_gone(seg: &Segment, peer: Option<Side>, alive: &mut HashMap<u64, bool>) -> Option<Error> {
+    let side = peer?;
+    let owner = seg.a64(side.owner).load(Ordering::Acquire);
+    let ok = *alive
+        .entry(owner)
+        .or_insert_with(|| sys::owner_alive(owner) != Some(false));
+    (!ok).then(|| Error::PeerGone {
+        object: seg.label().to_owned(),
+        reason: format!("the {} (process {}) died", side.role, owner as u32),
+    })
+}
+
+/// What a future keeps while it waits: its announcement on the channel's
+/// words and its place in the reactor. Dropping it withdraws both, so a
+/// future dropped while pending leaves nothing behind.
+#[derive(Default)]
+pub(crate) struct Waiter {
+    armed: Option<Armed>,
+}
+
+struct Armed {
+    seg: Segment,
+    sleep: Sleep,
+    key: Option<Key>,
+}
+
+impl std::fmt::Debug for Waiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waiter")
+            .field("armed", &self.armed.is_some())
+            .finish()
+    }
+}
+
+/// What [`Waiter::pend`] decided.
+pub(crate) enum Step {
+    /// Not ready, registered: return `Poll::Pending`.
+    Pending,
+    /// Ready after all (seen on the re-check): try the operation again.
+    Retry,
+}
+
+impl Waiter {
+    /// Called after the operation found the channel not ready: announce on
+    /// its words (once), re-check, and register with the reactor (or, if
+    /// already registered and not fired, just keep the newest waker).
+    pub(crate) fn pend(
+        &mut self,
+        cx: &mut Context<'_>,
+        seg: &Segment,
+        sleep: Sleep,
+        peer: Option<Side>,
+        mut ready: impl FnMut() -> bool,
+    ) -> Result<Step> {
+        self.pend_with(cx, seg, sleep, peer, false, &mut ready)
+    }
+
+    /// [`Waiter::pend`], woken every [`ASYNC_LIVENESS`] too when `poke`.
+    pub(crate) fn pend_with(
+        &mut self,
+        cx: &mut Context<'_>,
+        seg: &Segment,
+        sleep: Sleep,
+        peer: Option<Side>,
+        poke: bool,
+        ready: &mut dyn FnMut() -> bool,
+    ) -> Result<Step> {
+        if let Some(a) = &mut self.armed {
+            if let Some(k) = &a.key {
+                let mut st = lock(&k.shard.state);
+                if let Some(e) = st[k.slot].as_mut() {
+                    if let Some(err) = e.gone.take() {
+                        return Err(err);
+                    }
+                    if !e.fired {
+                        if !e.waker.will_wake(cx.waker()) {
+                            e.waker = cx.waker().clone();
+                        }
+                        return Ok(Step::Pending);
+                    }
+                }
+            }
+        } else {
+            if let Sleep::Park(p) = sleep {
+                seg.a32(p.waiting).fetch_add(1, Ordering::Relaxed);
+            }
+            self.armed = Some(Armed {
+                seg: seg.clone(),
+                sleep,
+                key: None,
+            });
+        }
+        let off = match sleep {
+            Sleep::Park(p) => p.seq,
+            Sleep::Gen(off) => off,
+        };
+        let expected = seg.a32(off).load(Ordering::Acquire);
+        // The other half of Dekker's pattern, as `Park::wait` does.
+        fence(Ordering::SeqCst);
+        if seg.barriers_work() && !sys::heavy_barrier() {
+            seg.need_fences();
+        }
+        if ready() {
+            return Ok(Step::Retry);
+        }
+        seg.check_backed()?;
+        let armed = self.armed.as_mut().expect("armed above");
+        match &armed.key {
+            Some(k) => {
+                let mut st = lock(&k.shard.state);
+                if let Some(e) = st[k.slot].as_mut() {
+                    e.expected = expected;
+                    e.fired = false;
+                    e.gone = None;
+                    e.waker = cx.waker().clone();
+                }
+                drop(st);
+                k.shard.wake_thread();
+            }
+            None => {
+                armed.key = Some(register(Entry {
+                    seg: seg.clone(),
+                    off,
+                    expected,
+                    waker: cx.waker().clone(),
+                    peer,
+                    poke,
+                    fired: false,
+                    gone: None,
+                })?);
+            }
+        }
+        Ok(Step::Pending)
+    }
+
+    /// Withdraws the announcement and the registration (done; or dropped).
+    pub(crate) fn done(&mut self) {
+        if let Some(a) = self.armed.take() {
+            if let Sleep::Park(p) = a.sleep {
+                a.seg.a32(p.waiting).fetch_sub(1, Ordering::Relaxed);
+            }
+            if let Some(k) = a.key {
+                let mut st = lock(&k.shard.state);
+                if let Some(e) = st[k.slot].take() {
+                    k.shard.used.fetch_sub(1, Ordering::AcqRel);
+                    if !e.fired {
+                        // Its thread sleeps holding this segment: wake it
+                        // so that it lets go now (see `run`).
+                        drop(st);
+                        k.shard.wake_thread();
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        self.done();
+    }
+}
