@@ -101,6 +101,16 @@ pub enum Peer {
     WaitSetIdle,
     /// [`Peer::WaitSet64`] with the idle gap.
     WaitSet64Idle,
+    /// filemap spsc awaited (`send_async`/`recv_async`) on a tokio
+    /// current-thread runtime.
+    AsyncCurrent,
+    /// The same on a tokio multi-thread runtime (the child echoes on a
+    /// worker thread).
+    AsyncMulti,
+    /// [`Peer::AsyncCurrent`] with the idle gap of [`Peer::SpscIdle`].
+    AsyncIdle,
+    /// tokio's `UnixStream`, awaited on a current-thread runtime (Unix).
+    TokioUnixSocket,
     /// filemap broadcast (one sender, one receiver here), busy-polling `try_recv`.
     Broadcast,
     /// filemap broadcast, blocking `recv`.
@@ -129,6 +139,7 @@ pub(crate) enum Family {
     UnixSocket,
     Iceoryx2,
     WaitSet,
+    Async,
 }
 
 /// Everything the driver needs to know of a [`Peer`]: one row per transport.
@@ -264,6 +275,40 @@ const PEERS: &[PeerInfo] = &[
             "waitset-64-idle",
             "filemap WaitSet, 64 channels, idle peer",
             Family::WaitSet,
+            true,
+        )
+    },
+    info(
+        Peer::AsyncCurrent,
+        "async-current",
+        "filemap spsc, async (tokio current-thread)",
+        Family::Async,
+        true,
+    ),
+    info(
+        Peer::AsyncMulti,
+        "async-multi",
+        "filemap spsc, async (tokio multi-thread)",
+        Family::Async,
+        true,
+    ),
+    PeerInfo {
+        idle_gap: true,
+        ..info(
+            Peer::AsyncIdle,
+            "async-idle",
+            "filemap spsc, async, idle peer",
+            Family::Async,
+            true,
+        )
+    },
+    PeerInfo {
+        available: cfg!(unix),
+        ..info(
+            Peer::TokioUnixSocket,
+            "tokio-unix-socket",
+            "tokio UnixStream, async",
+            Family::Async,
             true,
         )
     },
@@ -815,6 +860,10 @@ mod tests {
             Peer::WaitSet64,
             Peer::WaitSetIdle,
             Peer::WaitSet64Idle,
+            Peer::AsyncCurrent,
+            Peer::AsyncMulti,
+            Peer::AsyncIdle,
+            Peer::TokioUnixSocket,
             Peer::Broadcast,
             Peer::BroadcastBlocking,
             Peer::Mpmc,

@@ -5,6 +5,7 @@
 //! with a one-line dispatch ([`with_transport`]). Adding a transport is a
 //! module here, a [`Peer`] variant and one row of [`crate::PEERS`].
 
+pub(crate) mod asyncio;
 pub(crate) mod broadcast;
 pub(crate) mod floor;
 #[cfg(all(feature = "iceoryx2", target_os = "linux"))]
@@ -95,6 +96,7 @@ macro_rules! with_transport {
             Family::Broadcast => $f::<t::broadcast::Broadcast>($($arg),*),
             Family::Pipe => $f::<t::pipe::Pipe>($($arg),*),
             Family::WaitSet => $f::<t::waitset::WaitSetRt>($($arg),*),
+            Family::Async => $f::<t::asyncio::Async>($($arg),*),
             #[cfg(unix)]
             Family::UnixSocket => $f::<t::unix_socket::UnixSocket>($($arg),*),
             #[cfg(all(feature = "iceoryx2", target_os = "linux"))]

@@ -63,6 +63,8 @@ struct Shard {
 }
 
 impl Shard {
+    /// Tells the thread its futures changed, so that it sleeps on the new
+    /// set: bumps the kick word, which the thread's sleep includes.
     fn wake_thread(&self) {
         self.kick.fetch_add(1, Ordering::Release);
         self.parker.wake(0, &self.kick, 1);
@@ -172,6 +174,9 @@ fn run(shard: &Shard) {
             // change; a peer that attaches later is looked at within a minute.
             Duration::from_secs(60)
         };
+        // No spinning here before sleeping: measured on two cores, it
+        // took the CPU the runtime's threads needed (p50 of a back-to-back
+        // async round trip 16.5 µs without, 19.9 µs with 50 µs of it).
         sys::wait_any(&words, left.max(Duration::from_millis(1)));
         drop(words);
         // Let go of the segments at once: a future dropped meanwhile (its
