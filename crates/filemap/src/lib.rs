@@ -58,6 +58,9 @@
 //!   processes, copying or zero-copy, spinning or blocking, that reports a dead
 //!   peer instead of hanging; [`channel::mpmc`] and [`channel::broadcast`].
 //! - [`sync`]: a seqlock cell, a cross-process event, a robust mutex.
+//! - [`wait`]: waiting on many channels and events at once
+//!   ([`wait::WaitSet`], like `WaitForMultipleObjects`), and the reactor
+//!   behind the async forms below.
 //! - [`inspect`]: what shared-memory objects exist and who holds them (Linux).
 //!
 //! ```
@@ -82,17 +85,25 @@
 //! | `x(..)` | as long as it takes | — |
 //! | `x_timeout(.., Duration)` | at most that long (`Duration::MAX`: no limit) | [`Error::Timeout`] naming the object |
 //! | `x_deadline(.., Instant)` | until then | [`Error::Timeout`] naming the object |
+//! | `x_async(..).await` | the task sleeps; no thread blocks, nothing spins | (use the runtime's timeout) |
+//!
+//! The async forms (`recv_async`, `send_async`, `reserve_async`,
+//! `wait_async`) work with any executor (tokio, async-std, smol, ...): a
+//! few threads of filemap's own sleep on the channels' words and wake the
+//! tasks (see [`wait`]). They are cancel-safe: a dropped receive takes
+//! nothing, a dropped send sends nothing.
 //!
 //! | type | waiting operations | constructors |
 //! |---|---|---|
-//! | [`channel::spsc::Sender`] | `send`, `reserve` | `create`, `create_with`, `open`, `open_with` |
-//! | [`channel::spsc::Receiver`] | `recv` | the same |
-//! | [`channel::mpmc::Sender`] | `send` | the same |
-//! | [`channel::mpmc::Receiver`] | `recv`, `recv_into` | the same |
+//! | [`channel::spsc::Sender`] | `send`, `reserve` (+ `_async`) | `create`, `create_with`, `open`, `open_with` |
+//! | [`channel::spsc::Receiver`] | `recv` (+ `_async`) | the same |
+//! | [`channel::mpmc::Sender`] | `send` (+ `_async`) | the same |
+//! | [`channel::mpmc::Receiver`] | `recv` (+ `_async`), `recv_into` | the same |
 //! | [`channel::broadcast::Sender`] | none: `send` never waits | the same |
-//! | [`channel::broadcast::Receiver`] | `recv`, `recv_into` | the same |
+//! | [`channel::broadcast::Receiver`] | `recv` (+ `_async`), `recv_into` | the same |
 //! | [`sync::LatestWriter`] / [`sync::LatestReader`] | none: `write` and `read` never wait | the same |
-//! | [`sync::Event`] | `wait` | the same |
+//! | [`sync::Event`] | `wait` (+ `_async`) | the same |
+//! | [`wait::WaitSet`] | `wait` on many sources at once | `new` |
 //! | [`sync::Mutex`] | `lock` | the same |
 //!
 //! `create` makes the named object (failing if the name exists) and attaches
