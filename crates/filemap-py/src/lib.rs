@@ -428,7 +428,8 @@ impl View {
     }
 
     /// Copies `data` in at `offset`.
-    fn write_at(&self, offset: usize, data: &[u8]) -> PyResult<()> {
+    fn write_at(&self, offset: usize, data: Bytes) -> PyResult<()> {
+        let data: &[u8] = &data;
         self.get()?.write_at(offset, data).py_err()
     }
 
@@ -473,6 +474,35 @@ impl View {
         _tb: Option<Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         self.close()
+    }
+}
+
+/// Any bytes-like object (bytes, bytearray, memoryview, NumPy array,
+/// filemap View), read in place: C-contiguous, held for the call.
+struct Bytes(pyo3::buffer::PyBuffer<u8>);
+
+impl<'py> FromPyObject<'_, 'py> for Bytes {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
+        let buf = pyo3::buffer::PyBuffer::<u8>::get(&obj)?;
+        if !buf.is_c_contiguous() {
+            return Err(PyValueError::new_err(
+                "a contiguous bytes-like object is needed",
+            ));
+        }
+        Ok(Bytes(buf))
+    }
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: a C-contiguous buffer of `len_bytes` bytes, which the
+        // `PyBuffer` keeps exported (so not resized nor freed) while `self`
+        // lives. Python threads may change its bytes meanwhile, as with any
+        // buffer handed to C; the copy then sees some mix.
+        unsafe { std::slice::from_raw_parts(self.0.buf_ptr().cast::<u8>(), self.0.len_bytes()) }
     }
 }
 
@@ -530,14 +560,16 @@ impl SpscSender {
 
     /// Sends `data`, waiting (GIL released) while the ring is full.
     #[pyo3(signature = (data, timeout = None))]
-    fn send(&mut self, py: Python<'_>, data: &[u8], timeout: Option<f64>) -> PyResult<()> {
+    fn send(&mut self, py: Python<'_>, data: Bytes, timeout: Option<f64>) -> PyResult<()> {
+        let data: &[u8] = &data;
         let deadline = timeout_of(timeout)?;
         let tx = &mut self.inner;
         blocking(py, deadline, |slice| tx.send_timeout(data, slice))
     }
 
     /// Sends `data` if there is room now.
-    fn try_send(&mut self, data: &[u8]) -> PyResult<bool> {
+    fn try_send(&mut self, data: Bytes) -> PyResult<bool> {
+        let data: &[u8] = &data;
         self.inner.try_send(data).py_err()
     }
 
@@ -677,13 +709,15 @@ impl MpmcSender {
     }
 
     #[pyo3(signature = (data, timeout = None))]
-    fn send(&self, py: Python<'_>, data: &[u8], timeout: Option<f64>) -> PyResult<()> {
+    fn send(&self, py: Python<'_>, data: Bytes, timeout: Option<f64>) -> PyResult<()> {
+        let data: &[u8] = &data;
         let deadline = timeout_of(timeout)?;
         let tx = &self.inner;
         blocking(py, deadline, |slice| tx.send_timeout(data, slice))
     }
 
-    fn try_send(&self, data: &[u8]) -> PyResult<bool> {
+    fn try_send(&self, data: Bytes) -> PyResult<bool> {
+        let data: &[u8] = &data;
         self.inner.try_send(data).py_err()
     }
 }
@@ -771,7 +805,8 @@ impl BroadcastSender {
 
     /// Sends `data` (never waits: a slow receiver misses messages, and is
     /// told how many).
-    fn send(&mut self, data: &[u8]) -> PyResult<()> {
+    fn send(&mut self, data: Bytes) -> PyResult<()> {
+        let data: &[u8] = &data;
         self.inner.send(data).py_err()
     }
 }
