@@ -889,6 +889,92 @@ impl Event {
     }
 }
 
+/// The writing end of a `Latest` cell of bytes (fixed size): readers in
+/// any process get the last whole value, never a torn one.
+#[pyclass(module = "filemap._filemap")]
+struct LatestWriter {
+    inner: filemap::sync::LatestBytesWriter,
+}
+
+#[pymethods]
+impl LatestWriter {
+    /// Creates the cell holding `initial` (its length is the cell's size).
+    #[staticmethod]
+    fn create(name: &str, initial: Bytes) -> PyResult<Self> {
+        Ok(Self {
+            inner: filemap::sync::LatestBytesWriter::create(name, &initial).py_err()?,
+        })
+    }
+
+    /// Opens an existing cell as its writer.
+    #[staticmethod]
+    fn open(name: &str) -> PyResult<Self> {
+        Ok(Self {
+            inner: filemap::sync::LatestBytesWriter::open(name).py_err()?,
+        })
+    }
+
+    /// Publishes `data` (exactly `size` bytes); never waits.
+    fn write(&mut self, data: Bytes) -> PyResult<()> {
+        self.inner.write(&data).py_err()
+    }
+
+    /// The cell's size in bytes.
+    #[getter]
+    fn size(&self) -> usize {
+        self.inner.size()
+    }
+}
+
+/// A reading end of a `Latest` cell of bytes.
+#[pyclass(module = "filemap._filemap")]
+struct LatestReader {
+    inner: filemap::sync::LatestBytesReader,
+}
+
+#[pymethods]
+impl LatestReader {
+    /// Creates the cell holding `initial` and reads it.
+    #[staticmethod]
+    fn create(name: &str, initial: Bytes) -> PyResult<Self> {
+        Ok(Self {
+            inner: filemap::sync::LatestBytesReader::create(name, &initial).py_err()?,
+        })
+    }
+
+    #[staticmethod]
+    fn open(name: &str) -> PyResult<Self> {
+        Ok(Self {
+            inner: filemap::sync::LatestBytesReader::open(name).py_err()?,
+        })
+    }
+
+    /// The latest whole value.
+    fn read<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let v = self.inner.read().py_err()?;
+        Ok(PyBytes::new(py, &v))
+    }
+
+    /// The latest whole value into `buffer` (exactly `size` bytes).
+    fn read_into(&self, buffer: &Bound<'_, PyAny>) -> PyResult<()> {
+        let buf = writable(buffer)?;
+        let v = self.inner.read().py_err()?;
+        if buf.len_bytes() != v.len() {
+            return Err(PyValueError::new_err(format!(
+                "the buffer holds {} bytes, the cell {}",
+                buf.len_bytes(),
+                v.len()
+            )));
+        }
+        fill_buffer(buffer, &v).map(|_| ())
+    }
+
+    #[getter]
+    fn size(&self) -> usize {
+        self.inner.size()
+    }
+}
+
 /// A cross-process lock: filemap's robust mutex (without a value), for a
 /// `with` block. A holder that died while holding it does not block anyone:
 /// the next `acquire` gets it and `previous_owner_died` says so.
@@ -985,6 +1071,8 @@ impl Lock {
 #[pymodule]
 fn _filemap(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Lock>()?;
+    m.add_class::<LatestWriter>()?;
+    m.add_class::<LatestReader>()?;
     m.add_class::<Mapping>()?;
     m.add_class::<Inheritable>()?;
     m.add_class::<View>()?;

@@ -446,3 +446,56 @@ def test_a_process_that_only_attached_never_removes_the_object():
         p.join(30)
         assert p.exitcode == 0
     assert filemap.Mapping.open(name).view().read_at(0, 4) == b"keep"
+
+
+def test_rust_and_python_share_a_latest_cell_both_ways():
+    import struct
+
+    helper = helper_path()
+    # Rust writes [n; 16] u64 values (a [u8; 128] cell) as fast as it can;
+    # Python reads whole ones.
+    a = unique("latest-r2p")
+    r = filemap.LatestReader.create(a, bytes(128))
+    rust = subprocess.Popen([helper, "latest-write-bytes", a], stdout=subprocess.PIPE, text=True)
+    try:
+        assert rust.stdout.readline().strip() == "ready"
+        last, distinct = 0, 0
+        end = time.monotonic() + 10
+        while distinct < 1000 and time.monotonic() < end:
+            words = struct.unpack("<16Q", r.read())
+            assert len(set(words)) == 1, words  # never torn
+            assert words[0] >= last
+            if words[0] != last:
+                distinct, last = distinct + 1, words[0]
+        assert distinct >= 1000
+    finally:
+        rust.kill()
+        rust.wait(30)
+    # Python writes; Rust reads and checks every value it sees.
+    b = unique("latest-p2r")
+    w = filemap.LatestWriter.create(b, bytes(128))
+    assert w.size == 128
+    with pytest.raises(filemap.InvalidArgument):
+        w.write(b"short")
+    rust = subprocess.Popen(
+        [helper, "latest-read", b, "200"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert rust.stdout.readline().strip() == "ready"
+    stop = threading.Event()
+
+    def write_values():
+        n = 0
+        while not stop.is_set():
+            n += 1
+            w.write(struct.pack("<16Q", *([n] * 16)))
+
+    writer = threading.Thread(target=write_values)
+    writer.start()
+    try:
+        line = rust.stdout.readline().strip()
+    finally:
+        stop.set()
+        writer.join(30)
+    assert line == "consistent 200", line
+    rust.stdin.close()
+    assert rust.wait(30) == 0

@@ -322,7 +322,9 @@ fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
         println!("{line}");
         std::io::stdout().flush().unwrap();
     };
-    const ROLES: [&str; 19] = [
+    const ROLES: [&str; 21] = [
+        "latest-read",
+        "latest-write-bytes",
         "async-echo",
         "async-idle",
         "spsc-send-paced",
@@ -394,6 +396,49 @@ fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
             loop {
                 n += 1;
                 w.write(&[n; 16]);
+            }
+        }
+        // Reads the 128-byte cell NAME (a `[u8; 128]`, as a byte cell of
+        // another language makes it) until it has seen COUNT distinct values,
+        // each whole (its 16 little-endian words equal) and none older.
+        ["latest-read", name, count] => {
+            let r = filemap::sync::LatestReader::<[u8; 128]>::open(name)?;
+            say("ready");
+            let count: u64 = count.parse().expect("count");
+            let (mut seen, mut last) = (0u64, 0u64);
+            let started = std::time::Instant::now();
+            while seen < count && started.elapsed() < std::time::Duration::from_secs(60) {
+                let raw = r.read()?;
+                let v: Vec<u64> = raw
+                    .chunks(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+                    .collect();
+                if v.iter().any(|&w| w != v[0]) {
+                    return Ok(format!("torn {v:?}"));
+                }
+                if v[0] < last {
+                    return Ok(format!("older {} after {last}", v[0]));
+                }
+                if v[0] != last {
+                    seen += 1;
+                    last = v[0];
+                }
+            }
+            Ok(format!("consistent {seen}"))
+        }
+        // Writes `[n; 16]` (little-endian u64 words) into the 128-byte cell
+        // NAME, n = 1, 2, ... until killed.
+        ["latest-write-bytes", name] => {
+            let mut w = filemap::sync::LatestWriter::<[u8; 128]>::open(name)?;
+            say("ready");
+            let mut n = 0u64;
+            loop {
+                n += 1;
+                let mut v = [0u8; 128];
+                for c in v.chunks_mut(8) {
+                    c.copy_from_slice(&n.to_le_bytes());
+                }
+                w.write(&v);
             }
         }
         ["event-wait", name, timeout_ms] => {

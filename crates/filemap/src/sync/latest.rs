@@ -60,25 +60,44 @@ const WRITER: Side = Side {
 const VALUE: usize = HEADER_LEN + 64;
 const SLOTS: u64 = 8;
 
+/// The value's layout: its size in bytes and its alignment. A cell of
+/// `T` and a byte cell ([`LatestBytesWriter`]) of the same size interoperate
+/// when `T`'s alignment is 1 (`[u8; N]`).
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    size: usize,
+    align: usize,
+}
+
+impl Layout {
+    fn of<T>() -> Layout {
+        Layout {
+            size: std::mem::size_of::<T>(),
+            align: std::mem::align_of::<T>(),
+        }
+    }
+
+    fn bytes(size: usize) -> Layout {
+        Layout { size, align: 1 }
+    }
+}
+
 /// Bytes from one value slot to the next: the value's size rounded up to a cache line.
-fn stride<T>() -> usize {
-    (std::mem::size_of::<T>() + 63) & !63
+fn stride(l: Layout) -> usize {
+    (l.size + 63) & !63
 }
 
 /// Offset of slot `i % SLOTS`.
-fn slot<T>(i: u64) -> usize {
-    VALUE + (i % SLOTS) as usize * stride::<T>()
+fn slot(l: Layout, i: u64) -> usize {
+    VALUE + (i % SLOTS) as usize * stride(l)
 }
 
-fn total<T>() -> u64 {
-    (VALUE + SLOTS as usize * stride::<T>()) as u64
+fn total(l: Layout) -> u64 {
+    (VALUE + SLOTS as usize * stride(l)) as u64
 }
 
-fn spec<T>() -> Spec {
-    let (size, align) = (
-        std::mem::size_of::<T>() as u64,
-        std::mem::align_of::<T>() as u64,
-    );
+fn spec(l: Layout) -> Spec {
+    let (size, align) = (l.size as u64, l.align as u64);
     Spec {
         kind: Kind::Latest,
         fingerprint: fingerprint(
@@ -88,7 +107,7 @@ fn spec<T>() -> Spec {
                 WRITER.owner as u64,
                 VALUE as u64,
                 SLOTS,
-                stride::<T>() as u64,
+                stride(l) as u64,
                 size,
                 align,
             ],
@@ -96,17 +115,17 @@ fn spec<T>() -> Spec {
     }
 }
 
-fn checked<T>(seg: Segment) -> Result<Segment> {
-    let size = std::mem::size_of::<T>() as u64;
+fn checked(seg: Segment, l: Layout) -> Result<Segment> {
+    let size = l.size as u64;
     let h = seg.header();
-    if h.param != size || h.total_len < total::<T>() {
+    if h.param != size || h.total_len < total(l) {
         return Err(Error::Corrupt {
             object: seg.label().to_owned(),
             reason: format!(
                 "it says its value is {} bytes in {} bytes, expected {size} in at least {}",
                 h.param,
                 h.total_len,
-                total::<T>()
+                total(l)
             ),
         });
     }
@@ -187,10 +206,10 @@ pub(crate) fn seq_read<M: SeqMem>(m: &M, buf: &mut [u8]) -> Result<(), ReadError
     Err(ReadError::Starved)
 }
 
-/// The seqlock's memory in a segment for values of type `T`.
-struct SegSeq<'a, T>(&'a Segment, PhantomData<T>);
+/// The seqlock's memory in a segment for values of layout `l`.
+struct SegSeq<'a>(&'a Segment, Layout);
 
-impl<T> SeqMem for SegSeq<'_, T> {
+impl SeqMem for SegSeq<'_> {
     fn load_seq(&self, o: Ordering) -> u64 {
         self.0.a64(SEQ).load(o)
     }
@@ -206,13 +225,13 @@ impl<T> SeqMem for SegSeq<'_, T> {
     fn write_slot(&self, i: u64, value: &[u8]) {
         self.0
             .view()
-            .write_at_raw(slot::<T>(i), value)
+            .write_at_raw(slot(self.1, i), value)
             .expect("the slots lie in the segment (checked at open)")
     }
     fn read_slot(&self, i: u64, buf: &mut [u8]) {
         self.0
             .view()
-            .read_at_raw(slot::<T>(i), buf)
+            .read_at_raw(slot(self.1, i), buf)
             .expect("the slots lie in the segment (checked at open)")
     }
 }
@@ -245,7 +264,7 @@ impl<T: FromBytes + IntoBytes + Immutable> LatestWriter<T> {
     /// # Errors
     /// As [`Options::create`].
     pub fn create_with(name: &str, initial: &T, opts: &Options) -> Result<Self> {
-        let seg = create_cell(name, initial, opts)?;
+        let seg = create_cell(name, initial.as_bytes(), Layout::of::<T>(), opts)?;
         WRITER.claim(&seg)?;
         Ok(LatestWriter {
             seg,
@@ -267,7 +286,8 @@ impl<T: FromBytes + IntoBytes + Immutable> LatestWriter<T> {
     /// # Errors
     /// As [`LatestWriter::open`].
     pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
-        let seg = checked::<T>(Segment::open(name, opts, spec::<T>())?)?;
+        let l = Layout::of::<T>();
+        let seg = checked(Segment::open(name, opts, spec(l))?, l)?;
         WRITER.claim(&seg)?;
         Ok(LatestWriter {
             seg,
@@ -277,20 +297,15 @@ impl<T: FromBytes + IntoBytes + Immutable> LatestWriter<T> {
 
     /// Publishes `value`. Never waits for readers.
     pub fn write(&mut self, value: &T) {
-        seq_write(&SegSeq::<T>(&self.seg, PhantomData), value.as_bytes());
+        seq_write(&SegSeq(&self.seg, Layout::of::<T>()), value.as_bytes());
     }
 }
 
-/// Creates the cell `name` holding `initial`, with no writer yet.
-fn create_cell<T: IntoBytes + Immutable>(
-    name: &str,
-    initial: &T,
-    opts: &Options,
-) -> Result<Segment> {
-    let size = std::mem::size_of::<T>() as u64;
-    let seg = Segment::create(name, opts, spec::<T>(), 1, size, total::<T>())?;
+/// Creates the cell `name` holding `initial` (of layout `l`), with no writer yet.
+fn create_cell(name: &str, initial: &[u8], l: Layout, opts: &Options) -> Result<Segment> {
+    let seg = Segment::create(name, opts, spec(l), 1, l.size as u64, total(l))?;
     // s = 0: slot 0 is current.
-    seg.view().write_at(slot::<T>(0), initial.as_bytes())?;
+    seg.view().write_at(slot(l, 0), initial)?;
     Ok(seg)
 }
 
@@ -316,7 +331,7 @@ impl<T: FromBytes + IntoBytes + Immutable> LatestReader<T> {
     /// As [`Options::create`].
     pub fn create_with(name: &str, initial: &T, opts: &Options) -> Result<Self> {
         Ok(LatestReader {
-            seg: create_cell(name, initial, opts)?,
+            seg: create_cell(name, initial.as_bytes(), Layout::of::<T>(), opts)?,
             _t: PhantomData,
         })
     }
@@ -334,7 +349,8 @@ impl<T: FromBytes + IntoBytes + Immutable> LatestReader<T> {
     /// # Errors
     /// As [`LatestReader::open`].
     pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
-        let seg = checked::<T>(Segment::open(name, opts, spec::<T>())?)?;
+        let l = Layout::of::<T>();
+        let seg = checked(Segment::open(name, opts, spec(l))?, l)?;
         Ok(LatestReader {
             seg,
             _t: PhantomData,
@@ -351,22 +367,209 @@ impl<T: FromBytes + IntoBytes + Immutable> LatestReader<T> {
     /// row was overwritten while it was made (no honest writer can do that).
     pub fn read(&self) -> Result<T> {
         let mut buf = T::new_zeroed();
-        match seq_read(&SegSeq::<T>(&self.seg, PhantomData), buf.as_mut_bytes()) {
-            Ok(()) => {
-                self.seg.check_backed()?;
-                Ok(buf)
-            }
-            Err(ReadError::Corrupt(s)) => Err(Error::Corrupt {
-                object: self.seg.label().to_owned(),
-                reason: format!("its sequence number {s} is past any a writer reaches"),
-            }),
-            Err(ReadError::Starved) => Err(Error::Busy {
-                object: self.seg.label().to_owned(),
-                reason: format!(
-                    "the writer overwrote the value during each of {READ_TRIES} copies in a row"
-                ),
-            }),
+        read_cell(&self.seg, Layout::of::<T>(), buf.as_mut_bytes())?;
+        Ok(buf)
+    }
+}
+
+/// Copies the latest whole value of the cell in `seg` into `buf`.
+fn read_cell(seg: &Segment, l: Layout, buf: &mut [u8]) -> Result<()> {
+    match seq_read(&SegSeq(seg, l), buf) {
+        Ok(()) => seg.check_backed(),
+        Err(ReadError::Corrupt(s)) => Err(Error::Corrupt {
+            object: seg.label().to_owned(),
+            reason: format!("its sequence number {s} is past any a writer reaches"),
+        }),
+        Err(ReadError::Starved) => Err(Error::Busy {
+            object: seg.label().to_owned(),
+            reason: format!(
+                "the writer overwrote the value during each of {READ_TRIES} copies in a row"
+            ),
+        }),
+    }
+}
+
+/// The writing end of a seqlock cell of `size` bytes chosen at run time
+/// (not a Rust type): for bindings (Python) and byte payloads. It
+/// interoperates with `LatestWriter<[u8; N]>`/`LatestReader<[u8; N]>` of
+/// the same size.
+///
+/// ```
+/// use filemap::sync::{LatestBytesReader, LatestBytesWriter, LatestReader};
+///
+/// let mut w = LatestBytesWriter::create("filemap-doc-latest-bytes", &[0u8; 16])?;
+/// let typed = LatestReader::<[u8; 16]>::open("filemap-doc-latest-bytes")?;
+/// let bytes = LatestBytesReader::open("filemap-doc-latest-bytes")?;
+/// w.write(&[7; 16])?;
+/// assert_eq!(typed.read()?, [7; 16]);
+/// assert_eq!(bytes.read()?, vec![7; 16]);
+/// assert!(w.write(&[1; 3]).is_err()); // the cell holds 16 bytes
+/// # Ok::<(), filemap::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct LatestBytesWriter {
+    seg: Segment,
+    size: usize,
+}
+
+/// A reading end of a byte seqlock cell (see [`LatestBytesWriter`]).
+#[derive(Debug)]
+pub struct LatestBytesReader {
+    seg: Segment,
+    size: usize,
+}
+
+/// Opens the byte cell `name` at the size its header records.
+fn open_bytes(name: &str, opts: &Options) -> Result<(Segment, usize)> {
+    let m = opts.open(name)?;
+    let header = crate::segment::read_header(&m.view(.., crate::mapping::ViewAccess::Read)?)?;
+    let size = header
+        .filter(|h| h.kind == Kind::Latest)
+        .map(|h| h.param)
+        .ok_or_else(|| Error::Incompatible {
+            object: name.to_owned(),
+            reason: "it is not a Latest cell".into(),
+        })?;
+    let size = usize::try_from(size).map_err(|_| Error::Corrupt {
+        object: name.to_owned(),
+        reason: format!("its value size {size} does not fit this process"),
+    })?;
+    drop(m);
+    let l = Layout::bytes(size);
+    Ok((checked(Segment::open(name, opts, spec(l))?, l)?, size))
+}
+
+fn wrong_size(seg: &Segment, size: usize, got: usize) -> Error {
+    Error::InvalidSize {
+        object: seg.label().to_owned(),
+        reason: format!("the cell holds {size} bytes, the value has {got}"),
+    }
+}
+
+impl LatestBytesWriter {
+    /// Creates the cell `name` holding `initial` (its size is the cell's),
+    /// and becomes its writer.
+    ///
+    /// # Errors
+    /// As [`Options::create`]; [`Error::InvalidSize`] for an empty value.
+    pub fn create(name: &str, initial: &[u8]) -> Result<Self> {
+        Self::create_with(name, initial, &Options::new())
+    }
+
+    /// [`LatestBytesWriter::create`] with options.
+    ///
+    /// # Errors
+    /// As [`LatestBytesWriter::create`].
+    pub fn create_with(name: &str, initial: &[u8], opts: &Options) -> Result<Self> {
+        if initial.is_empty() {
+            return Err(Error::InvalidSize {
+                object: name.to_owned(),
+                reason: "a Latest cell needs a value of at least 1 byte".into(),
+            });
         }
+        let seg = create_cell(name, initial, Layout::bytes(initial.len()), opts)?;
+        WRITER.claim(&seg)?;
+        Ok(LatestBytesWriter {
+            seg,
+            size: initial.len(),
+        })
+    }
+
+    /// Opens an existing byte cell as its writer, at its recorded size.
+    ///
+    /// # Errors
+    /// As [`LatestWriter::open`].
+    pub fn open(name: &str) -> Result<Self> {
+        Self::open_with(name, &Options::new())
+    }
+
+    /// [`LatestBytesWriter::open`] with options.
+    ///
+    /// # Errors
+    /// As [`LatestWriter::open`].
+    pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
+        let (seg, size) = open_bytes(name, opts)?;
+        WRITER.claim(&seg)?;
+        Ok(LatestBytesWriter { seg, size })
+    }
+
+    /// The value's size in bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Publishes `value`, which must be [`size`](Self::size) bytes. Never
+    /// waits for readers.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSize`] for a value of another size.
+    pub fn write(&mut self, value: &[u8]) -> Result<()> {
+        if value.len() != self.size {
+            return Err(wrong_size(&self.seg, self.size, value.len()));
+        }
+        seq_write(&SegSeq(&self.seg, Layout::bytes(self.size)), value);
+        Ok(())
+    }
+}
+
+impl Drop for LatestBytesWriter {
+    fn drop(&mut self) {
+        WRITER.close(&self.seg);
+    }
+}
+
+impl LatestBytesReader {
+    /// Creates the cell `name` holding `initial` and reads it.
+    ///
+    /// # Errors
+    /// As [`LatestBytesWriter::create`].
+    pub fn create(name: &str, initial: &[u8]) -> Result<Self> {
+        if initial.is_empty() {
+            return Err(Error::InvalidSize {
+                object: name.to_owned(),
+                reason: "a Latest cell needs a value of at least 1 byte".into(),
+            });
+        }
+        Ok(LatestBytesReader {
+            seg: create_cell(name, initial, Layout::bytes(initial.len()), &Options::new())?,
+            size: initial.len(),
+        })
+    }
+
+    /// Opens the byte cell `name` for reading, at its recorded size.
+    ///
+    /// # Errors
+    /// As [`LatestReader::open`].
+    pub fn open(name: &str) -> Result<Self> {
+        let (seg, size) = open_bytes(name, &Options::new())?;
+        Ok(LatestBytesReader { seg, size })
+    }
+
+    /// The value's size in bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The latest whole value, as [`LatestReader::read`].
+    ///
+    /// # Errors
+    /// As [`LatestReader::read`].
+    pub fn read(&self) -> Result<Vec<u8>> {
+        let mut buf = vec![0; self.size];
+        self.read_into(&mut buf)?;
+        Ok(buf)
+    }
+
+    /// [`LatestBytesReader::read`] into `buf` (exactly `size` bytes).
+    ///
+    /// # Errors
+    /// As [`LatestReader::read`]; [`Error::InvalidSize`] for a buffer of
+    /// another size.
+    pub fn read_into(&self, buf: &mut [u8]) -> Result<()> {
+        if buf.len() != self.size {
+            return Err(wrong_size(&self.seg, self.size, buf.len()));
+        }
+        read_cell(&self.seg, Layout::bytes(self.size), buf)
     }
 }
 

@@ -12,5 +12,5 @@ mod latest;
 mod mutex;
 
 pub use event::Event;
-pub use latest::{LatestReader, LatestWriter};
+pub use latest::{LatestBytesReader, LatestBytesWriter, LatestReader, LatestWriter};
 pub use mutex::{Mutex, MutexGuard};
