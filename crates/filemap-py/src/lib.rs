@@ -485,7 +485,20 @@ impl<'py> FromPyObject<'_, 'py> for Bytes {
     type Error = PyErr;
 
     fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
-        let buf = pyo3::buffer::PyBuffer::<u8>::get(&obj)?;
+        let buf = match pyo3::buffer::PyBuffer::<u8>::get(&obj) {
+            Ok(b) => b,
+            // Items of another type (a float32 array): its bytes, through
+            // `memoryview(obj).cast("B")` (contiguous buffers only).
+            Err(_) => {
+                let bytes = obj
+                    .py()
+                    .import("builtins")?
+                    .getattr("memoryview")?
+                    .call1((obj,))?
+                    .call_method1("cast", ("B",))?;
+                pyo3::buffer::PyBuffer::<u8>::get(&bytes)?
+            }
+        };
         if !buf.is_c_contiguous() {
             return Err(PyValueError::new_err(
                 "a contiguous bytes-like object is needed",
@@ -583,28 +596,46 @@ impl SpscSender {
 /// The receiving end of an spsc channel.
 #[pyclass(module = "filemap._filemap", name = "SpscReceiver")]
 struct SpscReceiver {
-    inner: spsc::Receiver,
+    /// A message received in place (`recv_message`) and not yet released.
+    /// Declared before `inner`, so dropped first: it borrows it.
+    current: Option<spsc::Message<'static>>,
+    inner: Box<spsc::Receiver>,
     /// A message received into a buffer too small for it, kept for the
     /// next receive.
     pending: Option<Vec<u8>>,
+}
+
+impl SpscReceiver {
+    fn wrap(rx: spsc::Receiver) -> Self {
+        SpscReceiver {
+            current: None,
+            inner: Box::new(rx),
+            pending: None,
+        }
+    }
+
+    /// The receiver, for a call that receives: refused while a message
+    /// received in place is still open (it borrows the receiver).
+    fn rx(&mut self) -> PyResult<&mut spsc::Receiver> {
+        if self.current.is_some() {
+            return Err(PyValueError::new_err(
+                "a message received with recv_message is still open: release it first",
+            ));
+        }
+        Ok(&mut self.inner)
+    }
 }
 
 #[pymethods]
 impl SpscReceiver {
     #[staticmethod]
     fn create(name: &str, capacity: u64) -> PyResult<Self> {
-        Ok(Self {
-            inner: spsc::Receiver::create(name, capacity).py_err()?,
-            pending: None,
-        })
+        Ok(Self::wrap(spsc::Receiver::create(name, capacity).py_err()?))
     }
 
     #[staticmethod]
     fn open(name: &str) -> PyResult<Self> {
-        Ok(Self {
-            inner: spsc::Receiver::open(name).py_err()?,
-            pending: None,
-        })
+        Ok(Self::wrap(spsc::Receiver::open(name).py_err()?))
     }
 
     /// The next message, waiting (GIL released) as long as `timeout` allows.
@@ -618,7 +649,7 @@ impl SpscReceiver {
             return Ok(PyBytes::new(py, &p));
         }
         let deadline = timeout_of(timeout)?;
-        let rx = &mut self.inner;
+        let rx = self.rx()?;
         let msg = blocking(py, deadline, |slice| {
             rx.recv_timeout(slice).map(|m| m.to_vec())
         })?;
@@ -631,7 +662,7 @@ impl SpscReceiver {
             return Ok(Some(PyBytes::new(py, &p)));
         }
         Ok(self
-            .inner
+            .rx()?
             .try_recv()
             .py_err()?
             .map(|m| PyBytes::new(py, &m.to_vec())))
@@ -659,7 +690,7 @@ impl SpscReceiver {
         let deadline = timeout_of(timeout)?;
         let buf = writable(buffer)?;
         let dest = Dest(buf.buf_ptr().cast::<u8>(), buf.len_bytes());
-        let rx = &mut self.inner;
+        let rx = self.rx()?;
         let got = blocking(py, deadline, move |slice| {
             let dest = &dest;
             rx.recv_timeout(slice).map(|m| {
@@ -682,6 +713,165 @@ impl SpscReceiver {
                      receive)"
                 )))
             }
+        }
+    }
+
+    /// The next message *in place* (zero-copy): a read-only buffer over the
+    /// ring, for `memoryview(m)` or `numpy.frombuffer(m, dtype)`, to use in
+    /// a `with` block. Its space is freed for the sender when it is
+    /// released (`release()`, the end of the `with`, or garbage
+    /// collection); until then this receiver refuses other receives.
+    #[pyo3(signature = (timeout = None))]
+    fn recv_message(slf: Bound<'_, Self>, timeout: Option<f64>) -> PyResult<Message> {
+        let py = slf.py();
+        let deadline = timeout_of(timeout)?;
+        {
+            let mut this = slf.borrow_mut();
+            this.rx()?;
+            if let Some(p) = this.pending.take() {
+                this.pending = Some(p);
+                return Err(PyValueError::new_err(
+                    "a message too long for an earlier recv_into is kept: take it with recv first",
+                ));
+            }
+            let rx: &mut spsc::Receiver = &mut this.inner;
+            // SAFETY: the receiver lives in a Box the SpscReceiver owns and
+            // never replaces, so its address is stable; the message that
+            // borrows it is kept in the same struct, declared before the Box
+            // (dropped first), and every other use of the receiver goes
+            // through `rx()`, which refuses while the message is there.
+            let rx: &'static mut spsc::Receiver = unsafe { &mut *(rx as *mut spsc::Receiver) };
+            let m = blocking(py, deadline, move |slice| {
+                // Reborrowed for each try; the one that succeeds is kept.
+                // SAFETY: as above; the tries run one after another, so
+                // only one of these borrows is ever alive.
+                let rx: &'static mut spsc::Receiver = unsafe { &mut *(rx as *mut spsc::Receiver) };
+                rx.recv_timeout(slice)
+            })?;
+            this.current = Some(m);
+        }
+        Ok(Message {
+            rx: slf.unbind(),
+            exports: 0,
+            released: false,
+        })
+    }
+}
+
+/// A message received in place (`SpscReceiver.recv_message`): a read-only
+/// buffer over the ring until released.
+#[pyclass(module = "filemap._filemap")]
+struct Message {
+    rx: Py<SpscReceiver>,
+    exports: usize,
+    released: bool,
+}
+
+impl Message {
+    /// The message's bytes in place: pointer and length.
+    fn span(&self, py: Python<'_>) -> PyResult<(*const u8, usize)> {
+        if self.released {
+            return Err(PyValueError::new_err("the message was released"));
+        }
+        let rx = self.rx.borrow(py);
+        let m = rx
+            .current
+            .as_ref()
+            .ok_or_else(|| PyValueError::new_err("the message was released"))?;
+        // SAFETY: only the pointer and length are taken: a sender following
+        // the channel protocol does not write a published message before
+        // the receiver frees it, which it does only on release.
+        let s = unsafe { m.as_slice() };
+        Ok((s.as_ptr(), s.len()))
+    }
+}
+
+#[pymethods]
+impl Message {
+    /// # Safety
+    /// Called by Python with a `Py_buffer` to fill, per the buffer protocol.
+    unsafe fn __getbuffer__(
+        mut slf: PyRefMut<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
+        let (ptr, len) = slf.span(slf.py())?;
+        let obj = slf.as_ptr();
+        // SAFETY: `view` is Python's buffer to fill; `ptr..ptr+len` is the
+        // message in the mapped ring, which stays there while exported:
+        // `release` refuses while `exports` > 0, and the buffer holds a
+        // reference to this object, whose drop is what releases otherwise.
+        let rc = unsafe {
+            ffi::PyBuffer_FillInfo(view, obj, ptr as *mut _, len as ffi::Py_ssize_t, 1, flags)
+        };
+        if rc == -1 {
+            return Err(PyErr::fetch(slf.py()));
+        }
+        slf.exports += 1;
+        Ok(())
+    }
+
+    /// # Safety
+    /// Called by Python when a buffer from `__getbuffer__` is released.
+    unsafe fn __releasebuffer__(mut slf: PyRefMut<'_, Self>, _view: *mut ffi::Py_buffer) {
+        slf.exports = slf.exports.saturating_sub(1);
+    }
+
+    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(self.span(py)?.1)
+    }
+
+    /// A copy of the message.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let rx = self.rx.borrow(py);
+        match (&rx.current, self.released) {
+            (Some(m), false) => Ok(PyBytes::new(py, &m.to_vec())),
+            _ => Err(PyValueError::new_err("the message was released")),
+        }
+    }
+
+    /// Frees the message's space for the sender. Raises `BufferError`
+    /// while a memoryview or array still uses it.
+    fn release(&mut self, py: Python<'_>) -> PyResult<()> {
+        if self.exports > 0 {
+            return Err(PyBufferError::new_err(format!(
+                "the message is still exported {} time(s) (a memoryview or NumPy array \
+                 uses it); release those first",
+                self.exports
+            )));
+        }
+        if !self.released {
+            self.released = true;
+            self.rx.borrow_mut(py).current = None;
+        }
+        Ok(())
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(
+        &mut self,
+        py: Python<'_>,
+        _t: Option<Bound<'_, PyAny>>,
+        _v: Option<Bound<'_, PyAny>>,
+        _tb: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        self.release(py)
+    }
+}
+
+impl Drop for Message {
+    fn drop(&mut self) {
+        // No buffer can be exported any more (each holds a reference to this
+        // object): release the message if the program did not.
+        if !self.released {
+            Python::attach(|py| {
+                if let Ok(mut rx) = self.rx.try_borrow_mut(py) {
+                    rx.current = None;
+                }
+            });
         }
     }
 }
@@ -978,7 +1168,7 @@ impl LatestReader {
 /// A cross-process lock: filemap's robust mutex (without a value), for a
 /// `with` block. A holder that died while holding it does not block anyone:
 /// the next `acquire` gets it and `previous_owner_died` says so.
-#[pyclass(module = "filemap._filemap", unsendable)]
+#[pyclass(module = "filemap._filemap")]
 struct Lock {
     // Declared before `mutex`, so dropped first: the guard borrows it.
     guard: Option<filemap::sync::MutexGuard<'static, u64>>,
@@ -1071,6 +1261,7 @@ impl Lock {
 #[pymodule]
 fn _filemap(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Lock>()?;
+    m.add_class::<Message>()?;
     m.add_class::<LatestWriter>()?;
     m.add_class::<LatestReader>()?;
     m.add_class::<Mapping>()?;

@@ -499,3 +499,31 @@ def test_rust_and_python_share_a_latest_cell_both_ways():
     assert line == "consistent 200", line
     rust.stdin.close()
     assert rust.wait(30) == 0
+
+
+def test_zero_copy_receive_in_a_with_block():
+    name = unique("zc")
+    rx = filemap.SpscReceiver.create(name, 4096)
+    tx = filemap.SpscSender.open(name)
+    payload = np.arange(64, dtype=np.float32)
+    tx.send(payload)  # any bytes-like object, sent in place
+    tx.send(b"next")
+    with rx.recv_message(timeout=5) as m:
+        arr = np.frombuffer(m, dtype=np.float32)
+        assert not arr.flags.writeable  # read-only: it is the ring
+        assert np.array_equal(arr, payload) and len(m) == 256
+        with pytest.raises(ValueError):
+            rx.recv(timeout=0)  # one message at a time
+        with pytest.raises(BufferError):
+            m.release()  # `arr` still uses it
+        del arr
+    with pytest.raises(ValueError):
+        memoryview(m)  # released with the block
+    assert rx.recv(timeout=5) == b"next"
+    # Dropped without release: freed by garbage collection.
+    tx.send(b"gc")
+    m = rx.recv_message(timeout=5)
+    assert m.to_bytes() == b"gc"
+    del m
+    tx.send(b"after")
+    assert rx.recv(timeout=5) == b"after"
