@@ -366,8 +366,8 @@ def test_ctrl_c_interrupts_a_blocking_recv():
         f"""
         import filemap
         rx = filemap.SpscReceiver.create({name!r}, 4096)
-        print("waiting", flush=True)
         try:
+            print("waiting", flush=True)
             rx.recv()
         except KeyboardInterrupt:
             print("interrupted", flush=True)
@@ -376,6 +376,13 @@ def test_ctrl_c_interrupts_a_blocking_recv():
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert p.stdout.readline().strip() == "waiting"
+        # Only once it sleeps inside recv (on the channel's futex) does the
+        # signal test what it should.
+        wchan = pathlib.Path(f"/proc/{p.pid}/wchan")
+        end = time.monotonic() + 10
+        while wchan.exists() and "futex" not in wchan.read_text():
+            assert time.monotonic() < end, "the process never slept in recv"
+            time.sleep(0.005)
         sent = time.monotonic()
         p.send_signal(signal.SIGINT)
         assert p.stdout.readline().strip() == "interrupted"
