@@ -534,3 +534,62 @@ def test_zero_copy_receive_in_a_with_block():
     del m
     tx.send(b"after")
     assert rx.recv(timeout=5) == b"after"
+
+
+def mpmc_message(ident, seq, max_len):
+    """fm-helper's mpmc message `seq` of sender `ident` (native byte order)."""
+    body_n = seq ^ ident
+    length = message_len(body_n, max_len - 12)
+    fill_n = ((seq * 31) & (2**64 - 1)) ^ ident
+    body = bytes(((fill_n * 31 + i * 7) % 251) for i in range(length))
+    return ident.to_bytes(4, sys.byteorder) + seq.to_bytes(8, sys.byteorder) + body
+
+
+def test_rust_and_python_share_mpmc_and_broadcast_channels_both_ways():
+    helper = helper_path()
+    # mpmc, Rust -> Python: every message of sender 5, whole and in order.
+    a = unique("mpmc-r2p")
+    rx = filemap.MpmcReceiver.create(a, 64, 128)
+    rust = subprocess.Popen([helper, "mpmc-send", a, "5", "2000"], stdout=subprocess.PIPE, text=True)
+    assert rust.stdout.readline().strip() == "ready"
+    for seq in range(2000):
+        assert rx.recv(timeout=30) == mpmc_message(5, seq, 128), seq
+    assert rust.stdout.readline().strip() == "sent 2000"
+    rust.kill()
+    rust.wait(30)
+    # mpmc, Python -> Rust: the helper checks each message and counts.
+    b = unique("mpmc-p2r")
+    tx = filemap.MpmcSender.create(b, 64, 128)
+    rust = subprocess.Popen([helper, "mpmc-recv", b], stdout=subprocess.PIPE, text=True)
+    assert rust.stdout.readline().strip() == "ready"
+    for seq in range(2000):
+        tx.send(mpmc_message(9, seq, 128), timeout=30)
+    tx.send(b"", timeout=30)  # the end
+    assert rust.stdout.readline().strip() == f"got 9:2000:{sum(range(2000))}"
+    rust.kill()
+    rust.wait(30)
+    # broadcast, Rust -> Python: what is received is whole; the rest is counted missed.
+    c = unique("bcast-r2p")
+    brx = filemap.BroadcastReceiver.create(c, 64, 256)
+    rust = subprocess.Popen([helper, "bcast-send", c, "3000"], stdout=subprocess.PIPE, text=True)
+    assert rust.stdout.readline().strip() == "ready"
+    n = 0
+    while n < 3000:
+        data, seq, missed = brx.recv(timeout=30)
+        n += missed
+        assert seq == n and data == message(n, 256), n
+        n += 1
+    rust.kill()
+    rust.wait(30)
+    # broadcast, Python -> Rust.
+    d = unique("bcast-p2r")
+    btx = filemap.BroadcastSender.create(d, 64, 256)
+    rust = subprocess.Popen([helper, "bcast-recv", d, "3000", "256"], stdout=subprocess.PIPE, text=True)
+    assert rust.stdout.readline().strip() == "ready"
+    for n in range(3000):
+        btx.send(message(n, 256))
+    line = rust.stdout.readline().strip()
+    got, missed = int(line.split()[1]), int(line.split()[3])
+    assert line.startswith("received") and got + missed == 3000 and got > 0, line
+    rust.kill()
+    rust.wait(30)
