@@ -177,7 +177,7 @@ impl WaitSet {
         let mut srcs: Vec<&mut dyn Source> = sources.iter_mut().map(|s| s.source().0).collect();
         self.baselines.clear();
         self.baselines.extend(srcs.iter_mut().map(|s| s.begin()));
-        self.collect(&mut srcs);
+        self.collect(&mut srcs, true);
         Ok(&self.ready)
     }
 
@@ -235,7 +235,7 @@ impl WaitSet {
         // Spin first, as a single blocking call does, shared by all.
         let rounds = (SPIN_ROUNDS / srcs.len() as u32).max(8);
         for _ in 0..rounds {
-            if self.collect(&mut srcs) {
+            if self.collect(&mut srcs, false) {
                 return Ok(&self.ready);
             }
             std::hint::spin_loop();
@@ -270,7 +270,7 @@ impl WaitSet {
                     s.maintain();
                 }
             }
-            let found = self.collect(&mut srcs) || (check_peers && self.collect_gone(&srcs));
+            let found = self.collect(&mut srcs, true) || (check_peers && self.collect_gone(&srcs));
             let outcome = if found {
                 Some(Ok(()))
             } else {
@@ -314,11 +314,14 @@ impl WaitSet {
     }
 
     /// Fills `ready` with the sources ready now; true if any.
-    fn collect(&mut self, srcs: &mut [&mut dyn Source]) -> bool {
+    /// With `backed`, a source whose segment was shrunk counts as ready too
+    /// (its own call reports it); the spin phase leaves that look to the
+    /// sleeping phase, which always makes it before it sleeps.
+    fn collect(&mut self, srcs: &mut [&mut dyn Source], backed: bool) -> bool {
         self.ready.clear();
         for (i, s) in srcs.iter_mut().enumerate() {
-            let seg = s.sleep_on().0;
-            if seg.check_backed().is_err() || s.ready(self.baselines[i]).unwrap_or(true) {
+            let shrunk = backed && s.sleep_on().0.check_backed().is_err();
+            if shrunk || s.ready(self.baselines[i]).unwrap_or(true) {
                 self.ready.push(Ready {
                     index: i,
                     gone: None,
