@@ -581,6 +581,13 @@ fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
                 }
                 (cpu, thread_count(), pending)
             });
+            drop(rt);
+            // The reactor's threads may still hold a few of the segments for
+            // an instant (see filemap's `wait::reactor`), and this process
+            // exits next: take the names now, so that none is left stale.
+            for i in 0..n {
+                let _ = filemap::Mapping::remove(&format!("{tag}-{i}"));
+            }
             Ok(format!(
                 "cpu_us {} threads {threads} pending {pending}",
                 cpu.as_micros()
