@@ -480,12 +480,7 @@ fn shm_mount_huge() -> Option<String> {
 pub(crate) fn anonymous_large(size: u64, obj: &str) -> Result<Object> {
     use rfs::{MemfdFlags, SealFlags};
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let field = |name: &str| {
-        meminfo
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-    };
+    let field = |name: &str| meminfo_field(&meminfo, name);
     let total = field("HugePages_Total").unwrap_or(0);
     let free = field("HugePages_Free").unwrap_or(0);
     let page = field("Hugepagesize").unwrap_or(2048) * 1024;
@@ -992,18 +987,21 @@ fn check_memory(size: u64, obj: &str) -> Result<()> {
 /// process's cgroup v2 `memory.max`. `None` when none of that can be read.
 pub(crate) fn memory_available() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let field = |name: &str| {
-        meminfo
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map(|kb| kb.saturating_mul(1024))
-    };
+    let field = |name: &str| meminfo_field(&meminfo, name).map(|kb| kb.saturating_mul(1024));
     let system = field("MemAvailable")?.saturating_add(field("SwapFree").unwrap_or(0));
     Some(match cgroup_room() {
         Some(room) => system.min(room),
         None => system,
     })
+}
+
+/// The number of the `/proc/meminfo` line `name:` (kB for sizes; a count
+/// for `HugePages_*`).
+fn meminfo_field(meminfo: &str, name: &str) -> Option<u64> {
+    meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// A cheap test that `size` is far below what the system can give, so that

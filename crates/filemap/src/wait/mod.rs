@@ -337,24 +337,34 @@ impl WaitSet {
         self.ready.clear();
         for (i, s) in srcs.iter().enumerate() {
             let (seg, _, peer) = s.sleep_on();
-            let Some(side) = peer else { continue };
-            let owner = seg.a64(side.owner).load(Ordering::Acquire);
-            let alive = *self
-                .alive
-                .entry(owner)
-                .or_insert_with(|| sys::owner_alive(owner) != Some(false));
-            if !alive {
+            if let Some(gone) = peer_gone(seg, peer, &mut self.alive) {
                 self.ready.push(Ready {
                     index: i,
-                    gone: Some(Error::PeerGone {
-                        object: seg.label().to_owned(),
-                        reason: format!("the {} (process {}) died", side.role, owner as u32),
-                    }),
+                    gone: Some(gone),
                 });
             }
         }
         !self.ready.is_empty()
     }
+}
+
+/// `Some(PeerGone)` when the process holding `peer`'s role in `seg` died;
+/// each distinct process is looked up once per round (`alive` caches it).
+/// For the WaitSet's rounds and the reactor's alike.
+pub(crate) fn peer_gone(
+    seg: &Segment,
+    peer: Option<Side>,
+    alive: &mut HashMap<u64, bool>,
+) -> Option<Error> {
+    let side = peer?;
+    let owner = seg.a64(side.owner).load(Ordering::Acquire);
+    let ok = *alive
+        .entry(owner)
+        .or_insert_with(|| sys::owner_alive(owner) != Some(false));
+    (!ok).then(|| Error::PeerGone {
+        object: seg.label().to_owned(),
+        reason: format!("the {} (process {}) died", side.role, owner as u32),
+    })
 }
 
 /// The sources' names, for a timeout message.

@@ -192,7 +192,7 @@ fn run(shard: &Shard) {
             for e in st.iter_mut().flatten().filter(|e| !e.fired) {
                 let moved = e.seg.a32(e.off).load(Ordering::Acquire) != e.expected;
                 let gone = if look_at_peers {
-                    peer_gone(&e.seg, e.peer, &mut alive)
+                    super::peer_gone(&e.seg, e.peer, &mut alive)
                 } else {
                     None
                 };
@@ -209,20 +209,6 @@ fn run(shard: &Shard) {
             w.wake();
         }
     }
-}
-
-/// `Some(PeerGone)` when the peer's process died (looked up once per
-/// distinct process per round).
-fn peer_gone(seg: &Segment, peer: Option<Side>, alive: &mut HashMap<u64, bool>) -> Option<Error> {
-    let side = peer?;
-    let owner = seg.a64(side.owner).load(Ordering::Acquire);
-    let ok = *alive
-        .entry(owner)
-        .or_insert_with(|| sys::owner_alive(owner) != Some(false));
-    (!ok).then(|| Error::PeerGone {
-        object: seg.label().to_owned(),
-        reason: format!("the {} (process {}) died", side.role, owner as u32),
-    })
 }
 
 /// What a future keeps while it waits: its announcement on the channel's
