@@ -27,7 +27,8 @@ const EXAMPLES: &str = "Examples:
   filemap write jobs --text hello      # write bytes at offset 0
   filemap dump jobs --len 64           # hex + ASCII
   filemap clean --dry-run              # what a clean would remove
-  filemap demo                         # two processes sharing a mapping, narrated";
+  filemap demo                         # two processes sharing a mapping, narrated
+  filemap bridge --out jobs:demo/jobs --connect tcp/HOST:7447   # (the `bridge` feature)";
 
 /// See, make, read, write and clean shared-memory mappings.
 #[derive(Parser)]
@@ -48,6 +49,8 @@ enum Cmd {
     Rm(cmd::rm::Args),
     Clean(cmd::clean::Args),
     Demo(cmd::demo::Args),
+    #[cfg(feature = "bridge")]
+    Bridge(cmd::bridge::Args),
 }
 
 fn main() -> ExitCode {
@@ -80,6 +83,8 @@ fn run(cmd: Cmd, out: &mut impl Write) -> Result<u8, CliError> {
         Cmd::Rm(a) => return cmd::rm::run(a, out),
         Cmd::Clean(a) => cmd::clean::run(a, out)?,
         Cmd::Demo(a) => cmd::demo::run(a)?,
+        #[cfg(feature = "bridge")]
+        Cmd::Bridge(a) => cmd::bridge::run(a, out)?,
     }
     Ok(0)
 }

@@ -300,3 +300,52 @@ pub fn message_check(n: u64, max: usize, got: &[u8]) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Length of numbered message `n` (the bridge tests): 1 byte to 64 KiB,
+/// mixed: every 1000th is 64 KiB, every 10th is 1 to 8 bytes (with `min8`,
+/// 8), the rest 8 bytes to 4 KiB.
+pub fn numbered_len(n: u64, min8: bool) -> usize {
+    let h = (n.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize;
+    match n % 1000 {
+        999 => 64 * 1024,
+        _ if n.is_multiple_of(10) => {
+            if min8 {
+                8
+            } else {
+                1 + h % 8
+            }
+        }
+        _ => 8 + h % 4089,
+    }
+}
+
+/// Numbered message `n`'s bytes: its number (little-endian, as far as it
+/// fits), then bytes that depend on `n` and their place.
+pub fn numbered_fill(n: u64, buf: &mut [u8]) {
+    let num = n.to_le_bytes();
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = match num.get(i) {
+            Some(x) if i < 8 => *x,
+            _ => (n.wrapping_mul(131).wrapping_add(i as u64 * 7) % 251) as u8,
+        };
+    }
+}
+
+/// The number a numbered message of 8 bytes or more carries.
+pub fn numbered_of(got: &[u8]) -> Option<u64> {
+    Some(u64::from_le_bytes(got.get(..8)?.try_into().ok()?))
+}
+
+/// Checks that `got` is numbered message `n`, whole; says what is wrong.
+pub fn numbered_check(n: u64, min8: bool, got: &[u8]) -> Result<(), String> {
+    let len = numbered_len(n, min8);
+    if got.len() != len {
+        return Err(format!("message {n}: {} bytes, expected {len}", got.len()));
+    }
+    let mut want = vec![0; len];
+    numbered_fill(n, &mut want);
+    if got != want.as_slice() {
+        return Err(format!("message {n}: wrong bytes"));
+    }
+    Ok(())
+}

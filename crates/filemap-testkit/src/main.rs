@@ -322,7 +322,9 @@ fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
         println!("{line}");
         std::io::stdout().flush().unwrap();
     };
-    const ROLES: [&str; 21] = [
+    const ROLES: [&str; 23] = [
+        "numbered-send",
+        "numbered-recv",
         "latest-read",
         "latest-write-bytes",
         "async-echo",
@@ -521,6 +523,103 @@ fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
                 n += 1;
             }
             Ok(format!("received {got} missed {missed}"))
+        }
+        // The bridge tests' producer: creates the spsc channel NAME of CAP
+        // bytes and sends COUNT numbered messages (1 B to 64 KiB; with
+        // `min8` at least 8, so that each carries its number).
+        ["numbered-send", name, count, cap, rest @ ..] => {
+            use filemap_testkit::{numbered_fill, numbered_len};
+            let mut tx = Sender::create(name, cap.parse().expect("capacity"))?;
+            say("ready");
+            let min8 = rest.contains(&"min8");
+            let count: u64 = count.parse().expect("count");
+            for n in 0..count {
+                let mut slot = tx.reserve(numbered_len(n, min8))?;
+                // SAFETY: a filemap receiver never writes unpublished bytes.
+                numbered_fill(n, unsafe { slot.as_mut_slice() });
+                slot.commit();
+            }
+            Ok(format!("sent {count}"))
+        }
+        // The bridge tests' consumer: creates the spsc channel NAME of CAP
+        // bytes and receives numbered messages until it has message COUNT - 1,
+        // or for IDLE ms nothing came, or 120 s passed. A sender that dies (a
+        // bridge killed) is waited for: a new one takes its end over.
+        // `exact`: every message, in order, byte-exact. `gaps` (min8
+        // messages): in increasing order and byte-exact, gaps counted.
+        // `pace=N`: 1 ms pause after every N messages (a slow consumer).
+        ["numbered-recv", name, count, cap, mode, idle, rest @ ..] => {
+            use filemap_testkit::{numbered_check, numbered_of};
+            use std::time::{Duration, Instant};
+            let mut rx = Receiver::create(name, cap.parse().expect("capacity"))?;
+            say("ready");
+            let count: u64 = count.parse().expect("count");
+            let idle = Duration::from_millis(idle.parse().expect("idle ms"));
+            let exact = *mode == "exact";
+            let pace: Option<u64> = rest
+                .iter()
+                .find_map(|r| r.strip_prefix("pace="))
+                .map(|p| p.parse().expect("pace"));
+            let started = Instant::now();
+            let mut last_msg = Instant::now();
+            let (mut got, mut missing, mut gaps) = (0u64, 0u64, 0u64);
+            let (mut first, mut last): (Option<u64>, Option<u64>) = (None, None);
+            // The widest gap: the last number before it and the first after.
+            let mut widest = (0u64, 0u64, 0u64);
+            while last.is_none_or(|l| l + 1 < count)
+                && last_msg.elapsed() < idle
+                && started.elapsed() < Duration::from_secs(120)
+            {
+                let m = match rx.recv_timeout(Duration::from_millis(50)) {
+                    Ok(m) => m,
+                    Err(Error::Timeout { .. }) => continue,
+                    Err(Error::PeerGone { .. }) => {
+                        // No wake-up comes from a sender that is not there
+                        // yet: look again shortly.
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                last_msg = Instant::now();
+                let bytes = m.to_vec();
+                drop(m);
+                let n = if exact {
+                    got
+                } else {
+                    match numbered_of(&bytes) {
+                        Some(n) => n,
+                        None => return Ok(format!("bad a message of {} bytes", bytes.len())),
+                    }
+                };
+                if let Err(e) = numbered_check(n, !exact, &bytes) {
+                    return Ok(format!("bad {e}"));
+                }
+                let expected = last.map_or(0, |l| l + 1);
+                if n < expected {
+                    return Ok(format!("bad message {n} after {}", expected - 1));
+                }
+                if n > expected {
+                    gaps += 1;
+                    missing += n - expected;
+                    if n - expected > widest.2 {
+                        widest = (expected.wrapping_sub(1), n, n - expected);
+                    }
+                }
+                first.get_or_insert(n);
+                last = Some(n);
+                got += 1;
+                if pace.is_some_and(|p| got.is_multiple_of(p)) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            Ok(format!(
+                "got {got} first {} last {} missing {missing} gaps {gaps} widest {} {}",
+                first.map_or(-1, |f| f as i64),
+                last.map_or(-1, |l| l as i64),
+                widest.0 as i64,
+                widest.1
+            ))
         }
         // Echoes COUNT messages from the spsc channel PING back on PONG,
         // awaiting both with filemap's futures on a tokio runtime (FLAVOR:

@@ -2,6 +2,8 @@
 //! examples) and its `run`. Output goes to the writer `main` passes in, so
 //! that a closed stdout is an error `main` handles, not a panic.
 
+#[cfg(feature = "bridge")]
+pub mod bridge;
 pub mod clean;
 pub mod create;
 pub mod demo;

@@ -184,8 +184,10 @@ pub(crate) enum ReadError {
     Starved,
 }
 
-/// One read of the protocol: fills `buf` with the last whole value.
-pub(crate) fn seq_read<M: SeqMem>(m: &M, buf: &mut [u8]) -> Result<(), ReadError> {
+/// One read of the protocol: fills `buf` with the last whole value and
+/// returns its version (the number of writes completed when it was written;
+/// 0 for the initial value).
+pub(crate) fn seq_read<M: SeqMem>(m: &M, buf: &mut [u8]) -> Result<u64, ReadError> {
     for _ in 0..READ_TRIES {
         let s1 = m.load_seq(Ordering::Acquire);
         // Slot k % n holds the last complete value for s1 = 2k and 2k + 1.
@@ -199,7 +201,7 @@ pub(crate) fn seq_read<M: SeqMem>(m: &M, buf: &mut [u8]) -> Result<(), ReadError
         m.read_slot(k, buf);
         m.fence(Ordering::Acquire);
         if m.load_seq(Ordering::Relaxed) < rewritten {
-            return Ok(());
+            return Ok(k);
         }
         std::hint::spin_loop();
     }
@@ -372,10 +374,11 @@ impl<T: FromBytes + IntoBytes + Immutable> LatestReader<T> {
     }
 }
 
-/// Copies the latest whole value of the cell in `seg` into `buf`.
-fn read_cell(seg: &Segment, l: Layout, buf: &mut [u8]) -> Result<()> {
+/// Copies the latest whole value of the cell in `seg` into `buf`; returns
+/// its version.
+fn read_cell(seg: &Segment, l: Layout, buf: &mut [u8]) -> Result<u64> {
     match seq_read(&SegSeq(seg, l), buf) {
-        Ok(()) => seg.check_backed(),
+        Ok(version) => seg.check_backed().map(|()| version),
         Err(ReadError::Corrupt(s)) => Err(Error::Corrupt {
             object: seg.label().to_owned(),
             reason: format!("its sequence number {s} is past any a writer reaches"),
@@ -566,10 +569,44 @@ impl LatestBytesReader {
     /// As [`LatestReader::read`]; [`Error::InvalidSize`] for a buffer of
     /// another size.
     pub fn read_into(&self, buf: &mut [u8]) -> Result<()> {
+        self.read_versioned(buf).map(drop)
+    }
+
+    /// [`LatestBytesReader::read_into`], returning the value's *version*:
+    /// how many writes the cell had had when this value was written (0 for
+    /// the value it was created with). Versions grow by one per write, so a
+    /// reader that polls learns how many values it skipped.
+    ///
+    /// ```
+    /// use filemap::sync::{LatestBytesReader, LatestBytesWriter};
+    ///
+    /// let mut w = LatestBytesWriter::create("filemap-doc-latest-version", &[0u8; 4])?;
+    /// let r = LatestBytesReader::open("filemap-doc-latest-version")?;
+    /// let mut buf = [0u8; 4];
+    /// assert_eq!((r.version(), r.read_versioned(&mut buf)?), (0, 0));
+    /// w.write(&[1; 4])?;
+    /// w.write(&[2; 4])?;
+    /// assert_eq!(r.version(), 2);
+    /// assert_eq!(r.read_versioned(&mut buf)?, 2);
+    /// assert_eq!(buf, [2; 4]);
+    /// # Ok::<(), filemap::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`LatestBytesReader::read_into`].
+    pub fn read_versioned(&self, buf: &mut [u8]) -> Result<u64> {
         if buf.len() != self.size {
             return Err(wrong_size(&self.seg, self.size, buf.len()));
         }
         read_cell(&self.seg, Layout::bytes(self.size), buf)
+    }
+
+    /// The version of the latest value (see
+    /// [`read_versioned`](Self::read_versioned)), without copying it: a
+    /// cheap test for "has it changed?". A write in progress counts as not
+    /// yet done.
+    pub fn version(&self) -> u64 {
+        self.seg.a64(SEQ).load(Ordering::Acquire) / 2
     }
 }
 

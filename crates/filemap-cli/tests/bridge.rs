@@ -1,0 +1,337 @@
+//! `filemap bridge` between two "hosts" on this machine: each host is a
+//! bridge process with its own producer and consumer processes, and its own
+//! channel names (`hA-...`, `hB-...`), so that nothing is shared but what the
+//! bridges carry over Zenoh. Loopback endpoints only, multicast scouting off.
+//! (The `bridge` feature: `cargo test -p filemap-cli --features bridge --test bridge`.)
+
+#![cfg(unix)]
+
+use std::process::Command;
+use std::time::Instant;
+
+use filemap_testkit::{unique, Helper, DEADLINE};
+use serde_json::Value;
+
+/// Messages per stream.
+const COUNT: u64 = 100_000;
+/// Channel capacity: room for a few 64 KiB messages.
+const CAP: &str = "1048576";
+
+/// A loopback port nothing listens on (free when this returns).
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    l.local_addr().expect("its address").port()
+}
+
+/// A running `filemap bridge --json`.
+struct Bridge {
+    h: Helper,
+    what: String,
+}
+
+impl Bridge {
+    fn start(args: &[&str]) -> Bridge {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_filemap"));
+        cmd.args([
+            "bridge",
+            "--json",
+            "--interval",
+            "0.2",
+            "--no-multicast-scouting",
+        ])
+        .args(args);
+        let what = format!("filemap bridge {}", args.join(" "));
+        Bridge {
+            h: Helper::spawn_cmd(&mut cmd, &what),
+            what,
+        }
+    }
+
+    /// Reports until one satisfies `cond`; returns it.
+    fn until(&self, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            let line = self
+                .h
+                .line_within(left)
+                .unwrap_or_else(|| panic!("{}: no report with {what} in time", self.what));
+            let v: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {line}", self.what));
+            if cond(&v) {
+                return v;
+            }
+        }
+    }
+
+    /// SIGTERM; returns the final report.
+    fn stop(self) -> Value {
+        let st = Command::new("kill")
+            .args(["-TERM", &self.h.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(st.success());
+        self.until("final: true", |v| v["final"] == true)
+    }
+
+    /// SIGKILL, mid-stream.
+    fn kill(self) {
+        self.h.kill();
+    }
+}
+
+fn route<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["routes"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["local"] == name))
+        .unwrap_or_else(|| panic!("no route for {name} in {report}"))
+}
+
+fn n(v: &Value, field: &str) -> u64 {
+    v[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no number {field} in {v}"))
+}
+
+/// The consumer's reply: `got G first F last L missing M gaps K widest X Y`.
+#[derive(Debug)]
+struct Got {
+    got: u64,
+    last: i64,
+    missing: u64,
+    gaps: u64,
+    widest: (i64, u64),
+}
+
+fn parse_got(line: &str) -> Got {
+    let w: Vec<&str> = line.split_whitespace().collect();
+    let at = |key: &str| -> &str {
+        let i = w
+            .iter()
+            .position(|x| *x == key)
+            .unwrap_or_else(|| panic!("consumer said {line:?}"));
+        w[i + 1]
+    };
+    let widest = w.iter().position(|x| *x == "widest").expect("widest");
+    Got {
+        got: at("got").parse().unwrap(),
+        last: at("last").parse().unwrap(),
+        missing: at("missing").parse().unwrap(),
+        gaps: at("gaps").parse().unwrap(),
+        widest: (
+            w[widest + 1].parse().unwrap(),
+            w[widest + 2].parse().unwrap(),
+        ),
+    }
+}
+
+fn ready(h: &Helper) {
+    assert_eq!(h.line(), "ready");
+}
+
+/// Block mode, both directions at once: 100,000 numbered messages of 1 B to
+/// 64 KiB from a producer on host A to a consumer on host B, and as many
+/// from B to A, every one delivered, in order, byte-exact.
+#[test]
+fn block_mode_delivers_every_message_both_ways() {
+    let t = unique("br");
+    let (a_src, a_dst, b_src, b_dst) = (
+        format!("hA-{t}-src"),
+        format!("hA-{t}-dst"),
+        format!("hB-{t}-src"),
+        format!("hB-{t}-dst"),
+    );
+    let (k_ab, k_ba) = (format!("test/{t}/ab"), format!("test/{t}/ba"));
+    let port = free_port();
+    let listen = format!("tcp/127.0.0.1:{port}");
+    let count = COUNT.to_string();
+
+    // Consumers first: they create the channels the bridges write into.
+    let cons_b = Helper::spawn(&["numbered-recv", &b_dst, &count, CAP, "exact", "30000"]);
+    let cons_a = Helper::spawn(&["numbered-recv", &a_dst, &count, CAP, "exact", "30000"]);
+    ready(&cons_b);
+    ready(&cons_a);
+    let bridge_a = Bridge::start(&[
+        "--out",
+        &format!("{a_src}:{k_ab}"),
+        "--in",
+        &format!("{k_ba}:{a_dst}"),
+        "--listen",
+        &listen,
+    ]);
+    let bridge_b = Bridge::start(&[
+        "--in",
+        &format!("{k_ab}:{b_dst}"),
+        "--out",
+        &format!("{b_src}:{k_ba}"),
+        "--connect",
+        &listen,
+        "--listen",
+        "tcp/127.0.0.1:0",
+    ]);
+    let prod_a = Helper::spawn(&["numbered-send", &a_src, &count, CAP]);
+    let prod_b = Helper::spawn(&["numbered-send", &b_src, &count, CAP]);
+    ready(&prod_a);
+    ready(&prod_b);
+
+    let want = format!("got {COUNT} first 0 last {} missing 0 gaps 0", COUNT - 1);
+    for (c, which) in [(&cons_b, "A to B"), (&cons_a, "B to A")] {
+        let said = c.line();
+        assert!(said.starts_with(&want), "{which}: {said}");
+    }
+    assert_eq!(prod_a.line(), format!("sent {COUNT}"));
+    assert_eq!(prod_b.line(), format!("sent {COUNT}"));
+
+    let (ra, rb) = (bridge_a.stop(), bridge_b.stop());
+    for (r, name) in [(&ra, &a_src), (&ra, &a_dst), (&rb, &b_src), (&rb, &b_dst)] {
+        let x = route(r, name);
+        assert_eq!(n(x, "messages"), COUNT, "{x}");
+        assert_eq!(n(x, "lost"), 0, "{x}");
+        assert_eq!(x["backpressure"], "block", "{x}");
+    }
+    // Each In route heard one origin: the other bridge, never itself.
+    for (r, name, other) in [(&rb, &b_dst, &ra), (&ra, &a_dst, &rb)] {
+        let x = route(r, name);
+        let origins = x["origins"].as_array().unwrap();
+        assert_eq!(origins.len(), 1, "{x}");
+        assert_eq!(origins[0]["origin"], other["bridge"], "{x}");
+        assert_eq!(n(&origins[0], "received"), COUNT);
+        assert_eq!(n(x, "echoes"), 0);
+    }
+}
+
+/// Drop mode under overload (a consumer slower than the producer, a small
+/// queue): messages are lost, and the receiving bridge's count of them
+/// (gaps in sequence numbers, plus those it dropped at a full channel)
+/// equals the gaps in the numbers the consumer received.
+#[test]
+fn drop_mode_counts_what_it_loses() {
+    let t = unique("br");
+    let (src, dst) = (format!("hA-{t}-src"), format!("hB-{t}-dst"));
+    let key = format!("test/{t}/drop");
+    let port = free_port();
+    let listen = format!("tcp/127.0.0.1:{port}");
+    let count = COUNT.to_string();
+
+    // 256 KiB: room for two of the largest messages.
+    let cons = Helper::spawn(&[
+        "numbered-recv",
+        &dst,
+        &count,
+        "262144",
+        "gaps",
+        "3000",
+        "pace=5",
+    ]);
+    ready(&cons);
+    let bridge_a = Bridge::start(&[
+        "--out",
+        &format!("{src}:{key}"),
+        "--backpressure",
+        "drop",
+        "--listen",
+        &listen,
+    ]);
+    let bridge_b = Bridge::start(&[
+        "--in",
+        &format!("{key}:{dst}"),
+        "--backpressure",
+        "drop",
+        "--queue",
+        "16",
+        "--connect",
+        &listen,
+        "--listen",
+        "tcp/127.0.0.1:0",
+    ]);
+    // Produce once B subscribes (drop mode does not wait for subscribers;
+    // what is published before B's subscription reaches A is not counted,
+    // and the check below looks only at what B saw).
+    bridge_b.until("the In route running", |v| {
+        route(v, &dst)["state"] == "running"
+    });
+    let prod = Helper::spawn(&["numbered-send", &src, &count, "262144", "min8"]);
+    ready(&prod);
+    assert_eq!(prod.line(), format!("sent {COUNT}"));
+    let got = parse_got(&cons.line());
+
+    let rb = bridge_b.stop();
+    let ra = bridge_a.stop();
+    assert_eq!(n(route(&ra, &src), "messages"), COUNT, "{ra}");
+    let x = route(&rb, &dst);
+    let origins = x["origins"].as_array().unwrap();
+    assert_eq!(origins.len(), 1, "{x}");
+    let (first, last) = (n(&origins[0], "first_seq"), n(&origins[0], "last_seq"));
+    let counted = n(x, "lost") + n(x, "dropped");
+    eprintln!(
+        "drop mode: B saw {first}..={last}, lost {} dropped {}; the consumer got {} ({got:?})",
+        n(x, "lost"),
+        n(x, "dropped"),
+        got.got
+    );
+    assert!(counted > 0, "no loss under overload: {x} {got:?}");
+    // Everything the bridge wrote reached the consumer; what the consumer
+    // misses between the first and last number the bridge saw is what the
+    // bridge counted as lost or dropped.
+    assert_eq!(n(x, "messages"), got.got, "{x} {got:?}");
+    assert_eq!((last - first + 1) - got.got, counted, "{x} {got:?}");
+    assert_eq!(n(x, "lost"), n(&origins[0], "lost"));
+}
+
+/// Killing the receiving bridge mid-stream: a new one takes over the
+/// consumer's channel, the stream resumes by itself, and the gap is what
+/// the new bridge reports as where it joined.
+#[test]
+fn a_killed_bridge_is_replaced_and_the_stream_resumes() {
+    let t = unique("br");
+    let (src, dst) = (format!("hA-{t}-src"), format!("hB-{t}-dst"));
+    let key = format!("test/{t}/restart");
+    let port = free_port();
+    let listen = format!("tcp/127.0.0.1:{port}");
+    let count = COUNT.to_string();
+    let b_args = [
+        "--in".to_owned(),
+        format!("{key}:{dst}"),
+        "--connect".into(),
+        listen.clone(),
+        "--listen".into(),
+        "tcp/127.0.0.1:0".into(),
+    ];
+    let b_args: Vec<&str> = b_args.iter().map(String::as_str).collect();
+
+    let cons = Helper::spawn(&["numbered-recv", &dst, &count, CAP, "gaps", "30000"]);
+    ready(&cons);
+    let bridge_a = Bridge::start(&["--out", &format!("{src}:{key}"), "--listen", &listen]);
+    let bridge_b = Bridge::start(&b_args);
+    let prod = Helper::spawn(&["numbered-send", &src, &count, CAP, "min8"]);
+    ready(&prod);
+    bridge_b.until("20,000 messages delivered", |v| {
+        n(route(v, &dst), "messages") >= 20_000
+    });
+    bridge_b.kill();
+    let bridge_b2 = Bridge::start(&b_args);
+
+    let got = parse_got(&cons.line());
+    assert_eq!(prod.line(), format!("sent {COUNT}"));
+    assert_eq!(got.last, COUNT as i64 - 1, "{got:?}");
+    assert_eq!(got.got + got.missing, COUNT, "{got:?}");
+    let rb = bridge_b2.stop();
+    let ra = bridge_a.stop();
+    let x = route(&rb, &dst);
+    let origins = x["origins"].as_array().unwrap();
+    assert_eq!(origins.len(), 1, "{x}");
+    let first = n(&origins[0], "first_seq");
+    eprintln!("restart: the new bridge joined at {first}; the consumer: {got:?}");
+    // Nothing lost after the new bridge joined...
+    assert_eq!(n(x, "lost"), 0, "{x}");
+    assert_eq!(n(x, "messages"), COUNT - first, "{x}");
+    // ...and the only gap the consumer saw ends where the new bridge joined.
+    if got.missing > 0 {
+        assert_eq!(got.gaps, 1, "{got:?}");
+        assert_eq!(got.widest.1, first, "{got:?} {x}");
+        assert_eq!(got.missing, first - 1 - got.widest.0 as u64, "{got:?}");
+    }
+    // The sending bridge noticed, waited, and carried on by itself.
+    assert_eq!(n(route(&ra, &src), "messages"), COUNT, "{ra}");
+    assert!(first > 0 && first < COUNT, "{x}");
+}

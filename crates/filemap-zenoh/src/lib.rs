@@ -1,0 +1,673 @@
+//! Bridges [filemap](filemap) channels and `Latest` cells to other hosts
+//! over [Zenoh](https://zenoh.io): the producer on one machine and the
+//! consumer on another keep their filemap code, and a bridge on each host
+//! carries the messages between them.
+//!
+//! ```no_run
+//! use filemap_zenoh::{Bridge, Config, Route};
+//!
+//! // Host A: publish the local broadcast channel `sensors` on `demo/sensors`,
+//! // and write what comes on `demo/cmds` into the local channel `cmds`.
+//! let mut config = Config::new(zenoh::Config::default());
+//! config
+//!     .zenoh
+//!     .insert_json5("listen/endpoints", r#"["tcp/0.0.0.0:7447"]"#)
+//!     .expect("a valid Zenoh setting");
+//! config
+//!     .route(Route::out("sensors", "demo/sensors")?)
+//!     .route(Route::into_local("demo/cmds", "cmds")?);
+//! let bridge = Bridge::new(config)?;
+//! let stop = bridge.stopper(); // stop.stop() from another thread ends run()
+//! bridge.run()?;
+//! for route in bridge.stats() {
+//!     println!("{}: {} messages, {} lost", route.route, route.messages, route.lost);
+//! }
+//! # Ok::<(), filemap_zenoh::Error>(())
+//! ```
+//!
+//! # What a bridge guarantees
+//!
+//! - **Bytes and boundaries.** One local message is one Zenoh sample, its
+//!   payload the message's bytes unchanged; a plain Zenoh subscriber reads
+//!   them as sent. What the bridge adds rides in the sample's attachment
+//!   (see [`wire`]).
+//! - **Loss is counted.** Each route numbers what it publishes; a receiving
+//!   route counts the gaps, per publishing bridge ([`RouteStats::lost`],
+//!   [`RouteStats::origins`]). What the local side skipped before the
+//!   bridge read it (a broadcast receiver lapped, `Latest` values
+//!   overwritten between two looks) is counted on the sending side and shows
+//!   as a gap on the receiving side too.
+//! - **No loops.** A route's subscription ignores samples from its own
+//!   session (Zenoh's `Locality::Remote`) and any sample stamped with its own
+//!   bridge's id, and a bridge refuses a configuration in which one local
+//!   object is both the source of an Out route and the target of an In
+//!   route: it never re-publishes what it injected.
+//! - **Backpressure is chosen per route** ([`Backpressure`]): `block` (the
+//!   default for spsc and mpmc) loses nothing and holds the producer back;
+//!   `drop` (the default for broadcast and `Latest`) never waits and counts
+//!   what it dropped.
+//! - **Restarts heal.** Zenoh reconnects a restarted peer on its own; a
+//!   local object that goes away (its peer died, it was removed) is reopened
+//!   by name once it is back, and its route resumes.
+//!
+//! # Local objects
+//!
+//! A route names a local object; its kind is read from its header when the
+//! route opens it. Until the object exists the route waits for it, looking
+//! every 100 ms. Out routes read from an spsc channel (as its receiver), an
+//! mpmc channel (as one more receiver), a broadcast channel (as one more
+//! receiver) or a `Latest` cell (polled, see [`Route::poll`]). In routes
+//! write into an spsc channel (as its sender), an mpmc channel, a broadcast
+//! channel (as its sender) or a `Latest` cell (as its writer; samples of
+//! another size are refused and counted).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::Serialize;
+use zenoh::handlers::{FifoChannel, FifoChannelHandler, RingChannel, RingChannelHandler};
+use zenoh::pubsub::Subscriber;
+use zenoh::qos::CongestionControl;
+use zenoh::sample::{Locality, Sample};
+use zenoh::{Session, Wait};
+
+/// The Zenoh crate this bridge is built on (for its `Config`).
+pub use zenoh;
+
+mod config;
+mod local;
+mod route;
+pub mod wire;
+
+pub use config::Config;
+pub use route::{Backpressure, Direction, LocalKind, Route, DEFAULT_POLL, DEFAULT_QUEUE};
+
+use local::{Put, Sink, Source, SLICE};
+use wire::{Stamp, Tracker};
+
+/// Why a bridge could not be made or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A route that cannot be: bad name or key expression, or routes that
+    /// would loop.
+    #[error("route `{route}`: {reason}")]
+    Route {
+        /// The route as written.
+        route: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A configuration file or text that cannot be used.
+    #[error("bridge configuration: {0}")]
+    Config(String),
+    /// Zenoh refused (opening the session, declaring a publisher or
+    /// subscriber, or a session closed under the bridge).
+    #[error("zenoh: {0}")]
+    Zenoh(String),
+}
+
+fn zerr(what: &str) -> impl FnOnce(zenoh::Error) -> Error + '_ {
+    move |e| Error::Zenoh(format!("{what}: {e}"))
+}
+
+/// How often a route looks again for a local object that is not there.
+const REOPEN_EVERY: Duration = Duration::from_millis(100);
+/// A route shares its counters after this many messages (and when idle).
+const SHARE_EVERY: u64 = 256;
+
+/// What one route has done so far (see [`Bridge::stats`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct RouteStats {
+    /// The route, as `out NAME -> KEY` or `in KEY -> NAME`.
+    pub route: String,
+    /// Which way it flows.
+    pub direction: Direction,
+    /// The local object's name.
+    pub local: String,
+    /// The key expression.
+    pub key: String,
+    /// The local object's kind, once it has been opened.
+    pub kind: Option<LocalKind>,
+    /// The backpressure in force, once the kind is known.
+    pub backpressure: Option<Backpressure>,
+    /// What the route is doing: `running`, or what it waits for.
+    pub state: String,
+    /// Messages carried (Out: published; In: written into the local object).
+    pub messages: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Messages lost. In: gaps in the sequence numbers received. Out:
+    /// messages the local object dropped before the bridge read them (a
+    /// broadcast receiver lapped, `Latest` values overwritten between looks).
+    pub lost: u64,
+    /// In, drop mode: messages dropped because the local channel was full.
+    pub dropped: u64,
+    /// In: messages the local object refused (too large for the channel, or
+    /// not the size of the `Latest` cell).
+    pub rejected: u64,
+    /// In: samples without a filemap stamp (from plain Zenoh publishers);
+    /// delivered, but their losses cannot be counted.
+    pub foreign: u64,
+    /// In: samples stamped by this very bridge, ignored (a loop).
+    pub echoes: u64,
+    /// Times the local object was reopened (its peer died, it was removed
+    /// and made again, it was found damaged).
+    pub reopened: u64,
+    /// The last problem met, if any.
+    pub last_error: Option<String>,
+    /// In: per publishing bridge, what was received from it.
+    pub origins: Vec<OriginStats>,
+}
+
+/// What an In route received from one publishing bridge (one run of it).
+#[derive(Debug, Clone, Serialize)]
+pub struct OriginStats {
+    /// The publishing bridge's id (see [`Bridge::id`]).
+    pub origin: String,
+    /// The first sequence number received from it: a route that joins, or
+    /// rejoins after its bridge restarted, mid-stream starts here.
+    pub first_seq: u64,
+    /// The highest sequence number received.
+    pub last_seq: u64,
+    /// Messages received.
+    pub received: u64,
+    /// Gaps in the numbers.
+    pub lost: u64,
+    /// Numbers at or below one already received.
+    pub out_of_order: u64,
+}
+
+impl RouteStats {
+    fn new(r: &Route) -> RouteStats {
+        RouteStats {
+            route: r.to_string(),
+            direction: r.direction(),
+            local: r.local().to_owned(),
+            key: r.key().to_owned(),
+            kind: None,
+            backpressure: r.chosen_backpressure(),
+            state: "starting".into(),
+            messages: 0,
+            bytes: 0,
+            lost: 0,
+            dropped: 0,
+            rejected: 0,
+            foreign: 0,
+            echoes: 0,
+            reopened: 0,
+            last_error: None,
+            origins: Vec::new(),
+        }
+    }
+}
+
+fn hex(id: &[u8; 16]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Ends a running [`Bridge`] from another thread (or a signal handler).
+#[derive(Debug, Clone)]
+pub struct Stopper(Arc<AtomicBool>);
+
+impl Stopper {
+    /// Asks the bridge to stop; [`Bridge::run`] returns within about 100 ms.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// A bridge: one Zenoh session and its routes (see the [crate] docs).
+pub struct Bridge {
+    session: Session,
+    id: [u8; 16],
+    routes: Vec<Route>,
+    stop: Arc<AtomicBool>,
+    stats: Vec<Mutex<RouteStats>>,
+}
+
+impl std::fmt::Debug for Bridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bridge")
+            .field("id", &self.id())
+            .field("routes", &self.routes)
+            .finish()
+    }
+}
+
+impl Bridge {
+    /// Checks the routes and opens the Zenoh session (which connects and
+    /// listens as its configuration says). Routes start with [`run`](Self::run).
+    ///
+    /// # Errors
+    /// [`Error::Config`] without routes; [`Error::Route`] when one local
+    /// object is both the source of an Out route and the target of an In
+    /// route (the bridge would re-publish what it injected); [`Error::Zenoh`]
+    /// when Zenoh cannot open the session (a bad endpoint, a port in use).
+    pub fn new(config: Config) -> Result<Bridge, Error> {
+        let Config { zenoh, .. } = &config;
+        let routes = config.routes().to_vec();
+        if routes.is_empty() {
+            return Err(Error::Config("no routes: give at least one".into()));
+        }
+        for out in routes.iter().filter(|r| r.direction() == Direction::Out) {
+            if let Some(inb) = routes
+                .iter()
+                .find(|r| r.direction() == Direction::In && r.local() == out.local())
+            {
+                return Err(Error::Route {
+                    route: out.to_string(),
+                    reason: format!(
+                        "`{}` is also the target of `{inb}`: the bridge would publish again what \
+                         it wrote there; use two local objects",
+                        out.local()
+                    ),
+                });
+            }
+        }
+        let session = zenoh::open(zenoh.clone())
+            .wait()
+            .map_err(zerr("cannot open a session"))?;
+        let id = session.zid().to_le_bytes();
+        let stats = routes
+            .iter()
+            .map(|r| Mutex::new(RouteStats::new(r)))
+            .collect();
+        Ok(Bridge {
+            session,
+            id,
+            routes,
+            stop: Arc::new(AtomicBool::new(false)),
+            stats,
+        })
+    }
+
+    /// This bridge's id (its Zenoh session id, new for every run), as it
+    /// appears in a receiving route's [`OriginStats::origin`].
+    pub fn id(&self) -> String {
+        hex(&self.id)
+    }
+
+    /// The Zenoh session, to learn about it (`session().info()`) or to use it
+    /// for more.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// A handle that stops [`run`](Self::run).
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.stop.clone())
+    }
+
+    /// Each route's counters, as last shared by the route (at most
+    /// 256 messages, or 100 ms, old while it runs; exact once `run` returned).
+    pub fn stats(&self) -> Vec<RouteStats> {
+        self.stats.iter().map(|s| lock(s).clone()).collect()
+    }
+
+    /// Runs every route, one thread each, until [`Stopper::stop`] is called.
+    ///
+    /// # Errors
+    /// [`Error::Zenoh`] when Zenoh refuses a route's publisher or
+    /// subscriber, or the session fails under it; the other routes are then
+    /// stopped too. Problems with local objects are not errors: the route
+    /// reports them in its [`RouteStats::state`] and tries again.
+    pub fn run(&self) -> Result<(), Error> {
+        std::thread::scope(|s| {
+            let workers: Vec<_> = self
+                .routes
+                .iter()
+                .zip(&self.stats)
+                .map(|(route, shared)| {
+                    s.spawn(move || {
+                        let mut w = Worker {
+                            bridge: self,
+                            route,
+                            shared,
+                            st: RouteStats::new(route),
+                        };
+                        let r = match route.direction() {
+                            Direction::Out => w.run_out(),
+                            Direction::In => w.run_in(),
+                        };
+                        if let Err(e) = &r {
+                            w.st.state = format!("failed: {e}");
+                            w.st.last_error = Some(e.to_string());
+                            // One route failing stops the bridge.
+                            self.stop.store(true, Ordering::Release);
+                        } else {
+                            w.st.state = "stopped".into();
+                        }
+                        w.share();
+                        r
+                    })
+                })
+                .collect();
+            let mut first = Ok(());
+            for w in workers {
+                let r = w.join().unwrap_or_else(|_| {
+                    self.stop.store(true, Ordering::Release);
+                    Err(Error::Zenoh("a route's thread panicked".into()))
+                });
+                if first.is_ok() {
+                    first = r;
+                }
+            }
+            first
+        })
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+}
+
+fn lock(m: &Mutex<RouteStats>) -> MutexGuard<'_, RouteStats> {
+    // Counters stay meaningful even if a route panicked while sharing them.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One route's thread.
+struct Worker<'a> {
+    bridge: &'a Bridge,
+    route: &'a Route,
+    shared: &'a Mutex<RouteStats>,
+    st: RouteStats,
+}
+
+/// An In route's queue of samples: FIFO (block) or ring (drop oldest).
+enum Queue {
+    Fifo(Subscriber<FifoChannelHandler<Sample>>),
+    Ring(Subscriber<RingChannelHandler<Sample>>),
+}
+
+impl Queue {
+    fn recv_timeout(&self, t: Duration) -> zenoh::Result<Option<Sample>> {
+        match self {
+            Queue::Fifo(s) => s.recv_timeout(t),
+            Queue::Ring(s) => s.recv_timeout(t),
+        }
+    }
+}
+
+impl Worker<'_> {
+    fn share(&self) {
+        lock(self.shared).clone_from(&self.st);
+    }
+
+    fn set_state(&mut self, state: String) {
+        if self.st.state != state {
+            self.st.state = state;
+            self.share();
+        }
+    }
+
+    /// Opens the local object with `open`, waiting while it is absent or
+    /// unusable. `None` once the bridge is stopped.
+    fn open<T>(
+        &mut self,
+        open: fn(&str, LocalKind) -> filemap::Result<T>,
+    ) -> Option<(LocalKind, T)> {
+        let name = self.route.local();
+        loop {
+            if self.bridge.stopped() {
+                return None;
+            }
+            let why = match local::kind_of(name) {
+                Ok(kind) => match open(name, kind) {
+                    Ok(t) => {
+                        self.st.kind = Some(kind);
+                        self.st.backpressure = Some(self.backpressure(kind));
+                        return Some((kind, t));
+                    }
+                    Err(filemap::Error::NotFound { .. }) => None,
+                    Err(e) => Some(e.to_string()),
+                },
+                Err(why) => why,
+            };
+            let state = match why {
+                None => format!("waiting for `{name}` to exist"),
+                Some(why) => {
+                    self.st.last_error = Some(why.clone());
+                    format!("waiting: {why}")
+                }
+            };
+            self.set_state(state);
+            std::thread::sleep(REOPEN_EVERY);
+        }
+    }
+
+    fn backpressure(&self, kind: LocalKind) -> Backpressure {
+        self.route
+            .chosen_backpressure()
+            .unwrap_or(Backpressure::default_for(kind))
+    }
+
+    fn reopening(&mut self, e: &filemap::Error) {
+        self.st.reopened += 1;
+        self.st.last_error = Some(e.to_string());
+        self.set_state(format!("reopening `{}`: {e}", self.route.local()));
+    }
+
+    fn run_out(&mut self) -> Result<(), Error> {
+        let session = &self.bridge.session;
+        let origin = self.bridge.id;
+        // Consecutive across reopenings of the local object: a receiver
+        // counts a gap only for messages really skipped.
+        let mut seq: u64 = 0;
+        'open: loop {
+            let Some((kind, mut source)) = self.open(Source::open) else {
+                return Ok(());
+            };
+            let bp = self.backpressure(kind);
+            let publisher = session
+                .declare_publisher(self.route.key().to_owned())
+                .congestion_control(match bp {
+                    Backpressure::Block => CongestionControl::Block,
+                    Backpressure::Drop => CongestionControl::Drop,
+                })
+                .allowed_destination(Locality::Remote)
+                .wait()
+                .map_err(zerr("cannot declare a publisher"))?;
+            // Block mode loses nothing: while no subscriber matches, the
+            // route does not read, and the producer fills the channel.
+            let matching = Arc::new(AtomicBool::new(false));
+            let _listener = {
+                let m = matching.clone();
+                let me = std::thread::current();
+                publisher
+                    .matching_listener()
+                    .callback(move |s| {
+                        m.store(s.matching(), Ordering::Release);
+                        me.unpark();
+                    })
+                    .wait()
+                    .map_err(zerr("cannot watch the publisher's subscribers"))?
+            };
+            let now = publisher
+                .matching_status()
+                .wait()
+                .map_err(zerr("cannot read the publisher's subscribers"))?;
+            matching.fetch_or(now.matching(), Ordering::AcqRel);
+            self.set_state("running".into());
+            let mut since_share = 0u64;
+            loop {
+                if self.bridge.stopped() {
+                    return Ok(());
+                }
+                if bp == Backpressure::Block && !matching.load(Ordering::Acquire) {
+                    self.set_state(format!("waiting for a subscriber on {}", self.route.key()));
+                    std::thread::park_timeout(SLICE);
+                    continue;
+                }
+                let got = source.next(SLICE, self.route.poll, |skipped, bytes| {
+                    let stamp = Stamp {
+                        origin,
+                        seq: seq.wrapping_add(skipped),
+                    };
+                    let len = bytes.len();
+                    publisher
+                        .put(bytes)
+                        .attachment(stamp.encode())
+                        .wait()
+                        .map(|()| len)
+                });
+                match got {
+                    Ok(Some((g, sent))) => {
+                        let len = sent.map_err(zerr("cannot publish"))?;
+                        seq = seq.wrapping_add(g.skipped).wrapping_add(1);
+                        self.st.lost = self.st.lost.saturating_add(g.skipped);
+                        self.st.messages += 1;
+                        self.st.bytes = self.st.bytes.saturating_add(len as u64);
+                        if self.st.state != "running" {
+                            self.set_state("running".into());
+                        }
+                        since_share += 1;
+                        if since_share >= SHARE_EVERY {
+                            since_share = 0;
+                            self.share();
+                        }
+                    }
+                    Ok(None) => {
+                        since_share = 0;
+                        self.share();
+                    }
+                    Err(e) => {
+                        // Its peer died, it was removed or damaged, or a
+                        // read failed: start again from the name.
+                        self.reopening(&e);
+                        drop(source);
+                        if !local::is_gone(&e) {
+                            std::thread::sleep(REOPEN_EVERY);
+                        }
+                        continue 'open;
+                    }
+                }
+            }
+        }
+    }
+
+    fn run_in(&mut self) -> Result<(), Error> {
+        let session = &self.bridge.session;
+        // The local object first: a publisher in block mode waits until this
+        // route subscribes, that is until it can deliver.
+        let Some((kind, sink)) = self.open(Sink::open) else {
+            return Ok(());
+        };
+        let mut sink = Some(sink);
+        let bp = self.backpressure(kind);
+        let sub = session
+            .declare_subscriber(self.route.key().to_owned())
+            .allowed_origin(Locality::Remote);
+        let declared = |e: zenoh::Error| Error::Zenoh(format!("cannot declare a subscriber: {e}"));
+        let queue = match bp {
+            // A full FIFO holds Zenoh back, which holds the publisher back.
+            Backpressure::Block => Queue::Fifo(
+                sub.with(FifoChannel::new(self.route.queue))
+                    .wait()
+                    .map_err(declared)?,
+            ),
+            // A full ring drops its oldest sample; the gap is counted.
+            Backpressure::Drop => Queue::Ring(
+                sub.with(RingChannel::new(self.route.queue))
+                    .wait()
+                    .map_err(declared)?,
+            ),
+        };
+        self.set_state("running".into());
+        let mut tracker = Tracker::default();
+        let mut since_share = 0u64;
+        loop {
+            if self.bridge.stopped() {
+                self.share_origins(&tracker);
+                return Ok(());
+            }
+            let sample = queue
+                .recv_timeout(SLICE)
+                .map_err(zerr("the subscription ended"))?;
+            let Some(sample) = sample else {
+                since_share = 0;
+                self.share_origins(&tracker);
+                continue;
+            };
+            let stamp = sample
+                .attachment()
+                .and_then(|a| Stamp::decode(&a.to_bytes()));
+            match stamp {
+                Some(s) if s.origin == self.bridge.id => {
+                    self.st.echoes += 1;
+                    continue;
+                }
+                Some(s) => {
+                    let gap = tracker.record(s);
+                    self.st.lost = self.st.lost.saturating_add(gap);
+                }
+                None => self.st.foreign += 1,
+            }
+            let payload = sample.payload().to_bytes();
+            loop {
+                let s = match &mut sink {
+                    Some(s) => s,
+                    None => match self.open(Sink::open) {
+                        Some((_, s)) => {
+                            self.set_state("running".into());
+                            sink.insert(s)
+                        }
+                        None => {
+                            self.share_origins(&tracker);
+                            return Ok(());
+                        }
+                    },
+                };
+                match s.put(&payload, bp == Backpressure::Block) {
+                    Ok(Put::Done) => {
+                        self.st.messages += 1;
+                        self.st.bytes = self.st.bytes.saturating_add(payload.len() as u64);
+                        break;
+                    }
+                    Ok(Put::Dropped) => {
+                        self.st.dropped += 1;
+                        break;
+                    }
+                    Ok(Put::Full) => {
+                        if self.bridge.stopped() {
+                            self.share_origins(&tracker);
+                            return Ok(());
+                        }
+                    }
+                    Err(e) if local::is_gone(&e) => {
+                        // Keep the message; write it into the reopened one.
+                        self.reopening(&e);
+                        sink = None;
+                    }
+                    Err(e) => {
+                        self.st.rejected += 1;
+                        self.st.last_error = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+            since_share += 1;
+            if since_share >= SHARE_EVERY {
+                since_share = 0;
+                self.share_origins(&tracker);
+            }
+        }
+    }
+
+    fn share_origins(&mut self, t: &Tracker) {
+        self.st.origins = t
+            .origins()
+            .map(|(o, p)| OriginStats {
+                origin: hex(o),
+                first_seq: p.first_seq,
+                last_seq: p.last_seq,
+                received: p.received,
+                lost: p.lost,
+                out_of_order: p.out_of_order,
+            })
+            .collect();
+        self.st.origins.sort_by(|a, b| a.origin.cmp(&b.origin));
+        self.share();
+    }
+}
