@@ -335,3 +335,52 @@ fn a_killed_bridge_is_replaced_and_the_stream_resumes() {
     assert_eq!(n(route(&ra, &src), "messages"), COUNT, "{ra}");
     assert!(first > 0 && first < COUNT, "{x}");
 }
+
+/// The consumer behind a bridge dies: the bridge notices, lets the channel
+/// go, and writes into the new channel a new consumer makes under the same
+/// name, by itself.
+#[test]
+fn a_dead_consumer_is_replaced_and_the_bridge_reopens_its_channel() {
+    let t = unique("br");
+    let (src, dst) = (format!("hA-{t}-src"), format!("hB-{t}-dst"));
+    let key = format!("test/{t}/reopen");
+    let port = free_port();
+    let listen = format!("tcp/127.0.0.1:{port}");
+    let count = COUNT.to_string();
+
+    let cons = Helper::spawn(&["numbered-recv", &dst, &count, CAP, "gaps", "30000"]);
+    ready(&cons);
+    let bridge_a = Bridge::start(&["--out", &format!("{src}:{key}"), "--listen", &listen]);
+    let bridge_b = Bridge::start(&[
+        "--in",
+        &format!("{key}:{dst}"),
+        "--connect",
+        &listen,
+        "--listen",
+        "tcp/127.0.0.1:0",
+    ]);
+    let prod = Helper::spawn(&["numbered-send", &src, &count, CAP, "min8"]);
+    ready(&prod);
+    bridge_b.until("10,000 messages delivered", |v| {
+        n(route(v, &dst), "messages") >= 10_000
+    });
+    cons.kill();
+    let cons2 = Helper::spawn(&["numbered-recv", &dst, &count, CAP, "gaps", "30000", "retry"]);
+    ready(&cons2);
+    let got = parse_got(&cons2.line());
+    assert_eq!(prod.line(), format!("sent {COUNT}"));
+    // The new consumer gets every message from where it came in to the end.
+    // (Its only gap is before its first message: those went to the first
+    // consumer, or were lost in its ring when it died.)
+    assert_eq!(got.last, COUNT as i64 - 1, "{got:?}");
+    assert_eq!(got.widest.0, -1, "{got:?}");
+    assert!(got.gaps <= 1, "{got:?}");
+    assert_eq!(got.got, COUNT - got.widest.1, "{got:?}");
+    let rb = bridge_b.stop();
+    let ra = bridge_a.stop();
+    let x = route(&rb, &dst);
+    eprintln!("reopen: the new consumer got {got:?}; bridge B: {x}");
+    assert!(n(x, "reopened") >= 1, "{x}");
+    assert_eq!(n(x, "lost"), 0, "{x}");
+    assert_eq!(n(route(&ra, &src), "messages"), COUNT, "{ra}");
+}

@@ -551,7 +551,20 @@ fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
         ["numbered-recv", name, count, cap, mode, idle, rest @ ..] => {
             use filemap_testkit::{numbered_check, numbered_of};
             use std::time::{Duration, Instant};
-            let mut rx = Receiver::create(name, cap.parse().expect("capacity"))?;
+            // `retry`: the name may still be held by a bridge that has not
+            // yet noticed the last consumer died; create it once it is gone.
+            let cap: u64 = cap.parse().expect("capacity");
+            let until = Instant::now() + Duration::from_secs(60);
+            let mut rx = loop {
+                match Receiver::create(name, cap) {
+                    Err(Error::AlreadyExists { .. })
+                        if rest.contains(&"retry") && Instant::now() < until =>
+                    {
+                        std::thread::sleep(Duration::from_millis(5))
+                    }
+                    r => break r?,
+                }
+            };
             say("ready");
             let count: u64 = count.parse().expect("count");
             let idle = Duration::from_millis(idle.parse().expect("idle ms"));

@@ -133,6 +133,8 @@ pub struct RouteStats {
     pub backpressure: Option<Backpressure>,
     /// What the route is doing: `running`, or what it waits for.
     pub state: String,
+    /// Out: whether any subscriber (of another session) matches its key.
+    pub matched: Option<bool>,
     /// Messages carried (Out: published; In: written into the local object).
     pub messages: u64,
     /// Their bytes.
@@ -188,6 +190,7 @@ impl RouteStats {
             kind: None,
             backpressure: r.chosen_backpressure(),
             state: "starting".into(),
+            matched: None,
             messages: 0,
             bytes: 0,
             lost: 0,
@@ -325,6 +328,7 @@ impl Bridge {
                             route,
                             shared,
                             st: RouteStats::new(route),
+                            matching: None,
                         };
                         let r = match route.direction() {
                             Direction::Out => w.run_out(),
@@ -373,6 +377,8 @@ struct Worker<'a> {
     route: &'a Route,
     shared: &'a Mutex<RouteStats>,
     st: RouteStats,
+    /// Out: whether a subscriber matches, kept by Zenoh's matching listener.
+    matching: Option<Arc<AtomicBool>>,
 }
 
 /// An In route's queue of samples: FIFO (block) or ring (drop oldest).
@@ -391,7 +397,10 @@ impl Queue {
 }
 
 impl Worker<'_> {
-    fn share(&self) {
+    fn share(&mut self) {
+        if let Some(m) = &self.matching {
+            self.st.matched = Some(m.load(Ordering::Acquire));
+        }
         lock(self.shared).clone_from(&self.st);
     }
 
@@ -489,6 +498,7 @@ impl Worker<'_> {
                 .wait()
                 .map_err(zerr("cannot read the publisher's subscribers"))?;
             matching.fetch_or(now.matching(), Ordering::AcqRel);
+            self.matching = Some(matching.clone());
             self.set_state("running".into());
             let mut since_share = 0u64;
             loop {
