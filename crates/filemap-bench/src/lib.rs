@@ -126,6 +126,12 @@ pub enum Peer {
     /// iceoryx2 publish-subscribe (IPC service, busy-polling `receive`; the
     /// `iceoryx2` feature, Linux).
     Iceoryx2,
+    /// Plain Zenoh pub/sub between the two processes, TCP on loopback (the
+    /// `zenoh` feature).
+    ZenohPubSub,
+    /// filemap spsc channels carried between the two processes by two
+    /// `filemap_zenoh` bridges, one in each (the `zenoh` feature).
+    ZenohBridge,
 }
 
 /// The module that implements a [`Peer`] (several modes share one).
@@ -140,6 +146,7 @@ pub(crate) enum Family {
     Iceoryx2,
     WaitSet,
     Async,
+    Zenoh,
 }
 
 /// Everything the driver needs to know of a [`Peer`]: one row per transport.
@@ -363,6 +370,26 @@ const PEERS: &[PeerInfo] = &[
             false,
         )
     },
+    PeerInfo {
+        available: cfg!(feature = "zenoh"),
+        ..info(
+            Peer::ZenohPubSub,
+            "zenoh",
+            "zenoh pub-sub, TCP loopback",
+            Family::Zenoh,
+            false,
+        )
+    },
+    PeerInfo {
+        available: cfg!(feature = "zenoh"),
+        ..info(
+            Peer::ZenohBridge,
+            "zenoh-bridge",
+            "filemap spsc via 2 zenoh bridges",
+            Family::Zenoh,
+            false,
+        )
+    },
 ];
 
 impl Peer {
@@ -581,6 +608,12 @@ pub fn run(opts: &Options, mut progress: impl FnMut(usize, usize, &str)) -> Resu
             let (mut count, mut warmup) = opts
                 .count
                 .map_or_else(|| counts(sc, size, opts.quick), |n| (n, n / 10));
+            if peer.family() == Family::Zenoh && opts.count.is_none() {
+                // Round trips over TCP take tens of microseconds: a tenth of
+                // the messages keeps each case to seconds.
+                count = (count / 10).max(200);
+                warmup = (warmup / 10).max(50);
+            }
             if peer.info().idle_gap {
                 // Each round trip waits IDLE_GAP first: keep the case to a few seconds.
                 count = count.min(if opts.quick { 400 } else { 4000 });
@@ -668,10 +701,16 @@ fn unique_name(peer: Peer) -> String {
 /// One case with transport `T`: set up, start the peer, wait for it to be
 /// ready, time the iterations, and collect the peer's exit.
 fn run_case<T: Transport>(opts: &Options, case: &Case, warmup: u64) -> Result<Row> {
+    // Zenoh's rows run several threads in each process (its runtime, and the
+    // bridges'): one CPU each would serialise them, so those run unpinned.
+    let pin = opts.pin && case.peer.family() != Family::Zenoh;
+    if opts.pin && !pin {
+        unpin();
+    }
     let mut parent = T::setup(case)?;
     let (prog, pre) = &opts.peer_command;
     let mut cmd = Command::new(prog);
-    if opts.pin {
+    if pin {
         // The parent runs on CPU 0, the peer on CPU 1. The peer is told
         // rather than left to work it out: it inherits our one-CPU mask.
         pin_to(0);
@@ -811,6 +850,19 @@ fn child_side<T: Transport>(case: &Case) -> Result<()> {
 }
 
 /// Runs this thread on `cpu` (Linux; elsewhere nothing).
+/// Lets this process run on every CPU again (after [`pin_to`]).
+fn unpin() {
+    #[cfg(target_os = "linux")]
+    {
+        let mut set = rustix::thread::CpuSet::new();
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        for cpu in 0..cpus.max(2) {
+            set.set(cpu);
+        }
+        let _ = rustix::thread::sched_setaffinity(None, &set);
+    }
+}
+
 fn pin_to(cpu: usize) {
     #[cfg(target_os = "linux")]
     {

@@ -113,3 +113,48 @@ fn an_unknown_transport_lists_the_known_ones() {
         "{err}"
     );
 }
+
+/// The Zenoh rows (feature `zenoh`): plain pub/sub and the two bridges,
+/// both scenarios, each as two real processes over loopback TCP.
+#[cfg(feature = "zenoh")]
+#[test]
+fn zenoh_rows_run_plain_and_bridged() {
+    let path = std::env::temp_dir().join(format!("{}.json", unique("bench-zenoh")));
+    let out = ok(&[
+        "--only",
+        "zenoh,zenoh-bridge",
+        "--sizes",
+        "64,64K",
+        "--count",
+        "300",
+        "--json",
+        path.to_str().unwrap(),
+    ]);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    for transport in [
+        "zenoh pub-sub, TCP loopback",
+        "filemap spsc via 2 zenoh bridges",
+    ] {
+        for size in [64, 65536] {
+            for scenario in ["latency", "stream"] {
+                let row = rows
+                    .iter()
+                    .find(|r| {
+                        r["transport"] == transport
+                            && r["size"] == size
+                            && r["scenario"] == scenario
+                    })
+                    .unwrap_or_else(|| panic!("no {scenario} row for {transport} {size}: {out}"));
+                assert_eq!(row["count"], 300, "{row}");
+                let figure = match scenario {
+                    "latency" => row["latency_ns"]["p50"].as_f64(),
+                    _ => row["msgs_per_s"].as_f64(),
+                };
+                assert!(figure.is_some_and(|f| f > 0.0), "{row}");
+            }
+        }
+    }
+}

@@ -201,7 +201,7 @@ fn block_mode_delivers_every_message_both_ways() {
 }
 
 /// Drop mode under overload (a consumer slower than the producer, a small
-/// queue): messages are lost, and the receiving bridge's count of them
+/// channel): messages are lost, and the receiving bridge's count of them
 /// (gaps in sequence numbers, plus those it dropped at a full channel)
 /// equals the gaps in the numbers the consumer received.
 #[test]
@@ -237,8 +237,6 @@ fn drop_mode_counts_what_it_loses() {
         &format!("{key}:{dst}"),
         "--backpressure",
         "drop",
-        "--queue",
-        "16",
         "--connect",
         &listen,
         "--listen",

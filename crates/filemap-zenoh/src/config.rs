@@ -29,7 +29,7 @@ use crate::Error;
 ///         // A local channel or Latest cell, published on a key.
 ///         { out: "sensors", key: "demo/sensors" },
 ///         // Samples on a key expression, written into a local channel.
-///         { in: "demo/cmds", to: "cmds", backpressure: "block", queue: 256 },
+///         { in: "demo/cmds", to: "cmds", backpressure: "block" },
 ///         // A Latest cell polled every 5 ms.
 ///         { out: "pose", key: "demo/pose", poll_ms: 5 },
 ///     ],
@@ -54,7 +54,6 @@ struct FileRoute {
     inbound: Option<String>,
     to: Option<String>,
     backpressure: Option<Backpressure>,
-    queue: Option<usize>,
     poll_ms: Option<u64>,
 }
 
@@ -128,12 +127,6 @@ impl Config {
             if let Some(b) = r.backpressure {
                 route = route.backpressure(b);
             }
-            if let Some(q) = r.queue {
-                if route.direction() == Direction::Out {
-                    return Err(which("`queue` is for In routes"));
-                }
-                route = route.queue(q);
-            }
             if let Some(ms) = r.poll_ms {
                 if route.direction() == Direction::In {
                     return Err(which("`poll_ms` is for Out routes"));
@@ -155,7 +148,6 @@ mod tests {
         let err = |t: &str| Config::from_json5(t).unwrap_err().to_string();
         assert!(err("{ routes: [ { out: 'a' } ] }").contains("route 1: expected"));
         assert!(err("{ routes: [ { out: 'a', key: 'k', colour: 1 } ] }").contains("colour"));
-        assert!(err("{ routes: [ { out: 'a', key: 'k', queue: 3 } ] }").contains("In routes"));
         assert!(err("{ routes: [ { in: 'k', to: 'a', poll_ms: 3 } ] }").contains("Out routes"));
         assert!(err("{ routes: [ { out: 'a', key: 'k/*' } ] }").contains("wildcards"));
         assert!(err("{ zenoh: { mode: 'sideways' } }").contains("zenoh"));

@@ -66,8 +66,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde::Serialize;
-use zenoh::handlers::{FifoChannel, FifoChannelHandler, RingChannel, RingChannelHandler};
-use zenoh::pubsub::Subscriber;
 use zenoh::qos::CongestionControl;
 use zenoh::sample::{Locality, Sample};
 use zenoh::{Session, Wait};
@@ -81,7 +79,7 @@ mod route;
 pub mod wire;
 
 pub use config::Config;
-pub use route::{Backpressure, Direction, LocalKind, Route, DEFAULT_POLL, DEFAULT_QUEUE};
+pub use route::{Backpressure, Direction, LocalKind, Route, DEFAULT_POLL};
 
 use local::{Put, Sink, Source, SLICE};
 use wire::{Stamp, Tracker};
@@ -226,7 +224,7 @@ pub struct Bridge {
     id: [u8; 16],
     routes: Vec<Route>,
     stop: Arc<AtomicBool>,
-    stats: Vec<Mutex<RouteStats>>,
+    stats: Vec<Arc<Mutex<RouteStats>>>,
 }
 
 impl std::fmt::Debug for Bridge {
@@ -274,7 +272,7 @@ impl Bridge {
         let id = session.zid().to_le_bytes();
         let stats = routes
             .iter()
-            .map(|r| Mutex::new(RouteStats::new(r)))
+            .map(|r| Arc::new(Mutex::new(RouteStats::new(r))))
             .collect();
         Ok(Bridge {
             session,
@@ -323,26 +321,27 @@ impl Bridge {
                 .zip(&self.stats)
                 .map(|(route, shared)| {
                     s.spawn(move || {
-                        let mut w = Worker {
-                            bridge: self,
-                            route,
-                            shared,
+                        let w = Worker {
+                            stop: self.stop.clone(),
+                            id: self.id,
+                            route: route.clone(),
+                            shared: shared.clone(),
                             st: RouteStats::new(route),
                             matching: None,
                         };
                         let r = match route.direction() {
-                            Direction::Out => w.run_out(),
-                            Direction::In => w.run_in(),
+                            Direction::Out => w.run_out(&self.session),
+                            Direction::In => w.run_in(&self.session),
                         };
+                        let mut st = lock(shared);
                         if let Err(e) = &r {
-                            w.st.state = format!("failed: {e}");
-                            w.st.last_error = Some(e.to_string());
+                            st.state = format!("failed: {e}");
+                            st.last_error = Some(e.to_string());
                             // One route failing stops the bridge.
                             self.stop.store(true, Ordering::Release);
                         } else {
-                            w.st.state = "stopped".into();
+                            st.state = "stopped".into();
                         }
-                        w.share();
                         r
                     })
                 })
@@ -360,10 +359,6 @@ impl Bridge {
             first
         })
     }
-
-    fn stopped(&self) -> bool {
-        self.stop.load(Ordering::Acquire)
-    }
 }
 
 fn lock(m: &Mutex<RouteStats>) -> MutexGuard<'_, RouteStats> {
@@ -371,37 +366,28 @@ fn lock(m: &Mutex<RouteStats>) -> MutexGuard<'_, RouteStats> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// One route's thread.
-struct Worker<'a> {
-    bridge: &'a Bridge,
-    route: &'a Route,
-    shared: &'a Mutex<RouteStats>,
+/// One route: its thread, and for an In route Zenoh's callbacks too.
+struct Worker {
+    stop: Arc<AtomicBool>,
+    /// The bridge's id, as stamped on what it publishes.
+    id: [u8; 16],
+    route: Route,
+    shared: Arc<Mutex<RouteStats>>,
     st: RouteStats,
     /// Out: whether a subscriber matches, kept by Zenoh's matching listener.
     matching: Option<Arc<AtomicBool>>,
 }
 
-/// An In route's queue of samples: FIFO (block) or ring (drop oldest).
-enum Queue {
-    Fifo(Subscriber<FifoChannelHandler<Sample>>),
-    Ring(Subscriber<RingChannelHandler<Sample>>),
-}
-
-impl Queue {
-    fn recv_timeout(&self, t: Duration) -> zenoh::Result<Option<Sample>> {
-        match self {
-            Queue::Fifo(s) => s.recv_timeout(t),
-            Queue::Ring(s) => s.recv_timeout(t),
-        }
+impl Worker {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
     }
-}
 
-impl Worker<'_> {
     fn share(&mut self) {
         if let Some(m) = &self.matching {
             self.st.matched = Some(m.load(Ordering::Acquire));
         }
-        lock(self.shared).clone_from(&self.st);
+        lock(&self.shared).clone_from(&self.st);
     }
 
     fn set_state(&mut self, state: String) {
@@ -417,9 +403,10 @@ impl Worker<'_> {
         &mut self,
         open: fn(&str, LocalKind) -> filemap::Result<T>,
     ) -> Option<(LocalKind, T)> {
-        let name = self.route.local();
+        let name = self.route.local().to_owned();
+        let name = name.as_str();
         loop {
-            if self.bridge.stopped() {
+            if self.stopped() {
                 return None;
             }
             let why = match local::kind_of(name) {
@@ -458,14 +445,14 @@ impl Worker<'_> {
         self.set_state(format!("reopening `{}`: {e}", self.route.local()));
     }
 
-    fn run_out(&mut self) -> Result<(), Error> {
-        let session = &self.bridge.session;
-        let origin = self.bridge.id;
+    fn run_out(mut self, session: &Session) -> Result<(), Error> {
+        let origin = self.id;
         // Consecutive across reopenings of the local object: a receiver
         // counts a gap only for messages really skipped.
         let mut seq: u64 = 0;
         'open: loop {
             let Some((kind, mut source)) = self.open(Source::open) else {
+                self.share();
                 return Ok(());
             };
             let bp = self.backpressure(kind);
@@ -502,7 +489,8 @@ impl Worker<'_> {
             self.set_state("running".into());
             let mut since_share = 0u64;
             loop {
-                if self.bridge.stopped() {
+                if self.stopped() {
+                    self.share();
                     return Ok(());
                 }
                 if bp == Backpressure::Block && !matching.load(Ordering::Acquire) {
@@ -557,116 +545,134 @@ impl Worker<'_> {
         }
     }
 
-    fn run_in(&mut self) -> Result<(), Error> {
-        let session = &self.bridge.session;
+    fn run_in(mut self, session: &Session) -> Result<(), Error> {
         // The local object first: a publisher in block mode waits until this
         // route subscribes, that is until it can deliver.
         let Some((kind, sink)) = self.open(Sink::open) else {
+            self.share();
             return Ok(());
         };
-        let mut sink = Some(sink);
         let bp = self.backpressure(kind);
-        let sub = session
-            .declare_subscriber(self.route.key().to_owned())
-            .allowed_origin(Locality::Remote);
-        let declared = |e: zenoh::Error| Error::Zenoh(format!("cannot declare a subscriber: {e}"));
-        let queue = match bp {
-            // A full FIFO holds Zenoh back, which holds the publisher back.
-            Backpressure::Block => Queue::Fifo(
-                sub.with(FifoChannel::new(self.route.queue))
-                    .wait()
-                    .map_err(declared)?,
-            ),
-            // A full ring drops its oldest sample; the gap is counted.
-            Backpressure::Drop => Queue::Ring(
-                sub.with(RingChannel::new(self.route.queue))
-                    .wait()
-                    .map_err(declared)?,
-            ),
-        };
         self.set_state("running".into());
-        let mut tracker = Tracker::default();
-        let mut since_share = 0u64;
+        let stop = self.stop.clone();
+        let route = Arc::new(Mutex::new(InRoute {
+            w: self,
+            sink: Some(sink),
+            bp,
+            tracker: Tracker::default(),
+            since_share: 0,
+        }));
+        // Samples are written into the local object from Zenoh's own thread,
+        // without a queue and a thread between: in block mode a full channel
+        // holds that thread, so Zenoh holds the publisher back.
+        let key = lock_in(&route).w.route.key().to_owned();
+        let sub = {
+            let route = route.clone();
+            session
+                .declare_subscriber(key)
+                .allowed_origin(Locality::Remote)
+                .callback(move |sample| lock_in(&route).deliver(&sample))
+                .wait()
+                .map_err(zerr("cannot declare a subscriber"))?
+        };
+        while !stop.load(Ordering::Acquire) {
+            std::thread::sleep(SLICE);
+            lock_in(&route).share_origins();
+        }
+        sub.undeclare()
+            .wait()
+            .map_err(zerr("cannot undeclare the subscriber"))?;
+        lock_in(&route).share_origins();
+        Ok(())
+    }
+}
+
+fn lock_in(m: &Mutex<InRoute>) -> MutexGuard<'_, InRoute> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// An In route's state, shared by its thread and Zenoh's callbacks.
+struct InRoute {
+    w: Worker,
+    sink: Option<Sink>,
+    bp: Backpressure,
+    tracker: Tracker,
+    since_share: u64,
+}
+
+impl InRoute {
+    /// Writes one sample into the local object (waiting for room in block
+    /// mode, for the object to be back if it went away).
+    fn deliver(&mut self, sample: &Sample) {
+        let w = &mut self.w;
+        if w.stopped() {
+            return;
+        }
+        let stamp = sample
+            .attachment()
+            .and_then(|a| Stamp::decode(&a.to_bytes()));
+        match stamp {
+            Some(s) if s.origin == w.id => {
+                w.st.echoes += 1;
+                return;
+            }
+            Some(s) => {
+                let gap = self.tracker.record(s);
+                w.st.lost = w.st.lost.saturating_add(gap);
+            }
+            None => w.st.foreign += 1,
+        }
+        let payload = sample.payload().to_bytes();
         loop {
-            if self.bridge.stopped() {
-                self.share_origins(&tracker);
-                return Ok(());
-            }
-            let sample = queue
-                .recv_timeout(SLICE)
-                .map_err(zerr("the subscription ended"))?;
-            let Some(sample) = sample else {
-                since_share = 0;
-                self.share_origins(&tracker);
-                continue;
+            let s = match &mut self.sink {
+                Some(s) => s,
+                None => match w.open(Sink::open) {
+                    Some((_, s)) => {
+                        w.set_state("running".into());
+                        self.sink.insert(s)
+                    }
+                    None => return,
+                },
             };
-            let stamp = sample
-                .attachment()
-                .and_then(|a| Stamp::decode(&a.to_bytes()));
-            match stamp {
-                Some(s) if s.origin == self.bridge.id => {
-                    self.st.echoes += 1;
-                    continue;
+            match s.put(&payload, self.bp == Backpressure::Block) {
+                Ok(Put::Done) => {
+                    w.st.messages += 1;
+                    w.st.bytes = w.st.bytes.saturating_add(payload.len() as u64);
+                    break;
                 }
-                Some(s) => {
-                    let gap = tracker.record(s);
-                    self.st.lost = self.st.lost.saturating_add(gap);
+                Ok(Put::Dropped) => {
+                    w.st.dropped += 1;
+                    break;
                 }
-                None => self.st.foreign += 1,
-            }
-            let payload = sample.payload().to_bytes();
-            loop {
-                let s = match &mut sink {
-                    Some(s) => s,
-                    None => match self.open(Sink::open) {
-                        Some((_, s)) => {
-                            self.set_state("running".into());
-                            sink.insert(s)
-                        }
-                        None => {
-                            self.share_origins(&tracker);
-                            return Ok(());
-                        }
-                    },
-                };
-                match s.put(&payload, bp == Backpressure::Block) {
-                    Ok(Put::Done) => {
-                        self.st.messages += 1;
-                        self.st.bytes = self.st.bytes.saturating_add(payload.len() as u64);
-                        break;
+                Ok(Put::Full) => {
+                    if w.stopped() {
+                        return;
                     }
-                    Ok(Put::Dropped) => {
-                        self.st.dropped += 1;
-                        break;
-                    }
-                    Ok(Put::Full) => {
-                        if self.bridge.stopped() {
-                            self.share_origins(&tracker);
-                            return Ok(());
-                        }
-                    }
-                    Err(e) if local::is_gone(&e) => {
-                        // Keep the message; write it into the reopened one.
-                        self.reopening(&e);
-                        sink = None;
-                    }
-                    Err(e) => {
-                        self.st.rejected += 1;
-                        self.st.last_error = Some(e.to_string());
-                        break;
-                    }
+                    w.share();
+                }
+                Err(e) if local::is_gone(&e) => {
+                    // Keep the message; write it into the reopened one.
+                    w.reopening(&e);
+                    self.sink = None;
+                }
+                Err(e) => {
+                    w.st.rejected += 1;
+                    w.st.last_error = Some(e.to_string());
+                    break;
                 }
             }
-            since_share += 1;
-            if since_share >= SHARE_EVERY {
-                since_share = 0;
-                self.share_origins(&tracker);
-            }
+        }
+        self.since_share += 1;
+        if self.since_share >= SHARE_EVERY {
+            self.share_origins();
         }
     }
 
-    fn share_origins(&mut self, t: &Tracker) {
-        self.st.origins = t
+    fn share_origins(&mut self) {
+        self.since_share = 0;
+        let w = &mut self.w;
+        w.st.origins = self
+            .tracker
             .origins()
             .map(|(o, p)| OriginStats {
                 origin: hex(o),
@@ -677,7 +683,7 @@ impl Worker<'_> {
                 out_of_order: p.out_of_order,
             })
             .collect();
-        self.st.origins.sort_by(|a, b| a.origin.cmp(&b.origin));
-        self.share();
+        w.st.origins.sort_by(|a, b| a.origin.cmp(&b.origin));
+        w.share();
     }
 }

@@ -73,12 +73,14 @@ impl Source {
     }
 
     /// Waits up to `slice` (for a `Latest` cell: `poll`) for the next
-    /// message and hands its bytes to `f`. `Ok(None)` when none came.
+    /// message and hands its bytes to `f`, as an owned buffer (copied once,
+    /// out of the ring, or moved out of the receive buffer). `Ok(None)` when
+    /// none came.
     pub(crate) fn next<R>(
         &mut self,
         slice: Duration,
         poll: Duration,
-        f: impl FnOnce(u64, &[u8]) -> R,
+        f: impl FnOnce(u64, Vec<u8>) -> R,
     ) -> filemap::Result<Option<(Got, R)>> {
         let got = |skipped| Got { skipped };
         match self {
@@ -88,18 +90,21 @@ impl Source {
                     // sample Zenoh sends.
                     let bytes = m.to_vec();
                     drop(m);
-                    Ok(Some((got(0), f(0, &bytes))))
+                    Ok(Some((got(0), f(0, bytes))))
                 }
                 Err(FmError::Timeout { .. }) => Ok(None),
                 Err(e) => Err(e),
             },
             Source::Mpmc(rx, buf) => match rx.recv_into_timeout(buf, slice) {
-                Ok(()) => Ok(Some((got(0), f(0, buf)))),
+                Ok(()) => Ok(Some((got(0), f(0, std::mem::take(buf))))),
                 Err(FmError::Timeout { .. }) => Ok(None),
                 Err(e) => Err(e),
             },
             Source::Broadcast(rx, m) => match rx.recv_into_timeout(m, slice) {
-                Ok(()) => Ok(Some((got(m.missed), f(m.missed, &m.data)))),
+                Ok(()) => Ok(Some((
+                    got(m.missed),
+                    f(m.missed, std::mem::take(&mut m.data)),
+                ))),
                 Err(FmError::Timeout { .. }) => Ok(None),
                 Err(e) => Err(e),
             },
@@ -117,7 +122,7 @@ impl Source {
                                 _ => 0,
                             };
                             *last = Some(v);
-                            return Ok(Some((got(skipped), f(skipped, buf))));
+                            return Ok(Some((got(skipped), f(skipped, buf.clone()))));
                         }
                     }
                     if std::time::Instant::now() >= deadline {

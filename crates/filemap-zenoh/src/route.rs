@@ -29,8 +29,9 @@ pub enum Backpressure {
     /// the local channel, and Zenoh holds the sender back meanwhile. The
     /// default for spsc and mpmc channels.
     Block,
-    /// Never wait: drop the oldest (broadcast, `Latest`, the In queue) or, for
-    /// a full spsc/mpmc channel, the newest message, and count the loss.
+    /// Never wait: drop the oldest (a broadcast channel or a `Latest` cell
+    /// overwrites it) or, at a full spsc/mpmc channel, the newest message,
+    /// and count the loss.
     /// Out: Zenoh's `CongestionControl::Drop`. The default for broadcast
     /// channels and `Latest` cells.
     Drop,
@@ -103,12 +104,9 @@ pub struct Route {
     pub(crate) local: String,
     pub(crate) key: String,
     pub(crate) backpressure: Option<Backpressure>,
-    pub(crate) queue: usize,
     pub(crate) poll: Duration,
 }
 
-/// Samples an In route holds between Zenoh and the local channel.
-pub const DEFAULT_QUEUE: usize = 1024;
 /// How often an Out route looks at a `Latest` cell for a new value.
 pub const DEFAULT_POLL: Duration = Duration::from_millis(1);
 
@@ -141,7 +139,6 @@ impl Route {
             local: local.to_owned(),
             key: key.to_owned(),
             backpressure: None,
-            queue: DEFAULT_QUEUE,
             poll: DEFAULT_POLL,
         }
     }
@@ -173,13 +170,6 @@ impl Route {
     /// kind: see [`Backpressure`]).
     pub fn backpressure(mut self, b: Backpressure) -> Route {
         self.backpressure = Some(b);
-        self
-    }
-
-    /// For an In route: how many samples may wait between Zenoh and the
-    /// local channel (default [`DEFAULT_QUEUE`]; at least 1).
-    pub fn queue(mut self, samples: usize) -> Route {
-        self.queue = samples.max(1);
         self
     }
 

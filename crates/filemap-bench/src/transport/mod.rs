@@ -16,6 +16,8 @@ pub(crate) mod spsc;
 #[cfg(unix)]
 pub(crate) mod unix_socket;
 pub(crate) mod waitset;
+#[cfg(feature = "zenoh")]
+pub(crate) mod zenoh;
 
 use std::process::Child;
 
@@ -101,6 +103,8 @@ macro_rules! with_transport {
             Family::UnixSocket => $f::<t::unix_socket::UnixSocket>($($arg),*),
             #[cfg(all(feature = "iceoryx2", target_os = "linux"))]
             Family::Iceoryx2 => $f::<t::iceoryx2::Iceoryx2>($($arg),*),
+            #[cfg(feature = "zenoh")]
+            Family::Zenoh => $f::<t::zenoh::Zenoh>($($arg),*),
             #[allow(unreachable_patterns)]
             other => Err($crate::error::BenchError::Unsupported(format!(
                 "{other:?} is not in this build"

@@ -36,9 +36,6 @@ pub struct Args {
     /// for spsc and mpmc channels, drop for broadcast channels and Latest cells).
     #[arg(long, value_parser = parse_backpressure)]
     backpressure: Option<Backpressure>,
-    /// Samples an In route may hold between Zenoh and its local channel.
-    #[arg(long, default_value_t = filemap_zenoh::DEFAULT_QUEUE)]
-    queue: usize,
     /// A bridge configuration file (JSON5): `zenoh` (Zenoh's configuration)
     /// and `routes`. Flags add to it.
     #[arg(long)]
@@ -126,11 +123,9 @@ fn config(a: &Args) -> Result<Config> {
             .ok_or_else(|| CliError::Usage(format!("--cfg {kv}: expected KEY=VALUE")))?;
         set(&mut c, k, v.to_owned())?;
     }
-    let with = |mut r: Route| {
-        if let Some(b) = a.backpressure {
-            r = r.backpressure(b);
-        }
-        r.queue(a.queue)
+    let with = |r: Route| match a.backpressure {
+        Some(b) => r.backpressure(b),
+        None => r,
     };
     for o in &a.outs {
         c.route(with(Route::parse_out(o).map_err(bridge_err)?));
