@@ -1,4 +1,4 @@
-//! Bridges [filemap](filemap) channels and `Latest` cells to other hosts
+//! Bridges [`filemap`] channels and `Latest` cells to other hosts
 //! over [Zenoh](https://zenoh.io): the producer on one machine and the
 //! consumer on another keep their filemap code, and a bridge on each host
 //! carries the messages between them.

@@ -195,7 +195,7 @@ fn report(
                     == (r.messages, r.lost, r.dropped, r.rejected, &r.state)
             });
             if last_one || !same {
-                eprintln!("{}", text(r));
+                eprintln!("{}{}", if last_one { "at exit: " } else { "" }, text(r));
             }
         }
     }
