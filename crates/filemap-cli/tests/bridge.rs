@@ -382,3 +382,59 @@ fn a_dead_consumer_is_replaced_and_the_bridge_reopens_its_channel() {
     assert_eq!(n(x, "lost"), 0, "{x}");
     assert_eq!(n(route(&ra, &src), "messages"), COUNT, "{ra}");
 }
+
+/// Killing the sending bridge mid-stream (the one that listens): a new one
+/// takes over the producer's channel, the receiving bridge reconnects by
+/// itself, and the stream resumes, as a new origin numbered from 0.
+#[test]
+fn a_killed_sending_bridge_is_replaced_and_the_stream_resumes() {
+    let t = unique("br");
+    let (src, dst) = (format!("hA-{t}-src"), format!("hB-{t}-dst"));
+    let key = format!("test/{t}/restart-a");
+    let port = free_port();
+    let listen = format!("tcp/127.0.0.1:{port}");
+    let count = COUNT.to_string();
+    let out = format!("{src}:{key}");
+    let a_args = ["--out", &out, "--listen", &listen];
+
+    let cons = Helper::spawn(&["numbered-recv", &dst, &count, CAP, "gaps", "30000"]);
+    ready(&cons);
+    let bridge_a = Bridge::start(&a_args);
+    let bridge_b = Bridge::start(&[
+        "--in",
+        &format!("{key}:{dst}"),
+        "--connect",
+        &listen,
+        "--listen",
+        "tcp/127.0.0.1:0",
+    ]);
+    let prod = Helper::spawn(&["numbered-send", &src, &count, CAP, "min8"]);
+    ready(&prod);
+    bridge_b.until("20,000 messages delivered", |v| {
+        n(route(v, &dst), "messages") >= 20_000
+    });
+    bridge_a.kill();
+    let bridge_a2 = Bridge::start(&a_args);
+
+    let got = parse_got(&cons.line());
+    assert_eq!(prod.line(), format!("sent {COUNT}"));
+    eprintln!("sender restart: the consumer: {got:?}");
+    assert_eq!(got.last, COUNT as i64 - 1, "{got:?}");
+    assert!(got.gaps <= 1, "{got:?}");
+    assert_eq!(got.got + got.missing, COUNT, "{got:?}");
+    let ra = bridge_a2.stop();
+    let rb = bridge_b.stop();
+    let x = route(&rb, &dst);
+    // Two origins, the first bridge's run and the second's, each without a
+    // gap; the second numbered what it read from 0.
+    let origins = x["origins"].as_array().unwrap();
+    assert_eq!(origins.len(), 2, "{x}");
+    let new = origins
+        .iter()
+        .find(|o| o["origin"] == ra["bridge"])
+        .unwrap_or_else(|| panic!("no origin for the new bridge: {x}"));
+    assert_eq!(n(new, "first_seq"), 0, "{x}");
+    assert_eq!(n(x, "lost"), 0, "{x}");
+    assert_eq!(n(x, "messages"), got.got, "{x}");
+    assert_eq!(n(route(&ra, &src), "messages"), n(new, "received"), "{ra}");
+}

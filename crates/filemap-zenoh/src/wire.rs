@@ -65,30 +65,49 @@ pub struct Progress {
     pub out_of_order: u64,
 }
 
+/// How many origins a [`Tracker`] remembers: every run of a publishing
+/// bridge is a new origin, and anyone may stamp samples with made-up ones,
+/// so the least recently heard is forgotten past this many.
+pub const MAX_ORIGINS: usize = 256;
+
 /// The loss count of one receiving route, per origin.
 #[derive(Debug, Default)]
 pub struct Tracker {
-    origins: HashMap<[u8; 16], Progress>,
+    /// Each origin's progress, and when it was last heard (a message count).
+    origins: HashMap<[u8; 16], (Progress, u64)>,
+    /// Messages recorded: the clock of `origins`.
+    clock: u64,
+    /// Losses counted for origins since forgotten.
+    forgotten_lost: u64,
 }
 
 impl Tracker {
     /// Records a message; returns how many were missed just before it.
     pub fn record(&mut self, s: Stamp) -> u64 {
+        self.clock += 1;
+        let now = self.clock;
         match self.origins.get_mut(&s.origin) {
             None => {
+                if self.origins.len() >= MAX_ORIGINS {
+                    self.forget_oldest();
+                }
                 self.origins.insert(
                     s.origin,
-                    Progress {
-                        first_seq: s.seq,
-                        last_seq: s.seq,
-                        received: 1,
-                        lost: 0,
-                        out_of_order: 0,
-                    },
+                    (
+                        Progress {
+                            first_seq: s.seq,
+                            last_seq: s.seq,
+                            received: 1,
+                            lost: 0,
+                            out_of_order: 0,
+                        },
+                        now,
+                    ),
                 );
                 0
             }
-            Some(p) => {
+            Some((p, seen)) => {
+                *seen = now;
                 p.received = p.received.saturating_add(1);
                 if s.seq > p.last_seq {
                     // Wrapping is impossible here (seq > last_seq); a hostile
@@ -105,16 +124,24 @@ impl Tracker {
         }
     }
 
-    /// Each origin's progress.
-    pub fn origins(&self) -> impl Iterator<Item = (&[u8; 16], &Progress)> {
-        self.origins.iter()
+    fn forget_oldest(&mut self) {
+        let oldest = self.origins.iter().min_by_key(|(_, (_, seen))| *seen);
+        if let Some((&o, &(p, _))) = oldest {
+            self.forgotten_lost = self.forgotten_lost.saturating_add(p.lost);
+            self.origins.remove(&o);
+        }
     }
 
-    /// Total messages missed, over all origins.
+    /// Each origin's progress (at most [`MAX_ORIGINS`]).
+    pub fn origins(&self) -> impl Iterator<Item = (&[u8; 16], &Progress)> {
+        self.origins.iter().map(|(o, (p, _))| (o, p))
+    }
+
+    /// Total messages missed, over all origins (forgotten ones included).
     pub fn lost(&self) -> u64 {
         self.origins
             .values()
-            .fold(0u64, |a, p| a.saturating_add(p.lost))
+            .fold(self.forgotten_lost, |a, (p, _)| a.saturating_add(p.lost))
     }
 }
 
@@ -170,5 +197,30 @@ mod tests {
         // A hostile number saturates instead of overflowing.
         assert_eq!(t.record(b(u64::MAX)), u64::MAX - 3);
         assert_eq!(t.record(b(u64::MAX)), 0);
+        assert_eq!(t.lost(), u64::MAX);
+    }
+
+    #[test]
+    fn made_up_origins_cannot_grow_it_without_bound() {
+        let mut t = Tracker::default();
+        let one = |n: u64, seq| Stamp {
+            origin: {
+                let mut o = [0u8; 16];
+                o[..8].copy_from_slice(&n.to_le_bytes());
+                o
+            },
+            seq,
+        };
+        t.record(one(0, 0));
+        t.record(one(0, 5)); // 4 lost
+        for n in 1..=10_000 {
+            t.record(one(n, 0));
+        }
+        assert_eq!(t.origins().count(), MAX_ORIGINS);
+        // The first origin was forgotten, its losses were not.
+        assert!(t.origins().all(|(o, _)| o[..8] != 0u64.to_le_bytes()));
+        assert_eq!(t.lost(), 4);
+        // The most recently heard are kept.
+        assert!(t.origins().any(|(o, _)| o[..8] == 10_000u64.to_le_bytes()));
     }
 }
