@@ -923,6 +923,8 @@ mod tests {
             Peer::Pipe,
             Peer::UnixSocket,
             Peer::Iceoryx2,
+            Peer::ZenohPubSub,
+            Peer::ZenohBridge,
         ];
         assert_eq!(PEERS.len(), all.len());
         for p in all {
