@@ -194,6 +194,20 @@ fn report(
                 (l.messages, l.lost, l.dropped, l.rejected, &l.state)
                     == (r.messages, r.lost, r.dropped, r.rejected, &r.state)
             });
+            // A publisher heard for the first time: say where it was joined,
+            // so that a gap across a restart shows (the messages before it
+            // were delivered by an earlier run, or lost).
+            for o in &r.origins {
+                let known = last
+                    .get(i)
+                    .is_some_and(|l| l.origins.iter().any(|p| p.origin == o.origin));
+                if !known {
+                    eprintln!(
+                        "{}: hearing bridge {} from message {} on",
+                        r.route, o.origin, o.first_seq
+                    );
+                }
+            }
             if last_one || !same {
                 eprintln!("{}{}", if last_one { "at exit: " } else { "" }, text(r));
             }
