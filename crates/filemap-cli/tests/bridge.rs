@@ -112,7 +112,10 @@ fn parse_got(line: &str) -> Got {
             .unwrap_or_else(|| panic!("consumer said {line:?}"));
         w[i + 1]
     };
-    let widest = w.iter().position(|x| *x == "widest").expect("widest");
+    let widest = w
+        .iter()
+        .position(|x| *x == "widest")
+        .unwrap_or_else(|| panic!("consumer said {line:?}"));
     Got {
         got: at("got").parse().unwrap(),
         last: at("last").parse().unwrap(),

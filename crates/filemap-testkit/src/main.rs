@@ -322,7 +322,8 @@ fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
         println!("{line}");
         std::io::stdout().flush().unwrap();
     };
-    const ROLES: [&str; 23] = [
+    const ROLES: [&str; 24] = [
+        "spsc-take",
         "numbered-send",
         "numbered-recv",
         "latest-read",
@@ -526,7 +527,8 @@ fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
         }
         // The bridge tests' producer: creates the spsc channel NAME of CAP
         // bytes and sends COUNT numbered messages (1 B to 64 KiB; with
-        // `min8` at least 8, so that each carries its number).
+        // `min8` at least 8, so that each carries its number). A receiver
+        // that dies is waited for: a new one takes its end over.
         ["numbered-send", name, count, cap, rest @ ..] => {
             use filemap_testkit::{numbered_fill, numbered_len};
             let mut tx = Sender::create(name, cap.parse().expect("capacity"))?;
@@ -534,7 +536,21 @@ fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
             let min8 = rest.contains(&"min8");
             let count: u64 = count.parse().expect("count");
             for n in 0..count {
-                let mut slot = tx.reserve(numbered_len(n, min8))?;
+                // A receiver that dies (a bridge killed) is waited for, for
+                // up to 60 s: a new one takes its end over.
+                let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+                let mut slot = loop {
+                    match tx
+                        .reserve_timeout(numbered_len(n, min8), std::time::Duration::from_secs(60))
+                    {
+                        Err(Error::PeerGone { .. }) if std::time::Instant::now() < until => {
+                            // No wake-up comes from a receiver that is not
+                            // there yet: look again shortly.
+                            std::thread::sleep(std::time::Duration::from_millis(5));
+                        }
+                        r => break r?,
+                    }
+                };
                 // SAFETY: a filemap receiver never writes unpublished bytes.
                 numbered_fill(n, unsafe { slot.as_mut_slice() });
                 slot.commit();
@@ -744,6 +760,24 @@ fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
                 rx.recv()?;
             }
             Ok(format!("drained {count}"))
+        }
+        // Opens the spsc channel NAME as its receiver, receives COUNT
+        // messages (then frees their space at once with `release`, or
+        // leaves that to the batch with `keep`), says so, and holds the
+        // channel, idle, until killed.
+        ["spsc-take", name, count, how] => {
+            let mut rx = Receiver::open(name)?;
+            let count: u64 = count.parse().expect("count");
+            for _ in 0..count {
+                rx.recv()?;
+            }
+            if *how == "release" {
+                rx.release();
+            }
+            say(&format!("took {count}"));
+            loop {
+                std::thread::park();
+            }
         }
         // Opens the spsc channel NAME as its sender and holds it, idle,
         // until killed.

@@ -170,6 +170,26 @@ fn receiver_killed_leaves_the_sender_an_error_and_a_live_one_is_exclusive() {
     assert!(rx2.try_recv().unwrap().is_some());
 }
 
+/// A receiver that takes over a dead one's end resumes after the last space
+/// the dead one freed: without `release`, what it received since (less than
+/// a quarter of the ring here) comes again; with `release`, nothing does.
+#[test]
+fn a_receiver_taking_over_resumes_after_the_dead_ones_last_release() {
+    for (how, first) in [("keep", 0u8), ("release", 3u8)] {
+        let name = unique("spsc-takeover");
+        let mut tx = Sender::create(&name, 1 << 12).unwrap();
+        for i in 0..10u8 {
+            tx.send(&[i; 8]).unwrap();
+        }
+        let taker = Helper::spawn(&["spsc-take", &name, "3", how]);
+        assert_eq!(taker.line(), "took 3");
+        taker.kill();
+        let mut rx = Receiver::open(&name).unwrap();
+        let m = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+        assert_eq!(m.to_vec(), vec![first; 8], "{how}");
+    }
+}
+
 #[test]
 fn message_sizes_from_zero_to_the_limit_and_beyond() {
     let name = unique("spsc-sizes");

@@ -84,17 +84,19 @@ impl Source {
     ) -> filemap::Result<Option<(Got, R)>> {
         let got = |skipped| Got { skipped };
         match self {
-            Source::Spsc(rx) => match rx.recv_timeout(slice) {
-                Ok(m) => {
-                    // The message is borrowed in place; one copy, into the
-                    // sample Zenoh sends.
-                    let bytes = m.to_vec();
-                    drop(m);
-                    Ok(Some((got(0), f(0, bytes))))
-                }
-                Err(FmError::Timeout { .. }) => Ok(None),
-                Err(e) => Err(e),
-            },
+            Source::Spsc(rx) => {
+                // The message is borrowed in place; one copy, into the
+                // sample Zenoh sends.
+                let bytes = match rx.recv_timeout(slice) {
+                    Ok(m) => m.to_vec(),
+                    Err(FmError::Timeout { .. }) => return Ok(None),
+                    Err(e) => return Err(e),
+                };
+                // Free it now: a bridge that takes over this channel after
+                // this one died must not publish it again.
+                rx.release();
+                Ok(Some((got(0), f(0, bytes))))
+            }
             Source::Mpmc(rx, buf) => match rx.recv_into_timeout(buf, slice) {
                 Ok(()) => Ok(Some((got(0), f(0, std::mem::take(buf))))),
                 Err(FmError::Timeout { .. }) => Ok(None),

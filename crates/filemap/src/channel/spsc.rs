@@ -593,6 +593,33 @@ impl Receiver {
             .map_err(|reason| corrupt(&self.seg, reason))
     }
 
+    /// Frees, now, the space of every message received and dropped so far.
+    ///
+    /// The receiver otherwise tells the sender in batches, every quarter of
+    /// the ring and before it waits, which is cheaper. The batches matter
+    /// when this receiver dies. A process that takes its end over
+    /// ([`Receiver::open`] once the holder died) starts after the last space
+    /// freed, so it receives again what the dead one had received since.
+    /// Call this after a message whose handling must not be repeated. (The
+    /// Zenoh bridge calls it before it publishes each message: a bridge
+    /// killed in between loses that message instead of sending it twice.)
+    ///
+    /// ```
+    /// use filemap::channel::spsc::{Receiver, Sender};
+    ///
+    /// let mut tx = Sender::create("filemap-doc-spsc-release", 4096)?;
+    /// let mut rx = Receiver::open("filemap-doc-spsc-release")?;
+    /// tx.send(b"job 1")?;
+    /// let job = rx.recv()?.to_vec();
+    /// // ... handle `job` ...
+    /// rx.release(); // a receiver taking over from here never gets job 1 again
+    /// # assert_eq!(job, b"job 1");
+    /// # Ok::<(), filemap::Error>(())
+    /// ```
+    pub fn release(&mut self) {
+        self.publish();
+    }
+
     /// Publishes what was consumed (the ring is empty, or we are about to wait)
     /// and wakes a sender waiting for space.
     #[inline]
