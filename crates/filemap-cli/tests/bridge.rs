@@ -9,19 +9,13 @@
 use std::process::Command;
 use std::time::Instant;
 
-use filemap_testkit::{unique, Helper, DEADLINE};
+use filemap_testkit::{free_port, unique, Helper, DEADLINE};
 use serde_json::Value;
 
 /// Messages per stream.
 const COUNT: u64 = 100_000;
 /// Channel capacity: room for a few 64 KiB messages.
 const CAP: &str = "1048576";
-
-/// A loopback port nothing listens on (free when this returns).
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-    l.local_addr().expect("its address").port()
-}
 
 /// A running `filemap bridge --json`.
 struct Bridge {
@@ -30,7 +24,8 @@ struct Bridge {
 }
 
 impl Bridge {
-    fn start(args: &[&str]) -> Bridge {
+    fn start<S: AsRef<str>>(args: &[S]) -> Bridge {
+        let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_filemap"));
         cmd.args([
             "bridge",
@@ -39,7 +34,7 @@ impl Bridge {
             "0.2",
             "--no-multicast-scouting",
         ])
-        .args(args);
+        .args(&args);
         let what = format!("filemap bridge {}", args.join(" "));
         Bridge {
             h: Helper::spawn_cmd(&mut cmd, &what),
@@ -132,6 +127,70 @@ fn ready(h: &Helper) {
     assert_eq!(h.line(), "ready");
 }
 
+/// One stream from a producer on host A to a consumer on host B: the
+/// channel names, the key, and A's endpoint, which B connects to.
+struct OneWay {
+    src: String,
+    dst: String,
+    key: String,
+    listen: String,
+}
+
+impl OneWay {
+    fn new(what: &str) -> OneWay {
+        let t = unique("br");
+        OneWay {
+            src: format!("hA-{t}-src"),
+            dst: format!("hB-{t}-dst"),
+            key: format!("test/{t}/{what}"),
+            listen: format!("tcp/127.0.0.1:{}", free_port()),
+        }
+    }
+
+    /// Bridge A's arguments: publish `src`, listen; then `extra`.
+    fn a_args(&self, extra: &[&str]) -> Vec<String> {
+        let mut v = vec![
+            "--out".to_owned(),
+            format!("{}:{}", self.src, self.key),
+            "--listen".into(),
+            self.listen.clone(),
+        ];
+        v.extend(extra.iter().map(|e| e.to_string()));
+        v
+    }
+
+    /// Bridge B's arguments: write into `dst`, connect to A; then `extra`.
+    fn b_args(&self, extra: &[&str]) -> Vec<String> {
+        let mut v = vec![
+            "--in".to_owned(),
+            format!("{}:{}", self.key, self.dst),
+            "--connect".into(),
+            self.listen.clone(),
+            "--listen".into(),
+            "tcp/127.0.0.1:0".into(),
+        ];
+        v.extend(extra.iter().map(|e| e.to_string()));
+        v
+    }
+
+    /// The consumer of `dst` (`numbered-recv`), once ready.
+    fn consumer(&self, cap: &str, extra: &[&str]) -> Helper {
+        let count = COUNT.to_string();
+        let mut args = vec!["numbered-recv", &self.dst, &count, cap];
+        args.extend_from_slice(extra);
+        let h = Helper::spawn(&args);
+        ready(&h);
+        h
+    }
+
+    /// The producer of `src` (`numbered-send`, numbered messages), once ready.
+    fn producer(&self, cap: &str) -> Helper {
+        let h = Helper::spawn(&["numbered-send", &self.src, &COUNT.to_string(), cap, "min8"]);
+        ready(&h);
+        h
+    }
+}
+
 /// Block mode, both directions at once: 100,000 numbered messages of 1 B to
 /// 64 KiB from a producer on host A to a consumer on host B, and as many
 /// from B to A, every one delivered, in order, byte-exact.
@@ -209,57 +268,26 @@ fn block_mode_delivers_every_message_both_ways() {
 /// equals the gaps in the numbers the consumer received.
 #[test]
 fn drop_mode_counts_what_it_loses() {
-    let t = unique("br");
-    let (src, dst) = (format!("hA-{t}-src"), format!("hB-{t}-dst"));
-    let key = format!("test/{t}/drop");
-    let port = free_port();
-    let listen = format!("tcp/127.0.0.1:{port}");
-    let count = COUNT.to_string();
-
+    let w = OneWay::new("drop");
+    let (src, dst) = (&w.src, &w.dst);
     // 256 KiB: room for two of the largest messages.
-    let cons = Helper::spawn(&[
-        "numbered-recv",
-        &dst,
-        &count,
-        "262144",
-        "gaps",
-        "3000",
-        "pace=5",
-    ]);
-    ready(&cons);
-    let bridge_a = Bridge::start(&[
-        "--out",
-        &format!("{src}:{key}"),
-        "--backpressure",
-        "drop",
-        "--listen",
-        &listen,
-    ]);
-    let bridge_b = Bridge::start(&[
-        "--in",
-        &format!("{key}:{dst}"),
-        "--backpressure",
-        "drop",
-        "--connect",
-        &listen,
-        "--listen",
-        "tcp/127.0.0.1:0",
-    ]);
+    let cons = w.consumer("262144", &["gaps", "3000", "pace=5"]);
+    let bridge_a = Bridge::start(&w.a_args(&["--backpressure", "drop"]));
+    let bridge_b = Bridge::start(&w.b_args(&["--backpressure", "drop"]));
     // Produce once B subscribes (drop mode does not wait for subscribers;
     // what is published before B's subscription reaches A is not counted,
     // and the check below looks only at what B saw).
     bridge_b.until("the In route running", |v| {
-        route(v, &dst)["state"] == "running"
+        route(v, dst)["state"] == "running"
     });
-    let prod = Helper::spawn(&["numbered-send", &src, &count, "262144", "min8"]);
-    ready(&prod);
+    let prod = w.producer("262144");
     assert_eq!(prod.line(), format!("sent {COUNT}"));
     let got = parse_got(&cons.line());
 
     let rb = bridge_b.stop();
     let ra = bridge_a.stop();
-    assert_eq!(n(route(&ra, &src), "messages"), COUNT, "{ra}");
-    let x = route(&rb, &dst);
+    assert_eq!(n(route(&ra, src), "messages"), COUNT, "{ra}");
+    let x = route(&rb, dst);
     let origins = x["origins"].as_array().unwrap();
     assert_eq!(origins.len(), 1, "{x}");
     let (first, last) = (n(&origins[0], "first_seq"), n(&origins[0], "last_seq"));
@@ -284,33 +312,17 @@ fn drop_mode_counts_what_it_loses() {
 /// the new bridge reports as where it joined.
 #[test]
 fn a_killed_bridge_is_replaced_and_the_stream_resumes() {
-    let t = unique("br");
-    let (src, dst) = (format!("hA-{t}-src"), format!("hB-{t}-dst"));
-    let key = format!("test/{t}/restart");
-    let port = free_port();
-    let listen = format!("tcp/127.0.0.1:{port}");
-    let count = COUNT.to_string();
-    let b_args = [
-        "--in".to_owned(),
-        format!("{key}:{dst}"),
-        "--connect".into(),
-        listen.clone(),
-        "--listen".into(),
-        "tcp/127.0.0.1:0".into(),
-    ];
-    let b_args: Vec<&str> = b_args.iter().map(String::as_str).collect();
-
-    let cons = Helper::spawn(&["numbered-recv", &dst, &count, CAP, "gaps", "30000"]);
-    ready(&cons);
-    let bridge_a = Bridge::start(&["--out", &format!("{src}:{key}"), "--listen", &listen]);
-    let bridge_b = Bridge::start(&b_args);
-    let prod = Helper::spawn(&["numbered-send", &src, &count, CAP, "min8"]);
-    ready(&prod);
+    let w = OneWay::new("restart");
+    let (src, dst) = (&w.src, &w.dst);
+    let cons = w.consumer(CAP, &["gaps", "30000"]);
+    let bridge_a = Bridge::start(&w.a_args(&[]));
+    let bridge_b = Bridge::start(&w.b_args(&[]));
+    let prod = w.producer(CAP);
     bridge_b.until("20,000 messages delivered", |v| {
-        n(route(v, &dst), "messages") >= 20_000
+        n(route(v, dst), "messages") >= 20_000
     });
     bridge_b.kill();
-    let bridge_b2 = Bridge::start(&b_args);
+    let bridge_b2 = Bridge::start(&w.b_args(&[]));
 
     let got = parse_got(&cons.line());
     assert_eq!(prod.line(), format!("sent {COUNT}"));
@@ -318,7 +330,7 @@ fn a_killed_bridge_is_replaced_and_the_stream_resumes() {
     assert_eq!(got.got + got.missing, COUNT, "{got:?}");
     let rb = bridge_b2.stop();
     let ra = bridge_a.stop();
-    let x = route(&rb, &dst);
+    let x = route(&rb, dst);
     let origins = x["origins"].as_array().unwrap();
     assert_eq!(origins.len(), 1, "{x}");
     let first = n(&origins[0], "first_seq");
@@ -333,7 +345,7 @@ fn a_killed_bridge_is_replaced_and_the_stream_resumes() {
         assert_eq!(got.missing, first - 1 - got.widest.0 as u64, "{got:?}");
     }
     // The sending bridge noticed, waited, and carried on by itself.
-    assert_eq!(n(route(&ra, &src), "messages"), COUNT, "{ra}");
+    assert_eq!(n(route(&ra, src), "messages"), COUNT, "{ra}");
     assert!(first > 0 && first < COUNT, "{x}");
 }
 
@@ -342,32 +354,17 @@ fn a_killed_bridge_is_replaced_and_the_stream_resumes() {
 /// name, by itself.
 #[test]
 fn a_dead_consumer_is_replaced_and_the_bridge_reopens_its_channel() {
-    let t = unique("br");
-    let (src, dst) = (format!("hA-{t}-src"), format!("hB-{t}-dst"));
-    let key = format!("test/{t}/reopen");
-    let port = free_port();
-    let listen = format!("tcp/127.0.0.1:{port}");
-    let count = COUNT.to_string();
-
-    let cons = Helper::spawn(&["numbered-recv", &dst, &count, CAP, "gaps", "30000"]);
-    ready(&cons);
-    let bridge_a = Bridge::start(&["--out", &format!("{src}:{key}"), "--listen", &listen]);
-    let bridge_b = Bridge::start(&[
-        "--in",
-        &format!("{key}:{dst}"),
-        "--connect",
-        &listen,
-        "--listen",
-        "tcp/127.0.0.1:0",
-    ]);
-    let prod = Helper::spawn(&["numbered-send", &src, &count, CAP, "min8"]);
-    ready(&prod);
+    let w = OneWay::new("reopen");
+    let (src, dst) = (&w.src, &w.dst);
+    let cons = w.consumer(CAP, &["gaps", "30000"]);
+    let bridge_a = Bridge::start(&w.a_args(&[]));
+    let bridge_b = Bridge::start(&w.b_args(&[]));
+    let prod = w.producer(CAP);
     bridge_b.until("10,000 messages delivered", |v| {
-        n(route(v, &dst), "messages") >= 10_000
+        n(route(v, dst), "messages") >= 10_000
     });
     cons.kill();
-    let cons2 = Helper::spawn(&["numbered-recv", &dst, &count, CAP, "gaps", "30000", "retry"]);
-    ready(&cons2);
+    let cons2 = w.consumer(CAP, &["gaps", "30000", "retry"]);
     let got = parse_got(&cons2.line());
     assert_eq!(prod.line(), format!("sent {COUNT}"));
     // The new consumer gets every message from where it came in to the end.
@@ -379,11 +376,11 @@ fn a_dead_consumer_is_replaced_and_the_bridge_reopens_its_channel() {
     assert_eq!(got.got, COUNT - got.widest.1, "{got:?}");
     let rb = bridge_b.stop();
     let ra = bridge_a.stop();
-    let x = route(&rb, &dst);
+    let x = route(&rb, dst);
     eprintln!("reopen: the new consumer got {got:?}; bridge B: {x}");
     assert!(n(x, "reopened") >= 1, "{x}");
     assert_eq!(n(x, "lost"), 0, "{x}");
-    assert_eq!(n(route(&ra, &src), "messages"), COUNT, "{ra}");
+    assert_eq!(n(route(&ra, src), "messages"), COUNT, "{ra}");
 }
 
 /// Killing the sending bridge mid-stream (the one that listens): a new one
@@ -391,33 +388,17 @@ fn a_dead_consumer_is_replaced_and_the_bridge_reopens_its_channel() {
 /// itself, and the stream resumes, as a new origin numbered from 0.
 #[test]
 fn a_killed_sending_bridge_is_replaced_and_the_stream_resumes() {
-    let t = unique("br");
-    let (src, dst) = (format!("hA-{t}-src"), format!("hB-{t}-dst"));
-    let key = format!("test/{t}/restart-a");
-    let port = free_port();
-    let listen = format!("tcp/127.0.0.1:{port}");
-    let count = COUNT.to_string();
-    let out = format!("{src}:{key}");
-    let a_args = ["--out", &out, "--listen", &listen];
-
-    let cons = Helper::spawn(&["numbered-recv", &dst, &count, CAP, "gaps", "30000"]);
-    ready(&cons);
-    let bridge_a = Bridge::start(&a_args);
-    let bridge_b = Bridge::start(&[
-        "--in",
-        &format!("{key}:{dst}"),
-        "--connect",
-        &listen,
-        "--listen",
-        "tcp/127.0.0.1:0",
-    ]);
-    let prod = Helper::spawn(&["numbered-send", &src, &count, CAP, "min8"]);
-    ready(&prod);
+    let w = OneWay::new("restart-a");
+    let (src, dst) = (&w.src, &w.dst);
+    let cons = w.consumer(CAP, &["gaps", "30000"]);
+    let bridge_a = Bridge::start(&w.a_args(&[]));
+    let bridge_b = Bridge::start(&w.b_args(&[]));
+    let prod = w.producer(CAP);
     bridge_b.until("20,000 messages delivered", |v| {
-        n(route(v, &dst), "messages") >= 20_000
+        n(route(v, dst), "messages") >= 20_000
     });
     bridge_a.kill();
-    let bridge_a2 = Bridge::start(&a_args);
+    let bridge_a2 = Bridge::start(&w.a_args(&[]));
 
     let got = parse_got(&cons.line());
     assert_eq!(prod.line(), format!("sent {COUNT}"));
@@ -427,7 +408,7 @@ fn a_killed_sending_bridge_is_replaced_and_the_stream_resumes() {
     assert_eq!(got.got + got.missing, COUNT, "{got:?}");
     let ra = bridge_a2.stop();
     let rb = bridge_b.stop();
-    let x = route(&rb, &dst);
+    let x = route(&rb, dst);
     // Two origins, the first bridge's run and the second's, each without a
     // gap; the second numbered what it read from 0.
     let origins = x["origins"].as_array().unwrap();
@@ -439,5 +420,5 @@ fn a_killed_sending_bridge_is_replaced_and_the_stream_resumes() {
     assert_eq!(n(new, "first_seq"), 0, "{x}");
     assert_eq!(n(x, "lost"), 0, "{x}");
     assert_eq!(n(x, "messages"), got.got, "{x}");
-    assert_eq!(n(route(&ra, &src), "messages"), n(new, "received"), "{ra}");
+    assert_eq!(n(route(&ra, src), "messages"), n(new, "received"), "{ra}");
 }

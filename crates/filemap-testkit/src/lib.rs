@@ -256,6 +256,13 @@ impl Drop for Helper {
     }
 }
 
+/// A loopback TCP port nothing listens on (free when this returns; for
+/// tests that give Zenoh an explicit endpoint).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    l.local_addr().expect("its address").port()
+}
+
 /// Waits until `cond` holds, polling, for at most [`DEADLINE`].
 pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let end = Instant::now() + DEADLINE;
@@ -289,12 +296,16 @@ pub fn message_fill(n: u64, buf: &mut [u8]) {
 
 /// Checks that `got` is message `n`; returns what is wrong otherwise.
 pub fn message_check(n: u64, max: usize, got: &[u8]) -> Result<(), String> {
-    let len = message_len(n, max);
+    check_bytes(n, message_len(n, max), message_fill, got)
+}
+
+/// Checks that `got` is the `len` bytes `fill` makes for message `n`.
+fn check_bytes(n: u64, len: usize, fill: fn(u64, &mut [u8]), got: &[u8]) -> Result<(), String> {
     if got.len() != len {
         return Err(format!("message {n}: {} bytes, expected {len}", got.len()));
     }
     let mut want = vec![0; len];
-    message_fill(n, &mut want);
+    fill(n, &mut want);
     if got != want.as_slice() {
         return Err(format!("message {n}: wrong bytes"));
     }
@@ -338,14 +349,5 @@ pub fn numbered_of(got: &[u8]) -> Option<u64> {
 
 /// Checks that `got` is numbered message `n`, whole; says what is wrong.
 pub fn numbered_check(n: u64, min8: bool, got: &[u8]) -> Result<(), String> {
-    let len = numbered_len(n, min8);
-    if got.len() != len {
-        return Err(format!("message {n}: {} bytes, expected {len}", got.len()));
-    }
-    let mut want = vec![0; len];
-    numbered_fill(n, &mut want);
-    if got != want.as_slice() {
-        return Err(format!("message {n}: wrong bytes"));
-    }
-    Ok(())
+    check_bytes(n, numbered_len(n, min8), numbered_fill, got)
 }

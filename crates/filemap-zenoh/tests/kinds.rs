@@ -3,30 +3,12 @@
 //! scouting off) in this process. The bridge between processes and hosts is
 //! tested with real processes in `filemap-cli/tests/bridge.rs`.
 
-use std::time::{Duration, Instant};
-
 use filemap::channel::{broadcast, mpmc};
 use filemap::sync::{LatestBytesReader, LatestBytesWriter};
+use filemap_testkit::{free_port, unique, wait_until, DEADLINE};
 use filemap_zenoh::wire::Stamp;
 use filemap_zenoh::{Bridge, Config, Error, Route, RouteStats};
 use zenoh::Wait;
-
-const DEADLINE: Duration = Duration::from_secs(60);
-
-fn unique(tag: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "fmzt-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-    l.local_addr().expect("its address").port()
-}
 
 /// Zenoh on loopback only: listen on `listen`, connect to `connect`.
 fn zenoh_config(listen: &str, connect: Option<&str>) -> zenoh::Config {
@@ -48,15 +30,6 @@ fn bridge(listen: &str, connect: Option<&str>, routes: Vec<Route>) -> Bridge {
         c.route(r);
     }
     Bridge::new(c).expect("a bridge")
-}
-
-/// Waits until `cond` holds, polling, for at most [`DEADLINE`].
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + DEADLINE;
-    while !cond() {
-        assert!(Instant::now() < end, "not within {DEADLINE:?}: {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 fn stats<'a>(all: &'a [RouteStats], local: &str) -> &'a RouteStats {
