@@ -28,6 +28,9 @@ pub struct Object {
     /// For a named file mapping, the file's absolute path (null for memory,
     /// and on Windows in a process that did not create the name).
     pub file: Option<String>,
+    /// For a named file mapping this user would refuse to follow
+    /// (`AccessDenied` on open): why; null otherwise.
+    pub untrusted: Option<String>,
     /// `transient`, `persistent` or `foreign`.
     pub lifetime: Option<&'static str>,
     /// `live`, `stale`, `idle` or `foreign`.
@@ -107,6 +110,7 @@ impl From<&ObjectInfo> for Object {
             mode: Some(format!("{:04o}", o.mode)),
             backing: o.backing.as_str(),
             file: o.file.clone(),
+            untrusted: o.untrusted.clone(),
             lifetime: Some(o.origin.as_str()),
             state: Some(o.state.as_str()),
             segment: o.header.as_ref().map(Segment::from),
@@ -137,6 +141,7 @@ impl Object {
             mode: None,
             backing: m.backing().as_str(),
             file: m.file_path().map(str::to_owned),
+            untrusted: None,
             lifetime: None,
             state: None,
             segment: header.map(Segment::from),
@@ -165,6 +170,9 @@ impl Object {
             }
             (Some(p), None) | (None, Some(p)) => writeln!(out, "backing:  {} ({p})", self.backing)?,
             (None, None) => writeln!(out, "backing:  {}", self.backing)?,
+        }
+        if let Some(why) = &self.untrusted {
+            writeln!(out, "trust:    untrusted: {why}")?;
         }
         if let Some(l) = self.lifetime {
             writeln!(out, "lifetime: {l}")?;
@@ -241,6 +249,7 @@ mod tests {
             mode: Some("0600".into()),
             backing: "memory",
             file: None,
+            untrusted: None,
             lifetime: Some("transient"),
             state: Some("live"),
             segment: Some(Segment {

@@ -174,6 +174,14 @@ def test_a_child_inherits_an_unnamed_mapping():
         m = filemap.Mapping.from_inherited(os.environ["FILEMAP_TOKEN"])
         print(m.view().read_at(0, 6).decode(), flush=True)
         m.view().write_at(8, b"child")
+        # A token is adopted once: a second adoption would own (and close)
+        # the same descriptor twice.
+        try:
+            filemap.Mapping.from_inherited(os.environ["FILEMAP_TOKEN"])
+            raise SystemExit("adopted twice")
+        except filemap.InvalidArgument as e:
+            assert "adopted already" in str(e), e
+        m.view().write_at(16, b"still")
         """
     )
     env = dict(os.environ, FILEMAP_TOKEN=h.token)
@@ -184,6 +192,7 @@ def test_a_child_inherits_an_unnamed_mapping():
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "parent"
     assert m.view().read_at(8, 5) == b"child"
+    assert m.view().read_at(16, 5) == b"still"
 
 
 def test_python_shared_memory_attaches_to_a_filemap_mapping_and_back():

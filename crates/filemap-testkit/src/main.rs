@@ -120,6 +120,21 @@ fn setup(args: &[String]) -> Result<(Mapping, &'static str), Error> {
             // SAFETY: the token comes from our parent's `inherit`, and is used once.
             Ok((unsafe { Mapping::from_inherited(&token) }?, "inherited"))
         }
+        // Adopt the token, then try to adopt it again: the second must be
+        // refused (`InvalidToken`), or both would own (and close) one fd.
+        ["inherited-twice"] => {
+            let token = std::env::var("FILEMAP_TOKEN").expect("FILEMAP_TOKEN");
+            // SAFETY: the token comes from our parent's `inherit`; the second
+            // adoption is the behaviour under test, and must be refused.
+            let m = unsafe { Mapping::from_inherited(&token) }?;
+            // SAFETY: as above.
+            match unsafe { Mapping::from_inherited(&token) } {
+                Err(Error::InvalidToken { reason, .. }) if reason.contains("adopted already") => {
+                    Ok((m, "inherited-once"))
+                }
+                other => panic!("a second adoption of one token: {other:?}"),
+            }
+        }
         other => panic!("bad setup {other:?}"),
     }
 }
@@ -1030,6 +1045,8 @@ fn main() {
 ///   to its holders: open it and `ftruncate` it to `SIZE` (says `shrunk`).
 /// - `reopen-inherited`: try to open the descriptor named by `FILEMAP_TOKEN`
 ///   again, read-write, through `/proc/self/fd` (`reopen ok|refused`).
+/// - `plant-record NAME PATH`: write a file record naming PATH at
+///   `/dev/shm/NAME` by hand, as any user can, with filemap's marks.
 /// - `fork-hold NAME`: open the mapping, `fork`; the parent drops its
 ///   `Mapping` at once and says `parent dropped`, then waits for `exit`; the
 ///   child holds the mapping until the file `NAME.release` appears in the
@@ -1062,6 +1079,35 @@ fn unix_role(args: &[String]) -> Option<i32> {
                 .expect("open read-write");
             rfs::ftruncate(&fd, size.parse().expect("size")).expect("ftruncate");
             println!("shrunk");
+            std::io::stdout().flush().unwrap();
+            Some(0)
+        }
+        ["plant-record", name, path] => {
+            // What any user can do: write a well-formed file record by hand
+            // (`sys/record.rs`'s layout) naming PATH, with filemap's marks
+            // for a persistent file record (set-user-ID and set-group-ID).
+            use std::os::unix::fs::MetadataExt;
+            let md = std::fs::metadata(path).expect("stat the file");
+            let mut b = b"FMFILE01".to_vec();
+            b.extend_from_slice(&md.dev().to_le_bytes());
+            b.extend_from_slice(&md.ino().to_le_bytes());
+            b.extend_from_slice(&md.len().to_le_bytes());
+            b.extend_from_slice(&(path.len() as u32).to_le_bytes());
+            b.extend_from_slice(path.as_bytes());
+            let sum = b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &x| {
+                (h ^ u64::from(x)).wrapping_mul(0x0000_0100_0000_01b3)
+            });
+            b.extend_from_slice(&sum.to_le_bytes());
+            let shm = format!("/dev/shm/{name}");
+            let fd = rfs::open(
+                shm.as_str(),
+                OFlags::RDWR | OFlags::CREATE | OFlags::EXCL,
+                Mode::from_raw_mode(0o600),
+            )
+            .expect("create in /dev/shm");
+            rustix::io::write(&fd, &b).expect("write the record");
+            rfs::fchmod(&fd, Mode::from_raw_mode(0o6600)).expect("fchmod");
+            println!("planted");
             std::io::stdout().flush().unwrap();
             Some(0)
         }

@@ -841,3 +841,70 @@ fn holders_letting_go_at_once_leave_no_stale_name() {
         );
     }
 }
+
+// Issue 19, item 1: a file record planted by another user. `nobody` writes
+// a well-formed record by hand naming a root-owned 0644 file (with its real
+// device and inode, and filemap's marks); root's opener must not write
+// there for them: `AccessDenied` naming the record's owner and the file,
+// the file unchanged, and `inspect` marks the record untrusted.
+#[test]
+fn a_file_record_planted_by_another_user_is_not_followed() {
+    let as_other = OtherUser::new();
+    if !as_other.is_other {
+        eprintln!("skipped: needs root, to plant the record as another user");
+        return;
+    }
+    let dir = std::env::temp_dir().join(unique("planted-dir"));
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let target = dir.join("root-owned.conf");
+    std::fs::write(&target, b"precious contents\n").unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let name = unique("planted");
+    let mut h = Helper::spawn_cmd(
+        as_other
+            .command()
+            .args(["plant-record", &name, target.to_str().unwrap()]),
+        "plant a record as nobody",
+    );
+    assert_eq!(h.line(), "planted");
+    h.wait();
+    for access in [Access::ReadWrite, Access::Read] {
+        match Mapping::open(&name, access) {
+            Err(Error::AccessDenied { reason, .. }) => {
+                assert!(reason.contains("uid 65534"), "{reason}");
+                assert!(reason.contains("root-owned.conf"), "{reason}");
+            }
+            other => panic!("{access:?}: a planted record was followed: {other:?}"),
+        }
+    }
+    let r = Options::new().create_or_open(&name, 4096);
+    assert!(matches!(r, Err(Error::AccessDenied { .. })), "{r:?}");
+    assert_eq!(std::fs::read(&target).unwrap(), b"precious contents\n");
+    let info = filemap::inspect::info(&name).unwrap();
+    let why = info.untrusted.expect("inspect marks the record untrusted");
+    assert!(why.contains("uid 65534"), "{why}");
+
+    // The same record made by the file's owner is followed: a name grants
+    // what its creator could open.
+    std::fs::remove_file(shm(&name)).unwrap();
+    rustix::fs::chown(&target, Some(rustix::process::Uid::from_raw(65534)), None).unwrap();
+    let mut h = Helper::spawn_cmd(
+        as_other
+            .command()
+            .args(["plant-record", &name, target.to_str().unwrap()]),
+        "plant a record as the file's owner",
+    );
+    assert_eq!(h.line(), "planted");
+    h.wait();
+    assert!(filemap::inspect::info(&name).unwrap().untrusted.is_none());
+    let m = Mapping::open(&name, Access::ReadWrite).expect("the owner's own record");
+    m.view(0..4, ViewAccess::ReadWrite)
+        .unwrap()
+        .write_at(0, b"PWN")
+        .unwrap();
+    drop(m);
+    assert!(std::fs::read(&target).unwrap().starts_with(b"PWN"));
+    std::fs::remove_file(shm(&name)).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -286,6 +286,26 @@ fn child_receives_unnamed_mapping() {
     h.exit();
 }
 
+/// A token is adopted once: the second adoption in the same process is
+/// refused, so one descriptor (or handle) is never owned, and closed, twice.
+#[test]
+fn an_inheritance_token_is_adopted_once() {
+    let m = Mapping::anonymous(4096).unwrap();
+    m.view(.., ViewAccess::ReadWrite)
+        .unwrap()
+        .write_at(0, b"once")
+        .unwrap();
+    let rw = m.inherit(Access::ReadWrite).unwrap();
+    let mut cmd = std::process::Command::new(filemap_testkit::helper_path());
+    cmd.arg("inherited-twice").env("FILEMAP_TOKEN", rw.token());
+    let mut h = Helper::spawn_cmd(&mut cmd, "inherited twice");
+    drop(rw);
+    assert_eq!(h.line(), "ok inherited-once 4096");
+    // The first adoption still works: its descriptor was not closed.
+    assert_eq!(h.ok("read 0 4"), hex(b"once"));
+    h.exit();
+}
+
 #[test]
 fn bad_inheritance_tokens_are_refused() {
     for (token, why) in [

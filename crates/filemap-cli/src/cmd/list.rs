@@ -38,9 +38,10 @@ pub fn run(a: Args, out: &mut impl Write) -> Result {
                     .or_else(|| o.uid.map(|u| u.to_string()))
                     .unwrap_or_else(|| "-".into()),
                 o.mode.clone().unwrap_or_else(|| "-".into()),
-                match &o.file {
-                    Some(f) => format!("file ({f})"),
-                    None => o.backing.to_owned(),
+                match (&o.file, &o.untrusted) {
+                    (Some(f), Some(_)) => format!("file ({f}) UNTRUSTED"),
+                    (Some(f), None) => format!("file ({f})"),
+                    (None, _) => o.backing.to_owned(),
                 },
                 o.state.unwrap_or("-").to_owned(),
                 o.holders_text(),

@@ -183,6 +183,17 @@ fn describe(
     let record = (md.mode() & MARK_FILE != 0)
         .then(|| read_record(&path))
         .flatten();
+    let untrusted = record.as_ref().and_then(|r| {
+        let file = fs::symlink_metadata(&r.path).ok()?;
+        let parties = crate::sys::record::Parties {
+            record_uid: md.uid(),
+            record_mode: md.mode(),
+            file_uid: file.uid(),
+            file_mode: file.mode(),
+            opener_uid: rustix::process::geteuid().as_raw(),
+        };
+        crate::sys::record::trust(parties, true).err()
+    });
     let (backing, size, file) = match record {
         Some(r) => (Backing::File, r.size, Some(r.path)),
         None => (Backing::Memory, md.len(), None),
@@ -192,6 +203,7 @@ fn describe(
         name: name.to_owned(),
         size,
         file,
+        untrusted,
         uid: md.uid(),
         user: users.get(&md.uid()).cloned(),
         mode: md.mode() & 0o777,

@@ -107,6 +107,11 @@ pub struct ObjectInfo {
     pub backing: crate::mapping::Backing,
     /// For a named file mapping: the file's absolute path.
     pub file: Option<String>,
+    /// For a named file mapping whose record this user would refuse to
+    /// follow for read-write access (made by someone who may not open the
+    /// file so, or writable by others than its owner): why. Opening it then
+    /// fails with [`Error::AccessDenied`](crate::Error::AccessDenied).
+    pub untrusted: Option<String>,
     /// Who made it.
     pub origin: Origin,
     /// Whether it is in use.

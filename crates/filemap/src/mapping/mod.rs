@@ -963,16 +963,24 @@ impl Mapping {
     /// on Windows, duplicated into this process by another process with
     /// `filemap::os::windows::MappingExt::duplicate_into`).
     ///
+    /// A token is adopted at most once per process: a second call with a
+    /// token naming the same descriptor or handle number is
+    /// [`Error::InvalidToken`], even after the first mapping was dropped
+    /// (the number may name another object by then), so the same handle
+    /// is never owned, nor closed, twice.
+    ///
     /// # Safety
-    /// `token` must come from `inherit` in the parent that spawned this process,
-    /// and this function must be called at most once per token: the mapping
-    /// takes ownership of the inherited descriptor or handle, and closes it when
-    /// dropped. (Like `OwnedFd::from_raw_fd`, which it uses.)
+    /// `token` must come from `inherit` in the parent that spawned this process
+    /// (or from `duplicate_into` on Windows): the mapping takes ownership of the
+    /// inherited descriptor or handle, and closes it when dropped (like
+    /// `OwnedFd::from_raw_fd`, which it uses). A token naming a descriptor
+    /// this process opened for something else would take that one over.
     ///
     /// # Errors
-    /// [`Error::InvalidToken`] when the token is malformed, or names a
-    /// descriptor or handle that is not open here, not a mapping object,
-    /// smaller than the token says, or with less access than it says.
+    /// [`Error::InvalidToken`] when the token is malformed, was adopted
+    /// already, or names a descriptor or handle that is not open here, not a
+    /// mapping object, smaller than the token says, or with less access than
+    /// it says.
     #[allow(unsafe_code)]
     pub unsafe fn from_inherited(token: &str) -> Result<Mapping> {
         let bad = |reason: &str| Error::InvalidToken {
@@ -998,10 +1006,27 @@ impl Mapping {
             "rw" => Access::ReadWrite,
             _ => return Err(bad("the access is neither `r` nor `rw`")),
         };
+        // A token is adopted once: adopting it again would take ownership of
+        // the descriptor a second time, and both owners would close it (by
+        // then, maybe another object's). So a handle number, once adopted,
+        // is refused for the rest of this process's life, even after the
+        // first mapping closed it: the number may name anything since.
+        let mut adopted = ADOPTED.lock().unwrap_or_else(|p| p.into_inner());
+        if adopted.contains(&raw) {
+            return Err(bad(&format!(
+                "handle {raw} was adopted already in this process; a token is adopted \
+                 once (adopting it again would close another object's handle)"
+            )));
+        }
         let obj = sys::from_inherited(raw, len, access, token)?;
+        adopted.insert(raw);
         Ok(Mapping::handed(obj, "<inherited>".to_owned(), access))
     }
 }
+
+/// The handle numbers [`Mapping::from_inherited`] adopted in this process.
+static ADOPTED: std::sync::Mutex<std::collections::BTreeSet<u64>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
 
 const TOKEN_PREFIX: &str = "filemap-inherit:v1:";
 

@@ -219,6 +219,14 @@ fn join(n: &Name, access: Access, deadline: Instant, started: Instant) -> Result
     loop {
         let fd = match rfs::open(path.as_str(), flags, Mode::empty()) {
             Ok(fd) => fd,
+            // A file record is held read-only by anyone (only its owner may
+            // write it): read-write access is then the file's business.
+            Err(Errno::ACCESS) if access == Access::ReadWrite => {
+                match rfs::open(path.as_str(), read_only_flags(flags), Mode::empty()) {
+                    Ok(fd) if rfs::fstat(&fd).is_ok_and(|st| st.st_mode & MARK_FILE != 0) => fd,
+                    _ => return Err(Error::os(&n.given, "open", io(Errno::ACCESS))),
+                }
+            }
             Err(Errno::NOENT) => return Ok(Join::Gone),
             Err(Errno::LOOP) => {
                 return Err(Error::AccessDenied {
@@ -296,6 +304,11 @@ fn join(n: &Name, access: Access, deadline: Instant, started: Instant) -> Result
             },
         }));
     }
+}
+
+/// `flags` with read-only access instead of read-write.
+fn read_only_flags(flags: OFlags) -> OFlags {
+    (flags - OFlags::RWMODE) | OFlags::RDONLY
 }
 
 fn backoff_or_timeout(
@@ -708,6 +721,11 @@ pub(crate) fn create_named_file(
         });
     }
     let bytes = super::record::encode(&rec);
+    // Whoever may write a record chooses the file it names (`record.rs`,
+    // "Trust"): only its owner may. Openers need only read it to hold it.
+    let mut p = p.clone();
+    p.mode &= 0o644;
+    let p = &p;
     let (o, how) = create_link(n, p, open_existing, MARK_FILE, |fd| {
         let mut at = 0;
         while at < bytes.len() {
@@ -869,40 +887,80 @@ fn follow(o: Object, n: &Name, access: Access) -> Result<Object> {
         path: rec.path.clone(),
         reason,
     };
-    let flags = match access {
-        Access::Read => OFlags::RDONLY,
-        Access::ReadWrite => OFlags::RDWR,
-    } | OFlags::CLOEXEC
-        | OFlags::NOFOLLOW
-        | OFlags::NONBLOCK;
-    let fd = rfs::open(rec.path.as_str(), flags, Mode::empty()).map_err(|e| match e {
+    let denied = |e: Errno| Error::AccessDenied {
+        object: obj.clone(),
+        reason: format!(
+            "opening its file {} {}: {} (a file mapping is opened with the file's own \
+             permissions)",
+            rec.path,
+            match access {
+                Access::Read => "for reading",
+                Access::ReadWrite => "for reading and writing",
+            },
+            io(e)
+        ),
+    };
+    // First a handle that opens nothing (`O_PATH`: no device is opened, no
+    // FIFO waited on), to check what stands at the path and whether the
+    // record may name it, before the file is opened for `access`.
+    let at = rfs::open(
+        rec.path.as_str(),
+        OFlags::PATH | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
         Errno::NOENT | Errno::NOTDIR => changed("the file no longer exists".into()),
-        Errno::ACCESS | Errno::PERM | Errno::ROFS => Error::AccessDenied {
-            object: obj.clone(),
-            reason: format!(
-                "opening its file {} {}: {} (a file mapping is opened with the file's own \
-                 permissions)",
-                rec.path,
-                match access {
-                    Access::Read => "for reading",
-                    Access::ReadWrite => "for reading and writing",
-                },
-                io(e)
-            ),
-        },
+        Errno::ACCESS | Errno::PERM => denied(e),
         Errno::LOOP => changed("a symbolic link now stands at its path".into()),
-        e => Error::os(obj, "open", io(e)),
+        e => Error::os(obj, "open(O_PATH)", io(e)),
     })?;
-    let st = rfs::fstat(&fd).map_err(|e| Error::os(obj, "fstat", io(e)))?;
+    let st = rfs::fstat(&at).map_err(|e| Error::os(obj, "fstat", io(e)))?;
     if !is_regular(&st) || stat_id(&st) != rec.id {
         return Err(changed(format!(
-            "another file now stands at that path (device and inode {}:{}, recorded {}:{})",
+            "another file now stands at that path ({}, device and inode {}:{}, recorded {}:{})",
+            file_kind(&st),
             stat_id(&st).0,
             stat_id(&st).1,
             rec.id.0,
             rec.id.1
         )));
     }
+    // A name grants no more than its creator could open (`record.rs`, "Trust").
+    let rst = rfs::fstat(&*o.fd).map_err(|e| Error::os(obj, "fstat", io(e)))?;
+    let parties = super::record::Parties {
+        record_uid: rst.st_uid,
+        record_mode: rst.st_mode,
+        file_uid: st.st_uid,
+        file_mode: st.st_mode,
+        opener_uid: rustix::process::geteuid().as_raw(),
+    };
+    super::record::trust(parties, access == Access::ReadWrite).map_err(|why| {
+        Error::AccessDenied {
+            object: obj.clone(),
+            reason: format!(
+                "it names the file {} (owned by {}), but {why}; the record's owner is {}",
+                rec.path,
+                user_label(st.st_uid),
+                user_label(rst.st_uid)
+            ),
+        }
+    })?;
+    // Now open that very inode for `access`, with this process's rights.
+    let flags = match access {
+        Access::Read => OFlags::RDONLY,
+        Access::ReadWrite => OFlags::RDWR,
+    } | OFlags::CLOEXEC
+        | OFlags::NONBLOCK;
+    let fd = rfs::open(
+        format!("/proc/self/fd/{}", at.as_raw_fd()).as_str(),
+        flags,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        Errno::ACCESS | Errno::PERM | Errno::ROFS => denied(e),
+        e => Error::os(obj, "open", io(e)),
+    })?;
+    let st = rfs::fstat(&fd).map_err(|e| Error::os(obj, "fstat", io(e)))?;
     if (st.st_size as u64) < rec.size {
         return Err(changed(format!(
             "it is now {} bytes, smaller than the mapping's {}",
@@ -919,6 +977,21 @@ fn follow(o: Object, n: &Name, access: Access) -> Result<Object> {
             path: rec.path,
         },
     })
+}
+
+/// `name (uid N)`, or `uid N` where `/etc/passwd` does not name the user.
+pub(crate) fn user_label(uid: u32) -> String {
+    let name = std::fs::read_to_string("/etc/passwd").ok().and_then(|t| {
+        t.lines().find_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            (f.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+        })
+    });
+    match name {
+        Some(n) => format!("{n} (uid {uid})"),
+        None => format!("uid {uid}"),
+    }
 }
 
 /// Removes the name (like `shm_unlink`); holders keep their memory.

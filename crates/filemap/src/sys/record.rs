@@ -19,6 +19,20 @@
 //! Anyone who may write the record may write anything into it: decoding
 //! checks every field, and an opener still needs the file's own
 //! permissions and checks the file is the one recorded (device and inode).
+//!
+//! # Trust
+//!
+//! Anyone may create a file in `/dev/shm`, so a record may have been
+//! written by hand by a user who may not write the file it names, to make a
+//! more privileged opener write there for them. A record grants no more
+//! than its creator could have opened ([`trust`]): it is followed only when
+//! its owner is the opener, root, or the file's owner with the file's
+//! owner permission bits for the access asked; and only when nobody but
+//! its owner may write it (filemap makes records without group or other
+//! write bits), since whoever may write it chooses the file. Anything else
+//! is `AccessDenied`, naming the record's owner and the file. (Windows
+//! needs none of this: a section holds a handle that its creator opened,
+//! with the creator's rights.)
 
 const MAGIC: &[u8; 8] = b"FMFILE01";
 const FIXED: usize = 36;
@@ -83,9 +97,113 @@ pub(crate) fn decode(b: &[u8]) -> Result<Record, String> {
     })
 }
 
+/// Who made a record and who wants to follow it: the record's owner and
+/// mode, the file's owner and mode (from `fstat`), and the opener's
+/// effective uid.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Parties {
+    pub record_uid: u32,
+    pub record_mode: u32,
+    pub file_uid: u32,
+    pub file_mode: u32,
+    pub opener_uid: u32,
+}
+
+/// Whether a record may be followed for `write` (read-write) or read
+/// access (module docs, "Trust"): `Err` says why not, naming the owner by
+/// uid (the caller adds names and paths).
+pub(crate) fn trust(p: Parties, write: bool) -> Result<(), String> {
+    if p.record_mode & 0o022 != 0 {
+        return Err(format!(
+            "its record (mode {:04o}) may be written by users other than its owner, and any of \
+             them could have chosen the file; filemap makes records writable by their owner only",
+            p.record_mode & 0o777
+        ));
+    }
+    if p.record_uid == p.opener_uid || p.record_uid == 0 {
+        return Ok(());
+    }
+    if p.record_uid != p.file_uid {
+        return Err(format!(
+            "its record was made by uid {}, who is neither this user (uid {}), nor root, nor \
+             the file's owner (uid {}): a name grants no more than its creator could open",
+            p.record_uid, p.opener_uid, p.file_uid
+        ));
+    }
+    let need = if write { 0o600 } else { 0o400 };
+    if p.file_mode & need != need {
+        return Err(format!(
+            "its record was made by uid {}, the file's owner, whose permissions on the file \
+             (mode {:04o}) do not allow {}",
+            p.record_uid,
+            p.file_mode & 0o7777,
+            if write { "writing" } else { "reading" }
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_grants_no_more_than_its_creator_could_open() {
+        let p = Parties {
+            record_uid: 65534,
+            record_mode: 0o6600,
+            file_uid: 0,
+            file_mode: 0o100644,
+            opener_uid: 0,
+        };
+        // nobody's record naming root's file: refused for root, either access.
+        assert!(trust(p, true).unwrap_err().contains("uid 65534"));
+        assert!(trust(p, false).is_err());
+        // The opener's own record, or root's: the opener's own rights apply.
+        assert!(trust(
+            Parties {
+                opener_uid: 65534,
+                ..p
+            },
+            true
+        )
+        .is_ok());
+        assert!(trust(
+            Parties {
+                record_uid: 0,
+                opener_uid: 1000,
+                ..p
+            },
+            true
+        )
+        .is_ok());
+        // The file's owner, within the owner bits of the file's mode.
+        let owner = Parties {
+            file_uid: 65534,
+            ..p
+        };
+        assert!(trust(owner, true).is_ok());
+        let read_only = Parties {
+            file_mode: 0o100444,
+            ..owner
+        };
+        assert!(trust(read_only, false).is_ok());
+        assert!(trust(read_only, true).unwrap_err().contains("writing"));
+        // A record others may write: whoever wrote it chose the file.
+        let open_record = Parties {
+            record_mode: 0o1666,
+            ..owner
+        };
+        assert!(trust(open_record, false)
+            .unwrap_err()
+            .contains("other than its owner"));
+        let own_open = Parties {
+            record_mode: 0o1620,
+            opener_uid: 65534,
+            ..p
+        };
+        assert!(trust(own_open, false).is_err());
+    }
 
     fn sample() -> Record {
         Record {
