@@ -1047,10 +1047,18 @@ fn main() {
 ///   again, read-write, through `/proc/self/fd` (`reopen ok|refused`).
 /// - `plant-record NAME PATH`: write a file record naming PATH at
 ///   `/dev/shm/NAME` by hand, as any user can, with filemap's marks.
+/// - `sweep-scenario N SIZE`: in a private `/dev/shm`, N holders of SIZE
+///   bytes killed, then an unrelated `create` in a new process without and
+///   with sweeping; says `killed L U unswept L U swept L U` (names left,
+///   bytes of the tmpfs used).
+/// - `churn PREFIX MILLIS`: three threads create, write and drop names
+///   `PREFIX-T-I` while a fourth runs `/bin/true`, for MILLIS ms; says
+///   `made N spawned M` and exits cleanly.
 /// - `fork-hold NAME`: open the mapping, `fork`; the parent drops its
 ///   `Mapping` at once and says `parent dropped`, then waits for `exit`; the
-///   child holds the mapping until the file `NAME.release` appears in the
-///   temporary folder (at most 60 s), then drops it and exits.
+///   child keeps its copy of the mapping until the file `NAME.release`
+///   appears in the temporary folder (at most 60 s), then writes what its
+///   view reads at offset 0 to `NAME.seen`, drops it and exits.
 #[cfg(unix)]
 fn unix_role(args: &[String]) -> Option<i32> {
     use rustix::fs::{self as rfs, FlockOperation, Mode, OFlags};
@@ -1123,6 +1131,115 @@ fn unix_role(args: &[String]) -> Option<i32> {
             std::io::stdout().flush().unwrap();
             Some(0)
         }
+        ["sweep-scenario", n, size] => {
+            // Run in a private /dev/shm (a mount namespace of its own): N
+            // holders each create a name of SIZE bytes and are killed with
+            // SIGKILL; then a new process makes one unrelated `create`, first
+            // with sweeping turned off, then on. Says how many names were
+            // left and how much of the tmpfs was used after each.
+            use std::io::BufRead as _;
+            use std::process::{Command, Stdio};
+            let n: usize = n.parse().expect("count");
+            let me = std::env::current_exe().expect("own path");
+            let used = || {
+                let st = rustix::fs::statvfs("/dev/shm").expect("statvfs /dev/shm");
+                (st.f_blocks - st.f_bfree) * st.f_frsize
+            };
+            let left = || {
+                std::fs::read_dir("/dev/shm")
+                    .expect("read /dev/shm")
+                    .flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("held-"))
+                    .count()
+            };
+            let create = |name: &str, size: &str, sweep: bool| {
+                let mut c = Command::new(&me);
+                c.args(["create", name, size])
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped());
+                if sweep {
+                    c.env_remove("FILEMAP_SWEEP");
+                } else {
+                    c.env("FILEMAP_SWEEP", "0");
+                }
+                let mut child = c.spawn().expect("spawn a holder");
+                let mut line = String::new();
+                std::io::BufReader::new(child.stdout.take().expect("stdout"))
+                    .read_line(&mut line)
+                    .expect("read its first line");
+                assert!(line.starts_with("ok created"), "{line}");
+                child
+            };
+            let mut holders: Vec<_> = (0..n)
+                .map(|i| create(&format!("held-{i}"), size, false))
+                .collect();
+            for h in &mut holders {
+                h.kill().expect("SIGKILL a holder");
+                h.wait().expect("reap it");
+            }
+            let killed = (left(), used());
+            // An unrelated create in a new process, sweeping off: all stay.
+            let mut quiet = create("unrelated-a", "4096", false);
+            drop(quiet.stdin.take());
+            quiet.wait().expect("wait");
+            let unswept = (left(), used());
+            // The same with sweeping on (the default).
+            let mut sweeper = create("unrelated-b", "4096", true);
+            drop(sweeper.stdin.take());
+            sweeper.wait().expect("wait");
+            let swept = (left(), used());
+            println!(
+                "killed {} {} unswept {} {} swept {} {}",
+                killed.0, killed.1, unswept.0, unswept.1, swept.0, swept.1
+            );
+            std::io::stdout().flush().unwrap();
+            Some(0)
+        }
+        ["churn", prefix, millis] => {
+            // Three threads create a 64 KiB name, write a byte and drop it,
+            // over and over, while a fourth runs `/bin/true` (any program
+            // with subprocesses); then a clean exit.
+            use std::sync::atomic::AtomicBool;
+            let stop = AtomicBool::new(false);
+            let run_for = std::time::Duration::from_millis(millis.parse().expect("millis"));
+            let (made, spawned) = std::thread::scope(|s| {
+                let spawner = s.spawn(|| {
+                    let mut n = 0u32;
+                    while !stop.load(Ordering::Relaxed) {
+                        std::process::Command::new("/bin/true")
+                            .status()
+                            .expect("run /bin/true");
+                        n += 1;
+                    }
+                    n
+                });
+                let makers: Vec<_> = (0..3)
+                    .map(|t| {
+                        let stop = &stop;
+                        s.spawn(move || {
+                            let mut i = 0u32;
+                            while !stop.load(Ordering::Relaxed) {
+                                let m = Mapping::create(&format!("{prefix}-{t}-{i}"), 64 << 10)
+                                    .expect("create");
+                                m.view(0..1, ViewAccess::ReadWrite)
+                                    .and_then(|v| v.write_at(0, &[1]))
+                                    .expect("write");
+                                drop(m);
+                                i += 1;
+                            }
+                            i
+                        })
+                    })
+                    .collect();
+                std::thread::sleep(run_for);
+                stop.store(true, Ordering::Relaxed);
+                let made: u32 = makers.into_iter().map(|h| h.join().unwrap()).sum();
+                (made, spawner.join().unwrap())
+            });
+            println!("made {made} spawned {spawned}");
+            std::io::stdout().flush().unwrap();
+            Some(0)
+        }
         ["fork-hold", name] => {
             let m = Mapping::open(name, Access::ReadWrite).expect("open");
             // SAFETY: this process has one thread here (the helper starts
@@ -1135,6 +1252,15 @@ fn unix_role(args: &[String]) -> Option<i32> {
                 while !release.exists() && std::time::Instant::now() < end {
                     std::thread::sleep(std::time::Duration::from_millis(2));
                 }
+                // What the child's copy of the views reads now, for the test.
+                let mut b = [0u8; 1];
+                let seen = m
+                    .view(0..1, ViewAccess::Read)
+                    .and_then(|v| v.read_at(0, &mut b))
+                    .map_or_else(|e| format!("{e}"), |()| b[0].to_string());
+                let seen_path = std::env::temp_dir().join(format!("{name}.seen"));
+                let _ = std::fs::write(seen_path.with_extension("tmp"), seen);
+                let _ = std::fs::rename(seen_path.with_extension("tmp"), seen_path);
                 drop(m);
                 let _ = std::fs::remove_file(&release);
                 // Skip the parent's stdio buffers and exit handlers.

@@ -406,43 +406,42 @@ fn a_reader_cannot_lock_the_owner_out() {
     attacker.wait();
 }
 
-/// A forked child shares its parent's open file description, and so its
-/// lifetime lock: the parent dropping its `Mapping` (and a third holder
-/// dropping its own after that) must not remove the name while the child
-/// still holds the object; the child letting go does.
+/// A forked child shares its parent's views but not its hold on the name
+/// (as a Win32 child gets no handle that was not made inheritable): once
+/// the parent and a third holder let go, the name is gone although the
+/// child still maps the object, and the child's views keep the memory.
+/// (A child that should keep the name opens it, or is handed it with
+/// `inherit`: see the next test.) Before issue 19 the child's copy of the
+/// lock kept the name, which is also how a child between `fork` and `exec`
+/// leaked names.
 #[test]
-fn a_forked_child_keeps_the_name_while_it_holds_the_object() {
+fn a_forked_child_keeps_its_views_but_not_the_name() {
     let name = unique("fork");
     let third = Mapping::create(&name, 4096).unwrap();
+    third
+        .view(0..1, ViewAccess::ReadWrite)
+        .unwrap()
+        .write_at(0, &[42])
+        .unwrap();
     let mut h = Helper::spawn(&["fork-hold", &name]);
     assert_eq!(h.line(), "parent dropped");
-    assert!(shm(&name).exists(), "the parent's drop left the name");
-    // The third holder lets go: only the forked child holds it now.
+    assert!(shm(&name).exists(), "the third holder keeps the name");
     drop(third);
-    assert!(
-        shm(&name).exists(),
-        "the name lives while the child holds it"
+    // Gone with the last hold (at once, unless a child another test thread
+    // is starting copied a descriptor of ours: then within milliseconds).
+    filemap_testkit::wait_until("the name goes with the last hold", || !shm(&name).exists());
+    let fresh = Mapping::create(&name, 4096).expect("the name is free again");
+    let tmp = std::env::temp_dir();
+    std::fs::write(tmp.join(format!("{name}.release")), b"").unwrap();
+    let seen = tmp.join(format!("{name}.seen"));
+    filemap_testkit::wait_until("the child reports its view", || seen.exists());
+    assert_eq!(
+        std::fs::read_to_string(&seen).unwrap(),
+        "42",
+        "the child's view still maps the old object"
     );
-    assert!(
-        matches!(
-            Mapping::create(&name, 4096),
-            Err(Error::AlreadyExists { .. })
-        ),
-        "no second object under the name"
-    );
-    Mapping::open(&name, Access::Read).expect("still there to open");
-    let release = std::env::temp_dir().join(format!("{name}.release"));
-    std::fs::write(&release, b"").unwrap();
-    // Gone with the child's hold; or, if a child another test thread was
-    // forking just then briefly shared one of our descriptors, stale and
-    // removed by the next call that meets it.
-    filemap_testkit::wait_until("the name goes with the child's hold", || {
-        !shm(&name).exists()
-            || matches!(
-                Mapping::open(&name, Access::Read),
-                Err(Error::NotFound { .. })
-            )
-    });
+    std::fs::remove_file(&seen).unwrap();
+    drop(fresh);
     h.send("exit");
     h.wait();
 }
@@ -907,4 +906,92 @@ fn a_file_record_planted_by_another_user_is_not_followed() {
     assert!(std::fs::read(&target).unwrap().starts_with(b"PWN"));
     std::fs::remove_file(shm(&name)).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// Issue 19, item 3: a clean exit leaves no name behind, even while another
+// thread of the process starts children. A child between `fork` and `exec`
+// holds copies of every descriptor of its parent, close-on-exec or not; the
+// hold that keeps a name alive must not be among them, or the releasing
+// thread sees a holder and keeps the name (3,012 of 60,606 names were left
+// in 5 s). A helper churns for 2 s and exits; nothing may be left, at once.
+#[test]
+fn names_are_not_left_behind_while_another_thread_spawns_children() {
+    let prefix = unique("forkleak");
+    let mut h = Helper::spawn(&["churn", &prefix, "2000"]);
+    let line = h.line();
+    h.wait();
+    let counts: Vec<u32> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(
+        counts.len() == 2 && counts[0] > 100 && counts[1] > 10,
+        "the churn ran: {line}"
+    );
+    let left: Vec<String> = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    for n in &left {
+        let _ = std::fs::remove_file(shm(n));
+    }
+    assert!(
+        left.is_empty(),
+        "{} names left behind after a clean exit ({line}): {:?}",
+        left.len(),
+        &left[..left.len().min(5)]
+    );
+}
+
+// Issue 19, item 4: crashed holders' memory does not wait for someone to
+// meet the name. 100 holders of 1 MiB are killed with SIGKILL; a new
+// process's unrelated `create` sweeps their names, and the tmpfs's pages
+// are free again (with sweeping turned off, all 100 stay). Run in a private
+// `/dev/shm` (a mount namespace of its own, which needs root), so that the
+// figures are exact and no other test's name is touched.
+#[test]
+fn a_create_sweeps_the_names_that_killed_holders_left() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root, for a private /dev/shm");
+        return;
+    }
+    let script = format!(
+        "mount -t tmpfs -o size=512m filemap-test /dev/shm && exec {} sweep-scenario 100 1048576",
+        helper_path().display()
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .env_remove("FILEMAP_SWEEP")
+        .output()
+        .expect("run unshare (util-linux)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let f: Vec<u64> = text
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let [killed, killed_used, unswept, unswept_used, swept, swept_used] = f[..] else {
+        panic!("unexpected report: {text}");
+    };
+    assert_eq!(killed, 100, "{text}");
+    assert!(
+        killed_used >= 100 << 20,
+        "the killed holders' pages: {text}"
+    );
+    assert_eq!(
+        unswept, 100,
+        "without sweeping, every stale name stays: {text}"
+    );
+    assert!(unswept_used >= 100 << 20, "{text}");
+    assert_eq!(swept, 0, "the sweep removed every stale name: {text}");
+    assert!(
+        swept_used < 1 << 20,
+        "their memory is free ({swept_used} bytes still used): {text}"
+    );
 }

@@ -11,18 +11,18 @@
 //! (`F_OFD_SETLK`, `F_RDLCK`, whole file) on its own open file description,
 //! for as long as its `Mapping` or any `View` lives. The kernel drops such a
 //! lock when the last descriptor of that description closes: when the process
-//! exits, `kill -9` included, and not before its `fork`ed children and the
-//! children it handed the descriptor to have closed theirs too.
+//! exits, `kill -9` included (and a child that copied the descriptor closes
+//! its copy, or `exec`s); a process letting go drops it itself (below).
 //!
 //! Open-file-description locks rather than `flock`, for two reasons:
 //! - An exclusive one (`F_WRLCK`) needs a descriptor open for writing, so a
 //!   process that may only read the object can hold it like anyone else but
 //!   never lock the owner out (with `flock`, a reader could take the
 //!   exclusive lock on a stale object and keep every writer from opening it).
-//! - Changing a shared lock to an exclusive one is atomic, and filemap never
-//!   changes or removes a lock it holds: releasing is closing. (`flock`'s
-//!   conversion drops the lock first, so a failed attempt left a holder, and
-//!   a `fork`ed child sharing its description, without any lock.)
+//! - Changing a shared lock to an exclusive one is atomic, and a refused
+//!   change leaves the shared lock as it was: how a releasing process asks
+//!   "does any other description hold it?" without letting go first.
+//!   (`flock`'s conversion drops the lock first.)
 //!
 //! "Does anyone else hold it?" is `F_OFD_GETLK` for a write lock, which any
 //! reader may ask; taking the exclusive lock is how a writer makes sure, for
@@ -40,27 +40,50 @@
 //!   then is it linked to the name with `linkat`, which fails if the name exists.
 //!   No one can see a half-made object, and create-new is atomic.
 //! - **Releasing**: when the last `Mapping`/`View` of the object in a process is
-//!   dropped, the process closes its descriptor (its lock goes with it, unless
-//!   a child still shares the description), opens the name afresh read-write
-//!   and tries the exclusive lock there; if that works nobody holds the
-//!   object, and it unlinks the name (after checking that the name still
-//!   refers to this very file). A process that may not write the object
-//!   leaves that to the next one that can.
+//!   dropped, the process first tries to turn its own shared lock into the
+//!   exclusive one (atomic; a refusal leaves the shared lock as it was). That
+//!   works when no *other* description holds a lock, whoever else shares
+//!   this one (module docs, "Children"). Then it unlinks the name (after
+//!   checking that the name still refers to this very file) and closes.
+//!   Otherwise it lets go of its lock (`F_UNLCK`), closes its descriptor,
+//!   opens the name afresh read-write and tries the exclusive lock there:
+//!   two holders that let go at the same instant each refuse the other's
+//!   upgrade, and after letting go at least one of them gets the lock. A process that may not write the object leaves
+//!   that to the next one that can.
 //! - **Crashes**: when the last holder dies, nobody is left to unlink; the name
 //!   is then *stale*. Every filemap call that meets the name (open, create,
 //!   create-or-open) sees that nobody else holds the transient object,
 //!   removes it as a releaser would, and behaves as if it were absent. (So does
-//!   `filemap clean`.)
+//!   `filemap clean`.) And so that their memory does not wait for someone to
+//!   meet the name, a process's first `create` (and then one at most every
+//!   minute) *sweeps* `/dev/shm`: every transient object of this user that
+//!   nobody holds is removed the same way (the exclusive lock, taken only
+//!   when no holder is left, is the test; live, persistent, foreign and
+//!   other users' objects are never touched), within bounds (4,096 entries
+//!   looked at, 20 ms). `FILEMAP_SWEEP=0` in the environment turns it off
+//!   (`sweep`).
 //! - **Opening**: an opener takes its shared lock and then checks that the name
 //!   still refers to the file it opened; if a releaser unlinked it in between,
 //!   the opener starts over and finds the name gone. A releaser's short
 //!   exclusive lock is waited out.
 //!
-//! A `fork`ed child (without `exec`) shares its parent's open file description
-//! and so its lock; so does a child that inherited the descriptor
-//! (`Mapping::inherit`; a read-only hand-over gets a new description, locked
-//! before it is handed over). The name lives until both have let go.
-//! Descriptors are close-on-exec.
+//! # Children
+//!
+//! A `fork`ed child shares its parent's open file description, and so the
+//! lock on it, but is not a holder of its own, as a Win32 child gets no
+//! handle that was not made inheritable: a child between `fork` and `exec`
+//! holds a copy of every descriptor of its parent, close-on-exec or not, and
+//! were it to count, a thread letting go of a name while another thread
+//! starts a child (as any program with subprocesses does) would leave the
+//! name behind. So a releasing process upgrades its own description's lock
+//! (which copies of it do not hinder), and when that is refused it lets go
+//! of the lock on the description (`F_UNLCK`, for every copy) before it
+//! closes; and a child dropping its copy of a `Mapping` (the process that
+//! took the lock is another) only closes its descriptor. The child keeps its
+//! views. A child that should hold the name opens it, or is handed it with
+//! `Mapping::inherit`, which hands over a new description, locked before it
+//! is handed over (read-only or read-write); the name then lives until both
+//! have let go. Descriptors are close-on-exec.
 //!
 //! Unlinking only ever happens while holding the exclusive lock on that very
 //! file and after checking the name still refers to it, and nobody can replace
@@ -91,19 +114,48 @@ pub(super) fn release_named(
     path: &str,
     managed: bool,
     id: (u64, u64),
+    locker: u32,
     _unlink_on_drop: bool,
 ) {
-    // Closing is how this process's lock goes: never by unlocking, which
-    // would strip the lock a forked child shares with us.
-    drop(fd);
-    // Then look afresh, always: asking "does anyone else hold it?" before
-    // closing lets two holders that let go at once each see the other and
-    // both leave the name behind (stale, its memory held until the next
-    // filemap call meets it). After closing, at least one of them gets the
-    // exclusive lock.
-    if managed {
-        remove_if_unheld(path, id);
+    // A forked child's copy of a parent's `Mapping`: the lock on the
+    // description is the parent's, not the child's to change (module docs,
+    // "Children"). Closing the copy is all there is to do.
+    if std::process::id() != locker {
+        return;
     }
+    // Our own lock made exclusive: no other description holds one. Copies
+    // of ours in children (one between its `fork` and its `exec`, say) share
+    // it and do not count. A read-only descriptor cannot hold the exclusive
+    // lock: it takes the second way below.
+    if managed && ofd_lock(&fd, Lock::Exclusive).is_ok() {
+        if same_file(path, id) {
+            let _ = rfs::unlink(path);
+        }
+        return;
+    }
+    // Someone else holds it (or held it a moment ago). Let go of our lock on
+    // the description, for every copy of it (a child that has not reached
+    // its `exec` would otherwise hold it on after us), and close.
+    let _ = ofd_unlock(&fd);
+    drop(fd);
+    // Then look afresh: two holders that let go at once each refused the
+    // other's upgrade above; after letting go, at least one of them gets the
+    // exclusive lock on a fresh description.
+    if managed {
+        try_remove(path, id);
+    }
+}
+
+/// What [`try_remove`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Removal {
+    /// The name is removed.
+    Removed,
+    /// Someone holds the file (the exclusive lock was refused).
+    Held,
+    /// Nothing to do here: the name is gone or names another file, or this
+    /// process may not open it read-write.
+    NotOurs,
 }
 
 /// Removes the name `path` if it still refers to the file `id` and nobody
@@ -112,20 +164,121 @@ pub(super) fn release_named(
 /// refused (someone holds it), the name now refers to another file, or this
 /// process may not open it read-write.
 pub(crate) fn remove_if_unheld(path: &str, id: (u64, u64)) -> bool {
+    try_remove(path, id) == Removal::Removed
+}
+
+fn try_remove(path: &str, id: (u64, u64)) -> Removal {
     let Ok(fd) = rfs::open(
         path,
         OFlags::RDWR | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
         Mode::empty(),
     ) else {
-        return false;
+        return Removal::NotOurs;
     };
     if !matches!(rfs::fstat(&fd), Ok(st) if stat_id(&st) == id) {
-        return false;
+        return Removal::NotOurs;
     }
-    if ofd_lock(&fd, Lock::Exclusive).is_err() || !same_file(path, id) {
-        return false;
+    if ofd_lock(&fd, Lock::Exclusive).is_err() {
+        return Removal::Held;
     }
-    rfs::unlink(path).is_ok()
+    if !same_file(path, id) {
+        return Removal::NotOurs;
+    }
+    match rfs::unlink(path) {
+        Ok(()) => Removal::Removed,
+        Err(_) => Removal::NotOurs,
+    }
+}
+
+/// Removing the stale names of this user (module docs, "Crashes"): what
+/// crashed holders left, with their memory, before anyone meets the name.
+pub(crate) mod sweep {
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
+
+    use super::super::posix::stat_id;
+    use super::{try_remove, Removal, MARK_TRANSIENT, SHM_DIR};
+
+    /// At most one sweep per process in this time.
+    pub(crate) const INTERVAL: Duration = Duration::from_secs(60);
+    /// A sweep looks at no more entries of `/dev/shm` than this...
+    const MAX_ENTRIES: usize = 4096;
+    /// ...and takes no longer than this (checked between entries).
+    const MAX_TIME: Duration = Duration::from_millis(20);
+
+    static LAST: Mutex<Option<Instant>> = Mutex::new(None);
+
+    /// What a sweep did.
+    #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+    pub(crate) struct Swept {
+        /// Entries of `/dev/shm` looked at.
+        pub examined: usize,
+        /// Stale names removed.
+        pub removed: usize,
+    }
+
+    /// Sweeps if this process has not in the last [`INTERVAL`] and
+    /// `FILEMAP_SWEEP` is not `0` or `off`.
+    pub(crate) fn now_and_then() {
+        if matches!(std::env::var("FILEMAP_SWEEP").as_deref(), Ok("0" | "off")) {
+            return;
+        }
+        {
+            let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            if last.is_some_and(|t| now.duration_since(t) < INTERVAL) {
+                return;
+            }
+            *last = Some(now);
+        }
+        let _ = sweep();
+    }
+
+    /// One bounded sweep: every regular file in `/dev/shm` owned by this
+    /// user with the transient mark that no process holds is removed, under
+    /// the exclusive lock (`try_remove`), exactly as a releaser or an opener
+    /// removes a stale name.
+    pub(crate) fn sweep() -> Swept {
+        let started = Instant::now();
+        let me = rustix::process::geteuid().as_raw();
+        let mut done = Swept::default();
+        let Ok(dir) = rfs::open(
+            SHM_DIR,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) else {
+            return done;
+        };
+        let Ok(entries) = rfs::Dir::read_from(&dir) else {
+            return done;
+        };
+        for e in entries.flatten() {
+            if done.examined >= MAX_ENTRIES || started.elapsed() >= MAX_TIME {
+                break;
+            }
+            done.examined += 1;
+            let name = e.file_name();
+            if name.to_bytes().starts_with(b".") {
+                continue;
+            }
+            let Ok(st) = rfs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) else {
+                continue;
+            };
+            if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile
+                || st.st_mode & MARK_TRANSIENT == 0
+                || st.st_uid != me
+            {
+                continue;
+            }
+            let Ok(name) = name.to_str() else { continue };
+            if try_remove(&format!("{SHM_DIR}/{name}"), stat_id(&st)) == Removal::Removed {
+                done.removed += 1;
+            }
+        }
+        done
+    }
 }
 
 /// True when `path` currently names the file with identity `id`.
@@ -153,6 +306,18 @@ pub(crate) fn ofd_lock(fd: &OwnedFd, lock: Lock) -> rustix::io::Result<()> {
     });
     // SAFETY: `fd` is an open descriptor for the duration of the call, and
     // `fl` is a properly initialised `struct flock` that the kernel only reads.
+    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) };
+    if r == -1 {
+        return Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO));
+    }
+    Ok(())
+}
+
+/// Lets go of any lock the open file description of `fd` holds
+/// (`F_OFD_SETLK` with `F_UNLCK`), for every descriptor that shares it.
+pub(crate) fn ofd_unlock(fd: &OwnedFd) -> rustix::io::Result<()> {
+    let mut fl = whole_file(libc::F_UNLCK);
+    // SAFETY: as in `ofd_lock`.
     let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) };
     if r == -1 {
         return Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO));
@@ -301,6 +466,7 @@ fn join(n: &Name, access: Access, deadline: Instant, started: Instant) -> Result
                 id,
                 unlink_on_drop: false,
                 mode: st.st_mode as u32,
+                locker: std::process::id(),
             },
         }));
     }
@@ -773,6 +939,7 @@ fn create_link(
     mark: u32,
     fill: impl FnOnce(&OwnedFd) -> Result<u64>,
 ) -> Result<(Object, Disposition)> {
+    sweep::now_and_then();
     let started = Instant::now();
     let deadline = started + p.ready_timeout;
     let obj = &n.given;
@@ -830,6 +997,7 @@ fn create_link(
                             id: stat_id(&st),
                             unlink_on_drop: false,
                             mode: st.st_mode as u32,
+                            locker: std::process::id(),
                         },
                     },
                     Disposition::Created,
@@ -1137,7 +1305,7 @@ fn cgroup_memory() -> Option<(u64, u64)> {
 }
 
 /// A read-only descriptor of the object `fd` refers to (a new open file
-/// description, through `/proc/self/fd`), for a read-only hand-over.
+/// description, through `/proc/self/fd`), for a hand-over.
 ///
 /// - For a memfd (`Kind::Anonymous`), the object's mode becomes `0400` first:
 ///   a child could otherwise open `/proc/self/fd/N` read-write and write into
@@ -1149,21 +1317,39 @@ fn cgroup_memory() -> Option<(u64, u64)> {
 ///   it (module docs). The child can still open the name with whatever
 ///   access the object's mode grants it.
 /// - A file's mode is the caller's, and is not changed.
-pub(super) fn reopen_read_only(fd: &OwnedFd, kind: &Kind, obj: &str) -> Result<OwnedFd> {
+///
+/// For read-write access, only a named object needs a description of its
+/// own (the child must hold the name with a lock of its own: sharing ours,
+/// it would not count, module docs "Children"); `None` then means the
+/// object's own descriptor will do.
+pub(super) fn reopen(
+    fd: &OwnedFd,
+    kind: &Kind,
+    access: Access,
+    obj: &str,
+) -> Result<Option<OwnedFd>> {
+    let named = matches!(kind, Kind::Named { .. });
+    if access == Access::ReadWrite && !named {
+        return Ok(None);
+    }
     if let Kind::Anonymous = kind {
         rfs::fchmod(fd, Mode::from_raw_mode(0o400)).map_err(|e| Error::os(obj, "fchmod", io(e)))?;
     }
     let p = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    let ro = rfs::open(p.as_str(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+    let rw = match access {
+        Access::Read => OFlags::RDONLY,
+        Access::ReadWrite => OFlags::RDWR,
+    };
+    let ro = rfs::open(p.as_str(), rw | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| Error::os(obj, "open(/proc/self/fd)", io(e)))?;
-    if !matches!(kind, Kind::Named { .. }) {
-        return Ok(ro);
+    if !named {
+        return Ok(Some(ro));
     }
     let started = Instant::now();
     let mut backoff = Backoff(0);
     loop {
         match ofd_lock(&ro, Lock::Shared) {
-            Ok(()) => return Ok(ro),
+            Ok(()) => return Ok(Some(ro)),
             // Cannot happen while `fd` holds its shared lock; bounded anyway.
             Err(Errno::WOULDBLOCK) if started.elapsed() < Duration::from_secs(2) => backoff.pause(),
             Err(e) => return Err(Error::os(obj, "fcntl(F_OFD_SETLK)", io(e))),

@@ -24,9 +24,11 @@ pub(super) fn release_named(
     path: &str,
     _managed: bool,
     _id: (u64, u64),
+    locker: u32,
     unlink_on_drop: bool,
 ) {
-    if unlink_on_drop {
+    // A forked child's copy: the name is its parent's to unlink.
+    if unlink_on_drop && std::process::id() == locker {
         let _ = rustix::shm::unlink(path);
     }
 }
@@ -56,6 +58,7 @@ pub(crate) fn open_named(n: &Name, access: Access, ready_timeout: Duration) -> R
                     id: stat_id(&st),
                     unlink_on_drop: false,
                     mode: st.st_mode as u32,
+                    locker: std::process::id(),
                 },
             });
         }
@@ -112,6 +115,7 @@ pub(crate) fn create_named(
                             id: stat_id(&st),
                             unlink_on_drop: !p.persistent,
                             mode: st.st_mode as u32,
+                            locker: std::process::id(),
                         },
                     },
                     Disposition::Created,
@@ -241,8 +245,17 @@ pub(crate) fn anonymous(size: u64, obj: &str) -> Result<Object> {
 }
 
 /// Not available here (no `/proc/self/fd` to reopen through).
-pub(super) fn reopen_read_only(fd: &OwnedFd, kind: &Kind, obj: &str) -> Result<OwnedFd> {
+/// Read-write hand-overs use the object's own descriptor (`None`).
+pub(super) fn reopen(
+    fd: &OwnedFd,
+    kind: &Kind,
+    access: Access,
+    obj: &str,
+) -> Result<Option<OwnedFd>> {
     let _ = (fd, kind);
+    if access == Access::ReadWrite {
+        return Ok(None);
+    }
     Err(Error::Unsupported {
         object: obj.to_owned(),
         what: "handing a read-only descriptor of a read-write mapping to a child".into(),

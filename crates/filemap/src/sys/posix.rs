@@ -42,6 +42,10 @@ pub(super) enum Kind {
         unlink_on_drop: bool,
         /// Its mode when opened (with filemap's marks).
         mode: u32,
+        /// The process that took this descriptor's lock: in a `fork`ed
+        /// child, which only has a copy, another (Linux: `linux.rs`,
+        /// "Children").
+        locker: u32,
     },
     /// memfd (Linux) or an already-unlinked shm object (macOS).
     Anonymous,
@@ -194,10 +198,11 @@ impl Drop for Object {
             managed,
             id,
             unlink_on_drop,
+            locker,
             ..
         } = &self.kind
         {
-            os::release_named(fd, path, *managed, *id, *unlink_on_drop);
+            os::release_named(fd, path, *managed, *id, *locker, *unlink_on_drop);
         }
     }
 }
@@ -299,11 +304,9 @@ impl Inherit {
     /// Prepares `o` for inheritance with `access`: a separate descriptor
     /// (opened read-only for read access) without close-on-exec.
     pub(crate) fn new(o: &Object, access: Access, obj: &str) -> Result<Inherit> {
-        let fd = match access {
-            Access::ReadWrite => {
-                rustix::io::dup(&*o.fd).map_err(|e| Error::os(obj, "dup", io(e)))?
-            }
-            Access::Read => os::reopen_read_only(&o.fd, &o.kind, obj)?,
+        let fd = match os::reopen(&o.fd, &o.kind, access, obj)? {
+            Some(fd) => fd,
+            None => rustix::io::dup(&*o.fd).map_err(|e| Error::os(obj, "dup", io(e)))?,
         };
         // `dup` already leaves FD_CLOEXEC clear; the re-opened one has it set.
         rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::empty())
@@ -400,14 +403,8 @@ pub(crate) fn send_over(
     obj: &str,
 ) -> Result<()> {
     use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage};
-    let ro;
-    let fd: BorrowedFd<'_> = match access {
-        Access::ReadWrite => o.fd.as_fd(),
-        Access::Read => {
-            ro = os::reopen_read_only(&o.fd, &o.kind, obj)?;
-            ro.as_fd()
-        }
-    };
+    let own = os::reopen(&o.fd, &o.kind, access, obj)?;
+    let fd: BorrowedFd<'_> = own.as_ref().map_or(o.fd.as_fd(), |f| f.as_fd());
     let mut head = [0u8; HANDOVER_LEN];
     head[..4].copy_from_slice(&HANDOVER_MAGIC);
     head[4] = 1;
