@@ -6,8 +6,16 @@ use std::process::{Command, Output, Stdio};
 use filemap_testkit::{unique, Helper};
 
 fn filemap() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_filemap"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_filemap"));
+    // A process's first `create` sweeps this user's stale names: it would
+    // take away the stale object `list` and `clean` are tested with.
+    c.env("FILEMAP_SWEEP", "0");
+    c
 }
+
+/// Taken by the tests that create a name in this process (whose first
+/// `create` sweeps stale names) and by the test of stale objects.
+static STALE_TEST: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn run(args: &[&str]) -> Output {
     filemap()
@@ -154,6 +162,7 @@ fn errors_have_exit_codes_and_say_what_to_do() {
 
 #[test]
 fn info_shows_a_segment_header_and_none_for_a_raw_mapping() {
+    let _stale = STALE_TEST.lock().unwrap_or_else(|p| p.into_inner());
     let name = unique("cli-seg");
     let _tx = filemap::channel::spsc::Sender::create(&name, 4096).unwrap();
     let text = ok(&["info", &name]);
@@ -181,8 +190,18 @@ fn info_shows_a_segment_header_and_none_for_a_raw_mapping() {
     assert_eq!(
         keys,
         [
-            "backing", "file", "holders", "lifetime", "mode", "name", "segment", "size", "state",
-            "uid", "user"
+            "backing",
+            "file",
+            "holders",
+            "lifetime",
+            "mode",
+            "name",
+            "segment",
+            "size",
+            "state",
+            "uid",
+            "untrusted",
+            "user"
         ]
     );
     assert_eq!(v["backing"], "memory");
@@ -446,6 +465,7 @@ mod linux {
     // another test that makes a stale object, it would remove that one too.
     #[test]
     fn list_marks_python_segments_foreign_and_killed_holders_stale_and_clean_removes_only_stale() {
+        let _stale = super::STALE_TEST.lock().unwrap_or_else(|p| p.into_inner());
         let foreign = unique("cli-py");
         let py = format!(
             "from multiprocessing import shared_memory, resource_tracker\n\
@@ -526,5 +546,35 @@ mod linux {
         p.close_stdin();
         p.wait();
         assert!(ok(&["clean"]).contains(&format!("removed {mapped}")));
+    }
+
+    /// `clean --watch` cleans again and again: an object that becomes
+    /// stale while it runs is removed by a later pass, and it stops cleanly
+    /// at the end of its input.
+    #[test]
+    fn clean_watch_removes_what_becomes_stale_until_stopped() {
+        let _stale = super::STALE_TEST.lock().unwrap_or_else(|p| p.into_inner());
+        let mut w = Helper::spawn_cmd(
+            filemap().args(["clean", "--watch", "0.05"]),
+            "clean --watch",
+        );
+        assert!(w.line().starts_with("cleaning every 0.05 s"));
+        let stale = unique("cli-watch");
+        holder(&stale, "4K").kill();
+        loop {
+            let l = w.line();
+            if l.starts_with(&format!("removed {stale}: stale")) {
+                break;
+            }
+        }
+        let v = json(&["list", "--json"]);
+        assert!(entry(&v, &stale).is_none(), "removed");
+        w.close_stdin();
+        loop {
+            if w.line() == "stopped on end of input" {
+                break;
+            }
+        }
+        assert!(w.wait().success());
     }
 }

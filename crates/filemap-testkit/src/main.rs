@@ -1049,8 +1049,9 @@ fn main() {
 ///   `/dev/shm/NAME` by hand, as any user can, with filemap's marks.
 /// - `sweep-scenario N SIZE`: in a private `/dev/shm`, N holders of SIZE
 ///   bytes killed, then an unrelated `create` in a new process without and
-///   with sweeping; says `killed L U unswept L U swept L U` (names left,
-///   bytes of the tmpfs used).
+///   with sweeping, while Python maps one of them and a foreign object
+///   stands beside; says `killed L U unswept L U swept L U kept-mapped B
+///   kept-foreign B` (names left, bytes of the tmpfs used, 1 for kept).
 /// - `churn PREFIX MILLIS`: three threads create, write and drop names
 ///   `PREFIX-T-I` while a fourth runs `/bin/true`, for MILLIS ms; says
 ///   `made N spawned M` and exits cleanly.
@@ -1177,6 +1178,27 @@ fn unix_role(args: &[String]) -> Option<i32> {
                 h.kill().expect("SIGKILL a holder");
                 h.wait().expect("reap it");
             }
+            // A foreign program maps one of them (without filemap's lock),
+            // and a foreign object stands beside them: a sweep keeps both.
+            let mut mapper = Command::new("python3")
+                .args([
+                    "-c",
+                    "import mmap, os, sys\n\
+                     fd = os.open('/dev/shm/held-0', os.O_RDWR)\n\
+                     m = mmap.mmap(fd, 4096)\n\
+                     print('mapped', flush=True)\n\
+                     sys.stdin.read()",
+                ])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("run python3");
+            let mut line = String::new();
+            std::io::BufReader::new(mapper.stdout.take().expect("stdout"))
+                .read_line(&mut line)
+                .expect("read");
+            assert_eq!(line.trim(), "mapped");
+            std::fs::write("/dev/shm/foreign-x", b"not filemap's").expect("a foreign object");
             let killed = (left(), used());
             // An unrelated create in a new process, sweeping off: all stay.
             let mut quiet = create("unrelated-a", "4096", false);
@@ -1188,9 +1210,20 @@ fn unix_role(args: &[String]) -> Option<i32> {
             drop(sweeper.stdin.take());
             sweeper.wait().expect("wait");
             let swept = (left(), used());
+            let kept_mapped = std::path::Path::new("/dev/shm/held-0").exists();
+            let kept_foreign = std::path::Path::new("/dev/shm/foreign-x").exists();
+            drop(mapper.stdin.take());
+            mapper.wait().expect("wait for python3");
             println!(
-                "killed {} {} unswept {} {} swept {} {}",
-                killed.0, killed.1, unswept.0, unswept.1, swept.0, swept.1
+                "killed {} {} unswept {} {} swept {} {} kept-mapped {} kept-foreign {}",
+                killed.0,
+                killed.1,
+                unswept.0,
+                unswept.1,
+                swept.0,
+                swept.1,
+                u8::from(kept_mapped),
+                u8::from(kept_foreign)
             );
             std::io::stdout().flush().unwrap();
             Some(0)

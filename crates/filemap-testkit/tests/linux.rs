@@ -143,10 +143,9 @@ fn stale_name_left_by_a_killed_holder_is_cleaned_on_next_open() {
     let h = Helper::spawn(&["create", &name, "4096"]);
     h.line();
     h.kill();
-    assert!(
-        shm(&name).exists(),
-        "the kernel cannot unlink for a killed process"
-    );
+    // The kernel cannot unlink for a killed process: the name stays, stale,
+    // unless another test's process swept it meanwhile (its first `create`
+    // sweeps this user's stale names). Either way it is absent to an opener.
     assert!(matches!(
         Mapping::open(&name, Access::Read),
         Err(Error::NotFound { .. })
@@ -948,7 +947,8 @@ fn names_are_not_left_behind_while_another_thread_spawns_children() {
 // Issue 19, item 4: crashed holders' memory does not wait for someone to
 // meet the name. 100 holders of 1 MiB are killed with SIGKILL; a new
 // process's unrelated `create` sweeps their names, and the tmpfs's pages
-// are free again (with sweeping turned off, all 100 stay). Run in a private
+// are free again (with sweeping turned off, all 100 stay), except the one a
+// Python process maps; a foreign object beside them is kept. Run in a private
 // `/dev/shm` (a mount namespace of its own, which needs root), so that the
 // figures are exact and no other test's name is touched.
 #[test]
@@ -976,9 +976,15 @@ fn a_create_sweeps_the_names_that_killed_holders_left() {
         .split_whitespace()
         .filter_map(|w| w.parse().ok())
         .collect();
-    let [killed, killed_used, unswept, unswept_used, swept, swept_used] = f[..] else {
+    let [killed, killed_used, unswept, unswept_used, swept, swept_used, kept_mapped, kept_foreign] =
+        f[..]
+    else {
         panic!("unexpected report: {text}");
     };
+    // One of them is mapped by a Python process (no filemap lock), as in
+    // `filemap clean`: kept while it lives. A foreign object: never touched.
+    assert_eq!(kept_mapped, 1, "a name a live process maps is kept: {text}");
+    assert_eq!(kept_foreign, 1, "a foreign object is kept: {text}");
     assert_eq!(killed, 100, "{text}");
     assert!(
         killed_used >= 100 << 20,
@@ -989,9 +995,9 @@ fn a_create_sweeps_the_names_that_killed_holders_left() {
         "without sweeping, every stale name stays: {text}"
     );
     assert!(unswept_used >= 100 << 20, "{text}");
-    assert_eq!(swept, 0, "the sweep removed every stale name: {text}");
+    assert_eq!(swept, 1, "the sweep removed every other stale name: {text}");
     assert!(
-        swept_used < 1 << 20,
-        "their memory is free ({swept_used} bytes still used): {text}"
+        swept_used < 2 << 20,
+        "their memory is free ({swept_used} bytes still used, 1 MiB of it mapped): {text}"
     );
 }

@@ -1,23 +1,77 @@
 //! `filemap clean`: remove stale objects only.
 
 use std::io::Write;
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::Duration;
 
 use filemap::inspect::{self, Cleaned, State};
 use filemap::Error;
 
-use crate::error::Result;
+use crate::error::{CliError, Result};
 use crate::output::Object;
 
 /// Remove stale objects only: filemap objects no process holds or maps.
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  filemap clean --dry-run\n  filemap clean")]
+#[command(
+    after_help = "Examples:\n  filemap clean --dry-run\n  filemap clean\n  \
+                  filemap clean --watch 60   # every minute, until Ctrl-C or SIGTERM"
+)]
 pub struct Args {
     /// Say what would be removed, remove nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Clean again every SECONDS (fractions allowed), until Ctrl-C, SIGTERM
+    /// or end of input; each pass says only what it removed, and a summary.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_interval)]
+    watch: Option<Duration>,
+}
+
+fn parse_interval(s: &str) -> std::result::Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(0.01..=86_400.0 * 365.0).contains(&secs) {
+        return Err(format!("`{s}` seconds is not between 0.01 and a year"));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 pub fn run(a: Args, out: &mut impl Write) -> Result {
+    let Some(every) = a.watch else {
+        return pass(a.dry_run, false, out);
+    };
+    // Like `create`: a signal or the end of input ends the loop cleanly.
+    let (tx, rx) = std::sync::mpsc::channel::<&'static str>();
+    let on_signal = tx.clone();
+    ctrlc::set_handler(move || {
+        let _ = on_signal.send("a signal");
+    })
+    .map_err(|e| CliError::Other(format!("cannot install the signal handler: {e}")))?;
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+        let _ = tx.send("end of input");
+    });
+    writeln!(
+        out,
+        "cleaning every {} s until Ctrl-C, SIGTERM or end of input",
+        every.as_secs_f64()
+    )?;
+    loop {
+        pass(a.dry_run, true, out)?;
+        out.flush()?;
+        match rx.recv_timeout(every) {
+            Err(RecvTimeoutError::Timeout) => {}
+            Ok(why) => {
+                writeln!(out, "stopped on {why}")?;
+                return Ok(());
+            }
+            Err(RecvTimeoutError::Disconnected) => return Ok(()),
+        }
+    }
+}
+
+/// One pass over every object; `quiet` leaves out what was kept.
+fn pass(dry_run: bool, quiet: bool, out: &mut impl Write) -> Result {
     let all = inspect::list()?;
     let (mut removed, mut kept) = (0, 0);
     for o in &all {
@@ -31,11 +85,13 @@ pub fn run(a: Args, out: &mut impl Write) -> Result {
                 }
                 State::Stale => unreachable!("filtered above"),
             };
-            writeln!(out, "kept    {}: {why}", o.name)?;
+            if !quiet {
+                writeln!(out, "kept    {}: {why}", o.name)?;
+            }
             kept += 1;
             continue;
         }
-        if a.dry_run {
+        if dry_run {
             writeln!(
                 out,
                 "would remove {}: stale, no process holds or maps it",
@@ -54,7 +110,9 @@ pub fn run(a: Args, out: &mut impl Write) -> Result {
                 removed += 1;
             }
             Ok(Cleaned::Kept(why)) => {
-                writeln!(out, "kept    {}: {why}", o.name)?;
+                if !quiet {
+                    writeln!(out, "kept    {}: {why}", o.name)?;
+                }
                 kept += 1;
             }
             Err(Error::NotFound { .. }) => {}
@@ -64,7 +122,9 @@ pub fn run(a: Args, out: &mut impl Write) -> Result {
             }
         }
     }
-    let verb = if a.dry_run { "would remove" } else { "removed" };
-    writeln!(out, "{verb} {removed}, kept {kept}")?;
+    let verb = if dry_run { "would remove" } else { "removed" };
+    if !quiet || removed > 0 {
+        writeln!(out, "{verb} {removed}, kept {kept}")?;
+    }
     Ok(())
 }

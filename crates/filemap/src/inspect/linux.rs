@@ -27,74 +27,24 @@ fn key(md: &fs::Metadata) -> Key {
     (md.dev(), md.ino())
 }
 
-/// Holders of the objects in `index`, by name, from every readable `/proc/PID`.
+/// Holders of the objects in `index`, by name, from every readable
+/// `/proc/PID` (the scan is `sys`'s, which the stale-name sweep uses too).
 fn scan_holders(index: &HashMap<Key, String>) -> HashMap<String, Vec<Holder>> {
-    let me = std::process::id();
-    let mut by_name: HashMap<String, Vec<Holder>> = HashMap::new();
-    let Ok(procs) = fs::read_dir("/proc") else {
-        return by_name;
-    };
-    for p in procs.flatten() {
-        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        let base = p.path();
-        let mut seen: HashMap<&str, (bool, bool)> = HashMap::new();
-        if let Ok(fds) = fs::read_dir(base.join("fd")) {
-            for fd in fds.flatten() {
-                // stat follows the descriptor to the file itself, renamed or not.
-                if let Some(name) = fs::metadata(fd.path())
-                    .ok()
-                    .and_then(|md| index.get(&key(&md)))
-                {
-                    seen.entry(name).or_default().0 = true;
-                }
-            }
-        }
-        if let Ok(maps) = fs::read_to_string(base.join("maps")) {
-            for line in maps.lines() {
-                // address perms offset dev(maj:min, hex) inode path
-                let mut f = line.split_whitespace().skip(3);
-                let (Some(dev), Some(ino)) = (f.next(), f.next()) else {
-                    continue;
-                };
-                let Some((maj, min)) = dev.split_once(':') else {
-                    continue;
-                };
-                let (Ok(maj), Ok(min), Ok(ino)) = (
-                    u32::from_str_radix(maj, 16),
-                    u32::from_str_radix(min, 16),
-                    ino.parse::<u64>(),
-                ) else {
-                    continue;
-                };
-                if let Some(name) = index.get(&(rfs::makedev(maj, min), ino)) {
-                    seen.entry(name).or_default().1 = true;
-                }
-            }
-        }
-        if seen.is_empty() {
-            continue;
-        }
-        let command = fs::read_to_string(base.join("comm"))
-            .map(|s| s.trim_end().to_owned())
-            .unwrap_or_default();
-        for (name, (open, mapped)) in seen {
-            by_name.entry(name.to_owned()).or_default().push(Holder {
-                pid,
-                command: command.clone(),
-                open,
-                mapped,
-            });
-        }
-    }
-    for hs in by_name.values_mut() {
-        hs.sort_by_key(|h| h.pid);
-    }
-    by_name
+    crate::sys::proc_users(index)
+        .into_iter()
+        .map(|(name, users)| {
+            let hs = users
+                .into_iter()
+                .map(|u| Holder {
+                    pid: u.pid,
+                    command: u.command,
+                    open: u.open,
+                    mapped: u.mapped,
+                })
+                .collect();
+            (name, hs)
+        })
+        .collect()
 }
 
 fn users() -> HashMap<u32, String> {

@@ -190,22 +190,118 @@ fn try_remove(path: &str, id: (u64, u64)) -> Removal {
     }
 }
 
+/// A process that has a file open or mapped (from `/proc`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ProcUser {
+    pub pid: u32,
+    /// `/proc/PID/comm`.
+    pub command: String,
+    /// It has a descriptor open on the file.
+    pub open: bool,
+    /// It has the file mapped.
+    pub mapped: bool,
+}
+
+/// The processes other than this one that have the files of `index` (by
+/// device and inode) open or mapped, by the name `index` gives, from every
+/// `/proc/PID` this process may read (by `fd` and `maps`: a filemap object's
+/// descriptors and maps show its creation-time path, `/dev/shm/#123
+/// (deleted)`, so names cannot be matched).
+pub(crate) fn proc_users<K: Clone + Eq + std::hash::Hash>(
+    index: &std::collections::HashMap<(u64, u64), K>,
+) -> std::collections::HashMap<K, Vec<ProcUser>> {
+    use std::collections::HashMap;
+    use std::fs;
+    use std::os::unix::fs::MetadataExt;
+    let key = |md: &fs::Metadata| (md.dev(), md.ino());
+    let me = std::process::id();
+    let mut by_name: HashMap<K, Vec<ProcUser>> = HashMap::new();
+    let Ok(procs) = fs::read_dir("/proc") else {
+        return by_name;
+    };
+    for p in procs.flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let base = p.path();
+        let mut seen: HashMap<&K, (bool, bool)> = HashMap::new();
+        if let Ok(fds) = fs::read_dir(base.join("fd")) {
+            for fd in fds.flatten() {
+                // stat follows the descriptor to the file itself, renamed or not.
+                if let Some(name) = fs::metadata(fd.path())
+                    .ok()
+                    .and_then(|md| index.get(&key(&md)))
+                {
+                    seen.entry(name).or_default().0 = true;
+                }
+            }
+        }
+        if let Ok(maps) = fs::read_to_string(base.join("maps")) {
+            for line in maps.lines() {
+                // address perms offset dev(maj:min, hex) inode path
+                let mut f = line.split_whitespace().skip(3);
+                let (Some(dev), Some(ino)) = (f.next(), f.next()) else {
+                    continue;
+                };
+                let Some((maj, min)) = dev.split_once(':') else {
+                    continue;
+                };
+                let (Ok(maj), Ok(min), Ok(ino)) = (
+                    u32::from_str_radix(maj, 16),
+                    u32::from_str_radix(min, 16),
+                    ino.parse::<u64>(),
+                ) else {
+                    continue;
+                };
+                if let Some(name) = index.get(&(rfs::makedev(maj, min), ino)) {
+                    seen.entry(name).or_default().1 = true;
+                }
+            }
+        }
+        if seen.is_empty() {
+            continue;
+        }
+        let command = fs::read_to_string(base.join("comm"))
+            .map(|s| s.trim_end().to_owned())
+            .unwrap_or_default();
+        for (name, (open, mapped)) in seen {
+            by_name.entry(name.clone()).or_default().push(ProcUser {
+                pid,
+                command: command.clone(),
+                open,
+                mapped,
+            });
+        }
+    }
+    for hs in by_name.values_mut() {
+        hs.sort_by_key(|h| h.pid);
+    }
+    by_name
+}
+
 /// Removing the stale names of this user (module docs, "Crashes"): what
 /// crashed holders left, with their memory, before anyone meets the name.
 pub(crate) mod sweep {
+    use std::collections::HashMap;
+    use std::os::fd::OwnedFd;
     use std::sync::Mutex;
     use std::time::{Duration, Instant};
 
     use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 
     use super::super::posix::stat_id;
-    use super::{try_remove, Removal, MARK_TRANSIENT, SHM_DIR};
+    use super::{ofd_lock, proc_users, same_file, Lock, MARK_TRANSIENT, SHM_DIR};
 
     /// At most one sweep per process in this time.
     pub(crate) const INTERVAL: Duration = Duration::from_secs(60);
     /// A sweep looks at no more entries of `/dev/shm` than this...
     const MAX_ENTRIES: usize = 4096;
-    /// ...and takes no longer than this (checked between entries).
+    /// ...locks no more stale candidates at once than this...
+    const MAX_CANDIDATES: usize = 256;
+    /// ...and stops looking for more after this long.
     const MAX_TIME: Duration = Duration::from_millis(20);
 
     static LAST: Mutex<Option<Instant>> = Mutex::new(None);
@@ -236,10 +332,14 @@ pub(crate) mod sweep {
         let _ = sweep();
     }
 
-    /// One bounded sweep: every regular file in `/dev/shm` owned by this
-    /// user with the transient mark that no process holds is removed, under
-    /// the exclusive lock (`try_remove`), exactly as a releaser or an opener
-    /// removes a stale name.
+    /// One bounded sweep. A name is removed when it is a regular file in
+    /// `/dev/shm` owned by this user with the transient mark, no process
+    /// holds it (this process gets the exclusive lock, as a releaser or an
+    /// opener removing a stale name does, and keeps it until the end), and no
+    /// other process has it open or mapped either (a foreign program such as
+    /// Python may map it without filemap's lock: `filemap clean` keeps such
+    /// objects too). One `/proc` scan serves every candidate, and only when
+    /// there is one.
     pub(crate) fn sweep() -> Swept {
         let started = Instant::now();
         let me = rustix::process::geteuid().as_raw();
@@ -254,8 +354,13 @@ pub(crate) mod sweep {
         let Ok(entries) = rfs::Dir::read_from(&dir) else {
             return done;
         };
+        // Unheld candidates, each locked exclusively until decided.
+        let mut locked: Vec<(String, (u64, u64), OwnedFd)> = Vec::new();
         for e in entries.flatten() {
-            if done.examined >= MAX_ENTRIES || started.elapsed() >= MAX_TIME {
+            if done.examined >= MAX_ENTRIES
+                || locked.len() >= MAX_CANDIDATES
+                || started.elapsed() >= MAX_TIME
+            {
                 break;
             }
             done.examined += 1;
@@ -273,9 +378,36 @@ pub(crate) mod sweep {
                 continue;
             }
             let Ok(name) = name.to_str() else { continue };
-            if try_remove(&format!("{SHM_DIR}/{name}"), stat_id(&st)) == Removal::Removed {
+            let path = format!("{SHM_DIR}/{name}");
+            let Ok(fd) = rfs::open(
+                path.as_str(),
+                OFlags::RDWR | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
+                Mode::empty(),
+            ) else {
+                continue;
+            };
+            let id = stat_id(&st);
+            if !matches!(rfs::fstat(&fd), Ok(now) if stat_id(&now) == id) {
+                continue;
+            }
+            // Refused: someone holds it. Got: nobody does, and nobody can
+            // start to (an opener waits) while this process decides.
+            if ofd_lock(&fd, Lock::Exclusive).is_ok() {
+                locked.push((path, id, fd));
+            }
+        }
+        if locked.is_empty() {
+            return done;
+        }
+        let index: HashMap<(u64, u64), (u64, u64)> =
+            locked.iter().map(|(_, id, _)| (*id, *id)).collect();
+        let used = proc_users(&index);
+        for (path, id, fd) in locked {
+            if !used.contains_key(&id) && same_file(&path, id) && rfs::unlink(path.as_str()).is_ok()
+            {
                 done.removed += 1;
             }
+            drop(fd);
         }
         done
     }
