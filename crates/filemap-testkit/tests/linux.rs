@@ -1001,3 +1001,145 @@ fn a_create_sweeps_the_names_that_killed_holders_left() {
         "their memory is free ({swept_used} bytes still used, 1 MiB of it mapped): {text}"
     );
 }
+
+// Issue 19, item 2: squatting. Another user (`nobody`) creates a name first,
+// with mode 0666 so that anyone may open it. A process that trusts only its
+// own user (and root) refuses it, naming the owner, on open and on
+// create-or-open; by default (any owner), or trusting that uid, it opens.
+#[test]
+fn a_name_squatted_by_another_user_is_refused_when_owners_are_restricted() {
+    use filemap::Owners;
+    let as_other = OtherUser::new();
+    if !as_other.is_other {
+        eprintln!("skipped: needs root, to create the name as another user");
+        return;
+    }
+    let name = unique("squat");
+    let mut squatter = Helper::spawn_cmd(
+        as_other
+            .command()
+            .args(["create", &name, "4096", "mode=666"]),
+        "a squatter's create",
+    );
+    assert_eq!(squatter.line(), "ok created 4096");
+    let mine = Options::new().trusted_owners(Owners::CurrentUser);
+    for r in [
+        mine.open(&name).map(drop),
+        mine.create_or_open(&name, 4096).map(drop),
+        filemap::channel::spsc::Receiver::open_with(&name, &mine).map(drop),
+    ] {
+        match r {
+            Err(Error::AccessDenied { reason, .. }) => {
+                assert!(reason.contains("uid 65534"), "{reason}");
+                assert!(reason.contains("trusted_owners"), "{reason}");
+            }
+            other => panic!("a squatted name was accepted: {other:?}"),
+        }
+    }
+    // The squatter's object is untouched, and the defaults open it.
+    let m = Options::new().open(&name).expect("any owner, by default");
+    assert_eq!(m.len(), 4096);
+    Options::new()
+        .trusted_owners(Owners::Uids(vec![65534]))
+        .open(&name)
+        .expect("trusting that uid");
+    drop(m);
+    squatter.send("exit");
+    squatter.wait();
+}
+
+// Issue 19, item 5: a foreign tool unlinks a live name. Python 3.11's
+// `SharedMemory(name)` registers the object with its resource tracker,
+// which unlinks the name when Python exits, while a filemap process still
+// holds it. The holder puts it back: afterwards the name is the very same
+// object (its bytes, its inode), and `create` cannot make a second one.
+// The test watches /dev/shm itself, to prove the name was really unlinked.
+#[test]
+fn a_name_python_unlinks_while_filemap_holds_it_is_put_back() {
+    use rustix::fs::inotify;
+    let name = unique("pyunlink");
+    let mut holder = Helper::spawn(&["create", &name, "4096"]);
+    assert_eq!(holder.line(), "ok created 4096");
+    holder.ok(&format!("write 0 {}", hex(b"one object")));
+    let ino_of = |p: &std::path::Path| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::symlink_metadata(p).ok().map(|m| m.ino())
+    };
+    let inode = ino_of(&shm(&name)).expect("the name exists");
+    let watch = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)
+        .expect("inotify");
+    inotify::add_watch(&watch, "/dev/shm", inotify::WatchFlags::DELETE).expect("watch /dev/shm");
+
+    // Attach, read, exit: the tracker unlinks the name and says so.
+    let py = format!(
+        "from multiprocessing import shared_memory\n\
+         s = shared_memory.SharedMemory(name='{name}')\n\
+         print(bytes(s.buf[:10]).decode(), flush=True)\n\
+         s.close()\n"
+    );
+    let out = Command::new("python3")
+        .args(["-W", "always", "-c", &py])
+        .output()
+        .expect("run python3");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "one object");
+    // (`output` returns once the tracker, which shares stderr, is done too.)
+    let mut unlinked = false;
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
+    let mut events = inotify::Reader::new(&watch, &mut buf);
+    while let Ok(ev) = events.next() {
+        unlinked |= ev.file_name().and_then(|n| n.to_str().ok()) == Some(name.as_str());
+    }
+    assert!(
+        unlinked,
+        "Python's resource tracker did not unlink the name: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Put back by its holder, as the very same object.
+    filemap_testkit::wait_until("the name is back", || shm(&name).exists());
+    assert_eq!(ino_of(&shm(&name)), Some(inode), "the same inode");
+    let m = Mapping::open(&name, Access::Read).expect("open after Python's unlink");
+    assert_eq!(
+        m.view(0..10, ViewAccess::Read).unwrap().to_vec(),
+        b"one object"
+    );
+    assert!(
+        matches!(
+            Mapping::create(&name, 4096),
+            Err(Error::AlreadyExists { .. })
+        ),
+        "no second object under the name"
+    );
+    drop(m);
+
+    // How long the name is missing: unlink it the way the tracker does and
+    // time its return, from Python (looking every 10 us, so as not to hold
+    // the CPU the holder's thread wakes on).
+    let py = format!(
+        "import os, time, _posixshmem\n\
+         t = time.perf_counter_ns()\n\
+         _posixshmem.shm_unlink('/{name}')\n\
+         end = t + 5_000_000_000\n\
+         while not os.path.exists('/dev/shm/{name}') and time.perf_counter_ns() < end:\n\
+         \x20   time.sleep(0.00001)\n\
+         print(os.path.exists('/dev/shm/{name}'), (time.perf_counter_ns() - t) // 1000)\n"
+    );
+    let out = python(&py, &[]);
+    let mut f = out.split_whitespace();
+    assert_eq!(f.next(), Some("True"), "put back after shm_unlink: {out}");
+    eprintln!("the name was back after {} us", f.next().unwrap_or("?"));
+
+    // What filemap removes stays removed: the holder lets go, the name goes.
+    holder.send("exit");
+    holder.wait();
+    filemap_testkit::wait_until("the name goes with its last holder", || {
+        !shm(&name).exists()
+    });
+    let leftovers: Vec<String> = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".filemap-") && ino_of(&shm(n)) == Some(inode))
+        .collect();
+    assert!(leftovers.is_empty(), "its shadow went too: {leftovers:?}");
+}

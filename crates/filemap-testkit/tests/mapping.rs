@@ -958,3 +958,38 @@ fn large_pages_on_windows_are_read_back_or_refused_naming_the_right() {
         }
     }
 }
+
+/// Issue 19, item 2, on every OS: a process that trusts only its own user
+/// accepts what another process of that user made (Windows: the section's
+/// owner SID is the token's user or its default owner). `Owners::Uids` is
+/// Unix only. (The refusal of another user's name is in `linux.rs`.)
+#[test]
+fn objects_of_this_user_are_trusted_with_current_user_owners() {
+    use filemap::Owners;
+    let name = unique("owners");
+    let mut h = Helper::spawn(&["create", &name, "4096"]);
+    assert_eq!(h.line(), "ok created 4096");
+    h.ok(&format!("write 0 {}", hex(b"mine")));
+    let mine = Options::new().trusted_owners(Owners::CurrentUser);
+    let m = mine.open(&name).expect("this user's own object");
+    let mut b = [0u8; 4];
+    m.view(0..4, ViewAccess::Read)
+        .unwrap()
+        .read_at(0, &mut b)
+        .unwrap();
+    assert_eq!(&b, b"mine");
+    let (_again, how) = mine.create_or_open(&name, 4096).unwrap();
+    assert_eq!(how, Disposition::Opened);
+    let by_uid = Options::new()
+        .trusted_owners(Owners::Uids(vec![]))
+        .open(&name);
+    if cfg!(windows) {
+        assert!(
+            matches!(by_uid, Err(Error::Unsupported { .. })),
+            "{by_uid:?}"
+        );
+    } else {
+        by_uid.expect("this user is always trusted");
+    }
+    h.exit();
+}

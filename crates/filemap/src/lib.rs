@@ -118,8 +118,13 @@
 //!   `SharedMemory("X")` and Boost's `shared_memory_object("X")` open), memfd for
 //!   unnamed mappings, `mmap`, and open-file-description locks to know when the
 //!   last holder is gone (a process that may only read an object can never lock
-//!   its owner out; a `fork`ed child or one handed the mapping keeps the name).
-//!   See the notes on the `sys` layer for the exact protocol.
+//!   its owner out; a child handed the mapping with [`Mapping::inherit`] keeps
+//!   the name, a `fork`ed child shares the views but not the hold, so a clean
+//!   exit leaves no name behind however many children are being started).
+//!   A process's first `create` sweeps its user's stale names (`FILEMAP_SWEEP=0`
+//!   turns that off), and a live name a foreign tool unlinks (Python's resource
+//!   tracker) is put back by its holders. See the notes on the `sys` layer for
+//!   the exact protocol.
 //! - **Windows**: `CreateFileMappingW`, `OpenFileMappingW`, `MapViewOfFileEx` & co.
 //!   [`Lifetime::Persistent`] is not available; [`Options::mode`] is ignored.
 //! - **macOS**: `shm_open` with the 31-byte name limit handled as [`name`]
@@ -182,7 +187,7 @@ pub mod os;
 
 pub use error::{Error, Result};
 pub use mapping::{
-    Access, Backing, Disposition, Inheritable, Lifetime, Mapping, Options, View, ViewAccess,
+    Access, Backing, Disposition, Inheritable, Lifetime, Mapping, Options, Owners, View, ViewAccess,
 };
 
 /// The allocation granularity of this OS: the OS maps views from multiples of

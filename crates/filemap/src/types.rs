@@ -38,6 +38,32 @@ pub enum Disposition {
     Opened,
 }
 
+/// Whose named objects a process accepts when it opens an existing one
+/// ([`crate::Options::trusted_owners`]): anyone may create a name first
+/// (squat it) with a mode that lets others in, and a process that opens it
+/// then exchanges data with the squatter.
+///
+/// The default is [`Owners::Anyone`], as with `OpenFileMapping`, Python's
+/// `SharedMemory` and Boost: the object's permissions decide who may open
+/// it, objects made by other programs and by services running as another
+/// user can be opened, and nothing that worked before breaks. A process
+/// that meets names other users can make (a service in a shared `/dev/shm`
+/// or session namespace) should say whom it trusts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Owners {
+    /// Any owner the OS lets this process open: the OS's permissions decide.
+    #[default]
+    Anyone,
+    /// Only objects made by this process's user, or by the administrator
+    /// (root; on Windows `LocalSystem` or the Administrators group, which
+    /// also own what an elevated process makes).
+    CurrentUser,
+    /// (Unix) Objects made by these user ids, this process's user, or root.
+    /// On Windows, [`crate::Error::Unsupported`].
+    Uids(Vec<u32>),
+}
+
 /// Parameters for creating and opening named objects, as the sys layer needs them.
 #[derive(Debug, Clone)]
 pub(crate) struct CreateParams {
@@ -49,4 +75,6 @@ pub(crate) struct CreateParams {
     pub reserve: bool,
     /// Back a new object with large (huge) pages.
     pub large_pages: bool,
+    /// Whose existing objects an open accepts.
+    pub owners: Owners,
 }

@@ -171,8 +171,10 @@ pub(super) fn list() -> Result<Vec<ObjectInfo>> {
         let Ok(md) = e.path().symlink_metadata() else {
             continue;
         };
-        if md.is_file() {
-            found.push((e.file_name().to_string_lossy().into_owned(), md));
+        let name = e.file_name().to_string_lossy().into_owned();
+        // A transient object's second link (`sys/shadow.rs`) is not an object.
+        if md.is_file() && !crate::sys::shadow::is_shadow_name(&name) {
+            found.push((name, md));
         }
     }
     let index = found.iter().map(|(n, md)| (key(md), n.clone())).collect();
@@ -253,6 +255,12 @@ pub(super) fn remove_if_stale(n: &Name) -> Result<Cleaned> {
     if (st.st_dev as u64, st.st_ino as u64) != key(&md) {
         return Ok(Cleaned::Kept("it was replaced while being checked".into()));
     }
-    fs::remove_file(&path).map_err(|e| Error::os(obj, "unlink", e))?;
+    crate::sys::unlink_named(&path, key(&md)).map_err(|e| {
+        Error::os(
+            obj,
+            "unlink",
+            std::io::Error::from_raw_os_error(e.raw_os_error()),
+        )
+    })?;
     Ok(Cleaned::Removed)
 }

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::name;
 use crate::sys;
 pub(crate) use crate::types::CreateParams;
-pub use crate::types::{Access, Disposition, ViewAccess};
+pub use crate::types::{Access, Disposition, Owners, ViewAccess};
 
 #[allow(unsafe_code)]
 mod view;
@@ -89,8 +89,31 @@ impl Options {
                 access: Access::ReadWrite,
                 reserve: false,
                 large_pages: false,
+                owners: Owners::Anyone,
             },
         }
+    }
+
+    /// Whose existing objects [`Options::open`], [`Options::create_or_open`]
+    /// and [`Options::create_or_open_file`] accept (and every channel, cell,
+    /// event and lock opened with these options): an object owned by anyone
+    /// else is refused with [`Error::AccessDenied`] naming its owner, before
+    /// a byte of it is read. On Linux the owner of a named file mapping is
+    /// its record's (who made the name). Default [`Owners::Anyone`] (see
+    /// there for why).
+    ///
+    /// ```
+    /// use filemap::{Options, Owners};
+    /// let mine_only = Options::new().trusted_owners(Owners::CurrentUser);
+    /// let (m, _) = mine_only.create_or_open("filemap-doc-owners", 4096)?;
+    /// // Made by this user: accepted.
+    /// let again = mine_only.open("filemap-doc-owners")?;
+    /// # drop((m, again));
+    /// # Ok::<(), filemap::Error>(())
+    /// ```
+    pub fn trusted_owners(mut self, owners: Owners) -> Options {
+        self.params.owners = owners;
+        self
     }
 
     /// The access for [`Options::open`], and for the object that
@@ -250,6 +273,7 @@ impl Options {
     pub fn open(&self, name: &str) -> Result<Mapping> {
         let n = name::parse(name)?;
         let obj = sys::open_named(&n, self.params.access, self.params.ready_timeout)?;
+        obj.check_owner(&self.params.owners, &n.given)?;
         let lifetime = None;
         let backing = backing_of(&obj);
         Ok(Mapping::new(
@@ -346,6 +370,9 @@ impl Options {
         let mapped = sys::from_file(&file, size, access, &label)?;
         let (obj, how) =
             sys::create_named_file(&n, mapped, &absolute, &self.params, open_existing)?;
+        if how == Disposition::Opened {
+            obj.check_owner(&self.params.owners, &n.given)?;
+        }
         let (access, lifetime) = match how {
             Disposition::Created => (access, Some(self.chosen_lifetime())),
             Disposition::Opened => (self.params.access, None),
@@ -381,6 +408,9 @@ impl Options {
             return Err(persistent_unsupported(&n.given));
         }
         let (obj, how) = sys::create_named(&n, size, &self.params, open_existing)?;
+        if how == Disposition::Opened {
+            obj.check_owner(&self.params.owners, &n.given)?;
+        }
         let (access, lifetime) = match how {
             Disposition::Created => (Access::ReadWrite, Some(self.chosen_lifetime())),
             Disposition::Opened => (self.params.access, None),

@@ -123,13 +123,16 @@ pub(super) fn release_named(
     if std::process::id() != locker {
         return;
     }
+    if managed {
+        super::shadow::let_go(path, id);
+    }
     // Our own lock made exclusive: no other description holds one. Copies
     // of ours in children (one between its `fork` and its `exec`, say) share
     // it and do not count. A read-only descriptor cannot hold the exclusive
     // lock: it takes the second way below.
     if managed && ofd_lock(&fd, Lock::Exclusive).is_ok() {
         if same_file(path, id) {
-            let _ = rfs::unlink(path);
+            let _ = unlink_named(path, id);
         }
         return;
     }
@@ -184,7 +187,7 @@ fn try_remove(path: &str, id: (u64, u64)) -> Removal {
     if !same_file(path, id) {
         return Removal::NotOurs;
     }
-    match rfs::unlink(path) {
+    match unlink_named(path, id) {
         Ok(()) => Removal::Removed,
         Err(_) => Removal::NotOurs,
     }
@@ -293,7 +296,7 @@ pub(crate) mod sweep {
     use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 
     use super::super::posix::stat_id;
-    use super::{ofd_lock, proc_users, same_file, Lock, MARK_TRANSIENT, SHM_DIR};
+    use super::{ofd_lock, proc_users, same_file, unlink_named, Lock, MARK_TRANSIENT, SHM_DIR};
 
     /// At most one sweep per process in this time.
     pub(crate) const INTERVAL: Duration = Duration::from_secs(60);
@@ -354,18 +357,21 @@ pub(crate) mod sweep {
         let Ok(entries) = rfs::Dir::read_from(&dir) else {
             return done;
         };
-        // Unheld candidates, each locked exclusively until decided.
-        let mut locked: Vec<(String, (u64, u64), OwnedFd)> = Vec::new();
+        // This user's transient objects, by name: names first, then the
+        // shadows (`shadow.rs`) whose name is gone (a shadow beside its
+        // name goes with it).
+        let mut found: Vec<(String, (u64, u64))> = Vec::new();
+        let mut shadows: Vec<(String, (u64, u64))> = Vec::new();
         for e in entries.flatten() {
-            if done.examined >= MAX_ENTRIES
-                || locked.len() >= MAX_CANDIDATES
-                || started.elapsed() >= MAX_TIME
-            {
+            if done.examined >= MAX_ENTRIES || started.elapsed() >= MAX_TIME {
                 break;
             }
             done.examined += 1;
-            let name = e.file_name();
-            if name.to_bytes().starts_with(b".") {
+            let Ok(name) = e.file_name().to_str() else {
+                continue;
+            };
+            let shadow = super::super::shadow::is_shadow_name(name);
+            if name.starts_with('.') && !shadow {
                 continue;
             }
             let Ok(st) = rfs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) else {
@@ -377,8 +383,21 @@ pub(crate) mod sweep {
             {
                 continue;
             }
-            let Ok(name) = name.to_str() else { continue };
-            let path = format!("{SHM_DIR}/{name}");
+            let entry = (format!("{SHM_DIR}/{name}"), stat_id(&st));
+            if shadow {
+                shadows.push(entry);
+            } else {
+                found.push(entry);
+            }
+        }
+        let named: std::collections::HashSet<(u64, u64)> = found.iter().map(|f| f.1).collect();
+        found.extend(shadows.into_iter().filter(|s| !named.contains(&s.1)));
+        // Unheld candidates, each locked exclusively until decided.
+        let mut locked: Vec<(String, (u64, u64), OwnedFd)> = Vec::new();
+        for (path, id) in found {
+            if locked.len() >= MAX_CANDIDATES || started.elapsed() >= MAX_TIME {
+                break;
+            }
             let Ok(fd) = rfs::open(
                 path.as_str(),
                 OFlags::RDWR | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
@@ -386,7 +405,6 @@ pub(crate) mod sweep {
             ) else {
                 continue;
             };
-            let id = stat_id(&st);
             if !matches!(rfs::fstat(&fd), Ok(now) if stat_id(&now) == id) {
                 continue;
             }
@@ -403,14 +421,20 @@ pub(crate) mod sweep {
             locked.iter().map(|(_, id, _)| (*id, *id)).collect();
         let used = proc_users(&index);
         for (path, id, fd) in locked {
-            if !used.contains_key(&id) && same_file(&path, id) && rfs::unlink(path.as_str()).is_ok()
-            {
+            if !used.contains_key(&id) && same_file(&path, id) && unlink_named(&path, id).is_ok() {
                 done.removed += 1;
             }
             drop(fd);
         }
         done
     }
+}
+
+/// Removes the name `path` of the object `id`, its shadow first (`shadow.rs`:
+/// so that no holder puts back what filemap removes).
+pub(crate) fn unlink_named(path: &str, id: (u64, u64)) -> rustix::io::Result<()> {
+    super::shadow::remove(path, id);
+    rfs::unlink(path)
 }
 
 /// True when `path` currently names the file with identity `id`.
@@ -513,6 +537,7 @@ fn join(n: &Name, access: Access, deadline: Instant, started: Instant) -> Result
         // (the type check below then refuses it). No effect on regular files.
         | OFlags::NONBLOCK;
     let mut backoff = Backoff(0);
+    let mut restored = false;
     loop {
         let fd = match rfs::open(path.as_str(), flags, Mode::empty()) {
             Ok(fd) => fd,
@@ -523,6 +548,15 @@ fn join(n: &Name, access: Access, deadline: Instant, started: Instant) -> Result
                     Ok(fd) if rfs::fstat(&fd).is_ok_and(|st| st.st_mode & MARK_FILE != 0) => fd,
                     _ => return Err(Error::os(&n.given, "open", io(Errno::ACCESS))),
                 }
+            }
+            // Missing: a foreign tool may have unlinked a live object's
+            // name; put it back from its shadow (once) and look again.
+            Err(Errno::NOENT) if !restored => {
+                restored = true;
+                if super::shadow::restore_for_opener(&path) {
+                    continue;
+                }
+                return Ok(Join::Gone);
             }
             Err(Errno::NOENT) => return Ok(Join::Gone),
             Err(Errno::LOOP) => {
@@ -586,6 +620,9 @@ fn join(n: &Name, access: Access, deadline: Instant, started: Instant) -> Result
             }
             backoff.pause();
             st = rfs::fstat(&fd).map_err(|e| Error::os(&n.given, "fstat", io(e)))?;
+        }
+        if managed {
+            super::shadow::hold(&path, id);
         }
         return Ok(Join::Live(Object {
             fd: ManuallyDrop::new(fd),
@@ -1109,6 +1146,9 @@ fn create_link(
     let proc_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
     let mut backoff = Backoff(0);
     loop {
+        // A live object whose name a foreign tool unlinked is put back
+        // first (`shadow.rs`): a second object under its name is a split.
+        super::shadow::restore_for_opener(&path);
         match rfs::linkat(
             rfs::CWD,
             proc_path.as_str(),
@@ -1117,6 +1157,10 @@ fn create_link(
             rfs::AtFlags::SYMLINK_FOLLOW,
         ) {
             Ok(()) => {
+                if !p.persistent {
+                    super::shadow::create(&fd, &path, stat_id(&st));
+                    super::shadow::hold(&path, stat_id(&st));
+                }
                 return Ok((
                     Object {
                         fd: ManuallyDrop::new(fd),
@@ -1133,7 +1177,7 @@ fn create_link(
                         },
                     },
                     Disposition::Created,
-                ))
+                ));
             }
             Err(Errno::EXIST) => match join(n, p.access, deadline, started)? {
                 Join::Live(existing) if open_existing => {
@@ -1296,7 +1340,12 @@ pub(crate) fn user_label(uid: u32) -> String {
 
 /// Removes the name (like `shm_unlink`); holders keep their memory.
 pub(crate) fn remove_named(n: &Name) -> Result<()> {
-    rfs::unlink(shm_path(n).as_str()).map_err(|e| Error::os(&n.given, "unlink", io(e)))
+    let path = shm_path(n);
+    // Its shadow first, so that no holder puts the name back (`shadow.rs`).
+    if let Ok(st) = rfs::lstat(path.as_str()) {
+        super::shadow::remove(&path, stat_id(&st));
+    }
+    rfs::unlink(path.as_str()).map_err(|e| Error::os(&n.given, "unlink", io(e)))
 }
 
 /// A memfd of `size` bytes, its pages reserved and its size sealed.

@@ -348,3 +348,8 @@ pub(super) const SEND_FLAGS: rustix::net::SendFlags = rustix::net::SendFlags::em
 /// Flags for receiving a hand-over: received descriptors close on exec where
 /// the system can do it at once (Linux); `receive_over` sets it otherwise.
 pub(super) const RECV_FLAGS: rustix::net::RecvFlags = rustix::net::RecvFlags::empty();
+
+/// `uid N`: macOS's user database is not read here.
+pub(crate) fn user_label(uid: u32) -> String {
+    format!("uid {uid}")
+}

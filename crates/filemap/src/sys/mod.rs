@@ -21,6 +21,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 mod posix;
 #[cfg(target_os = "linux")]
 pub(crate) mod record;
+#[cfg(target_os = "linux")]
+pub(crate) mod shadow;
 #[cfg(unix)]
 mod sigbus;
 #[cfg(unix)]

@@ -120,6 +120,40 @@ impl Object {
             .map(|st| st.st_size.max(0) as u64)
     }
 
+    /// Refuses a named object whose owner `owners` does not accept (for a
+    /// named file mapping, its record's owner: who made the name).
+    pub(crate) fn check_owner(&self, owners: &crate::types::Owners, obj: &str) -> Result<()> {
+        use crate::types::Owners;
+        let named = match &self.kind {
+            Kind::NamedFile { record, .. } => record,
+            Kind::Named { .. } => self,
+            _ => return Ok(()),
+        };
+        let me = rustix::process::geteuid().as_raw();
+        let owner = rfs::fstat(&*named.fd)
+            .map_err(|e| Error::os(obj, "fstat", io(e)))?
+            .st_uid;
+        let (ok, whom) = match owners {
+            Owners::Anyone => return Ok(()),
+            Owners::CurrentUser => (owner == me || owner == 0, "this user or root".to_owned()),
+            Owners::Uids(uids) => (
+                owner == me || owner == 0 || uids.contains(&owner),
+                format!("this user, root or the uids {uids:?}"),
+            ),
+        };
+        if ok {
+            return Ok(());
+        }
+        Err(Error::AccessDenied {
+            object: obj.to_owned(),
+            reason: format!(
+                "it is owned by {}, and this process accepts only objects made by {whom} \
+                 (Options::trusted_owners): another user may have created the name first",
+                os::user_label(owner)
+            ),
+        })
+    }
+
     /// `fsync` of the backing file (data and metadata).
     pub(crate) fn sync_backing(&self, object: &str) -> Result<()> {
         match self.kind {

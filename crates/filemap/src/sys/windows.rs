@@ -11,10 +11,20 @@ use std::io;
 use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle, RawHandle};
 use std::ptr::null;
 
+use windows_sys::Win32::Foundation::LocalFree;
 use windows_sys::Win32::Foundation::{
     DuplicateHandle, SetLastError, ERROR_ALREADY_EXISTS, HANDLE, INVALID_HANDLE_VALUE,
 };
-use windows_sys::Win32::Storage::FileSystem::FlushFileBuffers;
+use windows_sys::Win32::Security::Authorization::{
+    ConvertSidToStringSidW, GetSecurityInfo, SE_KERNEL_OBJECT,
+};
+use windows_sys::Win32::Security::{
+    CreateWellKnownSid, EqualSid, GetLengthSid, GetTokenInformation, InitializeSecurityDescriptor,
+    SetSecurityDescriptorOwner, TokenOwner, TokenUser, WinBuiltinAdministratorsSid,
+    WinLocalSystemSid, OWNER_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, PSID, SECURITY_ATTRIBUTES,
+    SECURITY_DESCRIPTOR, SECURITY_MAX_SID_SIZE, TOKEN_QUERY,
+};
+use windows_sys::Win32::Storage::FileSystem::{FlushFileBuffers, READ_CONTROL};
 use windows_sys::Win32::System::Memory::{
     CreateFileMappingW, FlushViewOfFile, GetLargePageMinimum, MapViewOfFileEx, OpenFileMappingW,
     UnmapViewOfFile, VirtualAlloc, VirtualQuery, FILE_MAP, FILE_MAP_COPY, FILE_MAP_LARGE_PAGES,
@@ -24,8 +34,8 @@ use windows_sys::Win32::System::Memory::{
 };
 use windows_sys::Win32::System::SystemInformation::{GetSystemInfo, SYSTEM_INFO};
 use windows_sys::Win32::System::Threading::{
-    CreateEventW, CreateSemaphoreW, GetCurrentProcess, ReleaseSemaphore, SetEvent,
-    WaitForMultipleObjects, WaitForSingleObject,
+    CreateEventW, CreateSemaphoreW, GetCurrentProcess, OpenProcessToken, ReleaseSemaphore,
+    SetEvent, WaitForMultipleObjects, WaitForSingleObject,
 };
 
 use super::RawView;
@@ -40,7 +50,7 @@ pub(crate) fn watch_tripped(_w: &Watch) -> bool {
 }
 use crate::error::{Error, Result};
 use crate::name::Name;
-use crate::types::{Access, CreateParams, Disposition, ViewAccess};
+use crate::types::{Access, CreateParams, Disposition, Owners, ViewAccess};
 
 /// `SECTION_BASIC_INFORMATION` from the native API, which windows-sys does not carry.
 #[repr(C)]
@@ -388,13 +398,23 @@ pub(crate) fn create_named_file(
         PAGE_READONLY
     };
     let (hi, lo) = split(mapped.size);
+    let security = CreationSecurity::new(obj)?;
     // SAFETY: SetLastError only sets this thread's last-error value, cleared
     // so that ERROR_ALREADY_EXISTS can only come from the next call.
     unsafe { SetLastError(0) };
-    // SAFETY: a valid file handle owned by `file`; default security; the name
-    // is NUL-terminated and outlives the call.
-    let h =
-        unsafe { CreateFileMappingW(file.as_raw_handle(), null(), prot, hi, lo, wname.as_ptr()) };
+    // SAFETY: a valid file handle owned by `file`; attributes that live
+    // until the call returns; the name is NUL-terminated and outlives the
+    // call.
+    let h = unsafe {
+        CreateFileMappingW(
+            file.as_raw_handle(),
+            security.attributes(),
+            prot,
+            hi,
+            lo,
+            wname.as_ptr(),
+        )
+    };
     let existed = io::Error::last_os_error().raw_os_error() == Some(ERROR_ALREADY_EXISTS as i32);
     let handle = owned(h, obj, mapped.size, "CreateFileMappingW")?;
     if !existed {
@@ -455,6 +475,226 @@ pub(crate) fn open_named(
             0
         },
     })
+}
+
+impl Object {
+    /// Refuses a named section whose owner `owners` does not accept. The
+    /// owner is the section's owner SID (`GetSecurityInfo`, through a
+    /// handle opened by name with `READ_CONTROL` only); accepted for
+    /// [`Owners::CurrentUser`]: this process's user (`TokenUser`), the owner
+    /// it gives what it makes (`TokenOwner`: Administrators, when elevated),
+    /// LocalSystem and Administrators.
+    pub(crate) fn check_owner(&self, owners: &Owners, obj: &str) -> Result<()> {
+        match owners {
+            Owners::Anyone => return Ok(()),
+            Owners::Uids(_) => {
+                return Err(Error::Unsupported {
+                    object: obj.to_owned(),
+                    what: "trusting owners by Unix user id (Owners::Uids; use \
+                           Owners::CurrentUser)"
+                        .into(),
+                })
+            }
+            Owners::CurrentUser => {}
+        }
+        let wname = wide(obj);
+        // SAFETY: a NUL-terminated name that outlives the call; the handle is
+        // not inheritable.
+        let h = unsafe { OpenFileMappingW(READ_CONTROL, 0, wname.as_ptr()) };
+        let handle = owned(h, obj, 0, "OpenFileMappingW(READ_CONTROL)")?;
+        let mut owner: PSID = std::ptr::null_mut();
+        let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+        // SAFETY: `handle` is open; the out-pointers are valid locals; the
+        // descriptor the call allocates is freed below with `LocalFree`, and
+        // `owner` points into it, so it is used only before that.
+        let rc = unsafe {
+            GetSecurityInfo(
+                handle.as_raw_handle() as HANDLE,
+                SE_KERNEL_OBJECT,
+                OWNER_SECURITY_INFORMATION,
+                &mut owner,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                &mut sd,
+            )
+        };
+        if rc != 0 {
+            return Err(Error::os(
+                obj,
+                "GetSecurityInfo",
+                io::Error::from_raw_os_error(rc as i32),
+            ));
+        }
+        let trusted = trusted_sids(obj);
+        let verdict = trusted.map(|sids| {
+            let ok = !owner.is_null()
+                && sids.iter().any(|s| {
+                    // SAFETY: both are valid SIDs: `s` made by the OS into our
+                    // buffer, `owner` inside the live descriptor `sd`.
+                    unsafe { EqualSid(s.as_ptr() as PSID, owner) != 0 }
+                });
+            (ok, sid_text(owner))
+        });
+        // SAFETY: `sd` was allocated by `GetSecurityInfo` and is not used after.
+        unsafe { LocalFree(sd) };
+        let (ok, who) = verdict?;
+        if ok {
+            return Ok(());
+        }
+        Err(Error::AccessDenied {
+            object: obj.to_owned(),
+            reason: format!(
+                "it is owned by {who}, and this process accepts only objects made by this user, \
+                 LocalSystem or Administrators (Options::trusted_owners): another user may \
+                 have created the name first"
+            ),
+        })
+    }
+}
+
+/// A SID, in a buffer of the largest size one can have (4-byte aligned, as
+/// a SID must be).
+type SidBuf = [u32; SECURITY_MAX_SID_SIZE as usize / 4];
+
+/// A SID of this process's token: its user (`TokenUser`) or the owner it
+/// gives what it makes (`TokenOwner`).
+fn token_sid(class: i32, obj: &str) -> Result<SidBuf> {
+    let mut token: HANDLE = std::ptr::null_mut();
+    // SAFETY: the pseudo-handle of this process; `token` receives a new handle.
+    if unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token) } == 0 {
+        return Err(Error::os(
+            obj,
+            "OpenProcessToken",
+            io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: `token` is the fresh handle above, owned here only.
+    let token = unsafe { OwnedHandle::from_raw_handle(token as RawHandle) };
+    // TOKEN_USER or TOKEN_OWNER: a pointer to a SID that follows it.
+    let mut buf = [0u64; 64];
+    let mut len = 0u32;
+    // SAFETY: `buf` is writable for its whole size, which is passed.
+    let ok = unsafe {
+        GetTokenInformation(
+            token.as_raw_handle() as HANDLE,
+            class,
+            buf.as_mut_ptr().cast(),
+            std::mem::size_of_val(&buf) as u32,
+            &mut len,
+        )
+    };
+    if ok == 0 {
+        return Err(Error::os(
+            obj,
+            "GetTokenInformation",
+            io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: both structures start with the SID pointer, into `buf`.
+    let sid = unsafe { *(buf.as_ptr() as *const PSID) };
+    let mut one: SidBuf = [0; SECURITY_MAX_SID_SIZE as usize / 4];
+    // SAFETY: `sid` is a valid SID inside `buf`; at most `SECURITY_MAX_SID_SIZE`
+    // bytes of it, the size of `one`, are copied.
+    unsafe {
+        let n = (GetLengthSid(sid) as usize).min(std::mem::size_of_val(&one));
+        std::ptr::copy_nonoverlapping(sid as *const u8, one.as_mut_ptr().cast::<u8>(), n);
+    }
+    Ok(one)
+}
+
+/// The SIDs [`Owners::CurrentUser`] accepts as a section's owner.
+fn trusted_sids(obj: &str) -> Result<Vec<SidBuf>> {
+    let mut out = vec![token_sid(TokenUser, obj)?, token_sid(TokenOwner, obj)?];
+    for known in [WinLocalSystemSid, WinBuiltinAdministratorsSid] {
+        let mut one: SidBuf = [0; SECURITY_MAX_SID_SIZE as usize / 4];
+        let mut len = SECURITY_MAX_SID_SIZE;
+        // SAFETY: `one` is writable for `len` bytes.
+        let ok = unsafe {
+            CreateWellKnownSid(
+                known,
+                std::ptr::null_mut(),
+                one.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        if ok != 0 {
+            out.push(one);
+        }
+    }
+    Ok(out)
+}
+
+/// The security a named section this process makes gets: no DACL given,
+/// so the token's default one applies, as with `NULL` attributes; and the
+/// owner the token gives what it makes (`TokenOwner`), written explicitly
+/// so that every implementation records one (Wine leaves a section made
+/// with `NULL` attributes without an owner) and
+/// [`Owners::CurrentUser`] can check it.
+struct CreationSecurity {
+    sd: SECURITY_DESCRIPTOR,
+    owner: SidBuf,
+    sa: SECURITY_ATTRIBUTES,
+}
+
+impl CreationSecurity {
+    /// Boxed: the attributes point into the descriptor, which points into
+    /// the owner buffer, so none may move.
+    fn new(obj: &str) -> Result<Box<CreationSecurity>> {
+        let mut c = Box::new(CreationSecurity {
+            // SAFETY: a plain C struct, all zeroes until initialised below.
+            sd: unsafe { std::mem::zeroed() },
+            owner: token_sid(TokenOwner, obj)?,
+            sa: SECURITY_ATTRIBUTES {
+                nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32,
+                lpSecurityDescriptor: std::ptr::null_mut(),
+                bInheritHandle: 0,
+            },
+        });
+        let sd: PSECURITY_DESCRIPTOR = std::ptr::addr_of_mut!(c.sd).cast();
+        // SAFETY: `sd` points to a SECURITY_DESCRIPTOR the box owns;
+        // revision 1 is SECURITY_DESCRIPTOR_REVISION. The owner SID lives in
+        // the same box, as long as the descriptor.
+        unsafe {
+            if InitializeSecurityDescriptor(sd, 1) == 0
+                || SetSecurityDescriptorOwner(sd, c.owner.as_mut_ptr().cast(), 0) == 0
+            {
+                return Err(Error::os(
+                    obj,
+                    "SetSecurityDescriptorOwner",
+                    io::Error::last_os_error(),
+                ));
+            }
+        }
+        c.sa.lpSecurityDescriptor = sd;
+        Ok(c)
+    }
+
+    fn attributes(&self) -> *const SECURITY_ATTRIBUTES {
+        &self.sa
+    }
+}
+
+/// A SID as text (`S-1-5-21-…`), for messages.
+fn sid_text(sid: PSID) -> String {
+    if sid.is_null() {
+        return "nobody (no owner)".into();
+    }
+    let mut text: windows_sys::core::PWSTR = std::ptr::null_mut();
+    // SAFETY: `sid` is a valid SID; the string the call allocates is read
+    // up to its NUL and freed with `LocalFree`.
+    unsafe {
+        if ConvertSidToStringSidW(sid, &mut text) == 0 || text.is_null() {
+            return "an unreadable SID".into();
+        }
+        let mut n = 0;
+        while *text.add(n) != 0 {
+            n += 1;
+        }
+        let s = String::from_utf16_lossy(std::slice::from_raw_parts(text, n));
+        LocalFree(text.cast());
+        s
+    }
 }
 
 pub(crate) fn remove_named(n: &Name) -> Result<()> {
@@ -641,16 +881,24 @@ fn pagefile_section(
         SEC_COMMIT
     };
     let (hi, lo) = split(size);
+    // A named section records its owner (`CreationSecurity`).
+    let security = if name.is_null() {
+        None
+    } else {
+        Some(CreationSecurity::new(obj)?)
+    };
+    let attributes = security.as_ref().map_or(null(), |s| s.attributes());
     // SAFETY: SetLastError only sets this thread's last-error value. Cleared so
     // that ERROR_ALREADY_EXISTS below can only come from this call.
     unsafe { SetLastError(0) };
-    // SAFETY: INVALID_HANDLE_VALUE asks for a pagefile-backed section; default
-    // security; `name` is null or NUL-terminated and outlives the call (the
+    // SAFETY: INVALID_HANDLE_VALUE asks for a pagefile-backed section;
+    // `attributes` is null (default security) or lives until the call
+    // returns; `name` is null or NUL-terminated and outlives the call (the
     // caller's borrow).
     let h = unsafe {
         CreateFileMappingW(
             INVALID_HANDLE_VALUE,
-            null(),
+            attributes,
             PAGE_READWRITE | commit,
             hi,
             lo,
