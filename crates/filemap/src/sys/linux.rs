@@ -1158,7 +1158,7 @@ fn create_link(
         ) {
             Ok(()) => {
                 if !p.persistent {
-                    super::shadow::create(&fd, &path, stat_id(&st));
+                    super::shadow::create(&path, stat_id(&st));
                     super::shadow::hold(&path, stat_id(&st));
                 }
                 return Ok((

@@ -72,20 +72,19 @@ fn id_at(path: &str) -> Option<(u64, u64)> {
 /// Gives the object `fd` (identity `id`, named `path`) its shadow. A stale
 /// shadow left at the path (its holders died) is replaced; a live one or
 /// another user's is left alone (the name then goes without a shadow).
-pub(crate) fn create(fd: &std::os::fd::OwnedFd, path: &str, id: (u64, u64)) {
-    use std::os::fd::AsRawFd;
+pub(crate) fn create(path: &str, id: (u64, u64)) {
     let Some(shadow) = shadow_of(path) else {
         return;
     };
-    let from = format!("/proc/self/fd/{}", fd.as_raw_fd());
     for _ in 0..2 {
-        match rfs::linkat(
-            rfs::CWD,
-            from.as_str(),
-            rfs::CWD,
-            shadow.as_str(),
-            AtFlags::SYMLINK_FOLLOW,
-        ) {
+        // From the name just made (cheaper than through `/proc/self/fd`);
+        // checked below, in case the name changed hands meanwhile.
+        match rfs::linkat(rfs::CWD, path, rfs::CWD, shadow.as_str(), AtFlags::empty()) {
+            Ok(()) if id_at(&shadow) != Some(id) => {
+                // The name was replaced in between: not our shadow to keep.
+                remove_foreign_link(&shadow);
+                return;
+            }
             Err(Errno::EXIST) => {
                 // Gone meanwhile: try again.
                 let Some(old) = id_at(&shadow) else { continue };
@@ -97,6 +96,17 @@ pub(crate) fn create(fd: &std::os::fd::OwnedFd, path: &str, id: (u64, u64)) {
                 super::os::remove_if_unheld(&shadow, old);
             }
             _ => return,
+        }
+    }
+}
+
+/// Undoes a shadow link made to an object that is not ours (the name was
+/// replaced between making it and linking the shadow): unlinked under the
+/// lock, like any removal of a transient object, unless someone holds it.
+fn remove_foreign_link(shadow: &str) {
+    if let Some(other) = id_at(shadow) {
+        if held(shadow) == Some(false) {
+            super::os::remove_if_unheld(shadow, other);
         }
     }
 }
