@@ -167,6 +167,28 @@ fn options(mode: u32, persistent: bool, access_: &str) -> PyResult<filemap::Opti
     Ok(o)
 }
 
+/// Whose existing objects an open accepts: `"anyone"` (the default), `"me"`
+/// (this user or root), or a list of user ids (plus this user and root).
+#[derive(FromPyObject)]
+enum OwnersArg {
+    Word(String),
+    Uids(Vec<u32>),
+}
+
+fn owners(o: Option<OwnersArg>) -> PyResult<filemap::Owners> {
+    Ok(match o {
+        None => filemap::Owners::Anyone,
+        Some(OwnersArg::Word(w)) if w == "anyone" => filemap::Owners::Anyone,
+        Some(OwnersArg::Word(w)) if w == "me" => filemap::Owners::CurrentUser,
+        Some(OwnersArg::Word(w)) => {
+            return Err(PyValueError::new_err(format!(
+                "owners must be \"anyone\", \"me\" or a list of user ids, not {w:?}"
+            )))
+        }
+        Some(OwnersArg::Uids(u)) => filemap::Owners::Uids(u),
+    })
+}
+
 #[pymethods]
 impl Mapping {
     /// Creates the named mapping of `size` bytes (zero-filled); fails with
@@ -184,26 +206,32 @@ impl Mapping {
     }
 
     /// Opens the existing named mapping with `access` ("r" or "rw").
+    /// `owners` ("anyone", "me", or a list of user ids) refuses, with
+    /// `AccessDenied`, an object made by anyone else (a name another user
+    /// took first).
     #[staticmethod]
-    #[pyo3(signature = (name, access = "rw"))]
-    fn open(name: &str, access: &str) -> PyResult<Mapping> {
+    #[pyo3(signature = (name, access = "rw", *, owners = None))]
+    fn open(name: &str, access: &str, owners: Option<OwnersArg>) -> PyResult<Mapping> {
+        let o = options(0o600, false, access)?.trusted_owners(self::owners(owners)?);
         Ok(Mapping {
-            inner: Some(options(0o600, false, access)?.open(name).py_err()?),
+            inner: Some(o.open(name).py_err()?),
         })
     }
 
     /// Creates the named mapping or opens the existing one; returns
-    /// `(mapping, created)`.
+    /// `(mapping, created)`. `owners` as for `open`.
     #[staticmethod]
-    #[pyo3(signature = (name, size, *, mode = 0o600, persistent = false, access = "rw"))]
+    #[pyo3(signature = (name, size, *, mode = 0o600, persistent = false, access = "rw", owners = None))]
     fn create_or_open(
         name: &str,
         size: u64,
         mode: u32,
         persistent: bool,
         access: &str,
+        owners: Option<OwnersArg>,
     ) -> PyResult<(Mapping, bool)> {
         let (m, how) = options(mode, persistent, access)?
+            .trusted_owners(self::owners(owners)?)
             .create_or_open(name, size)
             .py_err()?;
         Ok((

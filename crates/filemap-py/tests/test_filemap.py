@@ -602,3 +602,19 @@ def test_rust_and_python_share_mpmc_and_broadcast_channels_both_ways():
     assert line.startswith("received") and got + missed == 3000 and got > 0, line
     rust.kill()
     rust.wait(30)
+
+
+def test_owners_accepts_this_users_objects_and_checks_its_argument():
+    name = unique("owners")
+    m = filemap.Mapping.create(name, 4096)
+    m.view().write_at(0, b"mine")
+    for owners in ("me", "anyone", [], [12345]):
+        o = filemap.Mapping.open(name, owners=owners)
+        assert o.view().read_at(0, 4) == b"mine"
+        o.close()
+    again, created = filemap.Mapping.create_or_open(name, 4096, owners="me")
+    assert not created
+    again.close()
+    with pytest.raises(ValueError):
+        filemap.Mapping.open(name, owners="everyone")
+    m.close()
