@@ -24,9 +24,7 @@ impl CliError {
     /// 1 for "not found", 2 for everything else (usage, access, OS errors).
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Filemap(
-                filemap::Error::NotFound { .. } | filemap::Error::FileNotFound { .. },
-            ) => 1,
+            CliError::Filemap(e) if e.kind() == filemap::ErrorKind::NotFound => 1,
             _ => 2,
         }
     }
@@ -40,15 +38,17 @@ impl CliError {
 
 /// The library's message and what to do next.
 fn with_hint(e: &filemap::Error) -> String {
-    let hint = match e {
-        filemap::Error::NotFound { .. } => "; `filemap list` shows what exists",
-        filemap::Error::AlreadyExists { .. } => {
+    use filemap::ErrorKind as K;
+    let hint = match (e.kind(), e) {
+        // Hints about names, where the error is about a name.
+        (K::NotFound, filemap::Error::NotFound { .. }) => "; `filemap list` shows what exists",
+        (K::AlreadyExists, filemap::Error::AlreadyExists { .. }) => {
             "; `filemap info` shows it, `filemap rm` removes it"
         }
-        filemap::Error::AccessDenied { .. } => {
-            "; check the object's owner and mode with `filemap info`"
+        (K::AccessDenied, _) => "; check the object's owner and mode with `filemap info`",
+        (K::InvalidArgument, filemap::Error::OutOfRange { .. }) => {
+            "; `filemap info` shows its size"
         }
-        filemap::Error::OutOfRange { .. } => "; `filemap info` shows its size",
         _ => "",
     };
     format!("{e}{hint}")

@@ -20,26 +20,12 @@ const SIGNAL_SLICE: Duration = Duration::from_millis(100);
 /// The Python exception for a filemap error: a class of
 /// `filemap._errors`, which also derives from the matching built-in.
 fn to_py(e: filemap::Error) -> PyErr {
-    use filemap::Error as E;
-    let class = match &e {
-        E::NotFound { .. } | E::FileNotFound { .. } | E::FileChanged { .. } => "NotFound",
-        E::AlreadyExists { .. } | E::Conflict { .. } => "AlreadyExists",
-        E::AccessDenied { .. } => "AccessDenied",
-        E::Timeout { .. } | E::NotReady { .. } => "Timeout",
-        E::PeerGone { .. } => "PeerGone",
-        E::Corrupt { .. } | E::Incompatible { .. } => "Corrupt",
-        E::Truncated { .. } => "Truncated",
-        E::Busy { .. } => "Busy",
-        E::NoSpace { .. } => "NoSpace",
-        E::Unsupported { .. } => "Unsupported",
-        E::InvalidName { .. }
-        | E::InvalidSize { .. }
-        | E::OutOfRange { .. }
-        | E::Misaligned { .. }
-        | E::InvalidToken { .. }
-        | E::Placement { .. }
-        | E::NotCommitted { .. } => "InvalidArgument",
-        _ => "Error",
+    use filemap::ErrorKind as K;
+    let class = match e.kind() {
+        // Python has one class for both: the bytes are not what was expected.
+        K::Incompatible => "Corrupt",
+        K::Os => "Error",
+        k => k.as_str(),
     };
     let message = e.to_string();
     Python::attach(|py| {

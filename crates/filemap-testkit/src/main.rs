@@ -17,7 +17,7 @@
 //!         len                  reply the mapping's size
 //!         flush OFF LEN        flush_durable of a view
 //!         exit                 reply "bye" and exit 0
-//! Replies: "ok ..." or "err VARIANT message".
+//! Replies: "ok ..." or "err KIND message" (`filemap::ErrorKind`).
 //! ```
 
 mod hostile;
@@ -28,13 +28,8 @@ use std::sync::atomic::Ordering;
 use filemap::{Access, Disposition, Error, Lifetime, Mapping, Options, ViewAccess};
 use filemap_testkit::hex;
 
-fn variant(e: &Error) -> String {
-    let d = format!("{e:?}");
-    d.split([' ', '{', '(']).next().unwrap_or("?").to_owned()
-}
-
 fn err_line(e: &Error) -> String {
-    format!("err {} {}", variant(e), e)
+    format!("err {} {}", e.kind(), e)
 }
 
 fn unhex(s: &str) -> Vec<u8> {

@@ -198,12 +198,9 @@ impl Sink {
 /// Whether an error from a local object means "its peer or the object went
 /// away: reopen it", as opposed to "this message cannot be written".
 pub(crate) fn is_gone(e: &FmError) -> bool {
+    use filemap::ErrorKind as K;
     matches!(
-        e,
-        FmError::PeerGone { .. }
-            | FmError::NotFound { .. }
-            | FmError::Corrupt { .. }
-            | FmError::Truncated { .. }
-            | FmError::Busy { .. }
+        e.kind(),
+        K::PeerGone | K::NotFound | K::Corrupt | K::Truncated | K::Busy
     )
 }

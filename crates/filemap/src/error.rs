@@ -298,7 +298,110 @@ pub enum Error {
     },
 }
 
+/// The kind of an [`Error`], as [`std::io::ErrorKind`] is of an I/O error:
+/// what callers branch on (retry, report, exit code, exception class)
+/// without naming every variant. Several variants share a kind; new
+/// variants join an existing kind where one fits.
+///
+/// ```
+/// use filemap::{ErrorKind, Mapping};
+///
+/// let e = Mapping::open("filemap-doc-kind-missing", filemap::Access::Read).unwrap_err();
+/// assert_eq!(e.kind(), ErrorKind::NotFound);
+/// assert_eq!(e.kind().as_str(), "NotFound");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The object (or, for a file mapping, its file) does not exist, or no
+    /// longer is what it was: [`Error::NotFound`], [`Error::FileNotFound`],
+    /// [`Error::FileChanged`].
+    NotFound,
+    /// The name is taken: [`Error::AlreadyExists`], [`Error::Conflict`].
+    AlreadyExists,
+    /// The OS, or a check of who made the object, refused: [`Error::AccessDenied`].
+    AccessDenied,
+    /// The call's arguments cannot work: [`Error::InvalidName`],
+    /// [`Error::InvalidSize`], [`Error::OutOfRange`], [`Error::Misaligned`],
+    /// [`Error::InvalidToken`], [`Error::Placement`], [`Error::NotCommitted`].
+    InvalidArgument,
+    /// A deadline passed: [`Error::Timeout`], [`Error::NotReady`].
+    Timeout,
+    /// The process at the other end is gone: [`Error::PeerGone`].
+    PeerGone,
+    /// Shared bytes fail their checks: [`Error::Corrupt`].
+    Corrupt,
+    /// Well-formed, but not what the caller expects (another kind, version
+    /// or layout): [`Error::Incompatible`].
+    Incompatible,
+    /// Another process shrank the object under a view: [`Error::Truncated`].
+    Truncated,
+    /// Someone else holds what is needed: [`Error::Busy`].
+    Busy,
+    /// The system cannot give the memory or disk: [`Error::NoSpace`].
+    NoSpace,
+    /// Not on this platform: [`Error::Unsupported`].
+    Unsupported,
+    /// Any other OS failure: [`Error::Os`].
+    Os,
+}
+
+impl ErrorKind {
+    /// The kind's name (`"NotFound"`, `"AccessDenied"`, ...), as the Python
+    /// exception classes and the test helper's replies spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => "NotFound",
+            ErrorKind::AlreadyExists => "AlreadyExists",
+            ErrorKind::AccessDenied => "AccessDenied",
+            ErrorKind::InvalidArgument => "InvalidArgument",
+            ErrorKind::Timeout => "Timeout",
+            ErrorKind::PeerGone => "PeerGone",
+            ErrorKind::Corrupt => "Corrupt",
+            ErrorKind::Incompatible => "Incompatible",
+            ErrorKind::Truncated => "Truncated",
+            ErrorKind::Busy => "Busy",
+            ErrorKind::NoSpace => "NoSpace",
+            ErrorKind::Unsupported => "Unsupported",
+            ErrorKind::Os => "Os",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Error {
+    /// The kind of this error (see [`ErrorKind`] for which variants share one).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NotFound { .. } | Error::FileNotFound { .. } | Error::FileChanged { .. } => {
+                ErrorKind::NotFound
+            }
+            Error::AlreadyExists { .. } | Error::Conflict { .. } => ErrorKind::AlreadyExists,
+            Error::AccessDenied { .. } => ErrorKind::AccessDenied,
+            Error::InvalidName { .. }
+            | Error::InvalidSize { .. }
+            | Error::OutOfRange { .. }
+            | Error::Misaligned { .. }
+            | Error::InvalidToken { .. }
+            | Error::Placement { .. }
+            | Error::NotCommitted { .. } => ErrorKind::InvalidArgument,
+            Error::Timeout { .. } | Error::NotReady { .. } => ErrorKind::Timeout,
+            Error::PeerGone { .. } => ErrorKind::PeerGone,
+            Error::Corrupt { .. } => ErrorKind::Corrupt,
+            Error::Incompatible { .. } => ErrorKind::Incompatible,
+            Error::Truncated { .. } => ErrorKind::Truncated,
+            Error::Busy { .. } => ErrorKind::Busy,
+            Error::NoSpace { .. } => ErrorKind::NoSpace,
+            Error::Unsupported { .. } => ErrorKind::Unsupported,
+            Error::Os { .. } => ErrorKind::Os,
+        }
+    }
+
     /// Classifies an OS error from `call` on `object` into the matching variant:
     /// "not found", "exists", "permission" and "no space" get their own
     /// variants; everything else is [`Error::Os`].

@@ -185,7 +185,7 @@ pub mod inspect;
 
 pub mod os;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use mapping::{
     Access, Backing, Disposition, Inheritable, Lifetime, Mapping, Options, Owners, View, ViewAccess,
 };
