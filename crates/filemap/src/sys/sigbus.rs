@@ -176,16 +176,40 @@ fn install() -> bool {
             ours.sa_sigaction = on_sigbus as *const () as usize;
             ours.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
             libc::sigemptyset(&mut ours.sa_mask);
-            let previous: *mut libc::sigaction = Box::into_raw(Box::new(std::mem::zeroed()));
-            if libc::sigaction(libc::SIGBUS, &ours, previous) == 0 {
-                PREVIOUS.store(previous, Ordering::Release);
+            // The handler in place now is stored *before* ours is installed,
+            // so that a SIGBUS the instant after finds it (it finds the
+            // default action if it comes sooner still: see `previous`).
+            let before: *mut libc::sigaction = Box::into_raw(Box::new(std::mem::zeroed()));
+            if libc::sigaction(libc::SIGBUS, std::ptr::null(), before) == 0 {
+                PREVIOUS.store(before, Ordering::Release);
+            } else {
+                drop(Box::from_raw(before));
+            }
+            // Then ours, keeping exactly what it replaced (another thread may
+            // have changed it in between). `before` stays leaked: a handler
+            // running now may still read it.
+            let replaced: *mut libc::sigaction = Box::into_raw(Box::new(std::mem::zeroed()));
+            if libc::sigaction(libc::SIGBUS, &ours, replaced) == 0 {
+                PREVIOUS.store(replaced, Ordering::Release);
                 OK.store(1, Ordering::Release);
             } else {
-                drop(Box::from_raw(previous));
+                drop(Box::from_raw(replaced));
             }
         }
     });
     OK.load(Ordering::Acquire) == 1
+}
+
+/// The handler and flags of the disposition `prev` points to (stored by
+/// `install`), or the default action when none is stored yet.
+fn previous(prev: *const libc::sigaction) -> (libc::sighandler_t, libc::c_int) {
+    if prev.is_null() {
+        return (libc::SIG_DFL, 0);
+    }
+    // SAFETY: a non-null `prev` was leaked by `install` and is never freed
+    // nor written after it was stored.
+    let prev = unsafe { &*prev };
+    (prev.sa_sigaction, prev.sa_flags)
 }
 
 /// The `SIGBUS` handler (see the module docs). Async-signal-safe: atomics,
@@ -217,12 +241,9 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
     }
     // Not ours (or the page could not be replaced): what would have happened
     // without filemap.
-    let prev = PREVIOUS.load(Ordering::Acquire);
-    // SAFETY: `prev` was leaked by `install` and is never freed or changed.
-    let prev = unsafe { &*prev };
-    let handler = prev.sa_sigaction;
+    let (handler, flags) = previous(PREVIOUS.load(Ordering::Acquire));
     if handler != libc::SIG_DFL && handler != libc::SIG_IGN {
-        if prev.sa_flags & libc::SA_SIGINFO != 0 {
+        if flags & libc::SA_SIGINFO != 0 {
             // SAFETY: the previous handler was installed as this signature.
             let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
                 unsafe { std::mem::transmute(handler) };
@@ -241,5 +262,30 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
         let mut dfl: libc::sigaction = std::mem::zeroed();
         dfl.sa_sigaction = libc::SIG_DFL;
         libc::sigaction(libc::SIGBUS, &dfl, std::ptr::null_mut());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A SIGBUS that came before `install` stored the previous disposition
+    /// (a null pointer) takes the default action; it used to read through
+    /// the null pointer.
+    #[test]
+    fn no_stored_disposition_means_the_default_action() {
+        assert_eq!(previous(std::ptr::null()), (libc::SIG_DFL, 0));
+        // SAFETY: a zeroed `sigaction` is plain C data.
+        let mut ign: libc::sigaction = unsafe { std::mem::zeroed() };
+        ign.sa_sigaction = libc::SIG_IGN;
+        ign.sa_flags = libc::SA_SIGINFO;
+        assert_eq!(previous(&ign), (libc::SIG_IGN, libc::SA_SIGINFO));
+    }
+
+    /// Once installed, what was there before is stored, never null.
+    #[test]
+    fn installing_stores_the_previous_disposition() {
+        assert!(install());
+        assert!(!PREVIOUS.load(Ordering::Acquire).is_null());
     }
 }
