@@ -3,7 +3,7 @@
 //! ping-pong for blocking), filemap's channels (SPSC spinning, zero-copy,
 //! blocking, and blocking with an idle peer; MPMC and broadcast, spinning and
 //! blocking), pipes, Unix domain sockets and (feature `iceoryx2`) iceoryx2.
-//! [`Peer`] lists them; [`Options::rounds`] repeats every case and keeps each
+//! [`TransportKind`] lists them; [`Options::rounds`] repeats every case and keeps each
 //! one's median run.
 //!
 //! The `filemap-bench` binary drives it: [`run`] in the parent, and
@@ -70,12 +70,12 @@ impl Scenario {
 
 /// A transport under test, with its mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Peer {
+pub enum TransportKind {
     /// One cache line per direction in a shared mapping, both sides spinning.
     FloorSpin,
     /// The same words, waiting with futex wait/wake (Linux).
     FloorFutex,
-    /// The raw futex ping-pong with the idle gap of [`Peer::SpscIdle`] before
+    /// The raw futex ping-pong with the idle gap of [`TransportKind::SpscIdle`] before
     /// each round trip: the like-for-like floor for that row (a CPU left idle
     /// for a while can take longer to wake than one kept busy).
     FloorFutexIdle,
@@ -83,7 +83,7 @@ pub enum Peer {
     SpscSpin,
     /// filemap SPSC, busy-polling, writing and reading in place (reserve/commit, borrowed receive).
     SpscZeroCopy,
-    /// [`Peer::SpscSpin`] with its channels backed by large pages
+    /// [`TransportKind::SpscSpin`] with its channels backed by large pages
     /// (`filemap::Options::large_pages`), where the OS offers them.
     SpscLarge,
     /// filemap SPSC, blocking `send`/`recv` (spin briefly, then park).
@@ -97,9 +97,9 @@ pub enum Peer {
     WaitSet1,
     /// The same with 63 idle channels in each side's set.
     WaitSet64,
-    /// [`Peer::WaitSet1`] with the idle gap of [`Peer::SpscIdle`].
+    /// [`TransportKind::WaitSet1`] with the idle gap of [`TransportKind::SpscIdle`].
     WaitSetIdle,
-    /// [`Peer::WaitSet64`] with the idle gap.
+    /// [`TransportKind::WaitSet64`] with the idle gap.
     WaitSet64Idle,
     /// filemap spsc awaited (`send_async`/`recv_async`) on a tokio
     /// current-thread runtime.
@@ -107,7 +107,7 @@ pub enum Peer {
     /// The same on a tokio multi-thread runtime (the child echoes on a
     /// worker thread).
     AsyncMulti,
-    /// [`Peer::AsyncCurrent`] with the idle gap of [`Peer::SpscIdle`].
+    /// [`TransportKind::AsyncCurrent`] with the idle gap of [`TransportKind::SpscIdle`].
     AsyncIdle,
     /// tokio's `UnixStream`, awaited on a current-thread runtime (Unix).
     TokioUnixSocket,
@@ -134,7 +134,7 @@ pub enum Peer {
     ZenohBridge,
 }
 
-/// The module that implements a [`Peer`] (several modes share one).
+/// The module that implements a [`TransportKind`] (several modes share one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Family {
     Floor,
@@ -149,9 +149,9 @@ pub(crate) enum Family {
     Zenoh,
 }
 
-/// Everything the driver needs to know of a [`Peer`]: one row per transport.
-struct PeerInfo {
-    peer: Peer,
+/// Everything the driver needs to know of a [`TransportKind`]: one row per transport.
+struct TransportInfo {
+    kind: TransportKind,
     /// What `--only` takes.
     code: &'static str,
     /// The row label.
@@ -166,14 +166,14 @@ struct PeerInfo {
 }
 
 const fn info(
-    peer: Peer,
+    kind: TransportKind,
     code: &'static str,
     label: &'static str,
     family: Family,
     latency_only: bool,
-) -> PeerInfo {
-    PeerInfo {
-        peer,
+) -> TransportInfo {
+    TransportInfo {
+        kind,
         code,
         label,
         family,
@@ -184,29 +184,29 @@ const fn info(
 }
 
 /// The transports, in the order rows appear.
-const PEERS: &[PeerInfo] = &[
+const TRANSPORTS: &[TransportInfo] = &[
     info(
-        Peer::FloorSpin,
+        TransportKind::FloorSpin,
         "floor-spin",
         "floor: cache line, spin",
         Family::Floor,
         true,
     ),
-    PeerInfo {
+    TransportInfo {
         available: cfg!(target_os = "linux"),
         ..info(
-            Peer::FloorFutex,
+            TransportKind::FloorFutex,
             "floor-futex",
             "floor: futex ping-pong",
             Family::Floor,
             true,
         )
     },
-    PeerInfo {
+    TransportInfo {
         available: cfg!(target_os = "linux"),
         idle_gap: true,
         ..info(
-            Peer::FloorFutexIdle,
+            TransportKind::FloorFutexIdle,
             "floor-futex-idle",
             "floor: futex ping-pong, idle peer",
             Family::Floor,
@@ -214,37 +214,37 @@ const PEERS: &[PeerInfo] = &[
         )
     },
     info(
-        Peer::SpscSpin,
+        TransportKind::SpscSpin,
         "spsc-spin",
         "filemap spsc, spin, copy",
         Family::Spsc,
         false,
     ),
     info(
-        Peer::SpscLarge,
+        TransportKind::SpscLarge,
         "spsc-large",
         "filemap spsc, spin, copy, large pages",
         Family::Spsc,
         false,
     ),
     info(
-        Peer::SpscZeroCopy,
+        TransportKind::SpscZeroCopy,
         "spsc-zero-copy",
         "filemap spsc, spin, zero-copy",
         Family::Spsc,
         false,
     ),
     info(
-        Peer::SpscBlocking,
+        TransportKind::SpscBlocking,
         "spsc-blocking",
         "filemap spsc, blocking",
         Family::Spsc,
         false,
     ),
-    PeerInfo {
+    TransportInfo {
         idle_gap: true,
         ..info(
-            Peer::SpscIdle,
+            TransportKind::SpscIdle,
             "spsc-idle",
             "filemap spsc, blocking, idle peer",
             Family::Spsc,
@@ -252,33 +252,33 @@ const PEERS: &[PeerInfo] = &[
         )
     },
     info(
-        Peer::WaitSet1,
+        TransportKind::WaitSet1,
         "waitset-1",
         "filemap WaitSet, 1 channel",
         Family::WaitSet,
         true,
     ),
     info(
-        Peer::WaitSet64,
+        TransportKind::WaitSet64,
         "waitset-64",
         "filemap WaitSet, 64 channels",
         Family::WaitSet,
         true,
     ),
-    PeerInfo {
+    TransportInfo {
         idle_gap: true,
         ..info(
-            Peer::WaitSetIdle,
+            TransportKind::WaitSetIdle,
             "waitset-idle",
             "filemap WaitSet, 1 channel, idle peer",
             Family::WaitSet,
             true,
         )
     },
-    PeerInfo {
+    TransportInfo {
         idle_gap: true,
         ..info(
-            Peer::WaitSet64Idle,
+            TransportKind::WaitSet64Idle,
             "waitset-64-idle",
             "filemap WaitSet, 64 channels, idle peer",
             Family::WaitSet,
@@ -286,33 +286,33 @@ const PEERS: &[PeerInfo] = &[
         )
     },
     info(
-        Peer::AsyncCurrent,
+        TransportKind::AsyncCurrent,
         "async-current",
         "filemap spsc, async (tokio current-thread)",
         Family::Async,
         true,
     ),
     info(
-        Peer::AsyncMulti,
+        TransportKind::AsyncMulti,
         "async-multi",
         "filemap spsc, async (tokio multi-thread)",
         Family::Async,
         true,
     ),
-    PeerInfo {
+    TransportInfo {
         idle_gap: true,
         ..info(
-            Peer::AsyncIdle,
+            TransportKind::AsyncIdle,
             "async-idle",
             "filemap spsc, async, idle peer",
             Family::Async,
             true,
         )
     },
-    PeerInfo {
+    TransportInfo {
         available: cfg!(unix),
         ..info(
-            Peer::TokioUnixSocket,
+            TransportKind::TokioUnixSocket,
             "tokio-unix-socket",
             "tokio UnixStream, async",
             Family::Async,
@@ -322,68 +322,68 @@ const PEERS: &[PeerInfo] = &[
     // Broadcast streaming would measure how much a receiver misses, since
     // its sender never waits; only round trips compare.
     info(
-        Peer::Broadcast,
+        TransportKind::Broadcast,
         "broadcast",
         "filemap broadcast, spin",
         Family::Broadcast,
         true,
     ),
     info(
-        Peer::BroadcastBlocking,
+        TransportKind::BroadcastBlocking,
         "broadcast-blocking",
         "filemap broadcast, blocking",
         Family::Broadcast,
         true,
     ),
     info(
-        Peer::Mpmc,
+        TransportKind::Mpmc,
         "mpmc",
         "filemap mpmc, spin",
         Family::Mpmc,
         false,
     ),
     info(
-        Peer::MpmcBlocking,
+        TransportKind::MpmcBlocking,
         "mpmc-blocking",
         "filemap mpmc, blocking",
         Family::Mpmc,
         false,
     ),
-    info(Peer::Pipe, "pipe", "pipe", Family::Pipe, false),
-    PeerInfo {
+    info(TransportKind::Pipe, "pipe", "pipe", Family::Pipe, false),
+    TransportInfo {
         available: cfg!(unix),
         ..info(
-            Peer::UnixSocket,
+            TransportKind::UnixSocket,
             "unix-socket",
             "unix socket",
             Family::UnixSocket,
             false,
         )
     },
-    PeerInfo {
+    TransportInfo {
         available: cfg!(all(feature = "iceoryx2", target_os = "linux")),
         ..info(
-            Peer::Iceoryx2,
+            TransportKind::Iceoryx2,
             "iceoryx2",
             "iceoryx2 pub-sub, spin",
             Family::Iceoryx2,
             false,
         )
     },
-    PeerInfo {
+    TransportInfo {
         available: cfg!(feature = "zenoh"),
         ..info(
-            Peer::ZenohPubSub,
+            TransportKind::ZenohPubSub,
             "zenoh",
             "zenoh pub-sub, TCP loopback",
             Family::Zenoh,
             false,
         )
     },
-    PeerInfo {
+    TransportInfo {
         available: cfg!(feature = "zenoh"),
         ..info(
-            Peer::ZenohBridge,
+            TransportKind::ZenohBridge,
             "zenoh-bridge",
             "filemap spsc via 2 zenoh bridges",
             Family::Zenoh,
@@ -392,12 +392,12 @@ const PEERS: &[PeerInfo] = &[
     },
 ];
 
-impl Peer {
-    fn info(self) -> &'static PeerInfo {
-        PEERS
+impl TransportKind {
+    fn info(self) -> &'static TransportInfo {
+        TRANSPORTS
             .iter()
-            .find(|i| i.peer == self)
-            .expect("every Peer has a row in PEERS")
+            .find(|i| i.kind == self)
+            .expect("every TransportKind has a row in TRANSPORTS")
     }
 
     /// The row label.
@@ -414,7 +414,7 @@ impl Peer {
         self.info().family
     }
 
-    fn from_code(s: &str) -> Option<Peer> {
+    fn from_code(s: &str) -> Option<TransportKind> {
         Self::all().into_iter().find(|p| p.code() == s)
     }
 
@@ -424,12 +424,15 @@ impl Peer {
     /// # Errors
     /// [`BenchError::Unsupported`] for a code this build does not have, with
     /// the list of those it has.
-    pub fn parse_list(codes: &[String]) -> Result<Vec<Peer>> {
+    pub fn parse_list(codes: &[String]) -> Result<Vec<TransportKind>> {
         codes
             .iter()
             .map(|c| {
-                Peer::from_code(c.trim()).ok_or_else(|| {
-                    let known: Vec<_> = Peer::all().into_iter().map(Peer::code).collect();
+                TransportKind::from_code(c.trim()).ok_or_else(|| {
+                    let known: Vec<_> = TransportKind::all()
+                        .into_iter()
+                        .map(TransportKind::code)
+                        .collect();
                     BenchError::Unsupported(format!(
                         "no transport `{c}` in this build; there are: {}",
                         known.join(", ")
@@ -440,10 +443,10 @@ impl Peer {
     }
 
     /// Why this machine cannot run the transport now, if it cannot: for
-    /// [`Peer::SpscLarge`], the OS setting that withholds large pages
+    /// [`TransportKind::SpscLarge`], the OS setting that withholds large pages
     /// (asked by creating a small large-page mapping).
     pub fn unavailable(self) -> Option<String> {
-        if self != Peer::SpscLarge {
+        if self != TransportKind::SpscLarge {
             return None;
         }
         let probe = format!("fm-bench-probe-{}", std::process::id());
@@ -457,11 +460,11 @@ impl Peer {
     }
 
     /// Every transport this build has on this OS.
-    pub fn all() -> Vec<Peer> {
-        PEERS
+    pub fn all() -> Vec<TransportKind> {
+        TRANSPORTS
             .iter()
             .filter(|i| i.available)
-            .map(|i| i.peer)
+            .map(|i| i.kind)
             .collect()
     }
 
@@ -489,8 +492,8 @@ pub struct Options {
     /// Measure exactly this many messages per case (after 10% warm-up), instead
     /// of a count scaled to the size (for tests).
     pub count: Option<u64>,
-    /// The transports to run ([`Peer::all`] by default).
-    pub peers: Vec<Peer>,
+    /// The transports to run ([`TransportKind::all`] by default).
+    pub transports: Vec<TransportKind>,
     /// Run every case this many times, interleaved (all cases once, then all
     /// again, ...), and report for each the round with the median result:
     /// on a noisy machine that keeps one unlucky run from deciding a row.
@@ -512,7 +515,7 @@ impl Options {
             peer_command,
             pin: cfg!(target_os = "linux") && cpus >= 2,
             count: None,
-            peers: Peer::all(),
+            transports: TransportKind::all(),
             rounds: 1,
         }
     }
@@ -584,7 +587,7 @@ fn ring_capacity(size: usize) -> u64 {
 pub fn run(opts: &Options, mut progress: impl FnMut(usize, usize, &str)) -> Result<Vec<Row>> {
     let mut cases = Vec::new();
     for &size in &opts.sizes {
-        for &peer in &opts.peers {
+        for &peer in &opts.transports {
             for &sc in peer.scenarios() {
                 cases.push((sc, peer, size));
             }
@@ -620,7 +623,7 @@ pub fn run(opts: &Options, mut progress: impl FnMut(usize, usize, &str)) -> Resu
                 warmup = warmup.min(50);
             }
             let case = Case {
-                peer,
+                kind: peer,
                 scenario: sc,
                 size,
                 total: count + warmup,
@@ -688,7 +691,7 @@ fn memcpy_row(size: usize, quick: bool) -> Row {
     }
 }
 
-fn unique_name(peer: Peer) -> String {
+fn unique_name(peer: TransportKind) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
     format!(
         "fm-bench-{}-{}-{}",
@@ -703,7 +706,7 @@ fn unique_name(peer: Peer) -> String {
 fn run_case<T: Transport>(opts: &Options, case: &Case, warmup: u64) -> Result<Row> {
     // Zenoh's rows run several threads in each process (its runtime, and the
     // bridges'): one CPU each would serialise them, so those run unpinned.
-    let pin = opts.pin && case.peer.family() != Family::Zenoh;
+    let pin = opts.pin && case.kind.family() != Family::Zenoh;
     if opts.pin && !pin {
         unpin();
     }
@@ -719,7 +722,7 @@ fn run_case<T: Transport>(opts: &Options, case: &Case, warmup: u64) -> Result<Ro
     let mut child = cmd
         .args(pre)
         .args([
-            case.peer.code(),
+            case.kind.code(),
             case.scenario.as_str(),
             &case.size.to_string(),
             &case.total.to_string(),
@@ -767,7 +770,7 @@ fn time<P: ParentSide>(p: &mut P, case: &Case, warmup: u64) -> Result<Row> {
     let count = case.total - warmup;
     let row = |latency_ns, msgs_per_s, gb_per_s| Row {
         scenario: case.scenario,
-        transport: case.peer.as_str().into(),
+        transport: case.kind.as_str().into(),
         size: case.size,
         count,
         latency_ns,
@@ -778,7 +781,7 @@ fn time<P: ParentSide>(p: &mut P, case: &Case, warmup: u64) -> Result<Row> {
         Scenario::Latency => {
             let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
                 .map_err(|e| BenchError::library("hdrhistogram", e))?;
-            let idle = case.peer.info().idle_gap;
+            let idle = case.kind.info().idle_gap;
             for i in 0..case.total {
                 if idle {
                     std::thread::sleep(IDLE_GAP);
@@ -831,7 +834,7 @@ pub fn peer_main(args: &[String]) -> Result<()> {
         )));
     };
     let case = Case {
-        peer: Peer::from_code(peer).ok_or_else(|| bad(format!("unknown peer {peer}")))?,
+        kind: TransportKind::from_code(peer).ok_or_else(|| bad(format!("unknown peer {peer}")))?,
         scenario: Scenario::parse(sc).ok_or_else(|| bad(format!("unknown scenario {sc}")))?,
         size: size.parse().map_err(|_| bad(format!("bad size {size}")))?,
         total: total
@@ -842,14 +845,13 @@ pub fn peer_main(args: &[String]) -> Result<()> {
     if let Some(cpu) = std::env::var(CPU_VAR).ok().and_then(|c| c.parse().ok()) {
         pin_to(cpu);
     }
-    with_transport!(case.peer, child_side(&case))
+    with_transport!(case.kind, child_side(&case))
 }
 
 fn child_side<T: Transport>(case: &Case) -> Result<()> {
     T::child(case, &|| eprintln!("ready"))
 }
 
-/// Runs this thread on `cpu` (Linux; elsewhere nothing).
 /// Lets this process run on every CPU again (after [`pin_to`]).
 fn unpin() {
     #[cfg(target_os = "linux")]
@@ -863,6 +865,7 @@ fn unpin() {
     }
 }
 
+/// Runs this thread on `cpu` (Linux; elsewhere nothing).
 fn pin_to(cpu: usize) {
     #[cfg(target_os = "linux")]
     {
@@ -875,7 +878,7 @@ fn pin_to(cpu: usize) {
 }
 
 /// How long the parent leaves the peer idle before each round trip of
-/// [`Peer::SpscIdle`]: well past the spinning phase of a blocking receive, so
+/// [`TransportKind::SpscIdle`]: well past the spinning phase of a blocking receive, so
 /// that the peer sleeps in the kernel when the message comes.
 pub const IDLE_GAP: Duration = Duration::from_micros(500);
 
@@ -900,41 +903,45 @@ mod tests {
     fn every_peer_has_one_row_with_a_unique_code() {
         use std::collections::HashSet;
         let all = [
-            Peer::FloorSpin,
-            Peer::FloorFutex,
-            Peer::FloorFutexIdle,
-            Peer::SpscSpin,
-            Peer::SpscLarge,
-            Peer::SpscZeroCopy,
-            Peer::SpscBlocking,
-            Peer::SpscIdle,
-            Peer::WaitSet1,
-            Peer::WaitSet64,
-            Peer::WaitSetIdle,
-            Peer::WaitSet64Idle,
-            Peer::AsyncCurrent,
-            Peer::AsyncMulti,
-            Peer::AsyncIdle,
-            Peer::TokioUnixSocket,
-            Peer::Broadcast,
-            Peer::BroadcastBlocking,
-            Peer::Mpmc,
-            Peer::MpmcBlocking,
-            Peer::Pipe,
-            Peer::UnixSocket,
-            Peer::Iceoryx2,
-            Peer::ZenohPubSub,
-            Peer::ZenohBridge,
+            TransportKind::FloorSpin,
+            TransportKind::FloorFutex,
+            TransportKind::FloorFutexIdle,
+            TransportKind::SpscSpin,
+            TransportKind::SpscLarge,
+            TransportKind::SpscZeroCopy,
+            TransportKind::SpscBlocking,
+            TransportKind::SpscIdle,
+            TransportKind::WaitSet1,
+            TransportKind::WaitSet64,
+            TransportKind::WaitSetIdle,
+            TransportKind::WaitSet64Idle,
+            TransportKind::AsyncCurrent,
+            TransportKind::AsyncMulti,
+            TransportKind::AsyncIdle,
+            TransportKind::TokioUnixSocket,
+            TransportKind::Broadcast,
+            TransportKind::BroadcastBlocking,
+            TransportKind::Mpmc,
+            TransportKind::MpmcBlocking,
+            TransportKind::Pipe,
+            TransportKind::UnixSocket,
+            TransportKind::Iceoryx2,
+            TransportKind::ZenohPubSub,
+            TransportKind::ZenohBridge,
         ];
-        assert_eq!(PEERS.len(), all.len());
+        assert_eq!(TRANSPORTS.len(), all.len());
         for p in all {
-            assert_eq!(PEERS.iter().filter(|i| i.peer == p).count(), 1, "{p:?}");
+            assert_eq!(
+                TRANSPORTS.iter().filter(|i| i.kind == p).count(),
+                1,
+                "{p:?}"
+            );
         }
-        let codes: HashSet<_> = PEERS.iter().map(|i| i.code).collect();
-        assert_eq!(codes.len(), PEERS.len(), "codes are unique");
-        assert!(Peer::all().contains(&Peer::SpscSpin));
+        let codes: HashSet<_> = TRANSPORTS.iter().map(|i| i.code).collect();
+        assert_eq!(codes.len(), TRANSPORTS.len(), "codes are unique");
+        assert!(TransportKind::all().contains(&TransportKind::SpscSpin));
         assert!(matches!(
-            Peer::parse_list(&["nope".into()]),
+            TransportKind::parse_list(&["nope".into()]),
             Err(BenchError::Unsupported(m)) if m.contains("spsc-spin")
         ));
     }
@@ -960,7 +967,7 @@ mod tests {
             gb_per_s: Some(g),
         };
         let t = table(&[
-            lat(Peer::FloorSpin.as_str(), 100),
+            lat(TransportKind::FloorSpin.as_str(), 100),
             lat("pipe", 5000),
             st("floor: memcpy, one core", 10.0),
             st("pipe", 2.5),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use filemap_bench::{BenchError, Options, Peer, Result};
+use filemap_bench::{BenchError, Options, Result, TransportKind};
 
 /// Benchmark IPC side by side: the shared-memory floor, filemap's channels,
 /// pipes, Unix sockets (and iceoryx2 with the `iceoryx2` feature).
@@ -91,12 +91,12 @@ fn run(args: Args) -> Result<()> {
     opts.count = args.count;
     opts.rounds = args.rounds as usize;
     if let Some(codes) = &args.only {
-        opts.peers = Peer::parse_list(codes)?;
+        opts.transports = TransportKind::parse_list(codes)?;
     }
     // Transports this machine cannot run now (large pages withheld) are
     // left out, and said so.
     let mut skipped = Vec::new();
-    opts.peers.retain(|p| match p.unavailable() {
+    opts.transports.retain(|p| match p.unavailable() {
         Some(why) => {
             skipped.push(format!("not measured: {}: {why}", p.as_str()));
             false

@@ -1,6 +1,6 @@
 //! The text tables of a run.
 
-use crate::{Peer, Row, Scenario};
+use crate::{Row, Scenario, TransportKind};
 
 /// An aligned text table of `rows`, each with its ratio to the floor of its
 /// size (latency: p50 over the spinning cache-line p50; stream: GB/s over
@@ -18,7 +18,7 @@ pub fn table(rows: &[Row]) -> String {
     };
     let floor_p50 = |size: usize| {
         rows.iter()
-            .find(|r| r.size == size && r.transport == Peer::FloorSpin.as_str())
+            .find(|r| r.size == size && r.transport == TransportKind::FloorSpin.as_str())
             .and_then(|r| r.latency_ns)
             .map(|l| l[0])
     };

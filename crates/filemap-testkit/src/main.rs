@@ -4,19 +4,35 @@
 //!
 //! ```text
 //! fm-helper [--wait-go] [--umask OCT] SETUP...
-//! SETUP:  create NAME SIZE [persistent] [mode=OCT]
+//! SETUP:  create NAME SIZE [persistent] [reserve] [large] [mode=OCT]
 //!         create-or-open NAME SIZE
 //!         open NAME r|rw
 //!         file PATH SIZE r|rw
-//!         inherited            (token in FILEMAP_TOKEN)
+//!         named-file NAME PATH SIZE r|rw [persistent]
+//!         anonymous SIZE
+//!         serve-mapping PATH SIZE r|rw    (Unix: hand one over on a socket)
+//!         receive-mapping PATH            (Unix: take one from a socket)
+//!         inherited | inherited-twice     (token in FILEMAP_TOKEN)
 //! then, one per line:
 //!         write OFF HEX        write through a read-write view of OFF..OFF+len
 //!         read OFF LEN         read through a read-only view of OFF..OFF+LEN
 //!         cow OFF HEX          write through a copy-on-write view, reply its bytes
 //!         add OFF N            atomic fetch_add on the u64 at OFF, reply the old value
 //!         len                  reply the mapping's size
+//!         commit OFF LEN       commit a range of a reserved mapping
+//!         committed            reply the committed length
+//!         large                reply the large page size and the bytes mapped with them
+//!         backing              reply the backing and the file path
+//!         dup PID r|rw         (Windows) duplicate into PID, reply the token
+//!         adopt TOKEN          (Windows) adopt a duplicated handle
+//!         follow ADDR          map at ADDR, follow the pointer stored at offset 0
 //!         flush OFF LEN        flush_durable of a view
 //!         exit                 reply "bye" and exit 0
+//! Other roles take the whole command line instead of a SETUP: the channel,
+//! cell, event, lock, WaitSet and async roles in `main`; the Unix roles
+//! (`unix_role`: lock-attack, shrink, reopen-inherited, plant-record,
+//! sweep-scenario, churn, fork-hold); the hostile peers (`hostile.rs`).
+//! Each is documented where it is matched.
 //! Replies: "ok ..." or "err KIND message" (`filemap::ErrorKind`).
 //! ```
 

@@ -114,6 +114,47 @@ const REOPEN_EVERY: Duration = Duration::from_millis(100);
 /// A route shares its counters after this many messages (and when idle).
 const SHARE_EVERY: u64 = 256;
 
+/// What a route is doing. Reports and JSON give it as text: `starting`,
+/// `running`, `waiting ...` (for what), `reopening ...` (why), `stopped`,
+/// `failed: ...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RouteState {
+    /// Not yet started.
+    Starting,
+    /// Carrying messages.
+    Running,
+    /// Waiting; the text says for what (`for `x` to exist`, `for a
+    /// subscriber on K`) or, starting with `:`, after which error.
+    Waiting(String),
+    /// Reopening its local object after an error; the text says which and why.
+    Reopening(String),
+    /// Ended because the bridge stopped.
+    Stopped,
+    /// Ended by an error (which stops the bridge).
+    Failed(String),
+}
+
+impl std::fmt::Display for RouteState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RouteState::Starting => f.write_str("starting"),
+            RouteState::Running => f.write_str("running"),
+            RouteState::Waiting(what) if what.starts_with(':') => write!(f, "waiting{what}"),
+            RouteState::Waiting(what) => write!(f, "waiting {what}"),
+            RouteState::Reopening(why) => write!(f, "reopening {why}"),
+            RouteState::Stopped => f.write_str("stopped"),
+            RouteState::Failed(why) => write!(f, "failed: {why}"),
+        }
+    }
+}
+
+impl Serialize for RouteState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// What one route has done so far (see [`Bridge::stats`]).
 #[derive(Debug, Clone, Serialize)]
 pub struct RouteStats {
@@ -129,8 +170,9 @@ pub struct RouteStats {
     pub kind: Option<LocalKind>,
     /// The backpressure in force, once the kind is known.
     pub backpressure: Option<Backpressure>,
-    /// What the route is doing: `running`, or what it waits for.
-    pub state: String,
+    /// What the route is doing: [`RouteState::Running`], or what it waits
+    /// for (its text in reports and JSON: `running`, `waiting ...`).
+    pub state: RouteState,
     /// Out: whether any subscriber (of another session) matches its key.
     pub matched: Option<bool>,
     /// Messages carried (Out: published; In: written into the local object).
@@ -187,7 +229,7 @@ impl RouteStats {
             key: r.key().to_owned(),
             kind: None,
             backpressure: r.chosen_backpressure(),
-            state: "starting".into(),
+            state: RouteState::Starting,
             matched: None,
             messages: 0,
             bytes: 0,
@@ -335,12 +377,12 @@ impl Bridge {
                         };
                         let mut st = lock(shared);
                         if let Err(e) = &r {
-                            st.state = format!("failed: {e}");
+                            st.state = RouteState::Failed(e.to_string());
                             st.last_error = Some(e.to_string());
                             // One route failing stops the bridge.
                             self.stop.store(true, Ordering::Release);
                         } else {
-                            st.state = "stopped".into();
+                            st.state = RouteState::Stopped;
                         }
                         r
                     })
@@ -390,7 +432,7 @@ impl Worker {
         lock(&self.shared).clone_from(&self.st);
     }
 
-    fn set_state(&mut self, state: String) {
+    fn set_state(&mut self, state: RouteState) {
         if self.st.state != state {
             self.st.state = state;
             self.share();
@@ -422,10 +464,10 @@ impl Worker {
                 Err(why) => why,
             };
             let state = match why {
-                None => format!("waiting for `{name}` to exist"),
+                None => RouteState::Waiting(format!("for `{name}` to exist")),
                 Some(why) => {
                     self.st.last_error = Some(why.clone());
-                    format!("waiting: {why}")
+                    RouteState::Waiting(format!(": {why}"))
                 }
             };
             self.set_state(state);
@@ -442,7 +484,10 @@ impl Worker {
     fn reopening(&mut self, e: &filemap::Error) {
         self.st.reopened += 1;
         self.st.last_error = Some(e.to_string());
-        self.set_state(format!("reopening `{}`: {e}", self.route.local()));
+        self.set_state(RouteState::Reopening(format!(
+            "`{}`: {e}",
+            self.route.local()
+        )));
     }
 
     fn run_out(mut self, session: &Session) -> Result<(), Error> {
@@ -486,7 +531,7 @@ impl Worker {
                 .map_err(zerr("cannot read the publisher's subscribers"))?;
             matching.fetch_or(now.matching(), Ordering::AcqRel);
             self.matching = Some(matching.clone());
-            self.set_state("running".into());
+            self.set_state(RouteState::Running);
             let mut since_share = 0u64;
             loop {
                 if self.stopped() {
@@ -494,7 +539,10 @@ impl Worker {
                     return Ok(());
                 }
                 if bp == Backpressure::Block && !matching.load(Ordering::Acquire) {
-                    self.set_state(format!("waiting for a subscriber on {}", self.route.key()));
+                    self.set_state(RouteState::Waiting(format!(
+                        "for a subscriber on {}",
+                        self.route.key()
+                    )));
                     std::thread::park_timeout(SLICE);
                     continue;
                 }
@@ -517,8 +565,8 @@ impl Worker {
                         self.st.lost = self.st.lost.saturating_add(g.skipped);
                         self.st.messages += 1;
                         self.st.bytes = self.st.bytes.saturating_add(len as u64);
-                        if self.st.state != "running" {
-                            self.set_state("running".into());
+                        if self.st.state != RouteState::Running {
+                            self.set_state(RouteState::Running);
                         }
                         since_share += 1;
                         if since_share >= SHARE_EVERY {
@@ -553,7 +601,7 @@ impl Worker {
             return Ok(());
         };
         let bp = self.backpressure(kind);
-        self.set_state("running".into());
+        self.set_state(RouteState::Running);
         let stop = self.stop.clone();
         let route = Arc::new(Mutex::new(InRoute {
             w: self,
@@ -628,7 +676,7 @@ impl InRoute {
                 Some(s) => s,
                 None => match w.open(Sink::open) {
                     Some((_, s)) => {
-                        w.set_state("running".into());
+                        w.set_state(RouteState::Running);
                         self.sink.insert(s)
                     }
                     None => return,

@@ -159,10 +159,10 @@
 // `Reservation`), and adopting an inherited handle.
 #![deny(unsafe_code)]
 
-// Layers, bottom up (a module imports only from those above it in this
-// list; `tests/layers.rs` checks the rule for `sys`):
+// Layers, bottom up (a module imports only from those below it in this
+// list; `tests/layers.rs` checks the rule for every module):
 // leaves (error, hash, types, name) < sys < mapping < segment < park
-// < sync, channel < inspect, os.
+// < wait < sync, channel < inspect, os.
 mod error;
 mod hash;
 pub mod name;

@@ -1,4 +1,4 @@
-//! The crate's layers point only down (see `src/lib.rs` and DESIGN.md): each
+//! The crate's layers point only down (the layer list at the top of `src/lib.rs`): each
 //! module may use `crate::X` only for modules in a lower layer, so `sys`, the
 //! bottom, uses only the leaf modules. This reads the sources and fails,
 //! naming the file, the line and the offending path, when a module reaches

@@ -1,8 +1,8 @@
 //! Round trips awaited on a tokio runtime: filemap spsc through its
 //! futures (`send_async`, `recv_async`) on a current-thread
-//! ([`Peer::AsyncCurrent`], idle peer: [`Peer::AsyncIdle`]) or multi-thread
-//! runtime ([`Peer::AsyncMulti`]), and, for comparison, tokio's own
-//! `UnixStream` ([`Peer::TokioUnixSocket`], Unix).
+//! ([`TransportKind::AsyncCurrent`], idle peer: [`TransportKind::AsyncIdle`]) or multi-thread
+//! runtime ([`TransportKind::AsyncMulti`]), and, for comparison, tokio's own
+//! `UnixStream` ([`TransportKind::TokioUnixSocket`], Unix).
 //!
 //! The parent awaits each round trip with `block_on` (its thread parks in
 //! the runtime while it waits); the child runs the whole echo loop as a
@@ -12,12 +12,12 @@ use filemap::channel::spsc::{Receiver, Sender};
 
 use super::{Case, ParentSide, Transport};
 use crate::error::{BenchError, Result};
-use crate::Peer;
+use crate::TransportKind;
 
 pub(crate) struct Async;
 
-fn runtime(peer: Peer) -> Result<tokio::runtime::Runtime> {
-    let rt = if peer == Peer::AsyncMulti {
+fn runtime(peer: TransportKind) -> Result<tokio::runtime::Runtime> {
+    let rt = if peer == TransportKind::AsyncMulti {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -56,9 +56,9 @@ impl Transport for Async {
     type Parent = Parent;
 
     fn setup(case: &Case) -> Result<Parent> {
-        let rt = runtime(case.peer)?;
+        let rt = runtime(case.kind)?;
         #[cfg(unix)]
-        if case.peer == Peer::TokioUnixSocket {
+        if case.kind == TransportKind::TokioUnixSocket {
             let path = sock_path(case);
             let listener = {
                 let _in = rt.enter();
@@ -82,11 +82,11 @@ impl Transport for Async {
     }
 
     fn child(case: &Case, ready: &dyn Fn()) -> Result<()> {
-        let rt = runtime(case.peer)?;
+        let rt = runtime(case.kind)?;
         let total = case.total;
         let size = case.size;
         #[cfg(unix)]
-        if case.peer == Peer::TokioUnixSocket {
+        if case.kind == TransportKind::TokioUnixSocket {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
             let path = sock_path(case);
             let mut s = rt.block_on(tokio::net::UnixStream::connect(&path))?;

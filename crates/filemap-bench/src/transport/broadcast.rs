@@ -1,5 +1,5 @@
 //! filemap broadcast (one sender, one receiver here), busy-polling
-//! ([`Peer::Broadcast`]) or blocking ([`Peer::BroadcastBlocking`]); round
+//! ([`TransportKind::Broadcast`]) or blocking ([`TransportKind::BroadcastBlocking`]); round
 //! trips only (its sender never waits, so streaming would measure how much
 //! a receiver misses). The parent creates `ping`, the child creates `pong`.
 
@@ -10,7 +10,7 @@ use filemap::channel::broadcast::{Received, Receiver, Sender};
 
 use super::{Case, ParentSide, Transport};
 use crate::error::{BenchError, Result};
-use crate::Peer;
+use crate::TransportKind;
 
 pub(crate) struct Broadcast;
 
@@ -19,7 +19,7 @@ pub(crate) struct Parent {
     rx: Option<Receiver>,
     got: Received,
     buf: Vec<u8>,
-    peer: Peer,
+    peer: TransportKind,
 }
 
 impl Transport for Broadcast {
@@ -33,7 +33,7 @@ impl Transport for Broadcast {
             rx: None,
             got,
             buf: vec![0; case.size],
-            peer: case.peer,
+            peer: case.kind,
         })
     }
 
@@ -44,7 +44,7 @@ impl Transport for Broadcast {
         let mut got = Received::default();
         got.data.reserve(case.size);
         for _ in 0..case.total {
-            recv(&mut rx, case.peer, &mut got)?;
+            recv(&mut rx, case.kind, &mut got)?;
             tx.send(&got.data)?;
         }
         // Stay until the parent has read the last reply: closing first
@@ -83,8 +83,8 @@ fn not_attached() -> BenchError {
 /// Receives one message into `got`, busy-polling or blocking (without
 /// allocating: its buffer already has the message's size).
 #[inline]
-fn recv(rx: &mut Receiver, peer: Peer, got: &mut Received) -> Result<()> {
-    if peer == Peer::BroadcastBlocking {
+fn recv(rx: &mut Receiver, peer: TransportKind, got: &mut Received) -> Result<()> {
+    if peer == TransportKind::BroadcastBlocking {
         return Ok(rx.recv_into(got)?);
     }
     Ok(super::spin(|| rx.try_recv_into(got))?)

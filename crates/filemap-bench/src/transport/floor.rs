@@ -1,6 +1,6 @@
 //! The floor: one cache line per direction in a shared mapping. Spinning
-//! ([`Peer::FloorSpin`]), or waiting in the kernel with futex wait/wake
-//! ([`Peer::FloorFutex`], and [`Peer::FloorFutexIdle`] with an idle gap
+//! ([`TransportKind::FloorSpin`]), or waiting in the kernel with futex wait/wake
+//! ([`TransportKind::FloorFutex`], and [`TransportKind::FloorFutexIdle`] with an idle gap
 //! before each round trip), Linux only for the futex rows.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -9,14 +9,14 @@ use filemap::{Access, Mapping, View, ViewAccess};
 
 use super::{Case, ParentSide, Transport};
 use crate::error::{BenchError, Result};
-use crate::Peer;
+use crate::TransportKind;
 
 pub(crate) struct Floor;
 
 pub(crate) struct Parent {
     _m: Mapping,
     v: View,
-    peer: Peer,
+    peer: TransportKind,
 }
 
 fn words(m: &Mapping) -> Result<View> {
@@ -31,7 +31,7 @@ impl Transport for Floor {
         Ok(Parent {
             v: words(&m)?,
             _m: m,
-            peer: case.peer,
+            peer: case.kind,
         })
     }
 
@@ -39,7 +39,7 @@ impl Transport for Floor {
         let m = Mapping::open(&case.name, Access::ReadWrite)?;
         let v = words(&m)?;
         ready();
-        if case.peer == Peer::FloorSpin {
+        if case.kind == TransportKind::FloorSpin {
             let (a, b): (&AtomicU64, &AtomicU64) = (v.atomic_u64(0)?, v.atomic_u64(64)?);
             for i in 1..=case.total {
                 while a.load(Ordering::Acquire) != i {
@@ -63,7 +63,7 @@ impl ParentSide for Parent {
     #[inline]
     fn round_trip(&mut self, i: u64) -> Result<()> {
         let i = i + 1;
-        if self.peer == Peer::FloorSpin {
+        if self.peer == TransportKind::FloorSpin {
             let (a, b) = (self.v.atomic_u64(0)?, self.v.atomic_u64(64)?);
             a.store(i, Ordering::Release);
             while b.load(Ordering::Acquire) != i {

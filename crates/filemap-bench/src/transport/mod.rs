@@ -1,9 +1,9 @@
 //! One module per transport, each behind [`Transport`]: what the parent
 //! makes before the child starts, the parent's side of each iteration, and
-//! the child's whole side. The driver (`crate::case`) times the parent's
-//! iterations the same way for every transport; [`Peer`] picks the module
+//! the child's whole side. The driver ([`crate::run`]) times the parent's
+//! iterations the same way for every transport; [`TransportKind`] picks the module
 //! with a one-line dispatch ([`with_transport`]). Adding a transport is a
-//! module here, a [`Peer`] variant and one row of [`crate::PEERS`].
+//! module here, a [`TransportKind`] variant and one row of [`crate::TRANSPORTS`].
 
 pub(crate) mod asyncio;
 pub(crate) mod broadcast;
@@ -22,13 +22,13 @@ pub(crate) mod zenoh;
 use std::process::Child;
 
 use crate::error::Result;
-use crate::{Peer, Scenario};
+use crate::{Scenario, TransportKind};
 
 /// One case as both processes see it.
 #[derive(Debug, Clone)]
 pub(crate) struct Case {
     /// The transport and its mode (spin, blocking, ...).
-    pub peer: Peer,
+    pub kind: TransportKind,
     /// Round trips or one-way streaming.
     pub scenario: Scenario,
     /// Message size in bytes.

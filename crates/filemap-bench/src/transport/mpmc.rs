@@ -1,19 +1,19 @@
 //! filemap MPMC (one sender and one receiver here), busy-polling
-//! ([`Peer::Mpmc`]) or blocking ([`Peer::MpmcBlocking`]), receiving into a
+//! ([`TransportKind::Mpmc`]) or blocking ([`TransportKind::MpmcBlocking`]), receiving into a
 //! reused buffer. Channels as for SPSC: `ping` and `pong`, or `pong` only.
 
 use filemap::channel::mpmc::{Receiver, Sender};
 
 use super::{Case, ParentSide, Transport};
 use crate::error::Result;
-use crate::Peer;
+use crate::TransportKind;
 
 pub(crate) struct Mpmc;
 
 pub(crate) struct Parent {
     ping: Option<Sender>,
     pong: Receiver,
-    peer: Peer,
+    peer: TransportKind,
     buf: Vec<u8>,
 }
 
@@ -33,7 +33,7 @@ impl Transport for Mpmc {
         Ok(Parent {
             ping,
             pong: Receiver::create(&case.object("pong"), slots, size)?,
-            peer: case.peer,
+            peer: case.kind,
             buf: vec![0; case.size],
         })
     }
@@ -48,9 +48,9 @@ impl Transport for Mpmc {
         ready();
         for _ in 0..case.total {
             if let Some(p) = &ping {
-                recv(p, case.peer, &mut buf)?;
+                recv(p, case.kind, &mut buf)?;
             }
-            send(&pong, case.peer, &buf)?;
+            send(&pong, case.kind, &buf)?;
         }
         Ok(())
     }
@@ -74,8 +74,8 @@ impl ParentSide for Parent {
 /// Receives one message into `buf`, busy-polling or blocking as `peer`
 /// does (without allocating: `buf` already has the message's size).
 #[inline]
-fn recv(rx: &Receiver, peer: Peer, buf: &mut Vec<u8>) -> Result<()> {
-    if peer == Peer::MpmcBlocking {
+fn recv(rx: &Receiver, peer: TransportKind, buf: &mut Vec<u8>) -> Result<()> {
+    if peer == TransportKind::MpmcBlocking {
         return Ok(rx.recv_into(buf)?);
     }
     Ok(super::spin(|| rx.try_recv_into(buf))?)
@@ -83,8 +83,8 @@ fn recv(rx: &Receiver, peer: Peer, buf: &mut Vec<u8>) -> Result<()> {
 
 /// Sends one message, busy-polling or blocking as `peer` does.
 #[inline]
-fn send(tx: &Sender, peer: Peer, buf: &[u8]) -> Result<()> {
-    if peer == Peer::MpmcBlocking {
+fn send(tx: &Sender, peer: TransportKind, buf: &[u8]) -> Result<()> {
+    if peer == TransportKind::MpmcBlocking {
         return Ok(tx.send(buf)?);
     }
     Ok(super::spin(|| tx.try_send(buf))?)

@@ -1,7 +1,7 @@
-//! filemap SPSC: busy-polling copies ([`Peer::SpscSpin`]; on large pages,
-//! [`Peer::SpscLarge`]), busy-polling in
-//! place ([`Peer::SpscZeroCopy`]: reserve/commit, borrowed receive), and
-//! blocking ([`Peer::SpscBlocking`], [`Peer::SpscIdle`]). Round trips use a
+//! filemap SPSC: busy-polling copies ([`TransportKind::SpscSpin`]; on large pages,
+//! [`TransportKind::SpscLarge`]), busy-polling in
+//! place ([`TransportKind::SpscZeroCopy`]: reserve/commit, borrowed receive), and
+//! blocking ([`TransportKind::SpscBlocking`], [`TransportKind::SpscIdle`]). Round trips use a
 //! `ping` channel (parent to child) and a `pong` one back; streaming uses
 //! `pong` only.
 
@@ -9,14 +9,14 @@ use filemap::channel::spsc::{Receiver, Sender};
 
 use super::{Case, ParentSide, Transport};
 use crate::error::Result;
-use crate::Peer;
+use crate::TransportKind;
 
 pub(crate) struct Spsc;
 
 pub(crate) struct Parent {
     tx: Option<Sender>,
     rx: Receiver,
-    peer: Peer,
+    peer: TransportKind,
     buf: Vec<u8>,
 }
 
@@ -25,7 +25,7 @@ impl Transport for Spsc {
 
     fn setup(case: &Case) -> Result<Parent> {
         let cap = case.ring_capacity();
-        let opts = filemap::Options::new().large_pages(case.peer == Peer::SpscLarge);
+        let opts = filemap::Options::new().large_pages(case.kind == TransportKind::SpscLarge);
         let tx = match case.latency() {
             true => Some(Sender::create_with(&case.object("ping"), cap, &opts)?),
             false => None,
@@ -33,7 +33,7 @@ impl Transport for Spsc {
         Ok(Parent {
             tx,
             rx: Receiver::create_with(&case.object("pong"), cap, &opts)?,
-            peer: case.peer,
+            peer: case.kind,
             buf: vec![0; case.size],
         })
     }
@@ -45,13 +45,13 @@ impl Transport for Spsc {
             let mut rx = Receiver::open(&case.object("ping"))?;
             ready();
             for i in 0..case.total {
-                recv(&mut rx, case.peer, &mut buf)?;
-                send(&mut tx, case.peer, &buf, i)?;
+                recv(&mut rx, case.kind, &mut buf)?;
+                send(&mut tx, case.kind, &buf, i)?;
             }
         } else {
             ready();
             for i in 0..case.total {
-                send(&mut tx, case.peer, &buf, i)?;
+                send(&mut tx, case.kind, &buf, i)?;
             }
         }
         Ok(())
@@ -75,10 +75,10 @@ impl ParentSide for Parent {
 
 /// Sends one message the way `peer` does.
 #[inline]
-fn send(tx: &mut Sender, peer: Peer, buf: &[u8], i: u64) -> Result<()> {
+fn send(tx: &mut Sender, peer: TransportKind, buf: &[u8], i: u64) -> Result<()> {
     match peer {
-        Peer::SpscBlocking | Peer::SpscIdle => tx.send(buf)?,
-        Peer::SpscZeroCopy => loop {
+        TransportKind::SpscBlocking | TransportKind::SpscIdle => tx.send(buf)?,
+        TransportKind::SpscZeroCopy => loop {
             if let Some(mut slot) = tx.try_reserve(buf.len())? {
                 // SAFETY: a filemap receiver never writes unpublished bytes.
                 unsafe { slot.as_mut_slice() }.fill(i as u8);
@@ -94,13 +94,13 @@ fn send(tx: &mut Sender, peer: Peer, buf: &[u8], i: u64) -> Result<()> {
 
 /// Receives one message, reading every byte (into `buf`, or in place).
 #[inline]
-fn recv(rx: &mut Receiver, peer: Peer, buf: &mut [u8]) -> Result<()> {
-    if matches!(peer, Peer::SpscBlocking | Peer::SpscIdle) {
+fn recv(rx: &mut Receiver, peer: TransportKind, buf: &mut [u8]) -> Result<()> {
+    if matches!(peer, TransportKind::SpscBlocking | TransportKind::SpscIdle) {
         return Ok(rx.recv()?.read_at(0, buf)?);
     }
     loop {
         if let Some(m) = rx.try_recv()? {
-            if peer == Peer::SpscZeroCopy {
+            if peer == TransportKind::SpscZeroCopy {
                 // SAFETY: a filemap sender never writes a published message.
                 let bytes = unsafe { m.as_slice() };
                 // Read every byte in place (what a consumer of the data does).

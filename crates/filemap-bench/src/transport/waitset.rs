@@ -1,7 +1,7 @@
 //! Round trips through a `filemap::wait::WaitSet`: each side receives by
 //! waiting on a set of `n` spsc receivers (its data channel and `n - 1`
-//! idle ones), then taking the message ([`Peer::WaitSet1`],
-//! [`Peer::WaitSet64`]; [`Peer::WaitSetIdle`] with the idle gap). Compare
+//! idle ones), then taking the message ([`TransportKind::WaitSet1`],
+//! [`TransportKind::WaitSet64`]; [`TransportKind::WaitSetIdle`] with the idle gap). Compare
 //! with the blocking spsc rows, whose receivers wait on one channel.
 
 use filemap::channel::spsc::{Receiver, Sender};
@@ -9,13 +9,16 @@ use filemap::wait::{WaitSet, Waitable};
 
 use super::{Case, ParentSide, Transport};
 use crate::error::Result;
-use crate::Peer;
+use crate::TransportKind;
 
 pub(crate) struct WaitSetRt;
 
 /// How many receivers each side's set holds.
-fn width(peer: Peer) -> usize {
-    if matches!(peer, Peer::WaitSet64 | Peer::WaitSet64Idle) {
+fn width(peer: TransportKind) -> usize {
+    if matches!(
+        peer,
+        TransportKind::WaitSet64 | TransportKind::WaitSet64Idle
+    ) {
         64
     } else {
         1
@@ -31,7 +34,7 @@ struct Side {
 impl Side {
     fn new(data: Receiver, case: &Case, who: &str) -> Result<Side> {
         let mut rxs = vec![data];
-        for i in 1..width(case.peer) {
+        for i in 1..width(case.kind) {
             rxs.push(Receiver::create(&case.object(&format!("{who}{i}")), 4096)?);
         }
         Ok(Side {

@@ -1,10 +1,10 @@
 //! Zenoh between the two processes (the `zenoh` feature), over TCP on
 //! 127.0.0.1 with multicast scouting off:
 //!
-//! - [`Peer::ZenohPubSub`]: plain Zenoh, as a user would write it: each
+//! - [`TransportKind::ZenohPubSub`]: plain Zenoh, as a user would write it: each
 //!   process has a session; the parent publishes on `ping` and takes `pong`
 //!   from a subscriber's FIFO queue; the child echoes (`recv`, then `put`).
-//! - [`Peer::ZenohBridge`]: filemap spsc channels carried by two
+//! - [`TransportKind::ZenohBridge`]: filemap spsc channels carried by two
 //!   `filemap_zenoh` bridges, one in each process (on its own threads, with
 //!   its own session): the parent sends into its local channel, its bridge
 //!   publishes, the child's bridge writes into the child's local channel,
@@ -28,7 +28,7 @@ use filemap_zenoh::{Bridge, Route};
 
 use super::{Case, ParentSide, Transport};
 use crate::error::{BenchError, Result};
-use crate::Peer;
+use crate::TransportKind;
 
 /// How long either side waits for the other's subscriptions to be known.
 const MATCH_DEADLINE: Duration = Duration::from_secs(30);
@@ -144,7 +144,7 @@ impl Running {
         wait_for("the bridges' routes", || {
             Ok(self.bridge.stats().iter().all(|r| match r.direction {
                 filemap_zenoh::Direction::Out => r.matched == Some(true),
-                filemap_zenoh::Direction::In => r.state == "running",
+                filemap_zenoh::Direction::In => r.state == filemap_zenoh::RouteState::Running,
             }))
         })
     }
@@ -183,7 +183,7 @@ impl Transport for Zenoh {
         let port = free_port()?;
         let shared = share_port(case, port)?;
         let buf = vec![0x5a; case.size];
-        if case.peer == Peer::ZenohPubSub {
+        if case.kind == TransportKind::ZenohPubSub {
             let session = zenoh::open(config(Some(port), None)?)
                 .wait()
                 .map_err(zerr)?;
@@ -219,7 +219,7 @@ impl Transport for Zenoh {
 
     fn child(case: &Case, ready: &dyn Fn()) -> Result<()> {
         let port = read_port(case)?;
-        if case.peer == Peer::ZenohPubSub {
+        if case.kind == TransportKind::ZenohPubSub {
             let session = zenoh::open(config(None, Some(port))?)
                 .wait()
                 .map_err(zerr)?;

@@ -294,8 +294,10 @@ impl Sender {
         }
     }
 
+    /// A slot of `n` bytes if the ring has room now, `None` if not (never
+    /// waits; not a Future-style poll, hence not `poll_*`).
     #[inline(always)]
-    fn poll_reserve(&mut self, n: usize) -> Result<Option<Slot>> {
+    fn try_reserve_slot(&mut self, n: usize) -> Result<Option<Slot>> {
         self.ring
             .reserve(&self.seg, n as u64)
             .map_err(|reason| corrupt(&self.seg, reason))
@@ -308,7 +310,7 @@ impl Sender {
     #[inline(always)]
     pub fn try_reserve(&mut self, n: usize) -> Result<Option<Reservation<'_>>> {
         self.check_len(n)?;
-        match self.poll_reserve(n)? {
+        match self.try_reserve_slot(n)? {
             Some(slot) => Ok(Some(Reservation { tx: self, slot })),
             None => self.found_full(),
         }
@@ -350,7 +352,7 @@ impl Sender {
 
     fn reserve_opt(&mut self, n: usize, deadline: Option<Instant>) -> Result<Reservation<'_>> {
         self.check_len(n)?;
-        if let Some(slot) = self.poll_reserve(n)? {
+        if let Some(slot) = self.try_reserve_slot(n)? {
             return Ok(Reservation { tx: self, slot });
         }
         let (seg, ring) = (&self.seg, &self.ring);
@@ -360,10 +362,10 @@ impl Sender {
             // is done with the bytes below `head`.
             let head = seg.a64(HEAD).load(Ordering::Acquire);
             let tail = ring.tail;
-            // A corrupt index counts as "ready": poll_reserve reports it.
+            // A corrupt index counts as "ready": try_reserve_slot reports it.
             Ok(head > tail || tail - head > ring.cap || ring.cap - (tail - head) >= need)
         })?;
-        match self.poll_reserve(n)? {
+        match self.try_reserve_slot(n)? {
             Some(slot) => Ok(Reservation { tx: self, slot }),
             None => Err(corrupt(
                 &self.seg,
@@ -496,7 +498,7 @@ impl Reservation<'_> {
     /// (none that follows the channel protocol does).
     pub unsafe fn as_mut_slice(&mut self) -> &mut [u8] {
         let p = self.tx.seg.view().as_ptr();
-        // SAFETY: `off + 8 .. + len` lies inside the ring (poll_reserve), which
+        // SAFETY: `off + 8 .. + len` lies inside the ring (try_reserve_slot), which
         // lies inside the view; `&mut self` makes this the only slice made
         // through this reservation; the caller rules out other writers.
         unsafe {
@@ -844,7 +846,7 @@ impl Sender {
     }
 
     /// Whether a message of `len` bytes fits now (a corrupt index counts as
-    /// yes: `poll_reserve` then reports it).
+    /// yes: `try_reserve_slot` then reports it).
     pub(crate) fn fits(&self, len: usize) -> bool {
         let head = self.seg.a64(HEAD).load(Ordering::Acquire);
         let (tail, cap) = (self.ring.tail, self.ring.cap);
@@ -1070,10 +1072,12 @@ impl<'a> Future for Reserve<'a> {
                 .tx
                 .as_deref_mut()
                 .expect("a Reserve future polled after it completed");
-            let outcome = tx.check_len(n).and_then(|()| match tx.poll_reserve(n)? {
-                Some(slot) => Ok(Some(slot)),
-                None => tx.found_full().map(|_| None),
-            });
+            let outcome = tx
+                .check_len(n)
+                .and_then(|()| match tx.try_reserve_slot(n)? {
+                    Some(slot) => Ok(Some(slot)),
+                    None => tx.found_full().map(|_| None),
+                });
             match outcome {
                 Ok(Some(slot)) => {
                     this.waiter.done();

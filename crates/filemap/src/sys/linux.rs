@@ -1593,7 +1593,7 @@ impl Parker {
 /// environment does not ask to behave as if it had not (`FILEMAP_NO_WAITV`).
 /// Asked once: an empty list is `EINVAL` where the call exists, `ENOSYS`
 /// where it does not.
-pub(crate) fn native_multi_wait() -> bool {
+pub(crate) fn waits_natively() -> bool {
     use rustix::thread::futex;
     static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *HAS.get_or_init(|| {
@@ -1626,7 +1626,7 @@ pub(crate) fn wait_any(words: &[super::WaitWord<'_>], timeout: Duration) {
     if let [w] = words {
         return w.parker.wait(w.off, w.word, w.expected, timeout);
     }
-    if !native_multi_wait() {
+    if !waits_natively() {
         std::thread::sleep(timeout.min(Duration::from_millis(1)));
         return;
     }

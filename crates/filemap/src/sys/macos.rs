@@ -299,7 +299,7 @@ impl Parker {
 }
 
 /// No call here waits on many words: [`wait_any`] polls.
-pub(crate) fn native_multi_wait() -> bool {
+pub(crate) fn waits_natively() -> bool {
     false
 }
 

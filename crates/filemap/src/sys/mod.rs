@@ -81,14 +81,6 @@ impl WaitWord<'_> {
     }
 }
 
-/// Whether `f` waits on many words with one system call
-/// (`futex_waitv` on Linux, `WaitForMultipleObjects` on Windows) rather
-/// than by polling; `FILEMAP_NO_WAITV` in the environment makes Linux
-/// behave as if its kernel lacked `futex_waitv` (how the fallback is tested).
-pub(crate) fn waits_natively() -> bool {
-    native_multi_wait()
-}
-
 /// A mapped range of address space. `ptr..ptr+len` is exactly the range the
 /// caller asked for; `base..base+map_len` is what the OS mapped (aligned down to
 /// the allocation granularity).

@@ -1308,7 +1308,7 @@ impl Parker {
 }
 
 /// Waits on many words natively: `WaitForMultipleObjects`.
-pub(crate) fn native_multi_wait() -> bool {
+pub(crate) fn waits_natively() -> bool {
     true
 }
 

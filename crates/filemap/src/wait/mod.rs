@@ -74,9 +74,16 @@ use crate::sys;
 
 /// Whether this system sleeps on many words with one call (`futex_waitv`,
 /// `WaitForMultipleObjects`) rather than polling (macOS; Linux before 5.16
-/// or with `FILEMAP_NO_WAITV` set): see the [module docs](self).
-pub fn is_native() -> bool {
+/// or with `FILEMAP_NO_WAITV` set): see the [module docs](self). One name
+/// for this everywhere: the `sys` layer's function is called the same.
+pub fn waits_natively() -> bool {
     sys::waits_natively()
+}
+
+/// The former name of [`waits_natively`].
+#[deprecated(note = "renamed to `waits_natively`")]
+pub fn is_native() -> bool {
+    waits_natively()
 }
 
 /// How often a sleeping set looks at its sources' peers (a dead process
