@@ -27,7 +27,7 @@ pub(crate) mod shadow;
 mod sigbus;
 #[cfg(unix)]
 pub(crate) use posix::*;
-#[cfg_attr(target_os = "linux", path = "linux.rs")]
+#[cfg_attr(target_os = "linux", path = "linux/mod.rs")]
 #[cfg_attr(all(unix, not(target_os = "linux")), path = "macos.rs")]
 #[cfg(unix)]
 mod os;
