@@ -375,6 +375,8 @@ pub struct Receiver {
     seg: Segment,
     geo: SlotArray,
     next: u64,
+    /// What [`Receiver::poll_recv`] keeps between polls.
+    polled: crate::wait::reactor::Waiter,
 }
 
 impl Receiver {
@@ -427,7 +429,12 @@ impl Receiver {
     fn attach(seg: Segment) -> Result<Receiver> {
         let geo = SlotArray::of(&seg, SLOTS, SLOT_HEADER)?;
         let next = seg.a64(TAIL).load(Ordering::Acquire);
-        Ok(Receiver { seg, geo, next })
+        Ok(Receiver {
+            seg,
+            geo,
+            next,
+            polled: crate::wait::reactor::Waiter::default(),
+        })
     }
 
     fn corrupt(&self, reason: String) -> Error {
@@ -591,8 +598,10 @@ impl crate::wait::Sealed for Receiver {
 impl Receiver {
     /// Receives the next message asynchronously (`rx.recv_async().await`),
     /// with how many were missed before it, as [`Receiver::recv`]: the task
-    /// sleeps, no thread blocked nor spinning. Cancel-safe: dropping the
-    /// future before it completes takes no message.
+    /// sleeps, no thread blocked nor spinning.
+    ///
+    /// # Cancel safety
+    /// Dropping the future before it completes takes no message.
     pub fn recv_async(&mut self) -> RecvFuture<'_> {
         RecvFuture {
             rx: self,
@@ -616,37 +625,47 @@ impl std::future::Future for RecvFuture<'_> {
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Result<Received>> {
-        use crate::wait::reactor::Step;
-        use std::task::Poll;
         let this = self.get_mut();
-        let mut r = Received::default();
-        loop {
-            match this.rx.try_recv_into(&mut r) {
-                Ok(true) => {
-                    this.waiter.done();
-                    return Poll::Ready(Ok(r));
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    this.waiter.done();
-                    return Poll::Ready(Err(e));
-                }
-            }
-            let (seg, next) = (&this.rx.seg, this.rx.next);
-            match this
-                .waiter
-                .pend(cx, seg, crate::wait::Sleep::Park(PARK), Some(TX), || {
-                    seg.a64(TAIL).load(Ordering::Acquire) > next
-                }) {
-                Ok(Step::Pending) => return Poll::Pending,
-                Ok(Step::Retry) => {}
-                Err(e) => {
-                    this.waiter.done();
-                    return Poll::Ready(Err(e));
-                }
-            }
-        }
+        this.waiter
+            .poll_op(cx, &mut *this.rx, recv_attempt, recv_pend)
     }
+}
+
+impl Receiver {
+    /// Polls for the next message, as a `Future` would (tokio's
+    /// `poll_recv` shape): `Ready` with it (and how many were missed), or
+    /// `Pending` with `cx`'s waker registered. What a `Stream` is built from:
+    /// `futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(Some))`.
+    ///
+    /// # Cancel safety
+    /// A message is taken only by a `Ready` result.
+    pub fn poll_recv(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<Received>> {
+        let mut polled = std::mem::take(&mut self.polled);
+        let r = polled.poll_op(cx, self, recv_attempt, recv_pend);
+        self.polled = polled;
+        r
+    }
+}
+
+/// A receive's attempt, for the future and `poll_recv`.
+fn recv_attempt(rx: &mut Receiver) -> Result<Option<Received>> {
+    let mut r = Received::default();
+    Ok(rx.try_recv_into(&mut r)?.then_some(r))
+}
+
+/// A receive's wait, for the future and `poll_recv`.
+fn recv_pend(
+    w: &mut crate::wait::reactor::Waiter,
+    cx: &mut std::task::Context<'_>,
+    rx: &mut Receiver,
+) -> Result<crate::wait::reactor::Step> {
+    let (seg, next) = (&rx.seg, rx.next);
+    w.pend(cx, seg, crate::wait::Sleep::Park(PARK), Some(TX), || {
+        seg.a64(TAIL).load(Ordering::Acquire) > next
+    })
 }
 
 #[cfg(all(test, loom))]

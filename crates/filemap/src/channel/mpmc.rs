@@ -546,6 +546,8 @@ pub struct Sender {
 #[derive(Debug)]
 pub struct Receiver {
     q: Queue,
+    /// What [`Receiver::poll_recv`] keeps between polls.
+    polled: Waiter,
 }
 
 impl Sender {
@@ -640,7 +642,10 @@ impl Receiver {
         max_message: u64,
         opts: &Options,
     ) -> Result<Receiver> {
-        Queue::create(name, slots, max_message, opts).map(|q| Receiver { q })
+        Queue::create(name, slots, max_message, opts).map(|q| Receiver {
+            q,
+            polled: Waiter::default(),
+        })
     }
 
     /// Opens the existing channel `name` as a receiver.
@@ -656,7 +661,10 @@ impl Receiver {
     /// # Errors
     /// As [`Sender::open`].
     pub fn open_with(name: &str, opts: &Options) -> Result<Receiver> {
-        Queue::open(name, opts).map(|q| Receiver { q })
+        Queue::open(name, opts).map(|q| Receiver {
+            q,
+            polled: Waiter::default(),
+        })
     }
 
     /// The largest message.
@@ -915,8 +923,10 @@ use std::task::{Context, Poll};
 
 impl Receiver {
     /// Receives the next message asynchronously (`rx.recv_async().await`):
-    /// the task sleeps, no thread blocked nor spinning. Cancel-safe:
-    /// dropping the future before it completes takes no message.
+    /// the task sleeps, no thread blocked nor spinning.
+    ///
+    /// # Cancel safety
+    /// Dropping the future before it completes takes no message.
     pub fn recv_async(&self) -> RecvFuture<'_> {
         RecvFuture {
             q: &self.q,
@@ -925,9 +935,55 @@ impl Receiver {
     }
 }
 
+impl Receiver {
+    /// Polls for the next message, as a `Future` would (tokio's
+    /// `poll_recv` shape): `Ready` with it, or `Pending` with `cx`'s waker
+    /// registered to be woken when one may have come. What a `Stream` is
+    /// built from:
+    /// `futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(Some))`.
+    ///
+    /// # Cancel safety
+    /// A message is taken only by a `Ready` result; between polls the
+    /// receiver only keeps its registration (withdrawn once ready).
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>>> {
+        let mut q = &self.q;
+        self.polled.poll_op(cx, &mut q, recv_attempt, recv_pend)
+    }
+}
+
+/// A receive's attempt, for the futures and `poll_recv`.
+fn recv_attempt(q: &mut &Queue) -> Result<Option<Vec<u8>>> {
+    let mut buf = Vec::new();
+    Ok(q.try_recv_into(&mut buf)?.then_some(buf))
+}
+
+/// A receive's wait, for the futures and `poll_recv`: woken every
+/// ASYNC_LIVENESS too, since each attempt frees slots that crashed
+/// processes claimed (as blocking waits do).
+fn recv_pend(w: &mut Waiter, cx: &mut Context<'_>, q: &mut &Queue) -> Result<Step> {
+    let (q, seg) = (*q, &q.seg);
+    let step = w.pend_with(
+        cx,
+        seg,
+        crate::wait::Sleep::Park(DATA_PARK),
+        None,
+        true,
+        &mut || {
+            let pos = seg.a64(DEQ).load(Ordering::Acquire);
+            q.seq(pos) == pos.wrapping_add(1)
+        },
+    )?;
+    if matches!(step, Step::Pending) {
+        q.recover();
+    }
+    Ok(step)
+}
+
 impl Sender {
     /// Sends `msg` asynchronously, sleeping while every slot is full.
-    /// Cancel-safe: dropping the future before it completes sends nothing.
+    ///
+    /// # Cancel safety
+    /// Dropping the future before it completes sends nothing.
     pub fn send_async<'a>(&'a self, msg: &'a [u8]) -> SendFuture<'a> {
         SendFuture {
             q: &self.q,
@@ -950,46 +1006,8 @@ impl Future for RecvFuture<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>>> {
         let this = self.get_mut();
-        let q = this.q;
-        let mut buf = Vec::new();
-        loop {
-            match q.try_recv_into(&mut buf) {
-                Ok(true) => {
-                    this.waiter.done();
-                    return Poll::Ready(Ok(buf));
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    this.waiter.done();
-                    return Poll::Ready(Err(e));
-                }
-            }
-            let seg = &q.seg;
-            // Woken every ASYNC_LIVENESS too: this poll's try frees slots
-            // that crashed processes claimed (as blocking waits do).
-            let step = this.waiter.pend_with(
-                cx,
-                seg,
-                crate::wait::Sleep::Park(DATA_PARK),
-                None,
-                true,
-                &mut || {
-                    let pos = seg.a64(DEQ).load(Ordering::Acquire);
-                    q.seq(pos) == pos.wrapping_add(1)
-                },
-            );
-            match step {
-                Ok(Step::Pending) => {
-                    q.recover();
-                    return Poll::Pending;
-                }
-                Ok(Step::Retry) => {}
-                Err(e) => {
-                    this.waiter.done();
-                    return Poll::Ready(Err(e));
-                }
-            }
-        }
+        let mut q = this.q;
+        this.waiter.poll_op(cx, &mut q, recv_attempt, recv_pend)
     }
 }
 
@@ -1007,42 +1025,29 @@ impl Future for SendFuture<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
-        let q = this.q;
-        loop {
-            match q.try_send(this.msg) {
-                Ok(true) => {
-                    this.waiter.done();
-                    return Poll::Ready(Ok(()));
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    this.waiter.done();
-                    return Poll::Ready(Err(e));
-                }
-            }
-            let seg = &q.seg;
-            let step = this.waiter.pend_with(
-                cx,
-                seg,
-                crate::wait::Sleep::Park(SPACE_PARK),
-                None,
-                true,
-                &mut || {
-                    let enq = seg.a64(ENQ).load(Ordering::Acquire);
-                    q.seq(enq) == enq
-                },
-            );
-            match step {
-                Ok(Step::Pending) => {
+        let (mut q, msg) = (this.q, this.msg);
+        this.waiter.poll_op(
+            cx,
+            &mut q,
+            |q| Ok(q.try_send(msg)?.then_some(())),
+            |w, cx, q| {
+                let (q, seg) = (*q, &q.seg);
+                let step = w.pend_with(
+                    cx,
+                    seg,
+                    crate::wait::Sleep::Park(SPACE_PARK),
+                    None,
+                    true,
+                    &mut || {
+                        let enq = seg.a64(ENQ).load(Ordering::Acquire);
+                        q.seq(enq) == enq
+                    },
+                )?;
+                if matches!(step, Step::Pending) {
                     q.recover();
-                    return Poll::Pending;
                 }
-                Ok(Step::Retry) => {}
-                Err(e) => {
-                    this.waiter.done();
-                    return Poll::Ready(Err(e));
-                }
-            }
-        }
+                Ok(step)
+            },
+        )
     }
 }

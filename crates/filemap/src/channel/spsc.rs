@@ -873,7 +873,8 @@ impl crate::wait::Sealed for SpaceFor<'_> {
 // async/await (`crate::wait::reactor`): never blocks nor spins on the
 // caller's thread.
 
-use crate::wait::reactor::{Step, Waiter};
+use crate::wait::reactor::Waiter;
+use crate::wait::Sleep;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -884,8 +885,9 @@ impl Receiver {
     /// comes, the sender closes its end or dies ([`Error::PeerGone`]).
     /// Works with any executor.
     ///
-    /// Cancel-safe: dropping the future before it completes takes no
-    /// message; the next receive gets it.
+    /// # Cancel safety
+    /// Dropping the future before it completes takes no message; the next
+    /// receive gets it (so it may be a branch of `tokio::select!`).
     ///
     /// ```no_run
     /// # async fn f() -> filemap::Result<()> {
@@ -894,8 +896,8 @@ impl Receiver {
     /// println!("{} bytes", msg.len());
     /// # Ok(()) }
     /// ```
-    pub fn recv_async(&mut self) -> Recv<'_> {
-        Recv {
+    pub fn recv_async(&mut self) -> RecvFuture<'_> {
+        RecvFuture {
             rx: Some(self),
             waiter: Waiter::default(),
         }
@@ -905,56 +907,39 @@ impl Receiver {
 /// The future of [`Receiver::recv_async`].
 #[derive(Debug)]
 #[must_use = "futures do nothing unless awaited"]
-pub struct Recv<'a> {
+pub struct RecvFuture<'a> {
     rx: Option<&'a mut Receiver>,
     waiter: Waiter,
 }
 
-impl<'a> Future for Recv<'a> {
+impl<'a> Future for RecvFuture<'a> {
     type Output = Result<Message<'a>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        loop {
-            let rx = this
-                .rx
-                .as_deref_mut()
-                .expect("a Recv future polled after it completed");
-            let outcome = match rx.poll() {
-                Ok(Some(found)) => Ok(Some(found)),
-                Ok(None) => rx.empty_async().map(|()| None),
-                Err(e) => Err(e),
-            };
-            match outcome {
-                Ok(Some(found)) => {
-                    this.waiter.done();
-                    let rx = this.rx.take().expect("present");
-                    return Poll::Ready(Ok(rx.message(found)));
-                }
-                Err(e) => {
-                    this.waiter.done();
-                    this.rx = None;
-                    return Poll::Ready(Err(e));
-                }
-                Ok(None) => {}
-            }
-            let rx = this.rx.as_deref_mut().expect("present");
-            let (seg, ring) = (&rx.seg, &rx.ring);
-            let step = this.waiter.pend(
-                cx,
-                seg,
-                crate::wait::Sleep::Park(DATA_PARK),
-                Some(TX),
-                || ring.ready(seg),
-            );
-            match step {
-                Ok(Step::Pending) => return Poll::Pending,
-                Ok(Step::Retry) => {}
-                Err(e) => {
-                    this.waiter.done();
-                    this.rx = None;
-                    return Poll::Ready(Err(e));
-                }
+        let rx = this
+            .rx
+            .as_deref_mut()
+            .expect("a RecvFuture polled after it completed");
+        let found = this.waiter.poll_op(
+            cx,
+            rx,
+            |rx| match rx.poll()? {
+                Some(found) => Ok(Some(found)),
+                None => rx.empty_async().map(|()| None),
+            },
+            |w, cx, rx| {
+                let (seg, ring) = (&rx.seg, &rx.ring);
+                w.pend(cx, seg, Sleep::Park(DATA_PARK), Some(TX), || {
+                    ring.ready(seg)
+                })
+            },
+        );
+        match found {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(r) => {
+                let rx = this.rx.take().expect("present");
+                Poll::Ready(r.map(|found| rx.message(found)))
             }
         }
     }
@@ -979,8 +964,9 @@ impl Sender {
     /// Sends `msg` asynchronously: `tx.send_async(b"...").await`, sleeping
     /// (no thread blocked, no spinning) while the ring is full.
     ///
-    /// Cancel-safe: a message is sent whole or not at all; dropping the
-    /// future before it completes sends nothing.
+    /// # Cancel safety
+    /// A message is sent whole or not at all; dropping the future before it
+    /// completes sends nothing.
     ///
     /// # Errors
     /// As [`Sender::send`].
@@ -993,13 +979,15 @@ impl Sender {
     }
 
     /// Reserves room for an `n`-byte message asynchronously; write it in
-    /// place, then [`commit`](Reservation::commit). Dropping the future
-    /// before it completes reserves nothing.
+    /// place, then [`commit`](Reservation::commit).
+    ///
+    /// # Cancel safety
+    /// Dropping the future before it completes reserves nothing.
     ///
     /// # Errors
     /// As [`Sender::reserve`].
-    pub fn reserve_async(&mut self, n: usize) -> Reserve<'_> {
-        Reserve {
+    pub fn reserve_async(&mut self, n: usize) -> ReserveFuture<'_> {
+        ReserveFuture {
             tx: Some(self),
             n,
             waiter: Waiter::default(),
@@ -1021,91 +1009,71 @@ impl Future for SendFuture<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
-        loop {
-            match this.tx.try_send(this.msg) {
-                Ok(true) => {
-                    this.waiter.done();
-                    return Poll::Ready(Ok(()));
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    this.waiter.done();
-                    return Poll::Ready(Err(e));
-                }
-            }
-            let (tx, len) = (&*this.tx, this.msg.len());
-            match this.waiter.pend(
-                cx,
-                &tx.seg,
-                crate::wait::Sleep::Park(SPACE_PARK),
-                Some(RX),
-                || tx.fits(len),
-            ) {
-                Ok(Step::Pending) => return Poll::Pending,
-                Ok(Step::Retry) => {}
-                Err(e) => {
-                    this.waiter.done();
-                    return Poll::Ready(Err(e));
-                }
-            }
-        }
+        let msg = this.msg;
+        this.waiter.poll_op(
+            cx,
+            &mut *this.tx,
+            |tx| Ok(tx.try_send(msg)?.then_some(())),
+            |w, cx, tx| {
+                let tx = &*tx;
+                w.pend(cx, &tx.seg, Sleep::Park(SPACE_PARK), Some(RX), || {
+                    tx.fits(msg.len())
+                })
+            },
+        )
     }
 }
 
 /// The future of [`Sender::reserve_async`].
 #[derive(Debug)]
 #[must_use = "futures do nothing unless awaited"]
-pub struct Reserve<'a> {
+pub struct ReserveFuture<'a> {
     tx: Option<&'a mut Sender>,
     n: usize,
     waiter: Waiter,
 }
 
-impl<'a> Future for Reserve<'a> {
+/// The former name of [`RecvFuture`] (every future of the crate is now
+/// named `...Future`).
+#[deprecated(note = "renamed to `RecvFuture`")]
+pub type Recv<'a> = RecvFuture<'a>;
+
+/// The former name of [`ReserveFuture`].
+#[deprecated(note = "renamed to `ReserveFuture`")]
+pub type Reserve<'a> = ReserveFuture<'a>;
+
+impl<'a> Future for ReserveFuture<'a> {
     type Output = Result<Reservation<'a>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let n = this.n;
-        loop {
-            let tx = this
-                .tx
-                .as_deref_mut()
-                .expect("a Reserve future polled after it completed");
-            let outcome = tx
-                .check_len(n)
-                .and_then(|()| match tx.try_reserve_slot(n)? {
+        let tx = this
+            .tx
+            .as_deref_mut()
+            .expect("a ReserveFuture polled after it completed");
+        let slot = this.waiter.poll_op(
+            cx,
+            tx,
+            |tx| {
+                tx.check_len(n)?;
+                match tx.try_reserve_slot(n)? {
                     Some(slot) => Ok(Some(slot)),
                     None => tx.found_full().map(|_| None),
-                });
-            match outcome {
-                Ok(Some(slot)) => {
-                    this.waiter.done();
-                    let tx = this.tx.take().expect("present");
-                    return Poll::Ready(Ok(Reservation { tx, slot }));
                 }
-                Err(e) => {
-                    this.waiter.done();
-                    this.tx = None;
-                    return Poll::Ready(Err(e));
-                }
-                Ok(None) => {}
-            }
-            let tx = &*this.tx.as_deref_mut().expect("present");
-            match this.waiter.pend(
-                cx,
-                &tx.seg,
-                crate::wait::Sleep::Park(SPACE_PARK),
-                Some(RX),
-                || tx.fits(n),
-            ) {
-                Ok(Step::Pending) => return Poll::Pending,
-                Ok(Step::Retry) => {}
-                Err(e) => {
-                    this.waiter.done();
-                    this.tx = None;
-                    return Poll::Ready(Err(e));
-                }
+            },
+            |w, cx, tx| {
+                let tx = &*tx;
+                w.pend(cx, &tx.seg, Sleep::Park(SPACE_PARK), Some(RX), || {
+                    tx.fits(n)
+                })
+            },
+        );
+        match slot {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(r) => {
+                let tx = this.tx.take().expect("present");
+                Poll::Ready(r.map(|slot| Reservation { tx, slot }))
             }
         }
     }

@@ -229,8 +229,11 @@ impl crate::wait::Sealed for Event {
 impl Event {
     /// Waits asynchronously for a permit or a pulse (`ev.wait_async().await`),
     /// as [`Event::wait`] does: the task sleeps, no thread blocked nor
-    /// spinning. Cancel-safe: a permit is taken only when the future
-    /// completes; dropping it before leaves the permit for others.
+    /// spinning.
+    ///
+    /// # Cancel safety
+    /// A permit is taken only when the future completes; dropping it before
+    /// leaves the permit for others.
     pub fn wait_async(&self) -> WaitFuture<'_> {
         WaitFuture {
             ev: self,
@@ -256,29 +259,22 @@ impl std::future::Future for WaitFuture<'_> {
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Result<()>> {
-        use crate::wait::reactor::Step;
-        use std::task::Poll;
         let this = self.get_mut();
-        let (ev, pulses) = (this.ev, this.pulses);
-        loop {
-            if ev.take_permit() || ev.seg.a32(PULSES).load(Ordering::Acquire) != pulses {
-                this.waiter.done();
-                return Poll::Ready(Ok(()));
-            }
-            let seg = &ev.seg;
-            match this
-                .waiter
-                .pend(cx, seg, crate::wait::Sleep::Gen(GEN), None, || {
+        let (mut ev, pulses) = (this.ev, this.pulses);
+        this.waiter.poll_op(
+            cx,
+            &mut ev,
+            |ev| {
+                let pulsed = ev.seg.a32(PULSES).load(Ordering::Acquire) != pulses;
+                Ok((ev.take_permit() || pulsed).then_some(()))
+            },
+            |w, cx, ev| {
+                let seg = &ev.seg;
+                w.pend(cx, seg, crate::wait::Sleep::Gen(GEN), None, || {
                     seg.a32(PERMITS).load(Ordering::Acquire) > 0
                         || seg.a32(PULSES).load(Ordering::Acquire) != pulses
-                }) {
-                Ok(Step::Pending) => return Poll::Pending,
-                Ok(Step::Retry) => {}
-                Err(e) => {
-                    this.waiter.done();
-                    return Poll::Ready(Err(e));
-                }
-            }
-        }
+                })
+            },
+        )
     }
 }

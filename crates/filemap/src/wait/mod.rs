@@ -22,6 +22,29 @@
 //! # Ok::<(), filemap::Error>(())
 //! ```
 //!
+//! # Cancel safety, and `select!`
+//!
+//! Every future of the crate (`recv_async`, `send_async`, `reserve_async`,
+//! `wait_async`) is cancel-safe: dropped before it completes, it has taken
+//! no message, sent nothing, reserved nothing and taken no permit, and it
+//! leaves nothing registered. So each may be a branch of `tokio::select!`
+//! that loses the race:
+//!
+//! ```no_run
+//! # async fn f() -> filemap::Result<()> {
+//! use filemap::{channel::spsc::Receiver, sync::Event};
+//!
+//! let mut data = Receiver::open("data")?;
+//! let stop = Event::open("stop")?;
+//! loop {
+//!     tokio::select! {
+//!         msg = data.recv_async() => println!("{} bytes", msg?.len()),
+//!         done = stop.wait_async() => { done?; break; }
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
 //! # What "ready" means
 //!
 //! - spsc, mpmc and broadcast **receivers**: a message is there to receive

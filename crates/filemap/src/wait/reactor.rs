@@ -334,6 +334,43 @@ impl Waiter {
         Ok(Step::Pending)
     }
 
+    /// The loop every future of the crate runs, in one place: `attempt` the
+    /// operation on `chan`; when it is not ready (`Ok(None)`), `pend`
+    /// (announce on the channel's word, re-check, register with the
+    /// reactor: [`Waiter::pend`]) and return `Pending`, or attempt again
+    /// when the re-check found it ready. A result, value or error, withdraws
+    /// the waiter. Each future is then its `attempt` and its `pend`.
+    pub(crate) fn poll_op<C: ?Sized, T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        chan: &mut C,
+        mut attempt: impl FnMut(&mut C) -> Result<Option<T>>,
+        mut pend: impl FnMut(&mut Waiter, &mut Context<'_>, &mut C) -> Result<Step>,
+    ) -> std::task::Poll<Result<T>> {
+        use std::task::Poll;
+        loop {
+            match attempt(chan) {
+                Ok(Some(v)) => {
+                    self.done();
+                    return Poll::Ready(Ok(v));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.done();
+                    return Poll::Ready(Err(e));
+                }
+            }
+            match pend(self, cx, chan) {
+                Ok(Step::Pending) => return Poll::Pending,
+                Ok(Step::Retry) => {}
+                Err(e) => {
+                    self.done();
+                    return Poll::Ready(Err(e));
+                }
+            }
+        }
+    }
+
     /// Withdraws the announcement and the registration (done; or dropped).
     pub(crate) fn done(&mut self) {
         if let Some(a) = self.armed.take() {
