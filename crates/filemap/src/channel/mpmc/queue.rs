@@ -1,81 +1,39 @@
-//! A multi-producer multi-consumer channel of byte messages in fixed-size
-//! slots: any number of senders and receivers, in any processes.
-//!
-//! ```
-//! use filemap::channel::mpmc::{Receiver, Sender};
-//!
-//! let a = Sender::create("filemap-doc-mpmc", 8, 32)?; // 8 slots of up to 32 bytes
-//! let b = Sender::open("filemap-doc-mpmc")?;           // in other processes
-//! let rx = Receiver::open("filemap-doc-mpmc")?;
-//! assert!(a.try_send(b"one")?);
-//! b.send(b"two")?; // waits for a free slot if there is none
-//! assert_eq!(rx.try_recv()?.as_deref(), Some(&b"one"[..]));
-//! assert_eq!(rx.recv()?, b"two");
-//! assert_eq!(rx.try_recv()?, None);
-//! # Ok::<(), filemap::Error>(())
-//! ```
-//!
-//! # Design
-//!
-//! Dmitry Vyukov's bounded MPMC queue. Each slot has a sequence number;
-//! `enq` and `deq` count positions ever claimed. A sender claims position `p`
-//! when slot `p % slots` has sequence `p` (free for that lap) by a
-//! compare-and-swap on `enq`, writes the message, and stores sequence `p + 1`
-//! with release. A receiver claims `p` when the sequence is `p + 1` by a
-//! compare-and-swap on `deq`, copies the message out, and stores `p + slots`
-//! (free for the next lap) with release. Sequences are stored minus the slot's
-//! index, so the zeroed segment is a valid empty queue.
-//!
-//! Each slot also has a *claim word*: the owner word (pid and start time) of
-//! the process working on it, 0 when none. A sender takes the slot's claim
-//! word (compare-and-swap from 0) *before* it takes the position, and gives
-//! it back (stores 0) after publishing; a receiver likewise around its
-//! receive. So at every moment a slot that is being worked on names the
-//! process doing it. If that process dies, the others would wait at the slot
-//! for ever; instead, a blocked sender or receiver checks every 10 ms whether
-//! the claimer of the slot it waits at still runs, and if not, repairs the
-//! slot according to how far the dead process got: a claim word taken
-//! without the position is given back (a message it was about to receive
-//! stays for others); a position taken without publishing is retired (the
-//! half-written message is skipped, never delivered); a slot a dead receiver
-//! was reading is freed (that message is lost with its receiver); a claim
-//! word not given back after publishing or freeing is given back. (Before
-//! claim protocol 2 the claimer was recorded *after* taking the position,
-//! and a process killed between the two, which under load means while it
-//! was descheduled there, left a slot that stalled the queue.)
+//! The mpmc channel's protocol: its segment's layout, the claim protocol
+//! over its slots (module docs), the queue over a segment, and the loom
+//! model that runs the very same claim functions.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{SlotArray, SLOT_FORMAT};
+use crate::channel::{SlotArray, SLOT_FORMAT};
 use crate::error::{Error, Result};
 use crate::mapping::Options;
-use crate::park::{deadline_after, past_deadline, Park, PARK_PROTOCOL};
+use crate::park::{past_deadline, Park, PARK_PROTOCOL};
 use crate::segment::{fingerprint, Kind, Segment, Spec, HEADER_LEN};
 use crate::sys;
 
-const ENQ: usize = HEADER_LEN;
-const DEQ: usize = HEADER_LEN + 64;
-const DATA_PARK: Park = Park {
+pub(super) const ENQ: usize = HEADER_LEN;
+pub(super) const DEQ: usize = HEADER_LEN + 64;
+pub(super) const DATA_PARK: Park = Park {
     seq: HEADER_LEN + 128,
     waiting: HEADER_LEN + 132,
 };
-const SPACE_PARK: Park = Park {
+pub(super) const SPACE_PARK: Park = Park {
     seq: HEADER_LEN + 192,
     waiting: HEADER_LEN + 196,
 };
-const SLOTS: usize = HEADER_LEN + 256;
+pub(super) const SLOTS: usize = HEADER_LEN + 256;
 /// Per slot: sequence (u64), claimer (u64), length (u64), then the bytes.
-const SLOT_HEADER: usize = 24;
+pub(super) const SLOT_HEADER: usize = 24;
 /// The length of a slot retired after its sender died: skipped, not delivered.
-const SKIP: u64 = u64::MAX;
+pub(super) const SKIP: u64 = u64::MAX;
 /// How often a blocked sender or receiver looks at a stuck slot's claimer.
-const CHECK_EVERY: Duration = Duration::from_millis(10);
+pub(super) const CHECK_EVERY: Duration = Duration::from_millis(10);
 /// Version of the claiming protocol, part of the fingerprint. 2: the slot's
 /// claim word is taken before the position (module docs).
-const CLAIM_PROTOCOL: u64 = 2;
+pub(super) const CLAIM_PROTOCOL: u64 = 2;
 
-fn spec() -> Spec {
+pub(super) fn spec() -> Spec {
     Spec {
         kind: Kind::Mpmc,
         fingerprint: fingerprint(
@@ -280,14 +238,19 @@ impl QueueMem for Queue {
 
 /// One process's attachment to the queue; [`Sender`] and [`Receiver`] wrap it.
 #[derive(Debug)]
-struct Queue {
-    seg: Segment,
-    geo: SlotArray,
-    me: u64,
+pub(super) struct Queue {
+    pub(super) seg: Segment,
+    pub(super) geo: SlotArray,
+    pub(super) me: u64,
 }
 
 impl Queue {
-    fn create(name: &str, slots: u64, max_message: u64, opts: &Options) -> Result<Queue> {
+    pub(super) fn create(
+        name: &str,
+        slots: u64,
+        max_message: u64,
+        opts: &Options,
+    ) -> Result<Queue> {
         let (geo, total) = SlotArray::new(name, SLOTS, SLOT_HEADER, slots, max_message)?;
         Self::wrap(Segment::create(
             name,
@@ -299,11 +262,11 @@ impl Queue {
         )?)
     }
 
-    fn open(name: &str, opts: &Options) -> Result<Queue> {
+    pub(super) fn open(name: &str, opts: &Options) -> Result<Queue> {
         Self::wrap(Segment::open(name, opts, spec())?)
     }
 
-    fn wrap(seg: Segment) -> Result<Queue> {
+    pub(super) fn wrap(seg: Segment) -> Result<Queue> {
         let geo = SlotArray::of(&seg, SLOTS, SLOT_HEADER)?;
         Ok(Queue {
             seg,
@@ -312,35 +275,35 @@ impl Queue {
         })
     }
 
-    fn max_message(&self) -> usize {
+    pub(super) fn max_message(&self) -> usize {
         self.geo.size as usize
     }
 
     #[inline]
-    fn at(&self, pos: u64) -> usize {
+    pub(super) fn at(&self, pos: u64) -> usize {
         self.geo.slot(pos)
     }
 
     /// Sequence of the slot for `pos` (stored minus the slot's index).
     #[inline]
-    fn seq(&self, pos: u64) -> u64 {
+    pub(super) fn seq(&self, pos: u64) -> u64 {
         self.load_seq(pos, Ordering::Acquire)
     }
 
     #[inline]
-    fn claimer(&self, pos: u64) -> &AtomicU64 {
+    pub(super) fn claimer(&self, pos: u64) -> &AtomicU64 {
         self.seg.a64(self.at(pos) + 8)
     }
 
     #[inline]
-    fn write_len(&self, pos: u64, len: u64) {
+    pub(super) fn write_len(&self, pos: u64, len: u64) {
         self.seg
             .view()
             .write_at_raw(self.at(pos) + 16, &len.to_ne_bytes())
             .expect("slots lie in the segment (checked at open)");
     }
 
-    fn try_send(&self, msg: &[u8]) -> Result<bool> {
+    pub(super) fn try_send(&self, msg: &[u8]) -> Result<bool> {
         if msg.len() as u64 > self.geo.size {
             return Err(Error::InvalidSize {
                 object: self.seg.label().to_owned(),
@@ -368,14 +331,14 @@ impl Queue {
 
     #[cold]
     #[inline(never)]
-    fn corrupt(&self, reason: String) -> Error {
+    pub(super) fn corrupt(&self, reason: String) -> Error {
         Error::Corrupt {
             object: self.seg.label().to_owned(),
             reason,
         }
     }
 
-    fn try_recv_into(&self, buf: &mut Vec<u8>) -> Result<bool> {
+    pub(super) fn try_recv_into(&self, buf: &mut Vec<u8>) -> Result<bool> {
         // Retired slots are skipped; a whole ring of them in one call is
         // either a crash of every sender or a hostile writer: stop there and
         // let the caller's wait (and deadline) take over.
@@ -419,7 +382,7 @@ impl Queue {
     /// Repairs the slots the queue waits at (the one at `deq`, and the one
     /// `enq` needs, which may still hold the previous lap) when the process
     /// named in their claim word died (module docs).
-    fn recover(&self) {
+    pub(super) fn recover(&self) {
         let deq = self.seg.a64(DEQ).load(Ordering::Acquire);
         let enq = self.seg.a64(ENQ).load(Ordering::Acquire);
         self.recover_slot(deq, enq, deq);
@@ -438,7 +401,7 @@ impl Queue {
     /// Repairs the slot of position `p` if its claimer died, according to
     /// how far that process got (module docs). A slot in no state of `p`'s
     /// is left alone.
-    fn recover_slot(&self, p: u64, enq: u64, deq: u64) {
+    pub(super) fn recover_slot(&self, p: u64, enq: u64, deq: u64) {
         let claim = self.claimer(p);
         let dead = claim.load(Ordering::Acquire);
         if dead == 0 || sys::owner_alive(dead) != Some(false) {
@@ -475,7 +438,7 @@ impl Queue {
 
     /// Compare-and-swap of the sequence of the slot for `p` (as logical
     /// sequences; stored minus the slot's index).
-    fn cas_seq(&self, p: u64, cur: u64, new: u64) -> bool {
+    pub(super) fn cas_seq(&self, p: u64, cur: u64, new: u64) -> bool {
         let idx = p % self.geo.slots;
         self.seg
             .a64(self.at(p))
@@ -493,7 +456,7 @@ impl Queue {
     /// keeps from being free parks us instead of spinning). The deadline is
     /// checked on every round, as a hostile writer can make `try_send` fail
     /// right after the wait said there was room.
-    fn send_opt(&self, msg: &[u8], deadline: Option<Instant>) -> Result<()> {
+    pub(super) fn send_opt(&self, msg: &[u8], deadline: Option<Instant>) -> Result<()> {
         let started = Instant::now();
         let mut checked = started;
         loop {
@@ -513,7 +476,7 @@ impl Queue {
         }
     }
 
-    fn recv_into_opt(&self, buf: &mut Vec<u8>, deadline: Option<Instant>) -> Result<()> {
+    pub(super) fn recv_into_opt(&self, buf: &mut Vec<u8>, deadline: Option<Instant>) -> Result<()> {
         let started = Instant::now();
         let mut checked = started;
         loop {
@@ -531,231 +494,6 @@ impl Queue {
                 Ok(self.seq(pos) == pos.wrapping_add(1))
             })?;
         }
-    }
-}
-
-/// A sending end: any number, in any processes; usable from any thread of
-/// its process (`&self`).
-#[derive(Debug)]
-pub struct Sender {
-    q: Queue,
-}
-
-/// A receiving end: any number, in any processes; usable from any thread of
-/// its process (`&self`). Each message goes to exactly one receiver.
-#[derive(Debug)]
-pub struct Receiver {
-    q: Queue,
-    /// What [`Receiver::poll_recv`] keeps between polls.
-    polled: Waiter,
-}
-
-impl Sender {
-    /// Creates the channel `name` with `slots` slots (rounded up to a power of
-    /// two) for messages of up to `max_message` bytes, and becomes a sender.
-    ///
-    /// # Errors
-    /// As [`Options::create`]; [`Error::InvalidSize`] for 0 slots or bytes, or
-    /// a total that overflows.
-    pub fn create(name: &str, slots: u64, max_message: u64) -> Result<Sender> {
-        Self::create_with(name, slots, max_message, &Options::new())
-    }
-
-    /// [`Sender::create`] with options (mode, lifetime, ready timeout).
-    ///
-    /// # Errors
-    /// As [`Sender::create`].
-    pub fn create_with(name: &str, slots: u64, max_message: u64, opts: &Options) -> Result<Sender> {
-        Queue::create(name, slots, max_message, opts).map(|q| Sender { q })
-    }
-
-    /// Opens the existing channel `name` as a sender.
-    ///
-    /// # Errors
-    /// As [`Options::open`], [`Error::Corrupt`], [`Error::Incompatible`].
-    pub fn open(name: &str) -> Result<Sender> {
-        Self::open_with(name, &Options::new())
-    }
-
-    /// [`Sender::open`] with options (ready timeout).
-    ///
-    /// # Errors
-    /// As [`Sender::open`].
-    pub fn open_with(name: &str, opts: &Options) -> Result<Sender> {
-        Queue::open(name, opts).map(|q| Sender { q })
-    }
-
-    /// The largest message.
-    pub fn max_message(&self) -> usize {
-        self.q.max_message()
-    }
-
-    /// Sends `msg` if a slot is free now; `Ok(false)` when the channel is full.
-    ///
-    /// # Errors
-    /// [`Error::InvalidSize`] over [`Sender::max_message`].
-    pub fn try_send(&self, msg: &[u8]) -> Result<bool> {
-        self.q.try_send(msg)
-    }
-
-    /// Sends `msg`, waiting as long as it takes for a free slot.
-    ///
-    /// # Errors
-    /// As [`Sender::try_send`].
-    pub fn send(&self, msg: &[u8]) -> Result<()> {
-        self.q.send_opt(msg, None)
-    }
-
-    /// Sends `msg`, waiting at most `timeout` for a free slot.
-    ///
-    /// # Errors
-    /// As [`Sender::try_send`], and [`Error::Timeout`].
-    pub fn send_timeout(&self, msg: &[u8], timeout: Duration) -> Result<()> {
-        self.q.send_opt(msg, deadline_after(timeout))
-    }
-
-    /// Sends `msg`, waiting until `deadline` at most for a free slot.
-    ///
-    /// # Errors
-    /// As [`Sender::try_send`], and [`Error::Timeout`].
-    pub fn send_deadline(&self, msg: &[u8], deadline: Instant) -> Result<()> {
-        self.q.send_opt(msg, Some(deadline))
-    }
-}
-
-impl Receiver {
-    /// Creates the channel `name` (see [`Sender::create`]) and becomes a receiver.
-    ///
-    /// # Errors
-    /// As [`Sender::create`].
-    pub fn create(name: &str, slots: u64, max_message: u64) -> Result<Receiver> {
-        Self::create_with(name, slots, max_message, &Options::new())
-    }
-
-    /// [`Receiver::create`] with options.
-    ///
-    /// # Errors
-    /// As [`Sender::create`].
-    pub fn create_with(
-        name: &str,
-        slots: u64,
-        max_message: u64,
-        opts: &Options,
-    ) -> Result<Receiver> {
-        Queue::create(name, slots, max_message, opts).map(|q| Receiver {
-            q,
-            polled: Waiter::default(),
-        })
-    }
-
-    /// Opens the existing channel `name` as a receiver.
-    ///
-    /// # Errors
-    /// As [`Sender::open`].
-    pub fn open(name: &str) -> Result<Receiver> {
-        Self::open_with(name, &Options::new())
-    }
-
-    /// [`Receiver::open`] with options.
-    ///
-    /// # Errors
-    /// As [`Sender::open`].
-    pub fn open_with(name: &str, opts: &Options) -> Result<Receiver> {
-        Queue::open(name, opts).map(|q| Receiver {
-            q,
-            polled: Waiter::default(),
-        })
-    }
-
-    /// The largest message.
-    pub fn max_message(&self) -> usize {
-        self.q.max_message()
-    }
-
-    /// The next message if one is there.
-    ///
-    /// # Errors
-    /// [`Error::Corrupt`] for a slot whose length is over the slot size.
-    pub fn try_recv(&self) -> Result<Option<Vec<u8>>> {
-        let mut buf = Vec::new();
-        Ok(self.q.try_recv_into(&mut buf)?.then_some(buf))
-    }
-
-    /// Waits as long as it takes for a message.
-    ///
-    /// # Errors
-    /// As [`Receiver::try_recv`].
-    pub fn recv(&self) -> Result<Vec<u8>> {
-        self.recv_opt(None)
-    }
-
-    /// Waits at most `timeout` for a message.
-    ///
-    /// # Errors
-    /// As [`Receiver::try_recv`], and [`Error::Timeout`].
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<Vec<u8>> {
-        self.recv_opt(deadline_after(timeout))
-    }
-
-    /// Waits until `deadline` at most for a message.
-    ///
-    /// # Errors
-    /// As [`Receiver::try_recv`], and [`Error::Timeout`].
-    pub fn recv_deadline(&self, deadline: Instant) -> Result<Vec<u8>> {
-        self.recv_opt(Some(deadline))
-    }
-
-    fn recv_opt(&self, deadline: Option<Instant>) -> Result<Vec<u8>> {
-        let mut buf = Vec::new();
-        self.q.recv_into_opt(&mut buf, deadline)?;
-        Ok(buf)
-    }
-
-    /// The next message if one is there, into `buf` (cleared, then holding
-    /// exactly the message): `Ok(false)` if there is none. Once `buf` has
-    /// grown to [`Receiver::max_message`] it never allocates again.
-    ///
-    /// ```
-    /// # use filemap::channel::mpmc::{Receiver, Sender};
-    /// let rx = Receiver::create("filemap-doc-mpmc-into", 8, 64)?;
-    /// let tx = Sender::open("filemap-doc-mpmc-into")?;
-    /// let mut buf = Vec::with_capacity(rx.max_message());
-    /// tx.try_send(b"hello")?;
-    /// assert!(rx.try_recv_into(&mut buf)?);
-    /// assert_eq!(buf, b"hello");
-    /// assert!(!rx.try_recv_into(&mut buf)?);
-    /// # Ok::<(), filemap::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    /// As [`Receiver::try_recv`].
-    pub fn try_recv_into(&self, buf: &mut Vec<u8>) -> Result<bool> {
-        self.q.try_recv_into(buf)
-    }
-
-    /// [`Receiver::recv`] into `buf`, as [`Receiver::try_recv_into`]: no
-    /// allocation once `buf` has grown to the largest message.
-    ///
-    /// # Errors
-    /// As [`Receiver::recv`].
-    pub fn recv_into(&self, buf: &mut Vec<u8>) -> Result<()> {
-        self.q.recv_into_opt(buf, None)
-    }
-
-    /// [`Receiver::recv_timeout`] into `buf`.
-    ///
-    /// # Errors
-    /// As [`Receiver::recv_timeout`].
-    pub fn recv_into_timeout(&self, buf: &mut Vec<u8>, timeout: Duration) -> Result<()> {
-        self.q.recv_into_opt(buf, deadline_after(timeout))
-    }
-
-    /// [`Receiver::recv_deadline`] into `buf`.
-    ///
-    /// # Errors
-    /// As [`Receiver::recv_deadline`].
-    pub fn recv_into_deadline(&self, buf: &mut Vec<u8>, deadline: Instant) -> Result<()> {
-        self.q.recv_into_opt(buf, Some(deadline))
     }
 }
 
@@ -892,162 +630,3 @@ mod loom_model {
 }
 
 // Waiting on many sources at once (`crate::wait`).
-
-impl crate::wait::Source for Receiver {
-    fn sleep_on(&self) -> (&Segment, crate::wait::Sleep, Option<crate::park::Side>) {
-        (&self.q.seg, crate::wait::Sleep::Park(DATA_PARK), None)
-    }
-
-    fn ready(&mut self, _baseline: u64) -> Result<bool> {
-        let pos = self.q.seg.a64(DEQ).load(Ordering::Acquire);
-        Ok(self.q.seq(pos) == pos.wrapping_add(1))
-    }
-
-    fn maintain(&mut self) {
-        self.q.recover();
-    }
-}
-
-impl crate::wait::Sealed for Receiver {
-    fn source(&mut self) -> crate::wait::SourceRef<'_> {
-        crate::wait::SourceRef(self)
-    }
-}
-
-// async/await (`crate::wait::reactor`).
-
-use crate::wait::reactor::{Step, Waiter};
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-impl Receiver {
-    /// Receives the next message asynchronously (`rx.recv_async().await`):
-    /// the task sleeps, no thread blocked nor spinning.
-    ///
-    /// # Cancel safety
-    /// Dropping the future before it completes takes no message.
-    pub fn recv_async(&self) -> RecvFuture<'_> {
-        RecvFuture {
-            q: &self.q,
-            waiter: Waiter::default(),
-        }
-    }
-}
-
-impl Receiver {
-    /// Polls for the next message, as a `Future` would (tokio's
-    /// `poll_recv` shape): `Ready` with it, or `Pending` with `cx`'s waker
-    /// registered to be woken when one may have come. What a `Stream` is
-    /// built from:
-    /// `futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(Some))`.
-    ///
-    /// # Cancel safety
-    /// A message is taken only by a `Ready` result; between polls the
-    /// receiver only keeps its registration (withdrawn once ready).
-    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>>> {
-        let mut q = &self.q;
-        self.polled.poll_op(cx, &mut q, recv_attempt, recv_pend)
-    }
-}
-
-/// A receive's attempt, for the futures and `poll_recv`.
-fn recv_attempt(q: &mut &Queue) -> Result<Option<Vec<u8>>> {
-    let mut buf = Vec::new();
-    Ok(q.try_recv_into(&mut buf)?.then_some(buf))
-}
-
-/// A receive's wait, for the futures and `poll_recv`: woken every
-/// ASYNC_LIVENESS too, since each attempt frees slots that crashed
-/// processes claimed (as blocking waits do).
-fn recv_pend(w: &mut Waiter, cx: &mut Context<'_>, q: &mut &Queue) -> Result<Step> {
-    let (q, seg) = (*q, &q.seg);
-    let step = w.pend_with(
-        cx,
-        seg,
-        crate::wait::Sleep::Park(DATA_PARK),
-        None,
-        true,
-        &mut || {
-            let pos = seg.a64(DEQ).load(Ordering::Acquire);
-            q.seq(pos) == pos.wrapping_add(1)
-        },
-    )?;
-    if matches!(step, Step::Pending) {
-        q.recover();
-    }
-    Ok(step)
-}
-
-impl Sender {
-    /// Sends `msg` asynchronously, sleeping while every slot is full.
-    ///
-    /// # Cancel safety
-    /// Dropping the future before it completes sends nothing.
-    pub fn send_async<'a>(&'a self, msg: &'a [u8]) -> SendFuture<'a> {
-        SendFuture {
-            q: &self.q,
-            msg,
-            waiter: Waiter::default(),
-        }
-    }
-}
-
-/// The future of [`Receiver::recv_async`].
-#[derive(Debug)]
-#[must_use = "futures do nothing unless awaited"]
-pub struct RecvFuture<'a> {
-    q: &'a Queue,
-    waiter: Waiter,
-}
-
-impl Future for RecvFuture<'_> {
-    type Output = Result<Vec<u8>>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>>> {
-        let this = self.get_mut();
-        let mut q = this.q;
-        this.waiter.poll_op(cx, &mut q, recv_attempt, recv_pend)
-    }
-}
-
-/// The future of [`Sender::send_async`].
-#[derive(Debug)]
-#[must_use = "futures do nothing unless awaited"]
-pub struct SendFuture<'a> {
-    q: &'a Queue,
-    msg: &'a [u8],
-    waiter: Waiter,
-}
-
-impl Future for SendFuture<'_> {
-    type Output = Result<()>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let this = self.get_mut();
-        let (mut q, msg) = (this.q, this.msg);
-        this.waiter.poll_op(
-            cx,
-            &mut q,
-            |q| Ok(q.try_send(msg)?.then_some(())),
-            |w, cx, q| {
-                let (q, seg) = (*q, &q.seg);
-                let step = w.pend_with(
-                    cx,
-                    seg,
-                    crate::wait::Sleep::Park(SPACE_PARK),
-                    None,
-                    true,
-                    &mut || {
-                        let enq = seg.a64(ENQ).load(Ordering::Acquire);
-                        q.seq(enq) == enq
-                    },
-                )?;
-                if matches!(step, Step::Pending) {
-                    q.recover();
-                }
-                Ok(step)
-            },
-        )
-    }
-}

@@ -1,0 +1,284 @@
+//! A multi-producer multi-consumer channel of byte messages in fixed-size
+//! slots: any number of senders and receivers, in any processes.
+//!
+//! ```
+//! use filemap::channel::mpmc::{Receiver, Sender};
+//!
+//! let a = Sender::create("filemap-doc-mpmc", 8, 32)?; // 8 slots of up to 32 bytes
+//! let b = Sender::open("filemap-doc-mpmc")?;           // in other processes
+//! let rx = Receiver::open("filemap-doc-mpmc")?;
+//! assert!(a.try_send(b"one")?);
+//! b.send(b"two")?; // waits for a free slot if there is none
+//! assert_eq!(rx.try_recv()?.as_deref(), Some(&b"one"[..]));
+//! assert_eq!(rx.recv()?, b"two");
+//! assert_eq!(rx.try_recv()?, None);
+//! # Ok::<(), filemap::Error>(())
+//! ```
+//!
+//! # Design
+//!
+//! Dmitry Vyukov's bounded MPMC queue. Each slot has a sequence number;
+//! `enq` and `deq` count positions ever claimed. A sender claims position `p`
+//! when slot `p % slots` has sequence `p` (free for that lap) by a
+//! compare-and-swap on `enq`, writes the message, and stores sequence `p + 1`
+//! with release. A receiver claims `p` when the sequence is `p + 1` by a
+//! compare-and-swap on `deq`, copies the message out, and stores `p + slots`
+//! (free for the next lap) with release. Sequences are stored minus the slot's
+//! index, so the zeroed segment is a valid empty queue.
+//!
+//! Each slot also has a *claim word*: the owner word (pid and start time) of
+//! the process working on it, 0 when none. A sender takes the slot's claim
+//! word (compare-and-swap from 0) *before* it takes the position, and gives
+//! it back (stores 0) after publishing; a receiver likewise around its
+//! receive. So at every moment a slot that is being worked on names the
+//! process doing it. If that process dies, the others would wait at the slot
+//! for ever; instead, a blocked sender or receiver checks every 10 ms whether
+//! the claimer of the slot it waits at still runs, and if not, repairs the
+//! slot according to how far the dead process got: a claim word taken
+//! without the position is given back (a message it was about to receive
+//! stays for others); a position taken without publishing is retired (the
+//! half-written message is skipped, never delivered); a slot a dead receiver
+//! was reading is freed (that message is lost with its receiver); a claim
+//! word not given back after publishing or freeing is given back. (Before
+//! claim protocol 2 the claimer was recorded *after* taking the position,
+//! and a process killed between the two, which under load means while it
+//! was descheduled there, left a slot that stalled the queue.)
+
+use std::time::{Duration, Instant};
+
+use crate::error::Result;
+use crate::mapping::Options;
+use crate::park::deadline_after;
+use crate::wait::reactor::Waiter;
+
+mod future;
+mod queue;
+mod wait;
+
+pub use future::{RecvFuture, SendFuture};
+use queue::*;
+
+/// A sending end: any number, in any processes; usable from any thread of
+/// its process (`&self`).
+#[derive(Debug)]
+pub struct Sender {
+    q: Queue,
+}
+
+/// A receiving end: any number, in any processes; usable from any thread of
+/// its process (`&self`). Each message goes to exactly one receiver.
+#[derive(Debug)]
+pub struct Receiver {
+    q: Queue,
+    /// What [`Receiver::poll_recv`] keeps between polls.
+    polled: Waiter,
+}
+
+impl Sender {
+    /// Creates the channel `name` with `slots` slots (rounded up to a power of
+    /// two) for messages of up to `max_message` bytes, and becomes a sender.
+    ///
+    /// # Errors
+    /// As [`Options::create`]; [`Error::InvalidSize`] for 0 slots or bytes, or
+    /// a total that overflows.
+    pub fn create(name: &str, slots: u64, max_message: u64) -> Result<Sender> {
+        Self::create_with(name, slots, max_message, &Options::new())
+    }
+
+    /// [`Sender::create`] with options (mode, lifetime, ready timeout).
+    ///
+    /// # Errors
+    /// As [`Sender::create`].
+    pub fn create_with(name: &str, slots: u64, max_message: u64, opts: &Options) -> Result<Sender> {
+        Queue::create(name, slots, max_message, opts).map(|q| Sender { q })
+    }
+
+    /// Opens the existing channel `name` as a sender.
+    ///
+    /// # Errors
+    /// As [`Options::open`], [`Error::Corrupt`], [`Error::Incompatible`].
+    pub fn open(name: &str) -> Result<Sender> {
+        Self::open_with(name, &Options::new())
+    }
+
+    /// [`Sender::open`] with options (ready timeout).
+    ///
+    /// # Errors
+    /// As [`Sender::open`].
+    pub fn open_with(name: &str, opts: &Options) -> Result<Sender> {
+        Queue::open(name, opts).map(|q| Sender { q })
+    }
+
+    /// The largest message.
+    pub fn max_message(&self) -> usize {
+        self.q.max_message()
+    }
+
+    /// Sends `msg` if a slot is free now; `Ok(false)` when the channel is full.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSize`] over [`Sender::max_message`].
+    pub fn try_send(&self, msg: &[u8]) -> Result<bool> {
+        self.q.try_send(msg)
+    }
+
+    /// Sends `msg`, waiting as long as it takes for a free slot.
+    ///
+    /// # Errors
+    /// As [`Sender::try_send`].
+    pub fn send(&self, msg: &[u8]) -> Result<()> {
+        self.q.send_opt(msg, None)
+    }
+
+    /// Sends `msg`, waiting at most `timeout` for a free slot.
+    ///
+    /// # Errors
+    /// As [`Sender::try_send`], and [`Error::Timeout`].
+    pub fn send_timeout(&self, msg: &[u8], timeout: Duration) -> Result<()> {
+        self.q.send_opt(msg, deadline_after(timeout))
+    }
+
+    /// Sends `msg`, waiting until `deadline` at most for a free slot.
+    ///
+    /// # Errors
+    /// As [`Sender::try_send`], and [`Error::Timeout`].
+    pub fn send_deadline(&self, msg: &[u8], deadline: Instant) -> Result<()> {
+        self.q.send_opt(msg, Some(deadline))
+    }
+}
+
+impl Receiver {
+    /// Creates the channel `name` (see [`Sender::create`]) and becomes a receiver.
+    ///
+    /// # Errors
+    /// As [`Sender::create`].
+    pub fn create(name: &str, slots: u64, max_message: u64) -> Result<Receiver> {
+        Self::create_with(name, slots, max_message, &Options::new())
+    }
+
+    /// [`Receiver::create`] with options.
+    ///
+    /// # Errors
+    /// As [`Sender::create`].
+    pub fn create_with(
+        name: &str,
+        slots: u64,
+        max_message: u64,
+        opts: &Options,
+    ) -> Result<Receiver> {
+        Queue::create(name, slots, max_message, opts).map(|q| Receiver {
+            q,
+            polled: Waiter::default(),
+        })
+    }
+
+    /// Opens the existing channel `name` as a receiver.
+    ///
+    /// # Errors
+    /// As [`Sender::open`].
+    pub fn open(name: &str) -> Result<Receiver> {
+        Self::open_with(name, &Options::new())
+    }
+
+    /// [`Receiver::open`] with options.
+    ///
+    /// # Errors
+    /// As [`Sender::open`].
+    pub fn open_with(name: &str, opts: &Options) -> Result<Receiver> {
+        Queue::open(name, opts).map(|q| Receiver {
+            q,
+            polled: Waiter::default(),
+        })
+    }
+
+    /// The largest message.
+    pub fn max_message(&self) -> usize {
+        self.q.max_message()
+    }
+
+    /// The next message if one is there.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] for a slot whose length is over the slot size.
+    pub fn try_recv(&self) -> Result<Option<Vec<u8>>> {
+        let mut buf = Vec::new();
+        Ok(self.q.try_recv_into(&mut buf)?.then_some(buf))
+    }
+
+    /// Waits as long as it takes for a message.
+    ///
+    /// # Errors
+    /// As [`Receiver::try_recv`].
+    pub fn recv(&self) -> Result<Vec<u8>> {
+        self.recv_opt(None)
+    }
+
+    /// Waits at most `timeout` for a message.
+    ///
+    /// # Errors
+    /// As [`Receiver::try_recv`], and [`Error::Timeout`].
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Vec<u8>> {
+        self.recv_opt(deadline_after(timeout))
+    }
+
+    /// Waits until `deadline` at most for a message.
+    ///
+    /// # Errors
+    /// As [`Receiver::try_recv`], and [`Error::Timeout`].
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<Vec<u8>> {
+        self.recv_opt(Some(deadline))
+    }
+
+    fn recv_opt(&self, deadline: Option<Instant>) -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.q.recv_into_opt(&mut buf, deadline)?;
+        Ok(buf)
+    }
+
+    /// The next message if one is there, into `buf` (cleared, then holding
+    /// exactly the message): `Ok(false)` if there is none. Once `buf` has
+    /// grown to [`Receiver::max_message`] it never allocates again.
+    ///
+    /// ```
+    /// # use filemap::channel::mpmc::{Receiver, Sender};
+    /// let rx = Receiver::create("filemap-doc-mpmc-into", 8, 64)?;
+    /// let tx = Sender::open("filemap-doc-mpmc-into")?;
+    /// let mut buf = Vec::with_capacity(rx.max_message());
+    /// tx.try_send(b"hello")?;
+    /// assert!(rx.try_recv_into(&mut buf)?);
+    /// assert_eq!(buf, b"hello");
+    /// assert!(!rx.try_recv_into(&mut buf)?);
+    /// # Ok::<(), filemap::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Receiver::try_recv`].
+    pub fn try_recv_into(&self, buf: &mut Vec<u8>) -> Result<bool> {
+        self.q.try_recv_into(buf)
+    }
+
+    /// [`Receiver::recv`] into `buf`, as [`Receiver::try_recv_into`]: no
+    /// allocation once `buf` has grown to the largest message.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv`].
+    pub fn recv_into(&self, buf: &mut Vec<u8>) -> Result<()> {
+        self.q.recv_into_opt(buf, None)
+    }
+
+    /// [`Receiver::recv_timeout`] into `buf`.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv_timeout`].
+    pub fn recv_into_timeout(&self, buf: &mut Vec<u8>, timeout: Duration) -> Result<()> {
+        self.q.recv_into_opt(buf, deadline_after(timeout))
+    }
+
+    /// [`Receiver::recv_deadline`] into `buf`.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv_deadline`].
+    pub fn recv_into_deadline(&self, buf: &mut Vec<u8>, deadline: Instant) -> Result<()> {
+        self.q.recv_into_opt(buf, Some(deadline))
+    }
+}
