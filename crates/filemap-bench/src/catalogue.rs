@@ -25,7 +25,7 @@ pub enum TransportKind {
     /// filemap SPSC, blocking `send`/`recv` (spin briefly, then park).
     SpscBlocking,
     /// filemap SPSC, blocking, with the peer idle: before each round trip
-    /// (untimed) the parent waits [`IDLE_GAP`], so that the peer has stopped
+    /// (untimed) the parent waits [`IDLE_GAP`](crate::IDLE_GAP), so that the peer has stopped
     /// spinning and sleeps in the kernel when the message comes; compare
     /// with the raw futex ping-pong.
     SpscIdle,
@@ -95,7 +95,7 @@ pub(crate) struct TransportInfo {
     pub(crate) family: Family,
     /// Round trips only (no streaming row).
     pub(crate) latency_only: bool,
-    /// Wait [`IDLE_GAP`] (untimed) before each round trip.
+    /// Wait [`IDLE_GAP`](crate::IDLE_GAP) (untimed) before each round trip.
     pub(crate) idle_gap: bool,
     /// Offered by this build on this OS.
     pub(crate) available: bool,

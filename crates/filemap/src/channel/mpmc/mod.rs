@@ -79,7 +79,7 @@ impl Sender {
     /// two) for messages of up to `max_message` bytes, and becomes a sender.
     ///
     /// # Errors
-    /// As [`Options::create`]; [`Error::InvalidSize`] for 0 slots or bytes, or
+    /// As [`Options::create`]; [`Error::InvalidSize`](crate::Error::InvalidSize) for 0 slots or bytes, or
     /// a total that overflows.
     pub fn create(name: &str, slots: u64, max_message: u64) -> Result<Sender> {
         Self::create_with(name, slots, max_message, &Options::new())
@@ -96,7 +96,7 @@ impl Sender {
     /// Opens the existing channel `name` as a sender.
     ///
     /// # Errors
-    /// As [`Options::open`], [`Error::Corrupt`], [`Error::Incompatible`].
+    /// As [`Options::open`], [`Error::Corrupt`](crate::Error::Corrupt), [`Error::Incompatible`](crate::Error::Incompatible).
     pub fn open(name: &str) -> Result<Sender> {
         Self::open_with(name, &Options::new())
     }
@@ -117,7 +117,7 @@ impl Sender {
     /// Sends `msg` if a slot is free now; `Ok(false)` when the channel is full.
     ///
     /// # Errors
-    /// [`Error::InvalidSize`] over [`Sender::max_message`].
+    /// [`Error::InvalidSize`](crate::Error::InvalidSize) over [`Sender::max_message`].
     pub fn try_send(&self, msg: &[u8]) -> Result<bool> {
         self.q.try_send(msg)
     }
@@ -133,7 +133,7 @@ impl Sender {
     /// Sends `msg`, waiting at most `timeout` for a free slot.
     ///
     /// # Errors
-    /// As [`Sender::try_send`], and [`Error::Timeout`].
+    /// As [`Sender::try_send`], and [`Error::Timeout`](crate::Error::Timeout).
     pub fn send_timeout(&self, msg: &[u8], timeout: Duration) -> Result<()> {
         self.q.send_opt(msg, deadline_after(timeout))
     }
@@ -141,7 +141,7 @@ impl Sender {
     /// Sends `msg`, waiting until `deadline` at most for a free slot.
     ///
     /// # Errors
-    /// As [`Sender::try_send`], and [`Error::Timeout`].
+    /// As [`Sender::try_send`], and [`Error::Timeout`](crate::Error::Timeout).
     pub fn send_deadline(&self, msg: &[u8], deadline: Instant) -> Result<()> {
         self.q.send_opt(msg, Some(deadline))
     }
@@ -199,7 +199,7 @@ impl Receiver {
     /// The next message if one is there.
     ///
     /// # Errors
-    /// [`Error::Corrupt`] for a slot whose length is over the slot size.
+    /// [`Error::Corrupt`](crate::Error::Corrupt) for a slot whose length is over the slot size.
     pub fn try_recv(&self) -> Result<Option<Vec<u8>>> {
         let mut buf = Vec::new();
         Ok(self.q.try_recv_into(&mut buf)?.then_some(buf))
@@ -216,7 +216,7 @@ impl Receiver {
     /// Waits at most `timeout` for a message.
     ///
     /// # Errors
-    /// As [`Receiver::try_recv`], and [`Error::Timeout`].
+    /// As [`Receiver::try_recv`], and [`Error::Timeout`](crate::Error::Timeout).
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Vec<u8>> {
         self.recv_opt(deadline_after(timeout))
     }
@@ -224,7 +224,7 @@ impl Receiver {
     /// Waits until `deadline` at most for a message.
     ///
     /// # Errors
-    /// As [`Receiver::try_recv`], and [`Error::Timeout`].
+    /// As [`Receiver::try_recv`], and [`Error::Timeout`](crate::Error::Timeout).
     pub fn recv_deadline(&self, deadline: Instant) -> Result<Vec<u8>> {
         self.recv_opt(Some(deadline))
     }
