@@ -41,7 +41,7 @@
 //!
 //! Every index and length read from shared memory is checked (`head <= tail <=
 //! head + capacity`, record lengths within the ring and the limit): a corrupt
-//! segment gives [`Error::Corrupt`](crate::Error::Corrupt), never an out-of-bounds access.
+//! segment gives [`Error::Corrupt`], never an out-of-bounds access.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -83,7 +83,7 @@ impl Sender {
     /// (rounded up to a power of two, at least [`MIN_CAPACITY`]) and becomes its sender.
     ///
     /// # Errors
-    /// As [`Options::create`], and [`Error::InvalidSize`](crate::Error::InvalidSize) for a capacity over [`MAX_CAPACITY`].
+    /// As [`Options::create`], and [`Error::InvalidSize`] for a capacity over [`MAX_CAPACITY`].
     pub fn create(name: &str, capacity: u64) -> Result<Sender> {
         Self::create_with(name, capacity, &Options::new())
     }
@@ -97,11 +97,11 @@ impl Sender {
     }
 
     /// Opens the existing channel `name` as its sender. A previous sender that
-    /// closed or died is replaced; a live one makes this fail with [`Error::Busy`](crate::Error::Busy).
+    /// closed or died is replaced; a live one makes this fail with [`Error::Busy`].
     ///
     /// # Errors
-    /// As [`Options::open`]; [`Error::Corrupt`](crate::Error::Corrupt) / [`Error::Incompatible`](crate::Error::Incompatible) for a
-    /// segment that is not an intact SPSC channel of this format; [`Error::Busy`](crate::Error::Busy).
+    /// As [`Options::open`]; [`Error::Corrupt`] / [`Error::Incompatible`] for a
+    /// segment that is not an intact SPSC channel of this format; [`Error::Busy`].
     pub fn open(name: &str) -> Result<Sender> {
         Self::open_with(name, &Options::new())
     }
@@ -175,7 +175,7 @@ impl Sender {
     /// Reserves room for an `n`-byte message if there is some now.
     ///
     /// # Errors
-    /// [`Error::InvalidSize`](crate::Error::InvalidSize) over [`Sender::max_message`], [`Error::Corrupt`](crate::Error::Corrupt).
+    /// [`Error::InvalidSize`] over [`Sender::max_message`], [`Error::Corrupt`].
     #[inline(always)]
     pub fn try_reserve(&mut self, n: usize) -> Result<Option<Reservation<'_>>> {
         self.check_len(n)?;
@@ -197,7 +197,7 @@ impl Sender {
     /// the receiver to free some.
     ///
     /// # Errors
-    /// As [`Sender::try_reserve`], and [`Error::PeerGone`](crate::Error::PeerGone) when the receiver
+    /// As [`Sender::try_reserve`], and [`Error::PeerGone`] when the receiver
     /// closed or died while the ring was full.
     pub fn reserve(&mut self, n: usize) -> Result<Reservation<'_>> {
         self.reserve_opt(n, None)
@@ -206,7 +206,7 @@ impl Sender {
     /// Reserves room for an `n`-byte message, waiting at most `timeout`.
     ///
     /// # Errors
-    /// As [`Sender::reserve`], and [`Error::Timeout`](crate::Error::Timeout).
+    /// As [`Sender::reserve`], and [`Error::Timeout`].
     pub fn reserve_timeout(&mut self, n: usize, timeout: Duration) -> Result<Reservation<'_>> {
         self.reserve_opt(n, deadline_after(timeout))
     }
@@ -214,7 +214,7 @@ impl Sender {
     /// Reserves room for an `n`-byte message, waiting until `deadline` at most.
     ///
     /// # Errors
-    /// As [`Sender::reserve`], and [`Error::Timeout`](crate::Error::Timeout).
+    /// As [`Sender::reserve`], and [`Error::Timeout`].
     pub fn reserve_deadline(&mut self, n: usize, deadline: Instant) -> Result<Reservation<'_>> {
         self.reserve_opt(n, Some(deadline))
     }
@@ -331,7 +331,7 @@ impl Reservation<'_> {
     /// Copies `data` into the message at `offset`.
     ///
     /// # Errors
-    /// [`Error::OutOfRange`](crate::Error::OutOfRange) if it does not fit in the reserved length.
+    /// [`Error::OutOfRange`] if it does not fit in the reserved length.
     pub fn write_at(&mut self, offset: usize, data: &[u8]) -> Result<()> {
         if offset
             .checked_add(data.len())
@@ -509,7 +509,7 @@ impl Receiver {
     /// once the ring is empty (a sender that died is noticed by the blocking calls).
     ///
     /// # Errors
-    /// [`Error::Corrupt`](crate::Error::Corrupt), [`Error::PeerGone`](crate::Error::PeerGone).
+    /// [`Error::Corrupt`], [`Error::PeerGone`].
     #[inline(always)]
     pub fn try_recv(&mut self) -> Result<Option<Message<'_>>> {
         match self.poll()? {
@@ -538,8 +538,8 @@ impl Receiver {
     /// Waits for the next message as long as it takes.
     ///
     /// # Errors
-    /// [`Error::PeerGone`](crate::Error::PeerGone) once the ring is empty and the sender closed its end
-    /// or died; [`Error::Corrupt`](crate::Error::Corrupt).
+    /// [`Error::PeerGone`] once the ring is empty and the sender closed its end
+    /// or died; [`Error::Corrupt`].
     #[inline]
     pub fn recv(&mut self) -> Result<Message<'_>> {
         self.recv_opt(None)
@@ -548,7 +548,7 @@ impl Receiver {
     /// Waits at most `timeout` for the next message.
     ///
     /// # Errors
-    /// As [`Receiver::recv`], and [`Error::Timeout`](crate::Error::Timeout).
+    /// As [`Receiver::recv`], and [`Error::Timeout`].
     #[inline]
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Message<'_>> {
         self.recv_opt(deadline_after(timeout))
@@ -557,7 +557,7 @@ impl Receiver {
     /// Waits until `deadline` at most for the next message.
     ///
     /// # Errors
-    /// As [`Receiver::recv`], and [`Error::Timeout`](crate::Error::Timeout).
+    /// As [`Receiver::recv`], and [`Error::Timeout`].
     #[inline]
     pub fn recv_deadline(&mut self, deadline: Instant) -> Result<Message<'_>> {
         self.recv_opt(Some(deadline))
@@ -614,11 +614,11 @@ impl Message<'_> {
     ///
     /// (If another process shrank the segment since the message was found,
     /// the copy reads zeros, never crashes; the receiver's next call that
-    /// finds the ring empty reports [`Error::Truncated`](crate::Error::Truncated). The check is kept
+    /// finds the ring empty reports [`Error::Truncated`]. The check is kept
     /// off this hot path: it cost 64-byte round trips about 10 %.)
     ///
     /// # Errors
-    /// [`Error::OutOfRange`](crate::Error::OutOfRange) if the range is not inside the message.
+    /// [`Error::OutOfRange`] if the range is not inside the message.
     #[inline]
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
         if offset
