@@ -1,0 +1,145 @@
+//! Waiting on many sources and async/await: WaitSet and tokio roles.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// This family's role named by `a[0]`, run; `None` if it is not one of them.
+pub(crate) fn role(a: &[&str]) -> Option<Result<String, Error>> {
+    run(a).map_or_else(RoleError::into_option, |s| Some(Ok(s)))
+}
+
+fn run(a: &[&str]) -> Result<String, RoleError> {
+    match a {
+        ["async-echo", ping, pong, count, flavor] => {
+            let rt = match *flavor {
+                "multi" => tokio::runtime::Builder::new_multi_thread().build(),
+                _ => tokio::runtime::Builder::new_current_thread().build(),
+            }
+            .expect("a tokio runtime");
+            let mut rx = Receiver::open(ping)?;
+            let mut tx = Sender::open(pong)?;
+            say("ready");
+            let count: u64 = count.parse().expect("count");
+            rt.block_on(async move {
+                let mut buf = Vec::new();
+                for _ in 0..count {
+                    let m = rx.recv_async().await?;
+                    buf.clear();
+                    buf.extend_from_slice(&m.to_vec());
+                    drop(m);
+                    tx.send_async(&buf).await?;
+                }
+                Ok::<_, Error>(())
+            })?;
+            Ok(format!("echoed {count}"))
+        }
+        // N idle spsc receivers, each awaited by its own task on a
+        // current-thread tokio runtime for MILLIS; says the CPU time the
+        // wait took and the threads the process has meanwhile.
+        ["async-idle", n, millis] => {
+            let n: usize = n.parse().expect("count");
+            raise_fd_limit();
+            let tag = format!("fmtest-aidle-{}", std::process::id());
+            let rxs = (0..n)
+                .map(|i| Receiver::create(&format!("{tag}-{i}"), 4096))
+                .collect::<Result<Vec<_>, _>>()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .expect("a tokio runtime");
+            let millis: u64 = millis.parse().expect("ms");
+            let (cpu, threads, pending) = rt.block_on(async move {
+                let mut tasks = Vec::new();
+                for mut rx in rxs {
+                    tasks.push(tokio::spawn(async move {
+                        let _ = rx.recv_async().await;
+                    }));
+                }
+                // Let every task register, then measure.
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                let before = cpu_time();
+                tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+                let cpu = cpu_time().saturating_sub(before);
+                let pending = tasks.iter().filter(|t| !t.is_finished()).count();
+                for t in &tasks {
+                    t.abort();
+                }
+                (cpu, thread_count(), pending)
+            });
+            drop(rt);
+            // The reactor's threads may still hold a few of the segments for
+            // an instant (see filemap's `wait::reactor`), and this process
+            // exits next: take the names now, so that none is left stale.
+            for i in 0..n {
+                let _ = filemap::Mapping::remove(&format!("{tag}-{i}"));
+            }
+            Ok(format!(
+                "cpu_us {} threads {threads} pending {pending}",
+                cpu.as_micros()
+            ))
+        }
+        // Sends COUNT checked messages on the spsc channel NAME (opened as
+        // sender), pausing MICROS between them.
+        ["waitset-idle", n, millis] => {
+            let n: usize = n.parse().expect("count");
+            raise_fd_limit();
+            let tag = format!("fmtest-idle-{}", std::process::id());
+            let mut rxs = (0..n)
+                .map(|i| Receiver::create(&format!("{tag}-{i}"), 4096))
+                .collect::<Result<Vec<_>, _>>()?;
+            say("waiting");
+            let before = cpu_time();
+            let mut set = filemap::wait::WaitSet::new();
+            let mut refs: Vec<&mut dyn filemap::wait::Waitable> = rxs
+                .iter_mut()
+                .map(|r| r as &mut dyn filemap::wait::Waitable)
+                .collect();
+            let t = std::time::Duration::from_millis(millis.parse().expect("ms"));
+            let outcome = match set.wait_timeout(&mut refs, t) {
+                Err(Error::Timeout { .. }) => "timeout",
+                Ok(_) => "ready",
+                Err(_) => "error",
+            };
+            let used = cpu_time().saturating_sub(before);
+            Ok(format!("{outcome} cpu_us {}", used.as_micros()))
+        }
+        // Opens the spsc channels NAME... as receiver and receives COUNT
+        // messages in all (each checked against its number on its channel)
+        // through one WaitSet.
+        ["waitset-count", count, names @ ..] => {
+            let count: u64 = count.parse().expect("count");
+            let mut rxs = names
+                .iter()
+                .map(|n| Receiver::open(n))
+                .collect::<Result<Vec<_>, _>>()?;
+            say("ready");
+            let mut next = vec![0u64; rxs.len()];
+            let mut total = 0u64;
+            let mut set = filemap::wait::WaitSet::new();
+            while total < count {
+                let ready: Vec<usize> = {
+                    let mut refs: Vec<&mut dyn filemap::wait::Waitable> = rxs
+                        .iter_mut()
+                        .map(|r| r as &mut dyn filemap::wait::Waitable)
+                        .collect();
+                    set.wait_timeout(&mut refs, std::time::Duration::from_secs(60))?
+                        .iter()
+                        .map(|r| r.index)
+                        .collect()
+                };
+                for i in ready {
+                    let max = (rxs[i].capacity() / 2 - 8) as usize;
+                    while let Some(m) = rxs[i].try_recv()? {
+                        if let Err(e) = message_check(next[i], max, &m.to_vec()) {
+                            return Ok(format!("bad {e}"));
+                        }
+                        next[i] += 1;
+                        total += 1;
+                    }
+                }
+            }
+            Ok(format!("received {total}"))
+        }
+        _ => Err(RoleError::NotMine),
+    }
+}
