@@ -12,66 +12,37 @@ use filemap::{Access, ViewAccess};
 use pyo3::exceptions::{PyBufferError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyType};
+use pyo3::types::PyBytes;
 
 /// How often a blocking call comes back to Python to run signal handlers.
 const SIGNAL_SLICE: Duration = Duration::from_millis(100);
 
-/// The Python exception for a filemap error: a class of
-/// `filemap._errors`, which also derives from the matching built-in.
-fn to_py(e: filemap::Error) -> PyErr {
-    use filemap::ErrorKind as K;
-    let class = match e.kind() {
-        // Python has one class for both: the bytes are not what was expected.
-        K::Incompatible => "Corrupt",
-        K::Os => "Error",
-        k => k.as_str(),
-    };
-    let message = e.to_string();
-    Python::attach(|py| {
-        let ty = py
-            .import("filemap._errors")
-            .and_then(|m| m.getattr(class))
-            .and_then(|c| c.cast_into::<PyType>().map_err(PyErr::from));
-        match ty {
-            Ok(ty) => PyErr::from_type(ty, message),
-            Err(import_failed) => import_failed,
-        }
-    })
-}
+mod errors;
+use errors::{Fail as Error, Result};
 
-trait IntoPy<T> {
-    fn py_err(self) -> PyResult<T>;
-}
-
-impl<T> IntoPy<T> for filemap::Result<T> {
-    fn py_err(self) -> PyResult<T> {
-        self.map_err(to_py)
-    }
-}
-
-fn access(s: &str) -> PyResult<Access> {
+fn access(s: &str) -> Result<Access> {
     match s {
         "r" => Ok(Access::Read),
         "rw" => Ok(Access::ReadWrite),
-        _ => Err(PyValueError::new_err(format!(
-            "access must be \"r\" or \"rw\", not {s:?}"
-        ))),
+        _ => {
+            Err(PyValueError::new_err(format!("access must be \"r\" or \"rw\", not {s:?}")).into())
+        }
     }
 }
 
-fn view_access(s: &str) -> PyResult<ViewAccess> {
+fn view_access(s: &str) -> Result<ViewAccess> {
     match s {
         "r" => Ok(ViewAccess::Read),
         "rw" => Ok(ViewAccess::ReadWrite),
         "cow" => Ok(ViewAccess::CopyOnWrite),
         _ => Err(PyValueError::new_err(format!(
             "access must be \"r\", \"rw\" or \"cow\", not {s:?}"
-        ))),
+        ))
+        .into()),
     }
 }
 
-fn timeout_of(t: Option<f64>) -> PyResult<Option<Instant>> {
+fn timeout_of(t: Option<f64>) -> Result<Option<Instant>> {
     match t {
         None => Ok(None),
         Some(s) if s.is_finite() && s >= 0.0 => {
@@ -79,7 +50,8 @@ fn timeout_of(t: Option<f64>) -> PyResult<Option<Instant>> {
         }
         Some(s) => Err(PyValueError::new_err(format!(
             "timeout must be a non-negative number of seconds, not {s}"
-        ))),
+        ))
+        .into()),
     }
 }
 
@@ -91,10 +63,10 @@ fn blocking<T: Send>(
     py: Python<'_>,
     deadline: Option<Instant>,
     f: impl FnMut(Duration) -> filemap::Result<T> + Send,
-) -> PyResult<T> {
+) -> Result<T> {
     match blocking_until(py, deadline, f)? {
         Ok(v) => Ok(v),
-        Err(timeout) => Err(to_py(timeout)),
+        Err(timeout) => Err(timeout.into()),
     }
 }
 
@@ -103,7 +75,7 @@ fn blocking_until<T: Send>(
     py: Python<'_>,
     deadline: Option<Instant>,
     mut f: impl FnMut(Duration) -> filemap::Result<T> + Send,
-) -> PyResult<Result<T, filemap::Error>> {
+) -> Result<Result<T, filemap::Error>> {
     loop {
         let slice = match deadline {
             None => SIGNAL_SLICE,
@@ -119,7 +91,7 @@ fn blocking_until<T: Send>(
                 }
                 py.check_signals()?;
             }
-            Err(e) => return Err(to_py(e)),
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -138,14 +110,14 @@ struct Mapping {
 }
 
 impl Mapping {
-    fn get(&self) -> PyResult<&filemap::Mapping> {
+    fn get(&self) -> Result<&filemap::Mapping> {
         self.inner
             .as_ref()
-            .ok_or_else(|| PyValueError::new_err("the mapping is closed"))
+            .ok_or_else(|| PyValueError::new_err("the mapping is closed").into())
     }
 }
 
-fn options(mode: u32, persistent: bool, access_: &str) -> PyResult<filemap::Options> {
+fn options(mode: u32, persistent: bool, access_: &str) -> Result<filemap::Options> {
     let mut o = filemap::Options::new().mode(mode).access(access(access_)?);
     if persistent {
         o = o.lifetime(filemap::Lifetime::Persistent);
@@ -161,7 +133,7 @@ enum OwnersArg {
     Uids(Vec<u32>),
 }
 
-fn owners(o: Option<OwnersArg>) -> PyResult<filemap::Owners> {
+fn owners(o: Option<OwnersArg>) -> Result<filemap::Owners> {
     Ok(match o {
         None => filemap::Owners::Anyone,
         Some(OwnersArg::Word(w)) if w == "anyone" => filemap::Owners::Anyone,
@@ -169,7 +141,8 @@ fn owners(o: Option<OwnersArg>) -> PyResult<filemap::Owners> {
         Some(OwnersArg::Word(w)) => {
             return Err(PyValueError::new_err(format!(
                 "owners must be \"anyone\", \"me\" or a list of user ids, not {w:?}"
-            )))
+            ))
+            .into())
         }
         Some(OwnersArg::Uids(u)) => filemap::Owners::Uids(u),
     })
@@ -181,13 +154,9 @@ impl Mapping {
     /// `AlreadyExists` if the name is taken.
     #[staticmethod]
     #[pyo3(signature = (name, size, *, mode = 0o600, persistent = false))]
-    fn create(name: &str, size: u64, mode: u32, persistent: bool) -> PyResult<Mapping> {
+    fn create(name: &str, size: u64, mode: u32, persistent: bool) -> Result<Mapping> {
         Ok(Mapping {
-            inner: Some(
-                options(mode, persistent, "rw")?
-                    .create(name, size)
-                    .py_err()?,
-            ),
+            inner: Some(options(mode, persistent, "rw")?.create(name, size)?),
         })
     }
 
@@ -197,10 +166,10 @@ impl Mapping {
     /// took first).
     #[staticmethod]
     #[pyo3(signature = (name, access = "rw", *, owners = None))]
-    fn open(name: &str, access: &str, owners: Option<OwnersArg>) -> PyResult<Mapping> {
+    fn open(name: &str, access: &str, owners: Option<OwnersArg>) -> Result<Mapping> {
         let o = options(0o600, false, access)?.trusted_owners(self::owners(owners)?);
         Ok(Mapping {
-            inner: Some(o.open(name).py_err()?),
+            inner: Some(o.open(name)?),
         })
     }
 
@@ -215,11 +184,10 @@ impl Mapping {
         persistent: bool,
         access: &str,
         owners: Option<OwnersArg>,
-    ) -> PyResult<(Mapping, bool)> {
+    ) -> Result<(Mapping, bool)> {
         let (m, how) = options(mode, persistent, access)?
             .trusted_owners(self::owners(owners)?)
-            .create_or_open(name, size)
-            .py_err()?;
+            .create_or_open(name, size)?;
         Ok((
             Mapping { inner: Some(m) },
             how == filemap::Disposition::Created,
@@ -229,43 +197,47 @@ impl Mapping {
     /// Maps the file at `path` (`size` 0: the whole file; larger grows it).
     #[staticmethod]
     #[pyo3(signature = (path, size = 0, access = "rw"))]
-    fn from_path(path: std::path::PathBuf, size: u64, access: &str) -> PyResult<Mapping> {
+    fn from_path(path: std::path::PathBuf, size: u64, access: &str) -> Result<Mapping> {
         Ok(Mapping {
-            inner: Some(filemap::Mapping::from_path(&path, size, self::access(access)?).py_err()?),
+            inner: Some(filemap::Mapping::from_path(
+                &path,
+                size,
+                self::access(access)?,
+            )?),
         })
     }
 
     /// A new unnamed mapping, for this process and the children it hands it to.
     #[staticmethod]
-    fn anonymous(size: u64) -> PyResult<Mapping> {
+    fn anonymous(size: u64) -> Result<Mapping> {
         Ok(Mapping {
-            inner: Some(filemap::Mapping::anonymous(size).py_err()?),
+            inner: Some(filemap::Mapping::anonymous(size)?),
         })
     }
 
     /// Picks up a mapping a parent handed over with `inherit` (call once per token).
     #[staticmethod]
-    fn from_inherited(token: &str) -> PyResult<Mapping> {
+    fn from_inherited(token: &str) -> Result<Mapping> {
         // SAFETY: the token names a descriptor or handle the parent made
         // for this process (checked: open, a mapping object of the size
         // and access it says); taking it at most once per token is the
         // caller's promise, documented on the Python method.
-        let m = unsafe { filemap::Mapping::from_inherited(token) }.py_err()?;
+        let m = unsafe { filemap::Mapping::from_inherited(token) }?;
         Ok(Mapping { inner: Some(m) })
     }
 
     /// Removes a name (the POSIX way, for persistent mappings).
     #[staticmethod]
-    fn remove(name: &str) -> PyResult<()> {
-        filemap::Mapping::remove(name).py_err()
+    fn remove(name: &str) -> Result<()> {
+        filemap::Mapping::remove(name).map_err(Error::from)
     }
 
     /// Prepares the mapping for a child process: pass `handle` in
     /// `subprocess`'s `pass_fds` (Unix; on Windows the handle is
     /// inheritable) and `token` to the child, which calls `from_inherited`.
     #[pyo3(signature = (access = "rw"))]
-    fn inherit(&self, access: &str) -> PyResult<Inheritable> {
-        let h = self.get()?.inherit(self::access(access)?).py_err()?;
+    fn inherit(&self, access: &str) -> Result<Inheritable> {
+        let h = self.get()?.inherit(self::access(access)?)?;
         let token = h.token().to_owned();
         let handle = token
             .split(':')
@@ -282,14 +254,14 @@ impl Mapping {
     /// A view of `length` bytes from `offset` (None: to the end), with
     /// `access` "r", "rw" or "cow" (default: "rw" when the mapping allows).
     #[pyo3(signature = (offset = 0, length = None, access = None))]
-    fn view(&self, offset: u64, length: Option<u64>, access: Option<&str>) -> PyResult<View> {
+    fn view(&self, offset: u64, length: Option<u64>, access: Option<&str>) -> Result<View> {
         let m = self.get()?;
         let acc = match access {
             Some(a) => view_access(a)?,
             None if m.access() == Access::ReadWrite => ViewAccess::ReadWrite,
             None => ViewAccess::Read,
         };
-        let v = m.map(offset, length.unwrap_or(0), acc).py_err()?;
+        let v = m.map(offset, length.unwrap_or(0), acc)?;
         Ok(View {
             readonly: acc == ViewAccess::Read,
             inner: Some(v),
@@ -297,19 +269,19 @@ impl Mapping {
         })
     }
 
-    fn __len__(&self) -> PyResult<usize> {
+    fn __len__(&self) -> Result<usize> {
         Ok(self.get()?.len() as usize)
     }
 
     /// The name, or None for unnamed and file mappings.
     #[getter]
-    fn name(&self) -> PyResult<Option<String>> {
+    fn name(&self) -> Result<Option<String>> {
         Ok(self.get()?.name().map(str::to_owned))
     }
 
     /// "r" or "rw".
     #[getter]
-    fn access(&self) -> PyResult<&'static str> {
+    fn access(&self) -> Result<&'static str> {
         Ok(match self.get()?.access() {
             Access::Read => "r",
             Access::ReadWrite => "rw",
@@ -318,7 +290,7 @@ impl Mapping {
 
     /// "memory" or "file".
     #[getter]
-    fn backing(&self) -> PyResult<&'static str> {
+    fn backing(&self) -> Result<&'static str> {
         Ok(self.get()?.backing().as_str())
     }
 
@@ -377,10 +349,10 @@ struct View {
 }
 
 impl View {
-    fn get(&self) -> PyResult<&filemap::View> {
+    fn get(&self) -> Result<&filemap::View> {
         self.inner
             .as_ref()
-            .ok_or_else(|| PyValueError::new_err("the view is closed"))
+            .ok_or_else(|| PyValueError::new_err("the view is closed").into())
     }
 }
 
@@ -392,7 +364,7 @@ impl View {
         mut slf: PyRefMut<'_, Self>,
         view: *mut ffi::Py_buffer,
         flags: c_int,
-    ) -> PyResult<()> {
+    ) -> Result<()> {
         let (ptr, len) = {
             let v = slf.get()?;
             (v.as_ptr(), v.len())
@@ -416,7 +388,7 @@ impl View {
             )
         };
         if rc == -1 {
-            return Err(PyErr::fetch(slf.py()));
+            return Err(PyErr::fetch(slf.py()).into());
         }
         slf.exports += 1;
         Ok(())
@@ -434,22 +406,22 @@ impl View {
         py: Python<'py>,
         offset: usize,
         n: usize,
-    ) -> PyResult<Bound<'py, PyBytes>> {
+    ) -> Result<Bound<'py, PyBytes>> {
         let v = self.get()?;
         let mut buf = vec![0u8; n];
-        v.read_at(offset, &mut buf).py_err()?;
+        v.read_at(offset, &mut buf)?;
         Ok(PyBytes::new(py, &buf))
     }
 
     /// Copies `data` in at `offset`.
-    fn write_at(&self, offset: usize, data: Bytes) -> PyResult<()> {
+    fn write_at(&self, offset: usize, data: Bytes) -> Result<()> {
         let data: &[u8] = &data;
-        self.get()?.write_at(offset, data).py_err()
+        self.get()?.write_at(offset, data).map_err(Error::from)
     }
 
     /// Starts writing a file-backed view back to disk.
-    fn flush(&self) -> PyResult<()> {
-        self.get()?.flush().py_err()
+    fn flush(&self) -> Result<()> {
+        self.get()?.flush().map_err(Error::from)
     }
 
     /// Whether writes through this view are refused.
@@ -458,20 +430,21 @@ impl View {
         self.readonly
     }
 
-    fn __len__(&self) -> PyResult<usize> {
+    fn __len__(&self) -> Result<usize> {
         Ok(self.get()?.len())
     }
 
     /// Unmaps the view. Raises `BufferError` while a memoryview or NumPy
     /// array still uses it (release those first): memory is never unmapped
     /// under Python's feet.
-    fn close(&mut self) -> PyResult<()> {
+    fn close(&mut self) -> Result<()> {
         if self.exports > 0 {
             return Err(PyBufferError::new_err(format!(
                 "the view is still exported {} time(s) (a memoryview or NumPy array uses \
                  it); release those first",
                 self.exports
-            )));
+            ))
+            .into());
         }
         self.inner = None;
         Ok(())
@@ -486,7 +459,7 @@ impl View {
         _t: Option<Bound<'_, PyAny>>,
         _v: Option<Bound<'_, PyAny>>,
         _tb: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
+    ) -> Result<()> {
         self.close()
     }
 }
@@ -534,26 +507,28 @@ impl std::ops::Deref for Bytes {
 }
 
 /// `out` as a writable, C-contiguous buffer of bytes.
-fn writable(out: &Bound<'_, PyAny>) -> PyResult<pyo3::buffer::PyBuffer<u8>> {
+fn writable(out: &Bound<'_, PyAny>) -> Result<pyo3::buffer::PyBuffer<u8>> {
     let buf = pyo3::buffer::PyBuffer::<u8>::get(out)?;
     if buf.readonly() || !buf.is_c_contiguous() {
         return Err(PyValueError::new_err(
             "recv_into needs a writable, contiguous buffer of bytes (a bytearray, a \
              writable memoryview, a NumPy uint8 array)",
-        ));
+        )
+        .into());
     }
     Ok(buf)
 }
 
 /// Copies `msg` into a writable, C-contiguous buffer `out`; returns the length.
-fn fill_buffer(out: &Bound<'_, PyAny>, msg: &[u8]) -> PyResult<usize> {
+fn fill_buffer(out: &Bound<'_, PyAny>, msg: &[u8]) -> Result<usize> {
     let buf = writable(out)?;
     if buf.len_bytes() < msg.len() {
         return Err(PyValueError::new_err(format!(
             "the buffer holds {} bytes, the message has {}",
             buf.len_bytes(),
             msg.len()
-        )));
+        ))
+        .into());
     }
     // SAFETY: the buffer is writable, contiguous and at least `msg.len()`
     // bytes long (checked), and stays valid while `buf` holds it.
@@ -571,23 +546,23 @@ struct SpscSender {
 impl SpscSender {
     /// Creates the channel with a ring of at least `capacity` bytes.
     #[staticmethod]
-    fn create(name: &str, capacity: u64) -> PyResult<Self> {
+    fn create(name: &str, capacity: u64) -> Result<Self> {
         Ok(Self {
-            inner: spsc::Sender::create(name, capacity).py_err()?,
+            inner: spsc::Sender::create(name, capacity)?,
         })
     }
 
     /// Opens the existing channel as its sender.
     #[staticmethod]
-    fn open(name: &str) -> PyResult<Self> {
+    fn open(name: &str) -> Result<Self> {
         Ok(Self {
-            inner: spsc::Sender::open(name).py_err()?,
+            inner: spsc::Sender::open(name)?,
         })
     }
 
     /// Sends `data`, waiting (GIL released) while the ring is full.
     #[pyo3(signature = (data, timeout = None))]
-    fn send(&mut self, py: Python<'_>, data: Bytes, timeout: Option<f64>) -> PyResult<()> {
+    fn send(&mut self, py: Python<'_>, data: Bytes, timeout: Option<f64>) -> Result<()> {
         let data: &[u8] = &data;
         let deadline = timeout_of(timeout)?;
         let tx = &mut self.inner;
@@ -595,9 +570,9 @@ impl SpscSender {
     }
 
     /// Sends `data` if there is room now.
-    fn try_send(&mut self, data: Bytes) -> PyResult<bool> {
+    fn try_send(&mut self, data: Bytes) -> Result<bool> {
         let data: &[u8] = &data;
-        self.inner.try_send(data).py_err()
+        self.inner.try_send(data).map_err(Error::from)
     }
 
     /// The largest message this channel takes.
@@ -630,11 +605,12 @@ impl SpscReceiver {
 
     /// The receiver, for a call that receives: refused while a message
     /// received in place is still open (it borrows the receiver).
-    fn rx(&mut self) -> PyResult<&mut spsc::Receiver> {
+    fn rx(&mut self) -> Result<&mut spsc::Receiver> {
         if self.current.is_some() {
             return Err(PyValueError::new_err(
                 "a message received with recv_message is still open: release it first",
-            ));
+            )
+            .into());
         }
         Ok(&mut self.inner)
     }
@@ -643,22 +619,18 @@ impl SpscReceiver {
 #[pymethods]
 impl SpscReceiver {
     #[staticmethod]
-    fn create(name: &str, capacity: u64) -> PyResult<Self> {
-        Ok(Self::wrap(spsc::Receiver::create(name, capacity).py_err()?))
+    fn create(name: &str, capacity: u64) -> Result<Self> {
+        Ok(Self::wrap(spsc::Receiver::create(name, capacity)?))
     }
 
     #[staticmethod]
-    fn open(name: &str) -> PyResult<Self> {
-        Ok(Self::wrap(spsc::Receiver::open(name).py_err()?))
+    fn open(name: &str) -> Result<Self> {
+        Ok(Self::wrap(spsc::Receiver::open(name)?))
     }
 
     /// The next message, waiting (GIL released) as long as `timeout` allows.
     #[pyo3(signature = (timeout = None))]
-    fn recv<'py>(
-        &mut self,
-        py: Python<'py>,
-        timeout: Option<f64>,
-    ) -> PyResult<Bound<'py, PyBytes>> {
+    fn recv<'py>(&mut self, py: Python<'py>, timeout: Option<f64>) -> Result<Bound<'py, PyBytes>> {
         if let Some(p) = self.pending.take() {
             return Ok(PyBytes::new(py, &p));
         }
@@ -671,14 +643,13 @@ impl SpscReceiver {
     }
 
     /// The next message if one is there now, else None.
-    fn try_recv<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    fn try_recv<'py>(&mut self, py: Python<'py>) -> Result<Option<Bound<'py, PyBytes>>> {
         if let Some(p) = self.pending.take() {
             return Ok(Some(PyBytes::new(py, &p)));
         }
         Ok(self
             .rx()?
-            .try_recv()
-            .py_err()?
+            .try_recv()?
             .map(|m| PyBytes::new(py, &m.to_vec())))
     }
 
@@ -691,7 +662,7 @@ impl SpscReceiver {
         py: Python<'_>,
         buffer: &Bound<'_, PyAny>,
         timeout: Option<f64>,
-    ) -> PyResult<usize> {
+    ) -> Result<usize> {
         if let Some(p) = self.pending.take() {
             return match fill_buffer(buffer, &p) {
                 Ok(n) => Ok(n),
@@ -725,7 +696,8 @@ impl SpscReceiver {
                 Err(PyValueError::new_err(format!(
                     "the buffer holds {cap} bytes, the message has {n} (kept for the next \
                      receive)"
-                )))
+                ))
+                .into())
             }
         }
     }
@@ -736,7 +708,7 @@ impl SpscReceiver {
     /// released (`release()`, the end of the `with`, or garbage
     /// collection); until then this receiver refuses other receives.
     #[pyo3(signature = (timeout = None))]
-    fn recv_message(slf: Bound<'_, Self>, timeout: Option<f64>) -> PyResult<Message> {
+    fn recv_message(slf: Bound<'_, Self>, timeout: Option<f64>) -> Result<Message> {
         let py = slf.py();
         let deadline = timeout_of(timeout)?;
         {
@@ -746,7 +718,8 @@ impl SpscReceiver {
                 this.pending = Some(p);
                 return Err(PyValueError::new_err(
                     "a message too long for an earlier recv_into is kept: take it with recv first",
-                ));
+                )
+                .into());
             }
             let rx: &mut spsc::Receiver = &mut this.inner;
             // SAFETY: the receiver lives in a Box the SpscReceiver owns and
@@ -783,9 +756,9 @@ struct Message {
 
 impl Message {
     /// The message's bytes in place: pointer and length.
-    fn span(&self, py: Python<'_>) -> PyResult<(*const u8, usize)> {
+    fn span(&self, py: Python<'_>) -> Result<(*const u8, usize)> {
         if self.released {
-            return Err(PyValueError::new_err("the message was released"));
+            return Err(PyValueError::new_err("the message was released").into());
         }
         let rx = self.rx.borrow(py);
         let m = rx
@@ -808,7 +781,7 @@ impl Message {
         mut slf: PyRefMut<'_, Self>,
         view: *mut ffi::Py_buffer,
         flags: c_int,
-    ) -> PyResult<()> {
+    ) -> Result<()> {
         let (ptr, len) = slf.span(slf.py())?;
         let obj = slf.as_ptr();
         // SAFETY: `view` is Python's buffer to fill; `ptr..ptr+len` is the
@@ -819,7 +792,7 @@ impl Message {
             ffi::PyBuffer_FillInfo(view, obj, ptr as *mut _, len as ffi::Py_ssize_t, 1, flags)
         };
         if rc == -1 {
-            return Err(PyErr::fetch(slf.py()));
+            return Err(PyErr::fetch(slf.py()).into());
         }
         slf.exports += 1;
         Ok(())
@@ -831,28 +804,29 @@ impl Message {
         slf.exports = slf.exports.saturating_sub(1);
     }
 
-    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+    fn __len__(&self, py: Python<'_>) -> Result<usize> {
         Ok(self.span(py)?.1)
     }
 
     /// A copy of the message.
-    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Result<Bound<'py, PyBytes>> {
         let rx = self.rx.borrow(py);
         match (&rx.current, self.released) {
             (Some(m), false) => Ok(PyBytes::new(py, &m.to_vec())),
-            _ => Err(PyValueError::new_err("the message was released")),
+            _ => Err(PyValueError::new_err("the message was released").into()),
         }
     }
 
     /// Frees the message's space for the sender. Raises `BufferError`
     /// while a memoryview or array still uses it.
-    fn release(&mut self, py: Python<'_>) -> PyResult<()> {
+    fn release(&mut self, py: Python<'_>) -> Result<()> {
         if self.exports > 0 {
             return Err(PyBufferError::new_err(format!(
                 "the message is still exported {} time(s) (a memoryview or NumPy array \
                  uses it); release those first",
                 self.exports
-            )));
+            ))
+            .into());
         }
         if !self.released {
             self.released = true;
@@ -871,7 +845,7 @@ impl Message {
         _t: Option<Bound<'_, PyAny>>,
         _v: Option<Bound<'_, PyAny>>,
         _tb: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
+    ) -> Result<()> {
         self.release(py)
     }
 }
@@ -899,30 +873,30 @@ struct MpmcSender {
 #[pymethods]
 impl MpmcSender {
     #[staticmethod]
-    fn create(name: &str, slots: u64, max_message: u64) -> PyResult<Self> {
+    fn create(name: &str, slots: u64, max_message: u64) -> Result<Self> {
         Ok(Self {
-            inner: mpmc::Sender::create(name, slots, max_message).py_err()?,
+            inner: mpmc::Sender::create(name, slots, max_message)?,
         })
     }
 
     #[staticmethod]
-    fn open(name: &str) -> PyResult<Self> {
+    fn open(name: &str) -> Result<Self> {
         Ok(Self {
-            inner: mpmc::Sender::open(name).py_err()?,
+            inner: mpmc::Sender::open(name)?,
         })
     }
 
     #[pyo3(signature = (data, timeout = None))]
-    fn send(&self, py: Python<'_>, data: Bytes, timeout: Option<f64>) -> PyResult<()> {
+    fn send(&self, py: Python<'_>, data: Bytes, timeout: Option<f64>) -> Result<()> {
         let data: &[u8] = &data;
         let deadline = timeout_of(timeout)?;
         let tx = &self.inner;
         blocking(py, deadline, |slice| tx.send_timeout(data, slice))
     }
 
-    fn try_send(&self, data: Bytes) -> PyResult<bool> {
+    fn try_send(&self, data: Bytes) -> Result<bool> {
         let data: &[u8] = &data;
-        self.inner.try_send(data).py_err()
+        self.inner.try_send(data).map_err(Error::from)
     }
 }
 
@@ -936,35 +910,31 @@ struct MpmcReceiver {
 #[pymethods]
 impl MpmcReceiver {
     #[staticmethod]
-    fn create(name: &str, slots: u64, max_message: u64) -> PyResult<Self> {
+    fn create(name: &str, slots: u64, max_message: u64) -> Result<Self> {
         Ok(Self {
-            inner: mpmc::Receiver::create(name, slots, max_message).py_err()?,
+            inner: mpmc::Receiver::create(name, slots, max_message)?,
             buf: Vec::new(),
         })
     }
 
     #[staticmethod]
-    fn open(name: &str) -> PyResult<Self> {
+    fn open(name: &str) -> Result<Self> {
         Ok(Self {
-            inner: mpmc::Receiver::open(name).py_err()?,
+            inner: mpmc::Receiver::open(name)?,
             buf: Vec::new(),
         })
     }
 
     #[pyo3(signature = (timeout = None))]
-    fn recv<'py>(
-        &mut self,
-        py: Python<'py>,
-        timeout: Option<f64>,
-    ) -> PyResult<Bound<'py, PyBytes>> {
+    fn recv<'py>(&mut self, py: Python<'py>, timeout: Option<f64>) -> Result<Bound<'py, PyBytes>> {
         let deadline = timeout_of(timeout)?;
         let (rx, buf) = (&self.inner, &mut self.buf);
         blocking(py, deadline, |slice| rx.recv_into_timeout(buf, slice))?;
         Ok(PyBytes::new(py, &self.buf))
     }
 
-    fn try_recv<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        Ok(if self.inner.try_recv_into(&mut self.buf).py_err()? {
+    fn try_recv<'py>(&mut self, py: Python<'py>) -> Result<Option<Bound<'py, PyBytes>>> {
+        Ok(if self.inner.try_recv_into(&mut self.buf)? {
             Some(PyBytes::new(py, &self.buf))
         } else {
             None
@@ -977,7 +947,7 @@ impl MpmcReceiver {
         py: Python<'_>,
         buffer: &Bound<'_, PyAny>,
         timeout: Option<f64>,
-    ) -> PyResult<usize> {
+    ) -> Result<usize> {
         let deadline = timeout_of(timeout)?;
         let (rx, buf) = (&self.inner, &mut self.buf);
         blocking(py, deadline, |slice| rx.recv_into_timeout(buf, slice))?;
@@ -994,24 +964,24 @@ struct BroadcastSender {
 #[pymethods]
 impl BroadcastSender {
     #[staticmethod]
-    fn create(name: &str, slots: u64, max_message: u64) -> PyResult<Self> {
+    fn create(name: &str, slots: u64, max_message: u64) -> Result<Self> {
         Ok(Self {
-            inner: broadcast::Sender::create(name, slots, max_message).py_err()?,
+            inner: broadcast::Sender::create(name, slots, max_message)?,
         })
     }
 
     #[staticmethod]
-    fn open(name: &str) -> PyResult<Self> {
+    fn open(name: &str) -> Result<Self> {
         Ok(Self {
-            inner: broadcast::Sender::open(name).py_err()?,
+            inner: broadcast::Sender::open(name)?,
         })
     }
 
     /// Sends `data` (never waits: a slow receiver misses messages, and is
     /// told how many).
-    fn send(&mut self, data: Bytes) -> PyResult<()> {
+    fn send(&mut self, data: Bytes) -> Result<()> {
         let data: &[u8] = &data;
-        self.inner.send(data).py_err()
+        self.inner.send(data).map_err(Error::from)
     }
 }
 
@@ -1024,16 +994,16 @@ struct BroadcastReceiver {
 #[pymethods]
 impl BroadcastReceiver {
     #[staticmethod]
-    fn create(name: &str, slots: u64, max_message: u64) -> PyResult<Self> {
+    fn create(name: &str, slots: u64, max_message: u64) -> Result<Self> {
         Ok(Self {
-            inner: broadcast::Receiver::create(name, slots, max_message).py_err()?,
+            inner: broadcast::Receiver::create(name, slots, max_message)?,
         })
     }
 
     #[staticmethod]
-    fn open(name: &str) -> PyResult<Self> {
+    fn open(name: &str) -> Result<Self> {
         Ok(Self {
-            inner: broadcast::Receiver::open(name).py_err()?,
+            inner: broadcast::Receiver::open(name)?,
         })
     }
 
@@ -1044,7 +1014,7 @@ impl BroadcastReceiver {
         &mut self,
         py: Python<'py>,
         timeout: Option<f64>,
-    ) -> PyResult<(Bound<'py, PyBytes>, u64, u64)> {
+    ) -> Result<(Bound<'py, PyBytes>, u64, u64)> {
         let deadline = timeout_of(timeout)?;
         let rx = &mut self.inner;
         let r = blocking(py, deadline, |slice| rx.recv_timeout(slice))?;
@@ -1062,16 +1032,16 @@ struct Event {
 #[pymethods]
 impl Event {
     #[staticmethod]
-    fn create(name: &str) -> PyResult<Self> {
+    fn create(name: &str) -> Result<Self> {
         Ok(Self {
-            inner: filemap::sync::Event::create(name).py_err()?,
+            inner: filemap::sync::Event::create(name)?,
         })
     }
 
     #[staticmethod]
-    fn open(name: &str) -> PyResult<Self> {
+    fn open(name: &str) -> Result<Self> {
         Ok(Self {
-            inner: filemap::sync::Event::open(name).py_err()?,
+            inner: filemap::sync::Event::open(name)?,
         })
     }
 
@@ -1086,7 +1056,7 @@ impl Event {
     /// Waits (GIL released) for a permit or a pulse; False on time-out
     /// (as `threading.Event.wait`).
     #[pyo3(signature = (timeout = None))]
-    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> Result<bool> {
         let deadline = timeout_of(timeout)?;
         let ev = &self.inner;
         Ok(blocking_until(py, deadline, |slice| ev.wait_timeout(slice))?.is_ok())
@@ -1104,23 +1074,23 @@ struct LatestWriter {
 impl LatestWriter {
     /// Creates the cell holding `initial` (its length is the cell's size).
     #[staticmethod]
-    fn create(name: &str, initial: Bytes) -> PyResult<Self> {
+    fn create(name: &str, initial: Bytes) -> Result<Self> {
         Ok(Self {
-            inner: filemap::sync::LatestBytesWriter::create(name, &initial).py_err()?,
+            inner: filemap::sync::LatestBytesWriter::create(name, &initial)?,
         })
     }
 
     /// Opens an existing cell as its writer.
     #[staticmethod]
-    fn open(name: &str) -> PyResult<Self> {
+    fn open(name: &str) -> Result<Self> {
         Ok(Self {
-            inner: filemap::sync::LatestBytesWriter::open(name).py_err()?,
+            inner: filemap::sync::LatestBytesWriter::open(name)?,
         })
     }
 
     /// Publishes `data` (exactly `size` bytes); never waits.
-    fn write(&mut self, data: Bytes) -> PyResult<()> {
-        self.inner.write(&data).py_err()
+    fn write(&mut self, data: Bytes) -> Result<()> {
+        self.inner.write(&data).map_err(Error::from)
     }
 
     /// The cell's size in bytes.
@@ -1140,35 +1110,36 @@ struct LatestReader {
 impl LatestReader {
     /// Creates the cell holding `initial` and reads it.
     #[staticmethod]
-    fn create(name: &str, initial: Bytes) -> PyResult<Self> {
+    fn create(name: &str, initial: Bytes) -> Result<Self> {
         Ok(Self {
-            inner: filemap::sync::LatestBytesReader::create(name, &initial).py_err()?,
+            inner: filemap::sync::LatestBytesReader::create(name, &initial)?,
         })
     }
 
     #[staticmethod]
-    fn open(name: &str) -> PyResult<Self> {
+    fn open(name: &str) -> Result<Self> {
         Ok(Self {
-            inner: filemap::sync::LatestBytesReader::open(name).py_err()?,
+            inner: filemap::sync::LatestBytesReader::open(name)?,
         })
     }
 
     /// The latest whole value.
-    fn read<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let v = self.inner.read().py_err()?;
+    fn read<'py>(&self, py: Python<'py>) -> Result<Bound<'py, PyBytes>> {
+        let v = self.inner.read()?;
         Ok(PyBytes::new(py, &v))
     }
 
     /// The latest whole value into `buffer` (exactly `size` bytes).
-    fn read_into(&self, buffer: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn read_into(&self, buffer: &Bound<'_, PyAny>) -> Result<()> {
         let buf = writable(buffer)?;
-        let v = self.inner.read().py_err()?;
+        let v = self.inner.read()?;
         if buf.len_bytes() != v.len() {
             return Err(PyValueError::new_err(format!(
                 "the buffer holds {} bytes, the cell {}",
                 buf.len_bytes(),
                 v.len()
-            )));
+            ))
+            .into());
         }
         fill_buffer(buffer, &v).map(|_| ())
     }
@@ -1203,21 +1174,21 @@ impl Lock {
 #[pymethods]
 impl Lock {
     #[staticmethod]
-    fn create(name: &str) -> PyResult<Self> {
-        Ok(Lock::wrap(filemap::sync::Mutex::create(name, &0).py_err()?))
+    fn create(name: &str) -> Result<Self> {
+        Ok(Lock::wrap(filemap::sync::Mutex::create(name, &0)?))
     }
 
     #[staticmethod]
-    fn open(name: &str) -> PyResult<Self> {
-        Ok(Lock::wrap(filemap::sync::Mutex::open(name).py_err()?))
+    fn open(name: &str) -> Result<Self> {
+        Ok(Lock::wrap(filemap::sync::Mutex::open(name)?))
     }
 
     /// Takes the lock, waiting (GIL released) as long as `timeout` allows;
     /// False on time-out. Taking it twice from one `Lock` raises.
     #[pyo3(signature = (timeout = None))]
-    fn acquire(&mut self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+    fn acquire(&mut self, py: Python<'_>, timeout: Option<f64>) -> Result<bool> {
         if self.guard.is_some() {
-            return Err(PyValueError::new_err("this Lock is already held here"));
+            return Err(PyValueError::new_err("this Lock is already held here").into());
         }
         let deadline = timeout_of(timeout)?;
         let m: &filemap::sync::Mutex<u64> = &self.mutex;
@@ -1237,10 +1208,10 @@ impl Lock {
     }
 
     /// Lets go of the lock.
-    fn release(&mut self) -> PyResult<()> {
+    fn release(&mut self) -> Result<()> {
         match self.guard.take() {
             Some(_) => Ok(()),
-            None => Err(PyValueError::new_err("this Lock is not held here")),
+            None => Err(PyValueError::new_err("this Lock is not held here").into()),
         }
     }
 
@@ -1256,7 +1227,7 @@ impl Lock {
         self.died
     }
 
-    fn __enter__(mut slf: PyRefMut<'_, Self>) -> PyResult<PyRefMut<'_, Self>> {
+    fn __enter__(mut slf: PyRefMut<'_, Self>) -> Result<PyRefMut<'_, Self>> {
         let py = slf.py();
         slf.acquire(py, None)?;
         Ok(slf)
@@ -1267,7 +1238,7 @@ impl Lock {
         _t: Option<Bound<'_, PyAny>>,
         _v: Option<Bound<'_, PyAny>>,
         _tb: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
+    ) -> Result<()> {
         self.release()
     }
 }
