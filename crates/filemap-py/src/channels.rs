@@ -1,0 +1,498 @@
+//! spsc, mpmc and broadcast channels.
+
+use std::os::raw::c_int;
+
+use filemap::channel::{broadcast, mpmc, spsc};
+use pyo3::exceptions::{PyBufferError, PyValueError};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::errors::{Fail as Error, Result};
+use crate::*;
+
+/// The sending end of an spsc channel.
+#[pyclass(module = "filemap._filemap", name = "SpscSender")]
+pub(crate) struct SpscSender {
+    inner: spsc::Sender,
+}
+
+#[pymethods]
+impl SpscSender {
+    /// Creates the channel with a ring of at least `capacity` bytes.
+    #[staticmethod]
+    fn create(name: &str, capacity: u64) -> Result<Self> {
+        Ok(Self {
+            inner: spsc::Sender::create(name, capacity)?,
+        })
+    }
+
+    /// Opens the existing channel as its sender.
+    #[staticmethod]
+    fn open(name: &str) -> Result<Self> {
+        Ok(Self {
+            inner: spsc::Sender::open(name)?,
+        })
+    }
+
+    /// Sends `data`, waiting (GIL released) while the ring is full.
+    #[pyo3(signature = (data, timeout = None))]
+    fn send(&mut self, py: Python<'_>, data: Bytes, timeout: Option<f64>) -> Result<()> {
+        let data: &[u8] = &data;
+        let deadline = timeout_of(timeout)?;
+        let tx = &mut self.inner;
+        blocking(py, deadline, |slice| tx.send_timeout(data, slice))
+    }
+
+    /// Sends `data` if there is room now.
+    fn try_send(&mut self, data: Bytes) -> Result<bool> {
+        let data: &[u8] = &data;
+        self.inner.try_send(data).map_err(Error::from)
+    }
+
+    /// The largest message this channel takes.
+    #[getter]
+    fn max_message(&self) -> usize {
+        self.inner.max_message()
+    }
+}
+
+/// The receiving end of an spsc channel.
+#[pyclass(module = "filemap._filemap", name = "SpscReceiver")]
+pub(crate) struct SpscReceiver {
+    /// A message received in place (`recv_message`) and not yet released.
+    /// Declared before `inner`, so dropped first: it borrows it.
+    current: Option<spsc::Message<'static>>,
+    inner: Box<spsc::Receiver>,
+    /// A message received into a buffer too small for it, kept for the
+    /// next receive.
+    pending: Option<Vec<u8>>,
+}
+
+impl SpscReceiver {
+    fn wrap(rx: spsc::Receiver) -> Self {
+        SpscReceiver {
+            current: None,
+            inner: Box::new(rx),
+            pending: None,
+        }
+    }
+
+    /// The receiver, for a call that receives: refused while a message
+    /// received in place is still open (it borrows the receiver).
+    fn rx(&mut self) -> Result<&mut spsc::Receiver> {
+        if self.current.is_some() {
+            return Err(PyValueError::new_err(
+                "a message received with recv_message is still open: release it first",
+            )
+            .into());
+        }
+        Ok(&mut self.inner)
+    }
+}
+
+#[pymethods]
+impl SpscReceiver {
+    #[staticmethod]
+    fn create(name: &str, capacity: u64) -> Result<Self> {
+        Ok(Self::wrap(spsc::Receiver::create(name, capacity)?))
+    }
+
+    #[staticmethod]
+    fn open(name: &str) -> Result<Self> {
+        Ok(Self::wrap(spsc::Receiver::open(name)?))
+    }
+
+    /// The next message, waiting (GIL released) as long as `timeout` allows.
+    #[pyo3(signature = (timeout = None))]
+    fn recv<'py>(&mut self, py: Python<'py>, timeout: Option<f64>) -> Result<Bound<'py, PyBytes>> {
+        if let Some(p) = self.pending.take() {
+            return Ok(PyBytes::new(py, &p));
+        }
+        let deadline = timeout_of(timeout)?;
+        let rx = self.rx()?;
+        let msg = blocking(py, deadline, |slice| {
+            rx.recv_timeout(slice).map(|m| m.to_vec())
+        })?;
+        Ok(PyBytes::new(py, &msg))
+    }
+
+    /// The next message if one is there now, else None.
+    fn try_recv<'py>(&mut self, py: Python<'py>) -> Result<Option<Bound<'py, PyBytes>>> {
+        if let Some(p) = self.pending.take() {
+            return Ok(Some(PyBytes::new(py, &p)));
+        }
+        Ok(self
+            .rx()?
+            .try_recv()?
+            .map(|m| PyBytes::new(py, &m.to_vec())))
+    }
+
+    /// Receives the next message into `buffer` (no allocation); returns its
+    /// length. A message longer than the buffer raises `ValueError` and is
+    /// kept for the next receive.
+    #[pyo3(signature = (buffer, timeout = None))]
+    fn recv_into(
+        &mut self,
+        py: Python<'_>,
+        buffer: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> Result<usize> {
+        if let Some(p) = self.pending.take() {
+            return match fill_buffer(buffer, &p) {
+                Ok(n) => Ok(n),
+                Err(e) => {
+                    self.pending = Some(p);
+                    Err(e)
+                }
+            };
+        }
+        let deadline = timeout_of(timeout)?;
+        let buf = writable(buffer)?;
+        let dest = Dest(buf.buf_ptr().cast::<u8>(), buf.len_bytes());
+        let rx = self.rx()?;
+        let got = blocking(py, deadline, move |slice| {
+            let dest = &dest;
+            rx.recv_timeout(slice).map(|m| {
+                if m.len() > dest.1 {
+                    return Err(m.to_vec());
+                }
+                // SAFETY: `dest` is a writable buffer of `dest.1 >= m.len()`
+                // bytes, held by `buf` for this whole call (see `Dest`).
+                let out = unsafe { std::slice::from_raw_parts_mut(dest.0, m.len()) };
+                m.read_at(0, out).map(|()| m.len()).map_err(|_| Vec::new())
+            })
+        })?;
+        match got {
+            Ok(n) => Ok(n),
+            Err(too_long) => {
+                let (n, cap) = (too_long.len(), buf.len_bytes());
+                self.pending = Some(too_long);
+                Err(PyValueError::new_err(format!(
+                    "the buffer holds {cap} bytes, the message has {n} (kept for the next \
+                     receive)"
+                ))
+                .into())
+            }
+        }
+    }
+
+    /// The next message *in place* (zero-copy): a read-only buffer over the
+    /// ring, for `memoryview(m)` or `numpy.frombuffer(m, dtype)`, to use in
+    /// a `with` block. Its space is freed for the sender when it is
+    /// released (`release()`, the end of the `with`, or garbage
+    /// collection); until then this receiver refuses other receives.
+    #[pyo3(signature = (timeout = None))]
+    fn recv_message(slf: Bound<'_, Self>, timeout: Option<f64>) -> Result<Message> {
+        let py = slf.py();
+        let deadline = timeout_of(timeout)?;
+        {
+            let mut this = slf.borrow_mut();
+            this.rx()?;
+            if let Some(p) = this.pending.take() {
+                this.pending = Some(p);
+                return Err(PyValueError::new_err(
+                    "a message too long for an earlier recv_into is kept: take it with recv first",
+                )
+                .into());
+            }
+            let rx: &mut spsc::Receiver = &mut this.inner;
+            // SAFETY: the receiver lives in a Box the SpscReceiver owns and
+            // never replaces, so its address is stable; the message that
+            // borrows it is kept in the same struct, declared before the Box
+            // (dropped first), and every other use of the receiver goes
+            // through `rx()`, which refuses while the message is there.
+            let rx: &'static mut spsc::Receiver = unsafe { &mut *(rx as *mut spsc::Receiver) };
+            let m = blocking(py, deadline, move |slice| {
+                // Reborrowed for each try; the one that succeeds is kept.
+                // SAFETY: as above; the tries run one after another, so
+                // only one of these borrows is ever alive.
+                let rx: &'static mut spsc::Receiver = unsafe { &mut *(rx as *mut spsc::Receiver) };
+                rx.recv_timeout(slice)
+            })?;
+            this.current = Some(m);
+        }
+        Ok(Message {
+            rx: slf.unbind(),
+            exports: 0,
+            released: false,
+        })
+    }
+}
+
+/// A message received in place (`SpscReceiver.recv_message`): a read-only
+/// buffer over the ring until released.
+#[pyclass(module = "filemap._filemap")]
+pub(crate) struct Message {
+    rx: Py<SpscReceiver>,
+    exports: usize,
+    released: bool,
+}
+
+impl Message {
+    /// The message's bytes in place: pointer and length.
+    fn span(&self, py: Python<'_>) -> Result<(*const u8, usize)> {
+        if self.released {
+            return Err(PyValueError::new_err("the message was released").into());
+        }
+        let rx = self.rx.borrow(py);
+        let m = rx
+            .current
+            .as_ref()
+            .ok_or_else(|| PyValueError::new_err("the message was released"))?;
+        // SAFETY: only the pointer and length are taken: a sender following
+        // the channel protocol does not write a published message before
+        // the receiver frees it, which it does only on release.
+        let s = unsafe { m.as_slice() };
+        Ok((s.as_ptr(), s.len()))
+    }
+}
+
+#[pymethods]
+impl Message {
+    /// # Safety
+    /// Called by Python with a `Py_buffer` to fill, per the buffer protocol.
+    unsafe fn __getbuffer__(
+        mut slf: PyRefMut<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> Result<()> {
+        let (ptr, len) = slf.span(slf.py())?;
+        let obj = slf.as_ptr();
+        // SAFETY: `view` is Python's buffer to fill; `ptr..ptr+len` is the
+        // message in the mapped ring, which stays there while exported:
+        // `release` refuses while `exports` > 0, and the buffer holds a
+        // reference to this object, whose drop is what releases otherwise.
+        let rc = unsafe {
+            ffi::PyBuffer_FillInfo(view, obj, ptr as *mut _, len as ffi::Py_ssize_t, 1, flags)
+        };
+        if rc == -1 {
+            return Err(PyErr::fetch(slf.py()).into());
+        }
+        slf.exports += 1;
+        Ok(())
+    }
+
+    /// # Safety
+    /// Called by Python when a buffer from `__getbuffer__` is released.
+    unsafe fn __releasebuffer__(mut slf: PyRefMut<'_, Self>, _view: *mut ffi::Py_buffer) {
+        slf.exports = slf.exports.saturating_sub(1);
+    }
+
+    fn __len__(&self, py: Python<'_>) -> Result<usize> {
+        Ok(self.span(py)?.1)
+    }
+
+    /// A copy of the message.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Result<Bound<'py, PyBytes>> {
+        let rx = self.rx.borrow(py);
+        match (&rx.current, self.released) {
+            (Some(m), false) => Ok(PyBytes::new(py, &m.to_vec())),
+            _ => Err(PyValueError::new_err("the message was released").into()),
+        }
+    }
+
+    /// Frees the message's space for the sender. Raises `BufferError`
+    /// while a memoryview or array still uses it.
+    fn release(&mut self, py: Python<'_>) -> Result<()> {
+        if self.exports > 0 {
+            return Err(PyBufferError::new_err(format!(
+                "the message is still exported {} time(s) (a memoryview or NumPy array \
+                 uses it); release those first",
+                self.exports
+            ))
+            .into());
+        }
+        if !self.released {
+            self.released = true;
+            self.rx.borrow_mut(py).current = None;
+        }
+        Ok(())
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(
+        &mut self,
+        py: Python<'_>,
+        _t: Option<Bound<'_, PyAny>>,
+        _v: Option<Bound<'_, PyAny>>,
+        _tb: Option<Bound<'_, PyAny>>,
+    ) -> Result<()> {
+        self.release(py)
+    }
+}
+
+impl Drop for Message {
+    fn drop(&mut self) {
+        // No buffer can be exported any more (each holds a reference to this
+        // object): release the message if the program did not.
+        if !self.released {
+            Python::attach(|py| {
+                if let Ok(mut rx) = self.rx.try_borrow_mut(py) {
+                    rx.current = None;
+                }
+            });
+        }
+    }
+}
+
+/// The sending end of an mpmc queue.
+#[pyclass(module = "filemap._filemap", name = "MpmcSender")]
+pub(crate) struct MpmcSender {
+    inner: mpmc::Sender,
+}
+
+#[pymethods]
+impl MpmcSender {
+    #[staticmethod]
+    fn create(name: &str, slots: u64, max_message: u64) -> Result<Self> {
+        Ok(Self {
+            inner: mpmc::Sender::create(name, slots, max_message)?,
+        })
+    }
+
+    #[staticmethod]
+    fn open(name: &str) -> Result<Self> {
+        Ok(Self {
+            inner: mpmc::Sender::open(name)?,
+        })
+    }
+
+    #[pyo3(signature = (data, timeout = None))]
+    fn send(&self, py: Python<'_>, data: Bytes, timeout: Option<f64>) -> Result<()> {
+        let data: &[u8] = &data;
+        let deadline = timeout_of(timeout)?;
+        let tx = &self.inner;
+        blocking(py, deadline, |slice| tx.send_timeout(data, slice))
+    }
+
+    fn try_send(&self, data: Bytes) -> Result<bool> {
+        let data: &[u8] = &data;
+        self.inner.try_send(data).map_err(Error::from)
+    }
+}
+
+/// The receiving end of an mpmc queue.
+#[pyclass(module = "filemap._filemap", name = "MpmcReceiver")]
+pub(crate) struct MpmcReceiver {
+    inner: mpmc::Receiver,
+    buf: Vec<u8>,
+}
+
+#[pymethods]
+impl MpmcReceiver {
+    #[staticmethod]
+    fn create(name: &str, slots: u64, max_message: u64) -> Result<Self> {
+        Ok(Self {
+            inner: mpmc::Receiver::create(name, slots, max_message)?,
+            buf: Vec::new(),
+        })
+    }
+
+    #[staticmethod]
+    fn open(name: &str) -> Result<Self> {
+        Ok(Self {
+            inner: mpmc::Receiver::open(name)?,
+            buf: Vec::new(),
+        })
+    }
+
+    #[pyo3(signature = (timeout = None))]
+    fn recv<'py>(&mut self, py: Python<'py>, timeout: Option<f64>) -> Result<Bound<'py, PyBytes>> {
+        let deadline = timeout_of(timeout)?;
+        let (rx, buf) = (&self.inner, &mut self.buf);
+        blocking(py, deadline, |slice| rx.recv_into_timeout(buf, slice))?;
+        Ok(PyBytes::new(py, &self.buf))
+    }
+
+    fn try_recv<'py>(&mut self, py: Python<'py>) -> Result<Option<Bound<'py, PyBytes>>> {
+        Ok(if self.inner.try_recv_into(&mut self.buf)? {
+            Some(PyBytes::new(py, &self.buf))
+        } else {
+            None
+        })
+    }
+
+    #[pyo3(signature = (buffer, timeout = None))]
+    fn recv_into(
+        &mut self,
+        py: Python<'_>,
+        buffer: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> Result<usize> {
+        let deadline = timeout_of(timeout)?;
+        let (rx, buf) = (&self.inner, &mut self.buf);
+        blocking(py, deadline, |slice| rx.recv_into_timeout(buf, slice))?;
+        fill_buffer(buffer, &self.buf)
+    }
+}
+
+/// The sending end of a broadcast channel (never waits).
+#[pyclass(module = "filemap._filemap", name = "BroadcastSender")]
+pub(crate) struct BroadcastSender {
+    inner: broadcast::Sender,
+}
+
+#[pymethods]
+impl BroadcastSender {
+    #[staticmethod]
+    fn create(name: &str, slots: u64, max_message: u64) -> Result<Self> {
+        Ok(Self {
+            inner: broadcast::Sender::create(name, slots, max_message)?,
+        })
+    }
+
+    #[staticmethod]
+    fn open(name: &str) -> Result<Self> {
+        Ok(Self {
+            inner: broadcast::Sender::open(name)?,
+        })
+    }
+
+    /// Sends `data` (never waits: a slow receiver misses messages, and is
+    /// told how many).
+    fn send(&mut self, data: Bytes) -> Result<()> {
+        let data: &[u8] = &data;
+        self.inner.send(data).map_err(Error::from)
+    }
+}
+
+/// A receiving end of a broadcast channel.
+#[pyclass(module = "filemap._filemap", name = "BroadcastReceiver")]
+pub(crate) struct BroadcastReceiver {
+    inner: broadcast::Receiver,
+}
+
+#[pymethods]
+impl BroadcastReceiver {
+    #[staticmethod]
+    fn create(name: &str, slots: u64, max_message: u64) -> Result<Self> {
+        Ok(Self {
+            inner: broadcast::Receiver::create(name, slots, max_message)?,
+        })
+    }
+
+    #[staticmethod]
+    fn open(name: &str) -> Result<Self> {
+        Ok(Self {
+            inner: broadcast::Receiver::open(name)?,
+        })
+    }
+
+    /// The next message as `(data, seq, missed)`: its bytes, its number,
+    /// and how many messages before it this receiver missed.
+    #[pyo3(signature = (timeout = None))]
+    fn recv<'py>(
+        &mut self,
+        py: Python<'py>,
+        timeout: Option<f64>,
+    ) -> Result<(Bound<'py, PyBytes>, u64, u64)> {
+        let deadline = timeout_of(timeout)?;
+        let rx = &mut self.inner;
+        let r = blocking(py, deadline, |slice| rx.recv_timeout(slice))?;
+        Ok((PyBytes::new(py, &r.data), r.seq, r.missed))
+    }
+}
