@@ -482,17 +482,17 @@ impl BroadcastReceiver {
         })
     }
 
-    /// The next message as `(data, seq, missed)`: its bytes, its number,
-    /// and how many messages before it this receiver missed.
+    /// The next message, a `filemap.Received(data, seq, missed)` named
+    /// tuple: its bytes, its number, and how many messages before it this
+    /// receiver missed.
     #[pyo3(signature = (timeout = None))]
-    fn recv<'py>(
-        &mut self,
-        py: Python<'py>,
-        timeout: Option<f64>,
-    ) -> Result<(Bound<'py, PyBytes>, u64, u64)> {
+    fn recv<'py>(&mut self, py: Python<'py>, timeout: Option<f64>) -> Result<Bound<'py, PyAny>> {
+        static RECEIVED: pyo3::sync::PyOnceLock<Py<pyo3::types::PyType>> =
+            pyo3::sync::PyOnceLock::new();
         let deadline = timeout_of(timeout)?;
         let rx = &mut self.inner;
         let r = blocking(py, deadline, |slice| rx.recv_timeout(slice))?;
-        Ok((PyBytes::new(py, &r.data), r.seq, r.missed))
+        let class = RECEIVED.import(py, "filemap._types", "Received")?;
+        Ok(class.call1((PyBytes::new(py, &r.data), r.seq, r.missed))?)
     }
 }

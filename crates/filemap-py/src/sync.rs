@@ -140,9 +140,10 @@ impl LatestReader {
 /// the next `acquire` gets it and `previous_owner_died` says so.
 #[pyclass(module = "filemap._filemap")]
 pub(crate) struct Lock {
-    // Declared before `mutex`, so dropped first: the guard borrows it.
-    guard: Option<filemap::sync::MutexGuard<'static, u64>>,
-    mutex: Box<filemap::sync::Mutex<u64>>,
+    /// The hold: an owned guard (it keeps an `Arc` of the mutex, so no
+    /// borrow of `mutex` is kept in the same struct).
+    guard: Option<filemap::sync::OwnedMutexGuard<u64>>,
+    mutex: std::sync::Arc<filemap::sync::Mutex<u64>>,
     died: bool,
 }
 
@@ -150,7 +151,7 @@ impl Lock {
     fn wrap(mutex: filemap::sync::Mutex<u64>) -> Self {
         Lock {
             guard: None,
-            mutex: Box::new(mutex),
+            mutex: std::sync::Arc::new(mutex),
             died: false,
         }
     }
@@ -176,13 +177,8 @@ impl Lock {
             return Err(PyValueError::new_err("this Lock is already held here").into());
         }
         let deadline = timeout_of(timeout)?;
-        let m: &filemap::sync::Mutex<u64> = &self.mutex;
-        // SAFETY: the mutex lives in a Box that `self` owns and never
-        // replaces, so its address is stable; the guard is kept in the same
-        // struct, declared before the Box (dropped first), and `release`
-        // drops it: it never outlives the mutex it borrows.
-        let m: &'static filemap::sync::Mutex<u64> = unsafe { &*(m as *const _) };
-        match blocking_until(py, deadline, |slice| m.lock_timeout(slice))? {
+        let m = &self.mutex;
+        match blocking_until(py, deadline, |slice| m.lock_owned_timeout(slice))? {
             Ok(g) => {
                 self.died = g.previous_owner_died();
                 self.guard = Some(g);

@@ -299,9 +299,13 @@ def test_broadcast_counts_what_it_missed():
     n = 0
     while n < 3000:
         try:
-            data, seq, missed = rx.recv(timeout=30)
+            r = rx.recv(timeout=30)
         except filemap.PeerGone:
             break
+        # A named tuple: by name, or unpacked as before.
+        assert isinstance(r, filemap.Received)
+        data, seq, missed = r
+        assert (r.data, r.seq, r.missed) == (data, seq, missed)
         n += missed
         assert seq == n and data == message(n, 128)
         n += 1

@@ -28,6 +28,7 @@ from ._errors import (
     Truncated,
     Unsupported,
 )
+from ._types import Received
 from ._filemap import (
     BroadcastReceiver,
     BroadcastSender,
@@ -66,6 +67,7 @@ __all__ = [
     "NoSpace",
     "NotFound",
     "PeerGone",
+    "Received",
     "SpscReceiver",
     "SpscSender",
     "Timeout",

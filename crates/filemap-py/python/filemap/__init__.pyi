@@ -3,6 +3,8 @@
 from typing import Optional, Tuple
 from collections.abc import Buffer
 
+from ._types import Received as Received
+
 class Error(Exception): ...
 class NotFound(Error, FileNotFoundError): ...
 class AlreadyExists(Error, FileExistsError): ...
@@ -130,8 +132,8 @@ class BroadcastReceiver:
     def create(name: str, slots: int, max_message: int) -> "BroadcastReceiver": ...
     @staticmethod
     def open(name: str) -> "BroadcastReceiver": ...
-    def recv(self, timeout: Optional[float] = None) -> Tuple[bytes, int, int]:
-        """(data, seq, missed)."""
+    def recv(self, timeout: Optional[float] = None) -> Received:
+        """A named tuple (data, seq, missed)."""
 
 class Event:
     @staticmethod

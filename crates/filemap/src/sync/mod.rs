@@ -13,4 +13,4 @@ mod mutex;
 
 pub use event::Event;
 pub use latest::{LatestBytesReader, LatestBytesWriter, LatestReader, LatestWriter};
-pub use mutex::{Mutex, MutexGuard};
+pub use mutex::{Mutex, MutexGuard, OwnedMutexGuard};

@@ -263,6 +263,128 @@ impl<T: FromBytes + IntoBytes + Immutable> Mutex<T> {
     }
 }
 
+/// Holds the lock through an `Arc` of the mutex, so that it can be kept
+/// beside the mutex (in a struct, across calls: what a binding needs)
+/// without borrowing it; unlocks when dropped. See [`Mutex::lock_owned`]
+/// (tokio's `lock_owned` shape).
+#[derive(Debug)]
+pub struct OwnedMutexGuard<T> {
+    m: std::sync::Arc<Mutex<T>>,
+    owner_died: bool,
+}
+
+impl<T: FromBytes + IntoBytes + Immutable> Mutex<T> {
+    /// [`Mutex::try_lock`], with a guard that owns an `Arc` of the mutex.
+    ///
+    /// # Errors
+    /// As [`Mutex::try_lock`].
+    pub fn try_lock_owned(self: &std::sync::Arc<Self>) -> Result<Option<OwnedMutexGuard<T>>> {
+        Ok(self.try_lock()?.map(|g| g.into_owned(self)))
+    }
+
+    /// [`Mutex::lock`], with a guard that owns an `Arc` of the mutex.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let m = Arc::new(filemap::sync::Mutex::create("filemap-doc-owned", &0u64)?);
+    /// let g = m.lock_owned()?; // no borrow of `m`: `g` may live beside it
+    /// assert_eq!(g.get(), 0);
+    /// # Ok::<(), filemap::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Mutex::lock`].
+    pub fn lock_owned(self: &std::sync::Arc<Self>) -> Result<OwnedMutexGuard<T>> {
+        Ok(self.lock()?.into_owned(self))
+    }
+
+    /// [`Mutex::lock_timeout`], with a guard that owns an `Arc` of the mutex.
+    ///
+    /// # Errors
+    /// As [`Mutex::lock_timeout`].
+    pub fn lock_owned_timeout(
+        self: &std::sync::Arc<Self>,
+        timeout: Duration,
+    ) -> Result<OwnedMutexGuard<T>> {
+        Ok(self.lock_timeout(timeout)?.into_owned(self))
+    }
+
+    /// [`Mutex::lock_deadline`], with a guard that owns an `Arc` of the mutex.
+    ///
+    /// # Errors
+    /// As [`Mutex::lock_deadline`].
+    pub fn lock_owned_deadline(
+        self: &std::sync::Arc<Self>,
+        deadline: Instant,
+    ) -> Result<OwnedMutexGuard<T>> {
+        Ok(self.lock_deadline(deadline)?.into_owned(self))
+    }
+}
+
+impl<'a, T> MutexGuard<'a, T> {
+    /// The same hold, owned: `m` is the `Arc` this guard's mutex lives in.
+    fn into_owned(self, m: &std::sync::Arc<Mutex<T>>) -> OwnedMutexGuard<T> {
+        let owner_died = self.owner_died;
+        // The lock passes to the owned guard: not unlocked here.
+        std::mem::forget(self);
+        OwnedMutexGuard {
+            m: m.clone(),
+            owner_died,
+        }
+    }
+}
+
+impl<T: FromBytes + IntoBytes + Immutable> OwnedMutexGuard<T> {
+    /// As [`MutexGuard::previous_owner_died`].
+    pub fn previous_owner_died(&self) -> bool {
+        self.owner_died
+    }
+
+    /// As [`MutexGuard::get`].
+    pub fn get(&self) -> T {
+        read_value(&self.m)
+    }
+
+    /// As [`MutexGuard::set`].
+    pub fn set(&mut self, value: &T) {
+        write_value(&self.m, value);
+    }
+}
+
+impl<T> Drop for OwnedMutexGuard<T> {
+    fn drop(&mut self) {
+        unlock(&self.m.seg);
+    }
+}
+
+/// A copy of the value (the caller holds the lock).
+fn read_value<T: FromBytes + IntoBytes + Immutable>(m: &Mutex<T>) -> T {
+    let mut v = T::new_zeroed();
+    m.seg
+        .view()
+        .read_at_raw(VALUE, v.as_mut_bytes())
+        .expect("the value lies in the segment (checked at open)");
+    v
+}
+
+/// Replaces the value (the caller holds the lock).
+fn write_value<T: FromBytes + IntoBytes + Immutable>(m: &Mutex<T>, value: &T) {
+    m.seg
+        .view()
+        .write_at_raw(VALUE, value.as_bytes())
+        .expect("the value lies in the segment (checked at open)");
+}
+
+/// Lets go of the lock and wakes a waiter.
+fn unlock(seg: &Segment) {
+    // Release: our writes to the value happen-before the next locker's acquire.
+    seg.a64(LOCK).store(0, Ordering::SeqCst);
+    if seg.a32(WAITERS).load(Ordering::SeqCst) != 0 {
+        seg.a32(SEQ).fetch_add(1, Ordering::SeqCst);
+        seg.wake(SEQ, 1);
+    }
+}
+
 impl<T: FromBytes + IntoBytes + Immutable> MutexGuard<'_, T> {
     /// True when the previous holder died holding the lock: the value may be
     /// half-updated. Check it (or reset it with [`MutexGuard::set`]) before trusting it.
@@ -272,33 +394,17 @@ impl<T: FromBytes + IntoBytes + Immutable> MutexGuard<'_, T> {
 
     /// A copy of the value.
     pub fn get(&self) -> T {
-        let mut v = T::new_zeroed();
-        self.m
-            .seg
-            .view()
-            .read_at_raw(VALUE, v.as_mut_bytes())
-            .expect("the value lies in the segment (checked at open)");
-        v
+        read_value(self.m)
     }
 
     /// Replaces the value.
     pub fn set(&mut self, value: &T) {
-        self.m
-            .seg
-            .view()
-            .write_at_raw(VALUE, value.as_bytes())
-            .expect("the value lies in the segment (checked at open)");
+        write_value(self.m, value);
     }
 }
 
 impl<T> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
-        let seg = &self.m.seg;
-        // Release: our writes to the value happen-before the next locker's acquire.
-        seg.a64(LOCK).store(0, Ordering::SeqCst);
-        if seg.a32(WAITERS).load(Ordering::SeqCst) != 0 {
-            seg.a32(SEQ).fetch_add(1, Ordering::SeqCst);
-            seg.wake(SEQ, 1);
-        }
+        unlock(&self.m.seg);
     }
 }
