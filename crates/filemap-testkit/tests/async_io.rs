@@ -129,7 +129,7 @@ fn events_mpmc_and_broadcast_await_other_processes() {
     let ev = unique("a-ev");
     let event = Event::create(&ev).unwrap();
     let mq = unique("a-mpmc");
-    let mrx = mpmc::Receiver::create(&mq, 16, 64).unwrap();
+    let mut mrx = mpmc::Receiver::create(&mq, 16, 64).unwrap();
     let bq = unique("a-bcast");
     let mut brx = broadcast::Receiver::create(&bq, 64, 256).unwrap();
     let rt = runtime(true);
@@ -147,11 +147,16 @@ fn events_mpmc_and_broadcast_await_other_processes() {
         let sender = Helper::spawn(&["mpmc-send", &mq, "3", "500"]);
         assert_eq!(sender.line(), "ready");
         let mut last = None;
-        for _ in 0..500 {
-            let m = tokio::time::timeout(LONG, mrx.recv_async())
-                .await
-                .expect("a message in time")
-                .unwrap();
+        for i in 0..500 {
+            // Every other message through `poll_recv` (tokio's shape, what a
+            // `Stream` is built from), the others through the future.
+            let m = if i % 2 == 0 {
+                tokio::time::timeout(LONG, mrx.recv_async()).await
+            } else {
+                tokio::time::timeout(LONG, std::future::poll_fn(|cx| mrx.poll_recv(cx))).await
+            }
+            .expect("a message in time")
+            .unwrap();
             let seq = u64::from_ne_bytes(m[4..12].try_into().unwrap());
             assert!(last.is_none_or(|l| seq > l));
             last = Some(seq);
@@ -162,51 +167,13 @@ fn events_mpmc_and_broadcast_await_other_processes() {
         assert_eq!(sender.line(), "ready");
         let mut n = 0u64;
         while n < 500 {
-            let r = tokio::time::timeout(LONG, brx.recv_async())
-                .await
-                .expect("a message in time")
-                .unwrap();
-            n += r.missed;
-            message_check(n, 256, &r.data).unwrap();
-            n += 1;
-        }
-        sender.exit();
-    });
-}
-
-// `poll_recv` (tokio's shape, what a `Stream` is built from) on mpmc and
-// broadcast receivers, fed by other processes: every message arrives, in
-// order, through `std::future::poll_fn`.
-#[test]
-fn poll_recv_receives_from_other_processes() {
-    let mq = unique("a-pollm");
-    let mut mrx = mpmc::Receiver::create(&mq, 16, 64).unwrap();
-    let bq = unique("a-pollb");
-    let mut brx = broadcast::Receiver::create(&bq, 64, 256).unwrap();
-    let rt = runtime(false);
-    rt.block_on(async {
-        let sender = Helper::spawn(&["mpmc-send", &mq, "3", "300"]);
-        assert_eq!(sender.line(), "ready");
-        let mut last = None;
-        for _ in 0..300 {
-            let m = tokio::time::timeout(LONG, std::future::poll_fn(|cx| mrx.poll_recv(cx)))
-                .await
-                .expect("a message in time")
-                .unwrap();
-            let seq = u64::from_ne_bytes(m[4..12].try_into().unwrap());
-            assert!(last.is_none_or(|l| seq > l));
-            last = Some(seq);
-        }
-        sender.exit();
-
-        let sender = Helper::spawn(&["bcast-send", &bq, "300"]);
-        assert_eq!(sender.line(), "ready");
-        let mut n = 0u64;
-        while n < 300 {
-            let r = tokio::time::timeout(LONG, std::future::poll_fn(|cx| brx.poll_recv(cx)))
-                .await
-                .expect("a message in time")
-                .unwrap();
+            let r = if n % 2 == 0 {
+                tokio::time::timeout(LONG, brx.recv_async()).await
+            } else {
+                tokio::time::timeout(LONG, std::future::poll_fn(|cx| brx.poll_recv(cx))).await
+            }
+            .expect("a message in time")
+            .unwrap();
             n += r.missed;
             message_check(n, 256, &r.data).unwrap();
             n += 1;
