@@ -150,7 +150,7 @@ fn events_mpmc_and_broadcast_await_other_processes() {
         for i in 0..500 {
             // Every other message through `poll_recv` (tokio's shape, what a
             // `Stream` is built from), the others through the future.
-            let m = if i % 2 == 0 {
+            let m = if i.is_multiple_of(2) {
                 tokio::time::timeout(LONG, mrx.recv_async()).await
             } else {
                 tokio::time::timeout(LONG, std::future::poll_fn(|cx| mrx.poll_recv(cx))).await
@@ -167,7 +167,7 @@ fn events_mpmc_and_broadcast_await_other_processes() {
         assert_eq!(sender.line(), "ready");
         let mut n = 0u64;
         while n < 500 {
-            let r = if n % 2 == 0 {
+            let r = if n.is_multiple_of(2) {
                 tokio::time::timeout(LONG, brx.recv_async()).await
             } else {
                 tokio::time::timeout(LONG, std::future::poll_fn(|cx| brx.poll_recv(cx))).await
