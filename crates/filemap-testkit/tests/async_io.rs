@@ -147,7 +147,7 @@ fn events_mpmc_and_broadcast_await_other_processes() {
         let sender = Helper::spawn(&["mpmc-send", &mq, "3", "500"]);
         assert_eq!(sender.line(), "ready");
         let mut last = None;
-        for i in 0..500 {
+        for i in 0..500u32 {
             // Every other message through `poll_recv` (tokio's shape, what a
             // `Stream` is built from), the others through the future.
             let m = if i.is_multiple_of(2) {
