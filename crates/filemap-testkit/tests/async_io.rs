@@ -148,12 +148,14 @@ fn events_mpmc_and_broadcast_await_other_processes() {
         assert_eq!(sender.line(), "ready");
         let mut last = None;
         for i in 0..500u32 {
-            // Every other message through `poll_recv` (tokio's shape, what a
-            // `Stream` is built from), the others through the future.
-            let m = if i.is_multiple_of(2) {
-                tokio::time::timeout(LONG, mrx.recv_async()).await
-            } else {
-                tokio::time::timeout(LONG, std::future::poll_fn(|cx| mrx.poll_recv(cx))).await
+            // In turn through the future, `poll_recv` (tokio's shape) and
+            // the receiver's `Stream` (feature `stream`).
+            let m = match i % 3 {
+                0 => tokio::time::timeout(LONG, mrx.recv_async()).await,
+                1 => tokio::time::timeout(LONG, std::future::poll_fn(|cx| mrx.poll_recv(cx))).await,
+                _ => tokio::time::timeout(LONG, next(&mut mrx.stream()))
+                    .await
+                    .map(|item| item.expect("an mpmc stream does not end")),
             }
             .expect("a message in time")
             .unwrap();
@@ -167,10 +169,12 @@ fn events_mpmc_and_broadcast_await_other_processes() {
         assert_eq!(sender.line(), "ready");
         let mut n = 0u64;
         while n < 500 {
-            let r = if n.is_multiple_of(2) {
-                tokio::time::timeout(LONG, brx.recv_async()).await
-            } else {
-                tokio::time::timeout(LONG, std::future::poll_fn(|cx| brx.poll_recv(cx))).await
+            let r = match n % 3 {
+                0 => tokio::time::timeout(LONG, brx.recv_async()).await,
+                1 => tokio::time::timeout(LONG, std::future::poll_fn(|cx| brx.poll_recv(cx))).await,
+                _ => tokio::time::timeout(LONG, next(&mut brx.stream()))
+                    .await
+                    .map(|item| item.expect("the sender still runs")),
             }
             .expect("a message in time")
             .unwrap();
@@ -179,7 +183,17 @@ fn events_mpmc_and_broadcast_await_other_processes() {
             n += 1;
         }
         sender.exit();
+        // The sender gone, the broadcast stream ends.
+        let end = tokio::time::timeout(LONG, next(&mut brx.stream()))
+            .await
+            .expect("the end in time");
+        assert!(end.is_none(), "{end:?}");
     });
+}
+
+/// The next item of a stream (what `StreamExt::next` does).
+async fn next<S: futures_core::Stream + Unpin>(s: &mut S) -> Option<S::Item> {
+    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *s).poll_next(cx)).await
 }
 
 // Ten thousand idle receivers, each awaited by its own task, cost a thread

@@ -650,6 +650,42 @@ impl Receiver {
     }
 }
 
+#[cfg(feature = "stream")]
+impl Receiver {
+    /// The messages as a `Stream` (feature `stream`): each item is what
+    /// [`Receiver::poll_recv`] gives; it ends when the sender has closed its
+    /// end or died ([`Error::PeerGone`]), after every message it sent.
+    ///
+    /// # Cancel safety
+    /// As [`Receiver::poll_recv`]: a message is taken only when yielded.
+    pub fn stream(&mut self) -> RecvStream<'_> {
+        RecvStream { rx: self }
+    }
+}
+
+/// The stream of [`Receiver::stream`] (feature `stream`).
+#[cfg(feature = "stream")]
+#[derive(Debug)]
+#[must_use = "streams do nothing unless polled"]
+pub struct RecvStream<'a> {
+    rx: &'a mut Receiver,
+}
+
+#[cfg(feature = "stream")]
+impl futures_core::Stream for RecvStream<'_> {
+    type Item = Result<Received>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.get_mut().rx.poll_recv(cx).map(|r| match r {
+            Err(Error::PeerGone { .. }) => None,
+            r => Some(r),
+        })
+    }
+}
+
 /// A receive's attempt, for the future and `poll_recv`.
 fn recv_attempt(rx: &mut Receiver) -> Result<Option<Received>> {
     let mut r = Received::default();

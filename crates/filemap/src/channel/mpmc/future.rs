@@ -142,3 +142,33 @@ impl Future for SendFuture<'_> {
         )
     }
 }
+
+#[cfg(feature = "stream")]
+impl Receiver {
+    /// The messages as a `Stream` (feature `stream`): each item is what
+    /// [`Receiver::poll_recv`] gives; it never ends (senders may come at
+    /// any time).
+    ///
+    /// # Cancel safety
+    /// As [`Receiver::poll_recv`]: a message is taken only when yielded.
+    pub fn stream(&mut self) -> RecvStream<'_> {
+        RecvStream { rx: self }
+    }
+}
+
+/// The stream of [`Receiver::stream`] (feature `stream`).
+#[cfg(feature = "stream")]
+#[derive(Debug)]
+#[must_use = "streams do nothing unless polled"]
+pub struct RecvStream<'a> {
+    rx: &'a mut Receiver,
+}
+
+#[cfg(feature = "stream")]
+impl futures_core::Stream for RecvStream<'_> {
+    type Item = Result<Vec<u8>>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().rx.poll_recv(cx).map(Some)
+    }
+}

@@ -55,6 +55,8 @@ mod future;
 mod queue;
 mod wait;
 
+#[cfg(feature = "stream")]
+pub use future::RecvStream;
 pub use future::{RecvFuture, SendFuture};
 use queue::*;
 
