@@ -60,10 +60,11 @@ impl SpscSender {
 /// The receiving end of an spsc channel.
 #[pyclass(module = "filemap._filemap", name = "SpscReceiver")]
 pub(crate) struct SpscReceiver {
-    /// A message received in place (`recv_message`) and not yet released.
-    /// Declared before `inner`, so dropped first: it borrows it.
-    current: Option<spsc::Message<'static>>,
-    inner: Box<spsc::Receiver>,
+    /// A message received in place (`recv_message`) and not yet released:
+    /// it owns the receiver meanwhile (`spsc::OwnedMessage`).
+    current: Option<spsc::OwnedMessage>,
+    /// The receiver, when no message holds it.
+    inner: Option<spsc::Receiver>,
     /// A message received into a buffer too small for it, kept for the
     /// next receive.
     pending: Option<Vec<u8>>,
@@ -73,21 +74,28 @@ impl SpscReceiver {
     fn wrap(rx: spsc::Receiver) -> Self {
         SpscReceiver {
             current: None,
-            inner: Box::new(rx),
+            inner: Some(rx),
             pending: None,
         }
     }
 
     /// The receiver, for a call that receives: refused while a message
-    /// received in place is still open (it borrows the receiver).
+    /// received in place is still open (it holds the receiver).
     fn rx(&mut self) -> Result<&mut spsc::Receiver> {
-        if self.current.is_some() {
-            return Err(PyValueError::new_err(
+        match &mut self.inner {
+            Some(rx) => Ok(rx),
+            None => Err(PyValueError::new_err(
                 "a message received with recv_message is still open: release it first",
             )
-            .into());
+            .into()),
         }
-        Ok(&mut self.inner)
+    }
+
+    /// Frees the message received in place, and takes the receiver back.
+    fn release_current(&mut self) {
+        if let Some(m) = self.current.take() {
+            self.inner = Some(m.into_receiver());
+        }
     }
 }
 
@@ -196,21 +204,26 @@ impl SpscReceiver {
                 )
                 .into());
             }
-            let rx: &mut spsc::Receiver = &mut this.inner;
-            // SAFETY: the receiver lives in a Box the SpscReceiver owns and
-            // never replaces, so its address is stable; the message that
-            // borrows it is kept in the same struct, declared before the Box
-            // (dropped first), and every other use of the receiver goes
-            // through `rx()`, which refuses while the message is there.
-            let rx: &'static mut spsc::Receiver = unsafe { &mut *(rx as *mut spsc::Receiver) };
-            let m = blocking(py, deadline, move |slice| {
-                // Reborrowed for each try; the one that succeeds is kept.
-                // SAFETY: as above; the tries run one after another, so
-                // only one of these borrows is ever alive.
-                let rx: &'static mut spsc::Receiver = unsafe { &mut *(rx as *mut spsc::Receiver) };
-                rx.recv_timeout(slice)
-            })?;
-            this.current = Some(m);
+            // The receiver goes into the message for as long as it is held,
+            // and comes back on a time-out or error (or on release).
+            let mut rx = this.inner.take();
+            let got = blocking(py, deadline, |slice| {
+                let r = rx.take().expect("given back after each try");
+                match r.recv_owned_timeout(slice) {
+                    Ok(m) => Ok(m),
+                    Err((r, e)) => {
+                        rx = Some(r);
+                        Err(e)
+                    }
+                }
+            });
+            match got {
+                Ok(m) => this.current = Some(m),
+                Err(e) => {
+                    this.inner = rx;
+                    return Err(e);
+                }
+            }
         }
         Ok(Message {
             rx: slf.unbind(),
@@ -305,7 +318,7 @@ impl Message {
         }
         if !self.released {
             self.released = true;
-            self.rx.borrow_mut(py).current = None;
+            self.rx.borrow_mut(py).release_current();
         }
         Ok(())
     }
@@ -332,7 +345,7 @@ impl Drop for Message {
         if !self.released {
             Python::attach(|py| {
                 if let Ok(mut rx) = self.rx.try_borrow_mut(py) {
-                    rx.current = None;
+                    rx.release_current();
                 }
             });
         }

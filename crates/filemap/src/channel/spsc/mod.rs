@@ -659,6 +659,161 @@ impl Message<'_> {
     }
 }
 
+impl<'a> Message<'a> {
+    /// The message without the borrow, left unconsumed (for
+    /// [`OwnedMessage`]).
+    fn into_found(self) -> Found {
+        let found = self.found;
+        // Not consumed: the message stays in the ring for the owned form.
+        std::mem::forget(self);
+        found
+    }
+}
+
+/// A received message that owns its receiver instead of borrowing it:
+/// what a binding needs to keep a message in a struct beside nothing else
+/// (tokio's `lock_owned` shape). Made by [`Receiver::try_recv_owned`] and the
+/// other `recv_owned` forms; [`OwnedMessage::into_receiver`] frees the
+/// message and gives the receiver back (dropping it frees the message and
+/// drops the receiver).
+#[derive(Debug)]
+pub struct OwnedMessage {
+    rx: Option<Receiver>,
+    found: Found,
+}
+
+/// A receiver given back by a failed `recv_owned` form, with why.
+pub type RecvOwnedError = (Receiver, Error);
+
+impl Receiver {
+    /// [`Receiver::try_recv`], owning: `Ok(Ok(message))`, `Ok(Err(receiver))`
+    /// when there is none yet.
+    ///
+    /// # Errors
+    /// As [`Receiver::try_recv`], with the receiver given back.
+    pub fn try_recv_owned(
+        mut self,
+    ) -> std::result::Result<std::result::Result<OwnedMessage, Receiver>, RecvOwnedError> {
+        match self.try_recv().map(|m| m.map(Message::into_found)) {
+            Ok(Some(found)) => Ok(Ok(OwnedMessage {
+                rx: Some(self),
+                found,
+            })),
+            Ok(None) => Ok(Err(self)),
+            Err(e) => Err((self, e)),
+        }
+    }
+
+    /// [`Receiver::recv`], owning.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv`], with the receiver given back.
+    pub fn recv_owned(self) -> std::result::Result<OwnedMessage, RecvOwnedError> {
+        self.recv_owned_opt(None)
+    }
+
+    /// [`Receiver::recv_timeout`], owning.
+    ///
+    /// ```
+    /// use filemap::channel::spsc::{Receiver, Sender};
+    /// use std::time::Duration;
+    /// let mut tx = Sender::create("filemap-doc-owned-msg", 4096)?;
+    /// let rx = Receiver::open("filemap-doc-owned-msg")?;
+    /// tx.send(b"kept")?;
+    /// let m = rx.recv_owned_timeout(Duration::from_secs(5)).map_err(|(_, e)| e)?;
+    /// assert_eq!(m.to_vec(), b"kept");
+    /// let rx = m.into_receiver(); // the message is freed, the receiver back
+    /// # drop(rx);
+    /// # Ok::<(), filemap::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Receiver::recv_timeout`], with the receiver given back.
+    pub fn recv_owned_timeout(
+        self,
+        timeout: Duration,
+    ) -> std::result::Result<OwnedMessage, RecvOwnedError> {
+        self.recv_owned_opt(deadline_after(timeout))
+    }
+
+    /// [`Receiver::recv_deadline`], owning.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv_deadline`], with the receiver given back.
+    pub fn recv_owned_deadline(
+        self,
+        deadline: Instant,
+    ) -> std::result::Result<OwnedMessage, RecvOwnedError> {
+        self.recv_owned_opt(Some(deadline))
+    }
+
+    fn recv_owned_opt(
+        mut self,
+        deadline: Option<Instant>,
+    ) -> std::result::Result<OwnedMessage, RecvOwnedError> {
+        match self.recv_opt(deadline).map(Message::into_found) {
+            Ok(found) => Ok(OwnedMessage {
+                rx: Some(self),
+                found,
+            }),
+            Err(e) => Err((self, e)),
+        }
+    }
+}
+
+impl OwnedMessage {
+    /// The receiver (there until `into_receiver` or drop take it).
+    fn rx(&self) -> &Receiver {
+        self.rx
+            .as_ref()
+            .expect("present until into_receiver or drop")
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.found.len
+    }
+
+    /// True for an empty message.
+    pub fn is_empty(&self) -> bool {
+        self.found.len == 0
+    }
+
+    /// A copy of the message.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = vec![0; self.found.len];
+        self.rx().seg.read(self.found.off, &mut v);
+        v
+    }
+
+    /// The message's bytes in place.
+    ///
+    /// # Safety
+    /// As [`Message::as_slice`].
+    pub unsafe fn as_slice(&self) -> &[u8] {
+        let p = self.rx().seg.view().as_ptr();
+        // SAFETY: `off .. off + len` was checked to lie inside the ring, inside
+        // the view; the caller rules out concurrent writers.
+        unsafe { std::slice::from_raw_parts(p.add(DATA + self.found.off), self.found.len) }
+    }
+
+    /// Frees the message for the sender and gives the receiver back.
+    pub fn into_receiver(mut self) -> Receiver {
+        let mut rx = self.rx.take().expect("present until into_receiver or drop");
+        drop(rx.message(self.found));
+        rx
+    }
+}
+
+impl Drop for OwnedMessage {
+    fn drop(&mut self) {
+        if let Some(mut rx) = self.rx.take() {
+            // Frees the message, as a borrowed one does when dropped.
+            drop(rx.message(self.found));
+        }
+    }
+}
+
 impl Drop for Message<'_> {
     #[inline]
     fn drop(&mut self) {
