@@ -51,6 +51,19 @@ enum Cmd {
     Demo(cmd::demo::Args),
     #[cfg(feature = "bridge")]
     Bridge(cmd::bridge::Args),
+    /// Carry channels to other hosts over Zenoh: not in this build (it
+    /// needs the `bridge` feature; running it says how to build it).
+    #[cfg(not(feature = "bridge"))]
+    Bridge(NoBridge),
+}
+
+/// `filemap bridge` in a build without the `bridge` feature: takes whatever
+/// it is given, and says how to get a build that has it.
+#[cfg(not(feature = "bridge"))]
+#[derive(clap::Args)]
+struct NoBridge {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    _args: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -85,6 +98,17 @@ fn run(cmd: Cmd, out: &mut impl Write) -> Result<u8, CliError> {
         Cmd::Demo(a) => cmd::demo::run(a)?,
         #[cfg(feature = "bridge")]
         Cmd::Bridge(a) => cmd::bridge::run(a, out)?,
+        #[cfg(not(feature = "bridge"))]
+        Cmd::Bridge(_) => {
+            return Err(CliError::Usage(
+                "`filemap bridge` needs the `bridge` feature, which this build of filemap \
+                 lacks (it carries Zenoh, so it is not in the default build). Install one that \
+                 has it with `cargo install --path crates/filemap-cli --features bridge` from \
+                 a checkout of filemap, or build it there with \
+                 `cargo build --release -p filemap-cli --features bridge`"
+                    .into(),
+            ))
+        }
     }
     Ok(0)
 }

@@ -578,3 +578,28 @@ mod linux {
         assert!(w.wait().success());
     }
 }
+
+/// A build without the `bridge` feature says what `filemap bridge` needs and
+/// the exact line that builds it, instead of "unrecognized subcommand" with
+/// a tip towards `write`.
+#[cfg(not(feature = "bridge"))]
+#[test]
+fn bridge_without_the_feature_says_how_to_build_it() {
+    let o = run(&[
+        "bridge",
+        "--out",
+        "jobs:demo/jobs",
+        "--connect",
+        "tcp/127.0.0.1:7447",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("needs the `bridge` feature"), "{e}");
+    assert!(
+        e.contains("cargo install --path crates/filemap-cli --features bridge"),
+        "{e}"
+    );
+    assert!(!e.contains("similar subcommand"), "{e}");
+    let help = stdout(&run(&["--help"]));
+    assert!(help.contains("bridge"), "{help}");
+}

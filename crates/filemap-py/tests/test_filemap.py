@@ -622,3 +622,43 @@ def test_owners_accepts_this_users_objects_and_checks_its_argument():
     with pytest.raises(ValueError):
         filemap.Mapping.open(name, owners="everyone")
     m.close()
+
+
+def test_timeouts_report_the_timeout_asked_for():
+    # Every waiting call waits in slices of 100 ms (to run signal handlers);
+    # its time-out used to report the last slice ("timed out after 99.95ms").
+    # It states the timeout asked for.
+    name = unique("tmo")
+    srx = filemap.SpscReceiver.create(name + "-s", 4096)
+    stx = filemap.SpscSender.open(name + "-s")
+    mrx = filemap.MpmcReceiver.create(name + "-m", 2, 64)
+    mtx = filemap.MpmcSender.open(name + "-m")
+    brx = filemap.BroadcastReceiver.create(name + "-b", 4, 64)
+    btx = filemap.BroadcastSender.open(name + "-b")
+    buf = bytearray(64)
+    waits = {
+        "spsc recv": lambda t: srx.recv(timeout=t),
+        "spsc recv_into": lambda t: srx.recv_into(buf, timeout=t),
+        "spsc recv_message": lambda t: srx.recv_message(timeout=t),
+        "mpmc recv": lambda t: mrx.recv(timeout=t),
+        "mpmc recv_into": lambda t: mrx.recv_into(buf, timeout=t),
+        "broadcast recv": lambda t: brx.recv(timeout=t),
+    }
+    for what, call in waits.items():
+        for asked, said in ((0.25, "250ms"), (1.0, "1s")):
+            with pytest.raises(filemap.Timeout) as e:
+                call(asked)
+            assert f"timed out after {said} " in str(e.value), (what, str(e.value))
+    # Senders waiting for room: fill each first.
+    while stx.try_send(b"x" * 100):
+        pass
+    while mtx.try_send(b"x"):
+        pass
+    for what, call in {
+        "spsc send": lambda t: stx.send(b"x" * 100, timeout=t),
+        "mpmc send": lambda t: mtx.send(b"x", timeout=t),
+    }.items():
+        with pytest.raises(filemap.Timeout) as e:
+            call(0.25)
+        assert "timed out after 250ms " in str(e.value), (what, str(e.value))
+    del btx
