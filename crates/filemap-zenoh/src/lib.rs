@@ -185,6 +185,10 @@ pub struct RouteStats {
     /// messages the local object dropped before the bridge read them (a
     /// broadcast receiver lapped, `Latest` values overwritten between looks).
     pub lost: u64,
+    /// In: jumps in an origin's numbers that no honest stream can make (a
+    /// forged stamp, or a stream that started over), counted here rather
+    /// than as lost (see [`wire::Progress::resets`]).
+    pub resets: u64,
     /// In, drop mode: messages dropped because the local channel was full.
     pub dropped: u64,
     /// In: messages the local object refused (too large for the channel, or
@@ -220,6 +224,9 @@ pub struct OriginStats {
     pub lost: u64,
     /// Numbers at or below one already received.
     pub out_of_order: u64,
+    /// Jumps no honest stream can make (a forged stamp, or a stream that
+    /// started over): not counted as lost ([`wire::Progress::resets`]).
+    pub resets: u64,
 }
 
 impl RouteStats {
@@ -236,6 +243,7 @@ impl RouteStats {
             messages: 0,
             bytes: 0,
             lost: 0,
+            resets: 0,
             dropped: 0,
             rejected: 0,
             foreign: 0,

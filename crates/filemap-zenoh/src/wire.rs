@@ -10,6 +10,7 @@
 //! what they missed.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 /// The first bytes of every stamp.
 pub const MAGIC: [u8; 4] = *b"FMZ1";
@@ -63,7 +64,22 @@ pub struct Progress {
     /// Messages that came with a number at or below one already received
     /// (delivered anyway; never seen from an honest origin over one session).
     pub out_of_order: u64,
+    /// Jumps no honest stream can make: further ahead than the origin could
+    /// have sent since it was last heard ([`MAX_RATE`] messages a second,
+    /// and [`SLACK`] more). A forged stamp, or a stream that started over
+    /// with new numbers: counted here, not as lost, and numbering goes on
+    /// from the new number.
+    pub resets: u64,
 }
+
+/// The most messages a second any route carries (far above what any link
+/// does: a bound, not an estimate), for telling a jump in the numbers that
+/// no honest stream can make ([`Progress::resets`]).
+pub const MAX_RATE: f64 = 1e9;
+
+/// Messages added to what [`MAX_RATE`] allows, so that a short gap after a
+/// long silence is never taken for a forgery.
+pub const SLACK: u64 = 1 << 24;
 
 /// How many origins a [`Tracker`] remembers: every run of a publishing
 /// bridge is a new origin, and anyone may stamp samples with made-up ones,
@@ -73,8 +89,9 @@ pub const MAX_ORIGINS: usize = 256;
 /// The loss count of one receiving route, per origin.
 #[derive(Debug, Default)]
 pub struct Tracker {
-    /// Each origin's progress, and when it was last heard (a message count).
-    origins: HashMap<[u8; 16], (Progress, u64)>,
+    /// Each origin's progress, when it was last heard (a message count, for
+    /// forgetting the oldest), and at what time (for telling resets).
+    origins: HashMap<[u8; 16], (Progress, u64, Instant)>,
     /// Messages recorded: the clock of `origins`.
     clock: u64,
     /// Losses counted for origins since forgotten.
@@ -84,6 +101,11 @@ pub struct Tracker {
 impl Tracker {
     /// Records a message; returns how many were missed just before it.
     pub fn record(&mut self, s: Stamp) -> u64 {
+        self.record_at(s, Instant::now())
+    }
+
+    /// [`Tracker::record`], the message having come at `at`.
+    pub fn record_at(&mut self, s: Stamp, at: Instant) -> u64 {
         self.clock += 1;
         let now = self.clock;
         match self.origins.get_mut(&s.origin) {
@@ -100,19 +122,31 @@ impl Tracker {
                             received: 1,
                             lost: 0,
                             out_of_order: 0,
+                            resets: 0,
                         },
                         now,
+                        at,
                     ),
                 );
                 0
             }
-            Some((p, seen)) => {
+            Some((p, seen, heard)) => {
                 *seen = now;
+                let since = at.saturating_duration_since(*heard);
+                *heard = at;
                 p.received = p.received.saturating_add(1);
                 if s.seq > p.last_seq {
-                    // Wrapping is impossible here (seq > last_seq); a hostile
-                    // number only makes the count large, never panics.
+                    // Wrapping is impossible here (seq > last_seq).
                     let gap = s.seq - p.last_seq - 1;
+                    // More than could have been sent meanwhile: a forged
+                    // number or a new stream, not a loss.
+                    let possible = (since.as_secs_f64() * MAX_RATE).min(u64::MAX as f64) as u64;
+                    if gap > possible.saturating_add(SLACK) {
+                        p.resets = p.resets.saturating_add(1);
+                        p.first_seq = s.seq;
+                        p.last_seq = s.seq;
+                        return 0;
+                    }
                     p.lost = p.lost.saturating_add(gap);
                     p.last_seq = s.seq;
                     gap
@@ -125,8 +159,8 @@ impl Tracker {
     }
 
     fn forget_oldest(&mut self) {
-        let oldest = self.origins.iter().min_by_key(|(_, (_, seen))| *seen);
-        if let Some((&o, &(p, _))) = oldest {
+        let oldest = self.origins.iter().min_by_key(|(_, (_, seen, _))| *seen);
+        if let Some((&o, &(p, _, _))) = oldest {
             self.forgotten_lost = self.forgotten_lost.saturating_add(p.lost);
             self.origins.remove(&o);
         }
@@ -134,14 +168,21 @@ impl Tracker {
 
     /// Each origin's progress (at most [`MAX_ORIGINS`]).
     pub fn origins(&self) -> impl Iterator<Item = (&[u8; 16], &Progress)> {
-        self.origins.iter().map(|(o, (p, _))| (o, p))
+        self.origins.iter().map(|(o, (p, _, _))| (o, p))
+    }
+
+    /// Total resets ([`Progress::resets`]) over the origins remembered.
+    pub fn resets(&self) -> u64 {
+        self.origins
+            .values()
+            .fold(0, |a, (p, _, _)| a.saturating_add(p.resets))
     }
 
     /// Total messages missed, over all origins (forgotten ones included).
     pub fn lost(&self) -> u64 {
         self.origins
             .values()
-            .fold(self.forgotten_lost, |a, (p, _)| a.saturating_add(p.lost))
+            .fold(self.forgotten_lost, |a, (p, _, _)| a.saturating_add(p.lost))
     }
 }
 
@@ -191,13 +232,42 @@ mod tests {
                 last_seq: 15,
                 received: 4,
                 lost: 3,
-                out_of_order: 1
+                out_of_order: 1,
+                resets: 0
             }
         );
-        // A hostile number saturates instead of overflowing.
-        assert_eq!(t.record(b(u64::MAX)), u64::MAX - 3);
-        assert_eq!(t.record(b(u64::MAX)), 0);
-        assert_eq!(t.lost(), u64::MAX);
+    }
+
+    /// Forged numbers near 2^63 and 2^64 (issue 25: the route reported
+    /// `lost: 9223372036854775805`) are resets, not losses; an honest gap
+    /// after a long silence still counts as lost.
+    #[test]
+    fn jumps_no_stream_can_make_are_resets_not_losses() {
+        let mut t = Tracker::default();
+        let a = |seq| Stamp {
+            origin: [1; 16],
+            seq,
+        };
+        let t0 = Instant::now();
+        assert_eq!(t.record_at(a(0), t0), 0);
+        assert_eq!(t.record_at(a(1 << 63), t0), 0);
+        assert_eq!(t.record_at(a(u64::MAX - 1), t0), 0);
+        assert_eq!(t.lost(), 0);
+        let p = *t.origins().next().unwrap().1;
+        assert_eq!(
+            (p.resets, p.first_seq, p.last_seq),
+            (2, u64::MAX - 1, u64::MAX - 1)
+        );
+        // Honest traffic after: numbered on from wherever it is.
+        let mut t = Tracker::default();
+        assert_eq!(t.record_at(a(5), t0), 0);
+        assert_eq!(t.record_at(a(1 << 62), t0), 0);
+        assert_eq!(t.record_at(a((1 << 62) + 3), t0), 2);
+        // A gap a real stream can make: counted, even after a long silence.
+        let later = t0 + std::time::Duration::from_secs(10);
+        assert_eq!(t.record_at(a((1 << 62) + 1_000_004), later), 1_000_000);
+        assert_eq!(t.lost(), 1_000_002);
+        assert_eq!(t.origins().next().unwrap().1.resets, 1);
     }
 
     #[test]

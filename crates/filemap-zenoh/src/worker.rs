@@ -263,6 +263,7 @@ impl InRoute {
             Some(s) => {
                 let gap = self.tracker.record(s);
                 w.st.lost = w.st.lost.saturating_add(gap);
+                w.st.resets = self.tracker.resets();
             }
             None => w.st.foreign += 1,
         }
@@ -325,6 +326,7 @@ impl InRoute {
                 received: p.received,
                 lost: p.lost,
                 out_of_order: p.out_of_order,
+                resets: p.resets,
             })
             .collect();
         w.st.origins.sort_by(|a, b| a.origin.cmp(&b.origin));

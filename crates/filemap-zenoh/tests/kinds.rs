@@ -245,13 +245,29 @@ fn a_bridge_never_republishes_what_it_injected() {
             .attachment(stamp.encode())
             .wait()
             .unwrap();
+        // Forged numbers from a made-up origin, near 2^63 and 2^64 (issue
+        // 25: the route reported nine quintillion lost): delivered, and
+        // counted as resets, not losses.
+        for (payload, seq) in [(7u8, 0u64), (8, 1 << 63), (9, u64::MAX - 1)] {
+            let forged = Stamp {
+                origin: [0xee; 16],
+                seq,
+            };
+            relay
+                .put(key.clone(), vec![payload])
+                .attachment(forged.encode())
+                .wait()
+                .unwrap();
+        }
         relay.put(key.clone(), vec![99u8]).wait().unwrap();
-        let got = own.recv_timeout(DEADLINE);
-        assert_eq!(
-            got.map(|m| m.data)
-                .map_err(|e| format!("{e}: {:?}", a.stats())),
-            Ok(vec![99])
-        );
+        for want in [7u8, 8, 9, 99] {
+            let got = own.recv_timeout(DEADLINE);
+            assert_eq!(
+                got.map(|m| m.data)
+                    .map_err(|e| format!("{e}: {:?}", a.stats())),
+                Ok(vec![want])
+            );
+        }
         relay.close().wait().unwrap();
     });
     let sa = a.stats();
@@ -260,8 +276,13 @@ fn a_bridge_never_republishes_what_it_injected() {
     assert_eq!(own_route.echoes, 1, "{own_route:?}");
     assert_eq!(
         (own_route.messages, own_route.foreign),
-        (1, 1),
+        (4, 1),
         "{own_route:?}"
+    );
+    assert_eq!(
+        (own_route.lost, own_route.resets),
+        (0, 2),
+        "forged jumps are resets, not losses: {own_route:?}"
     );
     // Nothing more was written: the bridge has closed its end, and the
     // receiver says so only once nothing is left.

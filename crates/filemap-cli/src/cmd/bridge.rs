@@ -227,6 +227,10 @@ fn text(r: &RouteStats) -> String {
         r.lost
     );
     for (n, what) in [
+        (
+            r.resets,
+            "resets (numbers no honest stream makes: forged, or restarted)",
+        ),
         (r.dropped, "dropped"),
         (r.rejected, "rejected"),
         (r.reopened, "reopened"),
