@@ -47,18 +47,6 @@ fn scan_holders(index: &HashMap<Key, String>) -> HashMap<String, Vec<Holder>> {
         .collect()
 }
 
-fn users() -> HashMap<u32, String> {
-    let text = fs::read_to_string("/etc/passwd").unwrap_or_default();
-    text.lines()
-        .filter_map(|l| {
-            let mut f = l.split(':');
-            let name = f.next()?;
-            let uid = f.nth(1)?.parse().ok()?;
-            Some((uid, name.to_owned()))
-        })
-        .collect()
-}
-
 fn origin(mode: u32) -> Origin {
     if mode & MARK_TRANSIENT != 0 {
         Origin::Transient
@@ -179,7 +167,7 @@ pub(super) fn list() -> Result<Vec<ObjectInfo>> {
     }
     let index = found.iter().map(|(n, md)| (key(md), n.clone())).collect();
     let mut holders = scan_holders(&index);
-    let users = users();
+    let users = crate::sys::users();
     let mut out = Vec::new();
     for (name, md) in &found {
         let hs = holders.remove(name).unwrap_or_default();
@@ -199,7 +187,7 @@ pub(super) fn info(n: &Name) -> Result<ObjectInfo> {
     }
     let index = HashMap::from([(key(&md), n.base.clone())]);
     let hs = scan_holders(&index).remove(&n.base).unwrap_or_default();
-    Ok(describe(&n.base, &md, hs, &users()))
+    Ok(describe(&n.base, &md, hs, &crate::sys::users()))
 }
 
 pub(super) fn remove_if_stale(n: &Name) -> Result<Cleaned> {

@@ -221,15 +221,21 @@ pub(super) fn follow(o: Object, n: &Name, access: Access) -> Result<Object> {
 
 /// `name (uid N)`, or `uid N` where `/etc/passwd` does not name the user.
 pub(crate) fn user_label(uid: u32) -> String {
-    let name = std::fs::read_to_string("/etc/passwd").ok().and_then(|t| {
-        t.lines().find_map(|l| {
-            let mut f = l.split(':');
-            let name = f.next()?;
-            (f.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
-        })
-    });
-    match name {
+    match users().remove(&uid) {
         Some(n) => format!("{n} (uid {uid})"),
         None => format!("uid {uid}"),
     }
+}
+
+/// User names by uid, from `/etc/passwd` (empty where it cannot be read).
+pub(crate) fn users() -> std::collections::HashMap<u32, String> {
+    let text = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            let uid = f.nth(1)?.parse().ok()?;
+            Some((uid, name.to_owned()))
+        })
+        .collect()
 }

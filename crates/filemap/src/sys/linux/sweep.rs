@@ -22,15 +22,6 @@ const MAX_TIME: Duration = Duration::from_millis(20);
 
 static LAST: Mutex<Option<Instant>> = Mutex::new(None);
 
-/// What a sweep did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Swept {
-    /// Entries of `/dev/shm` looked at.
-    pub examined: usize,
-    /// Stale names removed.
-    pub removed: usize,
-}
-
 /// Sweeps if this process has not in the last [`INTERVAL`] and
 /// `FILEMAP_SWEEP` is not `0` or `off`.
 pub(crate) fn now_and_then() {
@@ -45,7 +36,7 @@ pub(crate) fn now_and_then() {
         }
         *last = Some(now);
     }
-    let _ = sweep();
+    sweep();
 }
 
 /// One bounded sweep. A name is removed when it is a regular file in
@@ -56,19 +47,19 @@ pub(crate) fn now_and_then() {
 /// Python may map it without filemap's lock: `filemap clean` keeps such
 /// objects too). One `/proc` scan serves every candidate, and only when
 /// there is one.
-pub(crate) fn sweep() -> Swept {
+pub(crate) fn sweep() {
     let started = Instant::now();
     let me = rustix::process::geteuid().as_raw();
-    let mut done = Swept::default();
+    let mut examined = 0usize;
     let Ok(dir) = rfs::open(
         SHM_DIR,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     ) else {
-        return done;
+        return;
     };
     let Ok(entries) = rfs::Dir::read_from(&dir) else {
-        return done;
+        return;
     };
     // This user's transient objects, by name: names first, then the
     // shadows (`shadow.rs`) whose name is gone (a shadow beside its
@@ -76,10 +67,10 @@ pub(crate) fn sweep() -> Swept {
     let mut found: Vec<(String, (u64, u64))> = Vec::new();
     let mut shadows: Vec<(String, (u64, u64))> = Vec::new();
     for e in entries.flatten() {
-        if done.examined >= MAX_ENTRIES || started.elapsed() >= MAX_TIME {
+        if examined >= MAX_ENTRIES || started.elapsed() >= MAX_TIME {
             break;
         }
-        done.examined += 1;
+        examined += 1;
         let Ok(name) = e.file_name().to_str() else {
             continue;
         };
@@ -128,16 +119,16 @@ pub(crate) fn sweep() -> Swept {
         }
     }
     if locked.is_empty() {
-        return done;
+        return;
     }
     let index: HashMap<(u64, u64), (u64, u64)> =
         locked.iter().map(|(_, id, _)| (*id, *id)).collect();
     let used = proc_users(&index);
     for (path, id, fd) in locked {
-        if !used.contains_key(&id) && same_file(&path, id) && unlink_named(&path, id).is_ok() {
-            done.removed += 1;
+        if !used.contains_key(&id) && same_file(&path, id) {
+            let _ = unlink_named(&path, id);
         }
+        // The exclusive lock goes only now, after the unlink.
         drop(fd);
     }
-    done
 }
