@@ -50,7 +50,6 @@ pub(crate) fn now_and_then() {
 pub(crate) fn sweep() {
     let started = Instant::now();
     let me = rustix::process::geteuid().as_raw();
-    let mut examined = 0usize;
     let Ok(dir) = rfs::open(
         SHM_DIR,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -66,11 +65,10 @@ pub(crate) fn sweep() {
     // name goes with it).
     let mut found: Vec<(String, (u64, u64))> = Vec::new();
     let mut shadows: Vec<(String, (u64, u64))> = Vec::new();
-    for e in entries.flatten() {
-        if examined >= MAX_ENTRIES || started.elapsed() >= MAX_TIME {
+    for e in entries.flatten().take(MAX_ENTRIES) {
+        if started.elapsed() >= MAX_TIME {
             break;
         }
-        examined += 1;
         let Ok(name) = e.file_name().to_str() else {
             continue;
         };
