@@ -179,6 +179,19 @@ pub enum Error {
         reason: String,
     },
 
+    /// One message another process sent does not decode as the type this
+    /// process reads it as (a length that is not a whole number of values,
+    /// bytes that do not deserialize, a request without its header). The
+    /// message was taken off the channel and dropped; the channel itself is
+    /// intact and the next receive goes on with the next message.
+    #[error("`{object}` delivered a malformed message, which was dropped: {reason}")]
+    Malformed {
+        /// The channel or service concerned.
+        object: String,
+        /// What did not decode.
+        reason: String,
+    },
+
     /// A page of a view lost its backing while this process had it mapped:
     /// another process shrank the object (`ftruncate`, `truncate`), or the
     /// backing store was full when a page of a foreign object was first
@@ -329,7 +342,8 @@ pub enum ErrorKind {
     Timeout,
     /// The process at the other end is gone: [`Error::PeerGone`].
     PeerGone,
-    /// Shared bytes fail their checks: [`Error::Corrupt`].
+    /// Shared bytes fail their checks: [`Error::Corrupt`], and one message
+    /// that does not decode: [`Error::Malformed`].
     Corrupt,
     /// Well-formed, but not what the caller expects (another kind, version
     /// or layout): [`Error::Incompatible`].
@@ -392,7 +406,7 @@ impl Error {
             | Error::NotCommitted { .. } => ErrorKind::InvalidArgument,
             Error::Timeout { .. } | Error::NotReady { .. } => ErrorKind::Timeout,
             Error::PeerGone { .. } => ErrorKind::PeerGone,
-            Error::Corrupt { .. } => ErrorKind::Corrupt,
+            Error::Corrupt { .. } | Error::Malformed { .. } => ErrorKind::Corrupt,
             Error::Incompatible { .. } => ErrorKind::Incompatible,
             Error::Truncated { .. } => ErrorKind::Truncated,
             Error::Busy { .. } => ErrorKind::Busy,
@@ -497,7 +511,9 @@ impl From<Error> for io::Error {
             | Error::Misaligned { .. }
             | Error::InvalidToken { .. } => io::ErrorKind::InvalidInput,
             Error::NotReady { .. } | Error::Timeout { .. } => io::ErrorKind::TimedOut,
-            Error::Corrupt { .. } | Error::Incompatible { .. } => io::ErrorKind::InvalidData,
+            Error::Corrupt { .. } | Error::Malformed { .. } | Error::Incompatible { .. } => {
+                io::ErrorKind::InvalidData
+            }
             Error::PeerGone { .. } => io::ErrorKind::BrokenPipe,
             Error::Truncated { .. } => io::ErrorKind::UnexpectedEof,
             Error::Placement { .. } => io::ErrorKind::AddrInUse,

@@ -161,8 +161,8 @@
 
 // Layers, bottom up (a module imports only from those below it in this
 // list; `tests/layers.rs` checks the rule for every module):
-// leaves (error, hash, types, name) < sys < mapping < segment < park
-// < wait < sync, channel < inspect, os.
+// leaves (error, hash) < types, name < sys < mapping < segment < park
+// < wait < sync, channel < inspect, os, typed < rpc.
 mod error;
 mod hash;
 pub mod name;
@@ -185,9 +185,13 @@ pub mod inspect;
 
 pub mod os;
 
+pub mod typed;
+
+
 pub use error::{Error, ErrorKind, Result};
 pub use mapping::{
-    Access, Backing, Disposition, Inheritable, Lifetime, Mapping, Options, Owners, View, ViewAccess,
+    Access, Backing, Disposition, Inheritable, Lifetime, Mapping, MessageType, Options, Owners,
+    View, ViewAccess,
 };
 
 /// The allocation granularity of this OS: the OS maps views from multiples of

@@ -17,6 +17,10 @@
 //! | 56 | creator start time (u64) | with the pid, names the creator even after pid reuse |
 //! | 64 | state (u32): 0 being made, 1 ready | written last, with release ordering |
 //! | 72 | fence flag (u32) | non-zero once a process that cannot take part in cross-process barriers attached (see `channel::Park`) |
+//! | 80 | message size (u32) | the [`MessageType`] of a typed channel; all of 80..128 zero when untyped |
+//! | 84 | message alignment (u32) | 0: untyped |
+//! | 88 | message identity hash (u64) | FNV-1a of the whole identity |
+//! | 96 | message identity (32 bytes) | its first 32 bytes (cut at a character boundary), zero-padded |
 //!
 //! Values are in the creator's byte order; a reader of the other byte order
 //! fails the fingerprint check (the fingerprint covers endianness).
@@ -26,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::hash::fnv1a;
-use crate::mapping::{Access, Mapping, Options, View, ViewAccess};
+use crate::mapping::{Access, Mapping, MessageType, Options, View, ViewAccess};
 use crate::sys;
 
 /// Size of the header; kind-specific data starts here.
@@ -46,6 +50,10 @@ const OFF_PID: usize = 48;
 const OFF_START: usize = 56;
 const OFF_STATE: usize = 64;
 const OFF_FENCE: usize = 72;
+const OFF_MSG_SIZE: usize = 80;
+const OFF_MSG_ALIGN: usize = 84;
+const OFF_MSG_HASH: usize = 88;
+const OFF_MSG_NAME: usize = 96;
 const READY: u32 = 1;
 
 /// What a segment holds.
@@ -63,6 +71,8 @@ pub enum Kind {
     Broadcast,
     /// A multi-producer multi-consumer channel ([`crate::channel::mpmc`]).
     Mpmc,
+    /// A request-response service's registry ([`crate::rpc`]).
+    Service,
     /// A kind this build does not know.
     Unknown(u32),
 }
@@ -76,6 +86,7 @@ impl Kind {
             Kind::Mutex => 4,
             Kind::Broadcast => 5,
             Kind::Mpmc => 6,
+            Kind::Service => 7,
             Kind::Unknown(c) => c,
         }
     }
@@ -88,11 +99,13 @@ impl Kind {
             4 => Kind::Mutex,
             5 => Kind::Broadcast,
             6 => Kind::Mpmc,
+            7 => Kind::Service,
             c => Kind::Unknown(c),
         }
     }
 
-    /// A short lowercase name (`spsc`, `latest`, `event`, `mutex`, `broadcast`, `mpmc`, `unknown`).
+    /// A short lowercase name (`spsc`, `latest`, `event`, `mutex`, `broadcast`, `mpmc`,
+    /// `service`, `unknown`).
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Spsc => "spsc",
@@ -101,6 +114,7 @@ impl Kind {
             Kind::Mutex => "mutex",
             Kind::Broadcast => "broadcast",
             Kind::Mpmc => "mpmc",
+            Kind::Service => "service",
             Kind::Unknown(_) => "unknown",
         }
     }
@@ -127,6 +141,8 @@ pub struct Header {
     pub creator_start: u64,
     /// Whether the creator finished making it.
     pub ready: bool,
+    /// The type of the messages, for a typed channel (`None`: bytes).
+    pub message_type: Option<MessageType>,
 }
 
 /// The fingerprint of a layout: the kind, its offsets and sizes (`parts`), the
@@ -215,6 +231,19 @@ pub fn parse_header(bytes: &[u8]) -> Option<Header> {
         creator_pid: u32_at(OFF_PID),
         creator_start: u64_at(OFF_START),
         ready: u32_at(OFF_STATE) == READY,
+        message_type: match u32_at(OFF_MSG_ALIGN) {
+            0 => None,
+            align => {
+                let name = &b[OFF_MSG_NAME..HEADER_LEN];
+                let end = name.iter().position(|&c| c == 0).unwrap_or(name.len());
+                Some(MessageType::recorded(
+                    String::from_utf8_lossy(&name[..end]).into_owned(),
+                    u32_at(OFF_MSG_SIZE),
+                    align,
+                    u64_at(OFF_MSG_HASH),
+                ))
+            }
+        },
     })
 }
 
@@ -233,7 +262,27 @@ fn encode_header(h: &Header) -> [u8; HEADER_LEN] {
     put(OFF_PID, &h.creator_pid.to_ne_bytes());
     put(OFF_START, &h.creator_start.to_ne_bytes());
     put(OFF_STATE, &u32::from(h.ready).to_ne_bytes());
+    if let Some(t) = &h.message_type {
+        put(OFF_MSG_SIZE, &(t.size() as u32).to_ne_bytes());
+        put(OFF_MSG_ALIGN, &(t.align() as u32).to_ne_bytes());
+        put(OFF_MSG_HASH, &t.identity_hash().to_ne_bytes());
+        put(OFF_MSG_NAME, stored_identity(t.identity()).as_bytes());
+    }
     b
+}
+
+/// What a segment keeps of a message type's identity: all of it when it
+/// fits in [`MessageType::STORED_NAME`] bytes, else `…` and its end (the
+/// end of a Rust path names the type), cut at a character boundary.
+fn stored_identity(id: &str) -> String {
+    if id.len() <= MessageType::STORED_NAME {
+        return id.to_owned();
+    }
+    let mut from = id.len() - (MessageType::STORED_NAME - '…'.len_utf8());
+    while !id.is_char_boundary(from) {
+        from += 1;
+    }
+    format!("…{}", &id[from..])
 }
 
 /// The header of the named object, if it is a filemap segment (`None` for a
@@ -259,7 +308,14 @@ impl Segment {
         total_len: u64,
     ) -> Result<Segment> {
         let mapping = opts.create(name, total_len)?;
-        Self::init(mapping, name.to_owned(), spec, capacity, param)
+        Self::init(
+            mapping,
+            name.to_owned(),
+            spec,
+            capacity,
+            param,
+            opts.message_type_value(),
+        )
     }
 
     /// Writes a header into a fresh, zeroed mapping (named or not).
@@ -269,6 +325,7 @@ impl Segment {
         spec: Spec,
         capacity: u64,
         param: u64,
+        message_type: Option<&MessageType>,
     ) -> Result<Segment> {
         let view = mapping.view(.., ViewAccess::ReadWrite)?;
         let pid = std::process::id();
@@ -282,6 +339,7 @@ impl Segment {
             creator_pid: pid,
             creator_start: sys::process_start(pid).unwrap_or(0),
             ready: true,
+            message_type: message_type.cloned(),
         };
         // The magic first (an opener that sees it waits for the state word),
         // then the fields; the state last, below.
@@ -300,7 +358,31 @@ impl Segment {
     /// the options' ready timeout) for a creator that has not finished.
     pub(crate) fn open(name: &str, opts: &Options, spec: Spec) -> Result<Segment> {
         let mapping = opts.clone().access(Access::ReadWrite).open(name)?;
-        Self::check(mapping, name.to_owned(), opts.ready_timeout_value(), spec)
+        let seg = Self::check(mapping, name.to_owned(), opts.ready_timeout_value(), spec)?;
+        if let Some(want) = opts.message_type_value() {
+            seg.check_message_type(want)?;
+        }
+        Ok(seg)
+    }
+
+    /// `Err(Incompatible)` unless the segment records `want` as its
+    /// message type.
+    pub(crate) fn check_message_type(&self, want: &MessageType) -> Result<()> {
+        let reason = match &self.header.message_type {
+            Some(have) if have.same_as(want) => return Ok(()),
+            Some(have) => {
+                format!("it carries messages of type {have}, and this process expects {want}")
+            }
+            None => format!(
+                "it carries untyped bytes (it was created without a message type), \
+                 and this process expects {want}; open it with the byte API, or \
+                 create it with the type"
+            ),
+        };
+        Err(Error::Incompatible {
+            object: self.label.clone(),
+            reason,
+        })
     }
 
     /// Checks the header of an existing mapping against `spec`.
@@ -489,6 +571,7 @@ mod tests {
             creator_pid: 4242,
             creator_start: 777,
             ready: true,
+            message_type: None,
         }
     }
 
@@ -508,6 +591,7 @@ mod tests {
             Kind::Mutex,
             Kind::Broadcast,
             Kind::Mpmc,
+            Kind::Service,
             Kind::Unknown(99),
         ] {
             let hk = Header {
@@ -520,6 +604,39 @@ mod tests {
         let mut long = encode_header(&h).to_vec();
         long.extend_from_slice(&[0xff; 64]);
         assert_eq!(parse_header(&long), Some(h));
+    }
+
+    #[test]
+    fn a_message_type_round_trips_and_a_long_identity_is_cut_at_a_char() {
+        let long = "é".repeat(40); // 80 bytes, 2 per character
+        let t = MessageType::new(&long, 24, 8).expect("valid");
+        let h = Header {
+            message_type: Some(t.clone()),
+            ..sample()
+        };
+        let back = parse_header(&encode_header(&h))
+            .and_then(|p| p.message_type)
+            .expect("typed");
+        // `…` (3 bytes) and the end, in whole characters.
+        assert_eq!(back.identity(), format!("…{}", "é".repeat(14)));
+        let path = MessageType::new("a_crate::some_module::inner::Reading", 8, 8).expect("valid");
+        let kept = parse_header(&encode_header(&Header {
+            message_type: Some(path),
+            ..sample()
+        }))
+        .and_then(|p| p.message_type)
+        .expect("typed");
+        assert_eq!(kept.identity(), "…::some_module::inner::Reading");
+        assert!(back.same_as(&t), "the hash of the whole identity matches");
+        assert!(!back.same_as(&MessageType::new(&"é".repeat(16), 24, 8).expect("valid")));
+        assert!(!back.same_as(&MessageType::new(&long, 24, 4).expect("valid")));
+        // Untyped stays untyped.
+        assert_eq!(
+            parse_header(&encode_header(&sample()))
+                .expect("parses")
+                .message_type,
+            None
+        );
     }
 
     #[test]

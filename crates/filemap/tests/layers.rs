@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, u32)] = &[
     ("error", 0),
     ("hash", 0),
-    ("types", 0),
+    ("types", 1),
     ("name", 1),
     ("sys", 2),
     ("mapping", 3),
@@ -23,6 +23,8 @@ const LAYERS: &[(&str, u32)] = &[
     ("sync", 7),
     ("inspect", 8),
     ("os", 8),
+    ("typed", 8),
+    ("rpc", 9),
 ];
 
 fn layer(module: &str) -> Option<u32> {

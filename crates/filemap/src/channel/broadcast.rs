@@ -319,6 +319,12 @@ impl Sender {
         self.geo.size as usize
     }
 
+    /// The channel's name, for messages.
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
+    pub(crate) fn label(&self) -> &str {
+        self.seg.label()
+    }
+
     /// Sends `msg` to every receiver. Never waits (a receiver that falls a
     /// ring behind loses the oldest messages and is told how many), so this
     /// is the only form: there is no `try_send` or `send_timeout`.
@@ -435,6 +441,11 @@ impl Receiver {
             next,
             polled: crate::wait::reactor::Waiter::default(),
         })
+    }
+
+    /// The channel's name, for messages.
+    pub(crate) fn label(&self) -> &str {
+        self.seg.label()
     }
 
     fn corrupt(&self, reason: String) -> Error {

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::name;
 use crate::sys;
 pub(crate) use crate::types::CreateParams;
-pub use crate::types::{Access, Disposition, Owners, ViewAccess};
+pub use crate::types::{Access, Disposition, MessageType, Owners, ViewAccess};
 
 #[allow(unsafe_code)]
 mod view;
@@ -70,6 +70,9 @@ impl Backing {
 #[derive(Debug, Clone)]
 pub struct Options {
     params: CreateParams,
+    /// What a channel created with these options records as its message
+    /// type, and what one opened with them must carry.
+    message: Option<MessageType>,
 }
 
 impl Default for Options {
@@ -91,7 +94,39 @@ impl Options {
                 large_pages: false,
                 owners: Owners::Anyone,
             },
+            message: None,
         }
+    }
+
+    /// The type of the messages of a channel created or opened with these
+    /// options: a channel created with it records it in its segment, and
+    /// opening a channel that records another type (or none) fails with
+    /// [`Error::Incompatible`] naming both. Without it (the default) a
+    /// channel is created untyped, and opened whatever type it records: the
+    /// byte API reads any channel's bytes. The typed channels
+    /// ([`crate::typed`]) set it themselves; this is for byte channels that
+    /// other languages read as a type, and for bindings.
+    ///
+    /// ```
+    /// use filemap::channel::mpmc::Sender;
+    /// use filemap::{MessageType, Options};
+    /// let reading = MessageType::new("sensors.Reading/v2", 16, 8)?;
+    /// let opts = Options::new().message_type(reading);
+    /// let tx = Sender::create_with("filemap-doc-msgtype", 8, 16, &opts)?;
+    /// // An opener that expects another type is refused:
+    /// let other = Options::new().message_type(MessageType::of::<u64>());
+    /// let e = Sender::open_with("filemap-doc-msgtype", &other).unwrap_err();
+    /// assert!(e.to_string().contains("sensors.Reading/v2"), "{e}");
+    /// # drop(tx);
+    /// # Ok::<(), filemap::Error>(())
+    /// ```
+    pub fn message_type(mut self, t: MessageType) -> Options {
+        self.message = Some(t);
+        self
+    }
+
+    pub(crate) fn message_type_value(&self) -> Option<&MessageType> {
+        self.message.as_ref()
     }
 
     /// Whose existing objects [`Options::open`], [`Options::create_or_open`]

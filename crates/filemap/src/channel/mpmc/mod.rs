@@ -116,6 +116,12 @@ impl Sender {
         self.q.max_message()
     }
 
+    /// The channel's name, for messages.
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
+    pub(crate) fn label(&self) -> &str {
+        self.q.seg.label()
+    }
+
     /// Sends `msg` if a slot is free now; `Ok(false)` when the channel is full.
     ///
     /// # Errors
@@ -196,6 +202,11 @@ impl Receiver {
     /// The largest message.
     pub fn max_message(&self) -> usize {
         self.q.max_message()
+    }
+
+    /// The channel's name, for messages.
+    pub(crate) fn label(&self) -> &str {
+        self.q.seg.label()
     }
 
     /// The next message if one is there.

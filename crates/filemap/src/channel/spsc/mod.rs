@@ -140,6 +140,11 @@ impl Sender {
         self.ring.cap
     }
 
+    /// The channel's name, for messages.
+    pub(crate) fn label(&self) -> &str {
+        self.seg.label()
+    }
+
     #[inline(always)]
     fn check_len(&self, n: usize) -> Result<()> {
         if n > self.max_message() {
@@ -600,6 +605,11 @@ impl Drop for Receiver {
 }
 
 impl Message<'_> {
+    /// The channel's name, for messages.
+    pub(crate) fn label(&self) -> &str {
+        self.rx.seg.label()
+    }
+
     /// Length in bytes.
     pub fn len(&self) -> usize {
         self.found.len

@@ -1,0 +1,165 @@
+//! Typed channels: values of a plain-old-data type `T` instead of bytes,
+//! over the [`spsc`], [`mpmc`] and [`broadcast`] channels, with the type
+//! recorded in the channel's segment and checked by every opener.
+//!
+//! ```
+//! use filemap::typed::spsc::{Receiver, Sender};
+//! use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+//!
+//! #[derive(Debug, PartialEq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+//! #[repr(C)]
+//! struct Reading {
+//!     sensor: u32,
+//!     flags: u32,
+//!     value: f64,
+//! }
+//!
+//! let mut tx = Sender::<Reading>::create("filemap-doc-typed", 64)?; // room for 64
+//! let mut rx = Receiver::<Reading>::open("filemap-doc-typed")?;      // another process
+//! tx.send(&Reading { sensor: 7, flags: 0, value: 21.5 })?;
+//! assert_eq!(rx.recv()?, Reading { sensor: 7, flags: 0, value: 21.5 });
+//!
+//! // In place: write the fields in the ring, then publish.
+//! let mut loan = tx.loan()?;
+//! loan.write_field(std::mem::offset_of!(Reading, sensor), &8u32)?;
+//! loan.write_field(std::mem::offset_of!(Reading, flags), &0u32)?;
+//! loan.write_field(std::mem::offset_of!(Reading, value), &22.0f64)?;
+//! loan.commit();
+//! let sample = rx.sample()?; // borrowed in place until dropped
+//! assert_eq!(sample.read_field::<f64>(0, std::mem::offset_of!(Reading, value))?, 22.0);
+//! drop(sample);
+//!
+//! // Another type on the same name is refused, naming both:
+//! let e = Receiver::<u64>::open("filemap-doc-typed").unwrap_err();
+//! assert!(e.to_string().contains("Reading"), "{e}");
+//! # Ok::<(), filemap::Error>(())
+//! ```
+//!
+//! # What `T` may be
+//!
+//! `T` implements zerocopy's [`IntoBytes`], [`FromBytes`], [`KnownLayout`]
+//! and [`Immutable`] (derive them): a type with no padding, no pointers, and
+//! every bit pattern a valid value. So whatever bytes another process
+//! writes, even a hostile one, read back as *some* `T`: the copies and
+//! field writes here are safe, and no user code needs `unsafe`. Zero-sized
+//! types are refused ([`Error::InvalidSize`]).
+//!
+//! # The type check
+//!
+//! Creating a typed channel records `T`'s [`MessageType`] (its identity,
+//! by default [`std::any::type_name`], its size and alignment) in the
+//! segment's header. Opening it as another type, or opening a byte channel
+//! as a typed one, fails with [`Error::Incompatible`] naming both types. To
+//! choose the identity (programs built apart, other languages), pass
+//! `Options::new().message_type(MessageType::named::<T>("app.Reading/v1"))`
+//! to the `_with` constructors; its size and alignment must be `T`'s. The
+//! byte API still opens a typed channel (bytes are bytes), and a message
+//! whose length is not a whole number of `T` is refused on receipt with
+//! [`Error::Malformed`] and dropped, never read as garbage.
+//!
+//! # Slices
+//!
+//! Every message is a slice of `T`: `send(&t)` sends one value,
+//! `send_slice(&[t, u, ..])` several at once (up to the channel's limit);
+//! `recv` takes a message of exactly one value, `recv_slice` any number.
+//!
+//! # Serialized values
+//!
+//! With the `serde` feature, any `serde` type travels over the byte
+//! channels as `postcard` bytes: `send_serialized(&value)`,
+//! `recv_deserialized::<V>()` (see `serde.rs`); bytes that do not decode
+//! give [`Error::Malformed`].
+
+pub mod broadcast;
+pub mod mpmc;
+#[cfg(feature = "serde")]
+mod serde;
+pub mod spsc;
+
+pub use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+use crate::error::{Error, Result};
+use crate::mapping::{MessageType, Options};
+
+/// What a typed channel carries: plain old data, as zerocopy's derives
+/// establish it (implemented for every such type).
+pub trait Pod: IntoBytes + FromBytes + KnownLayout + Immutable + Sized {}
+impl<T: IntoBytes + FromBytes + KnownLayout + Immutable> Pod for T {}
+
+/// `opts` with `T`'s message type set (or the caller's, checked against `T`).
+pub(crate) fn typed_options<T: Pod>(name: &str, opts: &Options) -> Result<Options> {
+    let size = std::mem::size_of::<T>() as u64;
+    let align = std::mem::align_of::<T>() as u64;
+    let bad = |reason: String| Error::InvalidSize {
+        object: name.to_owned(),
+        reason,
+    };
+    if size == 0 {
+        return Err(bad(format!(
+            "`{}` is zero-sized: a typed channel carries values with bytes",
+            std::any::type_name::<T>()
+        )));
+    }
+    let t = match opts.message_type_value() {
+        Some(t) if t.size() == size && t.align() == align => t.clone(),
+        Some(t) => {
+            return Err(bad(format!(
+            "the message type given, {t}, does not describe `{}` ({size} bytes, alignment {align})",
+            std::any::type_name::<T>()
+        )))
+        }
+        None => MessageType::of::<T>(),
+    };
+    Ok(opts.clone().message_type(t))
+}
+
+/// The one value in `bytes`, or `Malformed` naming the channel and type.
+pub(crate) fn one<T: Pod>(object: &str, bytes: &[u8]) -> Result<T> {
+    T::read_from_bytes(bytes).map_err(|_| {
+        malformed::<T>(
+            object,
+            format!(
+                "it is {} bytes, and a value of the type is {}",
+                bytes.len(),
+                std::mem::size_of::<T>()
+            ),
+        )
+    })
+}
+
+/// The values in `bytes`, or `Malformed` for a length that is not a whole
+/// number of them.
+pub(crate) fn many<T: Pod>(object: &str, bytes: &[u8]) -> Result<Vec<T>> {
+    let size = std::mem::size_of::<T>();
+    if bytes.len() % size != 0 {
+        return Err(malformed::<T>(
+            object,
+            format!(
+                "it is {} bytes, not a whole number of values of {size} bytes",
+                bytes.len()
+            ),
+        ));
+    }
+    let mut v: Vec<T> = std::iter::repeat_with(T::new_zeroed)
+        .take(bytes.len() / size)
+        .collect();
+    v.as_mut_slice().as_mut_bytes().copy_from_slice(bytes);
+    Ok(v)
+}
+
+#[cold]
+pub(crate) fn malformed<T>(object: &str, why: String) -> Error {
+    Error::Malformed {
+        object: object.to_owned(),
+        reason: format!("a message of `{}`: {why}", std::any::type_name::<T>()),
+    }
+}
+
+/// Bytes of a message of `n` values of `T`, or `InvalidSize` on overflow.
+pub(crate) fn slice_bytes<T>(object: &str, n: usize) -> Result<usize> {
+    n.checked_mul(std::mem::size_of::<T>())
+        .ok_or_else(|| Error::InvalidSize {
+            object: object.to_owned(),
+            reason: format!("{n} values of `{}` overflow", std::any::type_name::<T>()),
+        })
+}
