@@ -351,3 +351,55 @@ pub fn numbered_of(got: &[u8]) -> Option<u64> {
 pub fn numbered_check(n: u64, min8: bool, got: &[u8]) -> Result<(), String> {
     check_bytes(n, numbered_len(n, min8), numbered_fill, got)
 }
+
+/// The typed channels' test type: what `typed-send` sends and the tests
+/// receive, laid out the same in both (`#[repr(C)]`, no padding).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    zerocopy::FromBytes,
+    zerocopy::IntoBytes,
+    zerocopy::KnownLayout,
+    zerocopy::Immutable,
+)]
+#[repr(C)]
+pub struct Reading {
+    /// Which sensor.
+    pub sensor: u32,
+    /// Flags, here the low bits of the number.
+    pub flags: u32,
+    /// The number of the reading, as a float.
+    pub value: f64,
+    /// The number of the reading.
+    pub n: u64,
+}
+
+impl Reading {
+    /// Reading number `n`, all fields derived from it.
+    pub fn numbered(n: u64) -> Reading {
+        Reading {
+            sensor: (n % 7) as u32,
+            flags: (n & 0xff) as u32,
+            value: n as f64 * 0.5,
+            n,
+        }
+    }
+}
+
+/// The request client `k` sends as its call number `n` (8 to 64 bytes,
+/// naming both).
+pub fn rpc_request(k: u64, n: u64) -> Vec<u8> {
+    let mut v = ((k << 48) | n).to_le_bytes().to_vec();
+    let len = 8 + (n % 57) as usize;
+    v.extend((8..len).map(|i| (n as usize).wrapping_mul(31).wrapping_add(i) as u8));
+    v
+}
+
+/// The response the test servers give to `req`: its bytes reversed, each
+/// plus one (so a response checked against its request proves both the
+/// routing and the content).
+pub fn rpc_response(req: &[u8]) -> Vec<u8> {
+    req.iter().rev().map(|b| b.wrapping_add(1)).collect()
+}

@@ -341,6 +341,9 @@ fn main() {
     if let Some(code) = roles::unix::role(&args) {
         std::process::exit(code);
     }
+    if let Some(code) = roles::rpc::serve(&args) {
+        std::process::exit(code);
+    }
     if let ["inspect", name] = args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         // What `filemap::inspect` says of NAME, from this process (whose
         // user a test may have changed).

@@ -187,6 +187,7 @@ pub mod os;
 
 pub mod typed;
 
+pub mod rpc;
 
 pub use error::{Error, ErrorKind, Result};
 pub use mapping::{

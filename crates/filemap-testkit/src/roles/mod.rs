@@ -4,6 +4,7 @@
 //! and says its result in one line (or `err KIND message`).
 
 mod queues;
+pub(crate) mod rpc;
 mod spsc;
 mod sync;
 #[cfg(unix)]
@@ -62,4 +63,5 @@ pub(crate) fn channel_role(args: &[String]) -> Option<Result<String, Error>> {
         .or_else(|| sync::role(&a))
         .or_else(|| queues::role(&a))
         .or_else(|| waiting::role(&a))
+        .or_else(|| rpc::role(&a))
 }
