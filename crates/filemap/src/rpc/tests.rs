@@ -128,3 +128,81 @@ fn a_typed_opener_of_another_type_is_refused_naming_both() {
         "{e}"
     );
 }
+
+#[cfg(not(loom))]
+#[test]
+fn async_calls_and_requests_complete_and_a_dropped_call_is_abandoned() {
+    let name = unique("async");
+    let server = Server::create(&name, &Config::new()).unwrap();
+    let mut c = Client::open(&name).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let (a, b) = rt.block_on(async {
+        let serve = async {
+            for _ in 0..2 {
+                let r = server.recv_request_async().await.unwrap();
+                let mut out = r.data().to_vec();
+                out.reverse();
+                r.respond(&out).unwrap();
+            }
+        };
+        let calls = async {
+            let a = c.call_async(b"abc").await.unwrap();
+            let b = c.call_async(b"xyz").await.unwrap();
+            (a, b)
+        };
+        let work = async { tokio::join!(calls, serve).0 };
+        tokio::time::timeout(Duration::from_secs(30), work)
+            .await
+            .expect("within 30 s")
+    });
+    assert_eq!((a.as_slice(), b.as_slice()), (&b"cba"[..], &b"zyx"[..]));
+    // A call whose future is dropped after sending: its response is
+    // dropped on arrival, and nothing stays in flight.
+    let late = c.send_request(b"late").unwrap();
+    drop(c.response_async(late));
+    let next = c.send_request(b"next").unwrap();
+    for _ in 0..2 {
+        let r = server.recv_request_timeout(Duration::from_secs(5)).unwrap();
+        let out = r.data().to_vec();
+        r.respond(&out).unwrap();
+    }
+    assert_eq!(
+        c.response_timeout(next, Duration::from_secs(5)).unwrap(),
+        b"next"
+    );
+    assert!(c.try_response(late).is_err(), "abandoned: not in flight");
+    assert_eq!(
+        c.in_flight(),
+        0,
+        "the abandoned call's response was dropped"
+    );
+}
+
+#[test]
+fn a_server_in_a_wait_set_is_ready_when_a_request_comes() {
+    let name = unique("waitset");
+    let mut server = Server::create(&name, &Config::new()).unwrap();
+    let mut c = Client::open(&name).unwrap();
+    let mut set = crate::wait::WaitSet::new();
+    assert!(set.try_wait(&mut [&mut server]).unwrap().is_empty());
+    let id = c.send_request(b"q").unwrap();
+    let ready = set
+        .wait_timeout(&mut [&mut server], Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(ready.len(), 1);
+    server
+        .try_recv_request()
+        .unwrap()
+        .expect("a request")
+        .respond(b"a")
+        .unwrap();
+    // And a client is ready when its response has come.
+    let ready = set
+        .wait_timeout(&mut [&mut c], Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(ready.len(), 1);
+    assert_eq!(c.try_response(id).unwrap().as_deref(), Some(&b"a"[..]));
+}
