@@ -65,6 +65,13 @@ pub enum TransportKind {
     /// Plain Zenoh pub/sub between the two processes, TCP on loopback (the
     /// `zenoh` feature).
     ZenohPubSub,
+    /// filemap request-response: a client calling (blocking), a server
+    /// answering with as many bytes.
+    Rpc,
+    /// Request-response framed over a Unix domain stream socket (Unix).
+    UnixSocketRpc,
+    /// iceoryx2 request-response (busy-polling; the `iceoryx2` feature, Linux).
+    Iceoryx2Rpc,
     /// filemap spsc channels carried between the two processes by two
     /// `filemap_zenoh` bridges, one in each (the `zenoh` feature).
     ZenohBridge,
@@ -83,6 +90,9 @@ pub(crate) enum Family {
     WaitSet,
     Async,
     Zenoh,
+    Rpc,
+    UnixSocketRpc,
+    Iceoryx2Rpc,
 }
 
 /// Everything the driver needs to know of a [`TransportKind`]: one row per transport.
@@ -304,6 +314,33 @@ pub(crate) const TRANSPORTS: &[TransportInfo] = &[
             "iceoryx2 pub-sub, spin",
             Family::Iceoryx2,
             false,
+        )
+    },
+    info(
+        TransportKind::Rpc,
+        "rpc",
+        "filemap rpc, call (blocking)",
+        Family::Rpc,
+        true,
+    ),
+    TransportInfo {
+        available: cfg!(unix),
+        ..info(
+            TransportKind::UnixSocketRpc,
+            "unix-socket-rpc",
+            "unix socket request-response",
+            Family::UnixSocketRpc,
+            true,
+        )
+    },
+    TransportInfo {
+        available: cfg!(all(feature = "iceoryx2", target_os = "linux")),
+        ..info(
+            TransportKind::Iceoryx2Rpc,
+            "iceoryx2-rpc",
+            "iceoryx2 request-response, spin",
+            Family::Iceoryx2Rpc,
+            true,
         )
     },
     TransportInfo {

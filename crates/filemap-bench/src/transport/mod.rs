@@ -10,11 +10,16 @@ pub(crate) mod broadcast;
 pub(crate) mod floor;
 #[cfg(all(feature = "iceoryx2", target_os = "linux"))]
 pub(crate) mod iceoryx2;
+#[cfg(all(feature = "iceoryx2", target_os = "linux"))]
+pub(crate) mod iceoryx2_rpc;
 pub(crate) mod mpmc;
 pub(crate) mod pipe;
+pub(crate) mod rpc;
 pub(crate) mod spsc;
 #[cfg(unix)]
 pub(crate) mod unix_socket;
+#[cfg(unix)]
+pub(crate) mod unix_socket_rpc;
 pub(crate) mod waitset;
 #[cfg(feature = "zenoh")]
 pub(crate) mod zenoh;
@@ -99,6 +104,11 @@ macro_rules! with_transport {
             Family::Pipe => $f::<t::pipe::Pipe>($($arg),*),
             Family::WaitSet => $f::<t::waitset::WaitSetRt>($($arg),*),
             Family::Async => $f::<t::asyncio::Async>($($arg),*),
+            Family::Rpc => $f::<t::rpc::Rpc>($($arg),*),
+            #[cfg(unix)]
+            Family::UnixSocketRpc => $f::<t::unix_socket_rpc::UnixSocketRpc>($($arg),*),
+            #[cfg(all(feature = "iceoryx2", target_os = "linux"))]
+            Family::Iceoryx2Rpc => $f::<t::iceoryx2_rpc::Iceoryx2Rpc>($($arg),*),
             #[cfg(unix)]
             Family::UnixSocket => $f::<t::unix_socket::UnixSocket>($($arg),*),
             #[cfg(all(feature = "iceoryx2", target_os = "linux"))]

@@ -1,7 +1,6 @@
 //! The client side of a service: sends requests tagged with its slot and
 //! an id, and sorts the responses on its own channel by id.
 
-use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -39,12 +38,12 @@ pub struct Client {
     responses_name: String,
     next_id: u64,
     /// Sent, and no response taken off the channel yet.
-    pending: HashSet<u64>,
+    pending: IdSet,
     /// Pending ids whose caller gave up (a dropped future): their
     /// responses are dropped on arrival.
-    abandoned: HashSet<u64>,
+    abandoned: IdSet,
     /// Responses taken off the channel, not collected yet.
-    stash: HashMap<u64, Result<Vec<u8>>>,
+    stash: IdMap<Result<Vec<u8>>>,
     buf: Vec<u8>,
     out: Vec<u8>,
     window: usize,
@@ -115,9 +114,9 @@ impl Client {
             tag: tag_of(slot, gen),
             responses_name,
             next_id: 1,
-            pending: HashSet::new(),
-            abandoned: HashSet::new(),
-            stash: HashMap::new(),
+            pending: IdSet::default(),
+            abandoned: IdSet::default(),
+            stash: IdMap::default(),
             window,
             last_check: Instant::now(),
         })
@@ -212,6 +211,14 @@ impl Client {
     }
 
     fn send_opt(&mut self, req: &[u8], deadline: Option<Instant>) -> Result<RequestId> {
+        if self.pending.len() < self.window {
+            // The common case: room in the window and in the queue.
+            let id = self.next_id;
+            self.frame(id, req)?;
+            if self.requests.try_send(&self.out)? {
+                return Ok(self.sent(id));
+            }
+        }
         let started = Instant::now();
         while self.pending.len() >= self.window {
             self.take_one(deadline, false)?;
@@ -321,6 +328,29 @@ impl Client {
     }
 
     fn response_opt(&mut self, id: RequestId, deadline: Option<Instant>) -> Result<Vec<u8>> {
+        if !self.stash.is_empty() {
+            if let Some(r) = self.stash.remove(&id.0) {
+                return r;
+            }
+        }
+        self.known(id)?;
+        // The common case: the response comes in a moment. Poll for it
+        // without a look at the clock.
+        for _ in 0..SPINS {
+            if self.responses.try_recv_into(&mut self.buf)? {
+                let msg = std::mem::take(&mut self.buf);
+                let filed = self.file(&msg);
+                self.buf = msg;
+                match filed {
+                    Some((got, r)) if got == id.0 => return r,
+                    Some((got, r)) => {
+                        self.stash.insert(got, r);
+                    }
+                    None => {}
+                }
+            }
+            std::hint::spin_loop();
+        }
         let started = Instant::now();
         loop {
             if let Some(r) = self.stash.remove(&id.0) {
@@ -377,25 +407,23 @@ impl Client {
         };
         if got {
             let bytes = std::mem::take(&mut self.buf);
-            self.file(&bytes);
+            if let Some((id, r)) = self.file(&bytes) {
+                self.stash.insert(id, r);
+            }
             self.buf = bytes;
         }
         Ok(got)
     }
 
-    /// Files a response message: into the stash if its id is pending,
-    /// dropped otherwise (late, abandoned, or not ours).
-    fn file(&mut self, msg: &[u8]) {
-        let Some((head, payload)) = msg.split_at_checked(RESP_HEADER) else {
-            return;
-        };
+    /// Decodes a response message: its id and result if its id is pending
+    /// (no longer, then), `None` otherwise (late, abandoned, or not ours:
+    /// dropped).
+    fn file(&mut self, msg: &[u8]) -> Option<(u64, Result<Vec<u8>>)> {
+        let (head, payload) = msg.split_at_checked(RESP_HEADER)?;
         let id = u64::from_ne_bytes(head[..8].try_into().expect("8 bytes"));
         let status = u64::from_ne_bytes(head[8..].try_into().expect("8 bytes"));
-        if !self.pending.remove(&id) {
-            return;
-        }
-        if self.abandoned.remove(&id) {
-            return;
+        if !self.pending.remove(&id) || (!self.abandoned.is_empty() && self.abandoned.remove(&id)) {
+            return None;
         }
         let name = &self.reg.name;
         let r = match status {
@@ -417,7 +445,7 @@ impl Client {
                 reason: format!("the response to request {id} has an unknown status {other}"),
             }),
         };
-        self.stash.insert(id, r);
+        Some((id, r))
     }
 
     fn abandon(&mut self, id: u64) {
@@ -488,7 +516,9 @@ impl Client {
     pub async fn send_request_async(&mut self, req: &[u8]) -> Result<RequestId> {
         while self.pending.len() >= self.window {
             let msg = self.responses.recv_async().await?;
-            self.file(&msg);
+            if let Some((id, r)) = self.file(&msg) {
+                self.stash.insert(id, r);
+            }
         }
         let id = self.next_id;
         self.frame(id, req)?;
@@ -551,7 +581,11 @@ impl Future for ResponseFuture<'_> {
                 return Poll::Ready(Err(e));
             }
             match c.responses.poll_recv(cx) {
-                Poll::Ready(Ok(msg)) => c.file(&msg),
+                Poll::Ready(Ok(msg)) => {
+                    if let Some((id, r)) = c.file(&msg) {
+                        c.stash.insert(id, r);
+                    }
+                }
                 Poll::Ready(Err(e)) => {
                     this.done = true;
                     return Poll::Ready(Err(e));

@@ -129,6 +129,34 @@ const SERVER_DIED: u64 = 2;
 /// The server could not decode the request (a typed service).
 const UNDECODABLE: u64 = 3;
 
+/// Polls of a channel before a waiting call computes deadlines and parks
+/// (a peer answering at once is caught without a look at the clock).
+const SPINS: u32 = 2_000;
+
+/// Hashes request ids (sequential numbers, chosen by this process: no
+/// attacker picks them) with one multiplication; std's SipHash cost a
+/// round trip tens of nanoseconds.
+#[derive(Debug, Default, Clone, Copy)]
+struct IdHash(u64);
+
+impl std::hash::Hasher for IdHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type IdBuild = std::hash::BuildHasherDefault<IdHash>;
+type IdSet = std::collections::HashSet<u64, IdBuild>;
+type IdMap<V> = std::collections::HashMap<u64, V, IdBuild>;
+
 /// Request and response headers.
 const REQ_HEADER: usize = 16;
 const RESP_HEADER: usize = 16;

@@ -33,6 +33,8 @@ struct State {
     senders: HashMap<u32, (u32, mpmc::Sender)>,
     /// Hands in use (bit `h`: hand `h`).
     hands: u64,
+    /// Buffers of requests answered, for the next ones (no allocation per request).
+    pool: Vec<Vec<u8>>,
     rejected: u64,
     undelivered: u64,
     until_look: u32,
@@ -134,6 +136,7 @@ impl Server {
             out: Vec::with_capacity(RESP_HEADER + reg.max_response),
             senders: HashMap::new(),
             hands: 0,
+            pool: Vec::new(),
             rejected: 0,
             undelivered: 0,
             until_look: LOOK_EVERY,
@@ -248,6 +251,18 @@ impl Server {
     }
 
     fn recv_opt(&self, deadline: Option<Instant>) -> Result<Request<'_>> {
+        // The common case under load: a request comes in a moment. Poll for
+        // it without a look at the clock.
+        for _ in 0..SPINS {
+            let mut st = self.state();
+            if self.queue.try_recv_into(&mut st.buf)? {
+                if let Some(r) = self.accept(&mut st) {
+                    return Ok(r);
+                }
+            }
+            drop(st);
+            std::hint::spin_loop();
+        }
         let started = Instant::now();
         loop {
             let mut st = self.state();
@@ -325,7 +340,10 @@ impl Server {
                 return None;
             }
         }
-        let data = data.to_vec();
+        let mut buf = st.pool.pop().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(data);
+        let data = buf;
         let hand = (!st.hands).trailing_zeros() as usize;
         let hand = (hand < HANDS).then(|| {
             st.hands |= 1 << hand;
@@ -387,12 +405,15 @@ impl Server {
         }
     }
 
-    fn finish(&self, tag: u64, id: u64, hand: Option<usize>, status: u64, payload: &[u8]) {
+    fn finish(&self, req: &mut Request<'_>, status: u64, payload: &[u8]) {
         let mut st = self.state();
-        if !self.deliver(&mut st, tag, id, status, payload) {
+        if !self.deliver(&mut st, req.tag, req.id, status, payload) {
             st.undelivered += 1;
         }
-        self.release_hand(&mut st, hand);
+        self.release_hand(&mut st, req.hand);
+        if st.pool.len() < HANDS {
+            st.pool.push(std::mem::take(&mut req.data));
+        }
     }
 
     /// Every [`MAINTENANCE`]: let go of dead clients' response channels,
@@ -502,24 +523,22 @@ impl Request<'_> {
             });
         }
         self.answered = true;
-        self.server
-            .finish(self.tag, self.id, self.hand, OK, response);
+        self.server.finish(&mut self, OK, response);
         Ok(())
     }
 
     /// Tells the client its request could not be decoded (typed services).
     pub(crate) fn reject_undecodable(mut self) {
         self.answered = true;
-        self.server
-            .finish(self.tag, self.id, self.hand, UNDECODABLE, &[]);
+        self.server.finish(&mut self, UNDECODABLE, &[]);
     }
 }
 
 impl Drop for Request<'_> {
     fn drop(&mut self) {
         if !self.answered {
-            self.server
-                .finish(self.tag, self.id, self.hand, DROPPED, &[]);
+            let server = self.server;
+            server.finish(self, DROPPED, &[]);
         }
     }
 }
