@@ -49,3 +49,29 @@ fn waitset_handles_data_and_the_stop_event() {
     }
     assert!(out.contains("stop: the producer says it is done"), "{out}");
 }
+
+#[test]
+fn typed_receives_readings_and_refuses_another_type() {
+    let out = run("typed");
+    for seq in 0..5 {
+        assert!(
+            out.contains(&format!("reading {seq}: sensor 7 at")),
+            "{out}"
+        );
+    }
+    assert!(out.contains("reading 4: sensor 7 at 21.00 °C"), "{out}");
+    assert!(out.contains("as u64:") && out.contains("Reading"), "{out}");
+}
+
+#[test]
+fn rpc_answers_each_call_matched_to_its_request() {
+    let out = run("rpc");
+    for line in [
+        "1 + 2 + 3 = 6",
+        "-5 + 5 = 0",
+        "10 + 20 = 30",
+        "100 + 200 = 300",
+    ] {
+        assert!(out.contains(line), "{out}");
+    }
+}
