@@ -63,6 +63,67 @@ pub struct Segment {
     pub creator_pid: u32,
     /// Whether the creator finished making it.
     pub ready: bool,
+    /// The type of a typed channel's messages (a service's requests); null
+    /// for bytes.
+    pub message_type: Option<MessageTypeOut>,
+    /// For a request-response service: its shape, servers and clients.
+    pub service: Option<Service>,
+}
+
+/// A message type as a segment records it.
+#[derive(Debug, Serialize)]
+pub struct MessageTypeOut {
+    /// The identity (the end of it when long, after `…`).
+    pub identity: String,
+    /// Bytes of one value.
+    pub size: u64,
+    /// Alignment in bytes.
+    pub align: u64,
+}
+
+/// A request-response service's registry.
+#[derive(Debug, Serialize)]
+pub struct Service {
+    /// The largest request, in bytes.
+    pub max_request: u64,
+    /// The largest response, in bytes.
+    pub max_response: u64,
+    /// The response type of a typed service; null for bytes.
+    pub response_type: Option<MessageTypeOut>,
+    /// Pids of the live servers.
+    pub servers: Vec<u32>,
+    /// Pids of the live clients.
+    pub clients: Vec<u32>,
+    /// Client slots in all.
+    pub client_slots: u64,
+}
+
+impl From<&filemap::MessageType> for MessageTypeOut {
+    fn from(t: &filemap::MessageType) -> MessageTypeOut {
+        MessageTypeOut {
+            identity: t.identity().to_owned(),
+            size: t.size(),
+            align: t.align(),
+        }
+    }
+}
+
+impl Service {
+    /// The registry of the service `name`, if it is one that can be read.
+    fn of(name: &str, h: &Header) -> Option<Service> {
+        if h.kind != filemap::segment::Kind::Service {
+            return None;
+        }
+        let i = filemap::rpc::inspect(name).ok()?;
+        Some(Service {
+            max_request: i.max_request,
+            max_response: i.max_response,
+            response_type: i.response_type.as_ref().map(MessageTypeOut::from),
+            servers: i.servers,
+            clients: i.clients,
+            client_slots: i.client_slots,
+        })
+    }
 }
 
 /// A process holding or mapping an object.
@@ -85,9 +146,12 @@ pub struct List {
     pub objects: Vec<Object>,
 }
 
-impl From<&Header> for Segment {
-    fn from(h: &Header) -> Segment {
+impl Segment {
+    /// The header of the object `name` (and, for a service, its registry).
+    fn of(name: &str, h: &Header) -> Segment {
         Segment {
+            message_type: h.message_type.as_ref().map(MessageTypeOut::from),
+            service: Service::of(name, h),
             kind: h.kind.as_str(),
             version: h.version,
             fingerprint: format!("{:016x}", h.fingerprint),
@@ -113,7 +177,7 @@ impl From<&ObjectInfo> for Object {
             untrusted: o.untrusted.clone(),
             lifetime: Some(o.origin.as_str()),
             state: Some(o.state.as_str()),
-            segment: o.header.as_ref().map(Segment::from),
+            segment: o.header.as_ref().map(|h| Segment::of(&o.name, h)),
             holders: Some(
                 o.holders
                     .iter()
@@ -144,7 +208,7 @@ impl Object {
             untrusted: None,
             lifetime: None,
             state: None,
-            segment: header.map(Segment::from),
+            segment: header.map(|h| Segment::of(name, h)),
             holders: None,
             path: None,
         }
@@ -181,6 +245,39 @@ impl Object {
             writeln!(out, "state:    {s}")?;
         }
         writeln!(out, "header:   {}", header_text(self.segment.as_ref()))?;
+        if let Some(t) = self.segment.as_ref().and_then(|s| s.message_type.as_ref()) {
+            writeln!(
+                out,
+                "type:     {} ({} bytes, alignment {})",
+                t.identity, t.size, t.align
+            )?;
+        }
+        if let Some(s) = self.segment.as_ref().and_then(|s| s.service.as_ref()) {
+            let pids = |v: &[u32]| {
+                if v.is_empty() {
+                    "none".to_owned()
+                } else {
+                    v.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+                }
+            };
+            writeln!(
+                out,
+                "service:  requests up to {} bytes, responses up to {} bytes{}",
+                s.max_request,
+                s.max_response,
+                match &s.response_type {
+                    Some(t) => format!(", responses of type {} ({} bytes)", t.identity, t.size),
+                    None => String::new(),
+                }
+            )?;
+            writeln!(out, "servers:  {}", pids(&s.servers))?;
+            writeln!(
+                out,
+                "clients:  {} (of {} slots)",
+                pids(&s.clients),
+                s.client_slots
+            )?;
+        }
         match &self.holders {
             None => writeln!(out, "holders:  not available on this OS")?,
             Some(hs) if hs.is_empty() => writeln!(out, "holders:  none")?,
@@ -261,6 +358,19 @@ mod tests {
                 total_len: 4096,
                 creator_pid: 1,
                 ready: true,
+                message_type: Some(MessageTypeOut {
+                    identity: "app::Reading".into(),
+                    size: 16,
+                    align: 8,
+                }),
+                service: Some(Service {
+                    max_request: 64,
+                    max_response: 64,
+                    response_type: None,
+                    servers: vec![1],
+                    clients: vec![],
+                    client_slots: 64,
+                }),
             }),
             holders: Some(vec![Holder {
                 pid: 1,

@@ -603,3 +603,45 @@ fn bridge_without_the_feature_says_how_to_build_it() {
     let help = stdout(&run(&["--help"]));
     assert!(help.contains("bridge"), "{help}");
 }
+
+#[test]
+fn info_shows_a_services_types_servers_and_clients_and_a_channels_type() {
+    use filemap::rpc::{Client, Config, Server};
+    let name = unique("cli-service");
+    let server = Server::create(
+        &name,
+        &Config::new().max_request(24).max_response(8).message_types(
+            filemap::MessageType::named::<[u64; 3]>("calc.Request/v1"),
+            filemap::MessageType::named::<u64>("calc.Sum/v1"),
+        ),
+    )
+    .unwrap();
+    let client = Client::open(&name).unwrap();
+    let me = std::process::id().to_string();
+    let text = ok(&["info", &name]);
+    assert!(
+        text.contains("type:     calc.Request/v1 (24 bytes, alignment 8)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("responses of type calc.Sum/v1 (8 bytes)"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("servers:  {me}")), "{text}");
+    assert!(
+        text.contains(&format!("clients:  {me} (of 64 slots)")),
+        "{text}"
+    );
+    let json = ok(&["info", &name, "--json"]);
+    assert!(json.contains("\"kind\":\"service\""), "{json}");
+    assert!(json.contains(&format!("\"servers\":[{me}]")), "{json}");
+    drop((client, server));
+    // A typed channel shows its type.
+    let ch = unique("cli-typed");
+    let _tx = filemap::typed::mpmc::Sender::<u32>::create(&ch, 4).unwrap();
+    let text = ok(&["info", &ch]);
+    assert!(
+        text.contains("type:     u32 (4 bytes, alignment 4)"),
+        "{text}"
+    );
+}

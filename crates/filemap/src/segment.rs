@@ -266,23 +266,9 @@ fn encode_header(h: &Header) -> [u8; HEADER_LEN] {
         put(OFF_MSG_SIZE, &(t.size() as u32).to_ne_bytes());
         put(OFF_MSG_ALIGN, &(t.align() as u32).to_ne_bytes());
         put(OFF_MSG_HASH, &t.identity_hash().to_ne_bytes());
-        put(OFF_MSG_NAME, stored_identity(t.identity()).as_bytes());
+        put(OFF_MSG_NAME, t.stored_identity().as_bytes());
     }
     b
-}
-
-/// What a segment keeps of a message type's identity: all of it when it
-/// fits in [`MessageType::STORED_NAME`] bytes, else `…` and its end (the
-/// end of a Rust path names the type), cut at a character boundary.
-fn stored_identity(id: &str) -> String {
-    if id.len() <= MessageType::STORED_NAME {
-        return id.to_owned();
-    }
-    let mut from = id.len() - (MessageType::STORED_NAME - '…'.len_utf8());
-    while !id.is_char_boundary(from) {
-        from += 1;
-    }
-    format!("…{}", &id[from..])
 }
 
 /// The header of the named object, if it is a filemap segment (`None` for a

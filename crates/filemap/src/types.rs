@@ -178,6 +178,21 @@ impl MessageType {
         }
     }
 
+    /// What a segment keeps of the identity: all of it when it fits in
+    /// [`MessageType::STORED_NAME`] bytes, else `…` and its end (the end of
+    /// a Rust path names the type), cut at a character boundary.
+    pub(crate) fn stored_identity(&self) -> String {
+        let id = self.identity.as_str();
+        if id.len() <= Self::STORED_NAME {
+            return id.to_owned();
+        }
+        let mut from = id.len() - (Self::STORED_NAME - '…'.len_utf8());
+        while !id.is_char_boundary(from) {
+            from += 1;
+        }
+        format!("…{}", &id[from..])
+    }
+
     /// The identity (as recorded by a segment: `…` and its last bytes,
     /// when longer than [`MessageType::STORED_NAME`]).
     pub fn identity(&self) -> &str {

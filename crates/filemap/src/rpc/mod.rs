@@ -329,9 +329,8 @@ impl Registry {
             b[..4].copy_from_slice(&(t.size() as u32).to_ne_bytes());
             b[4..8].copy_from_slice(&(t.align() as u32).to_ne_bytes());
             b[8..16].copy_from_slice(&t.identity_hash().to_ne_bytes());
-            let id = t.identity().as_bytes();
-            let n = id.len().min(32);
-            b[16..16 + n].copy_from_slice(&id[..n]);
+            let id = t.stored_identity();
+            b[16..16 + id.len()].copy_from_slice(id.as_bytes());
             v.write_at(RESPONSE_TYPE, &b)?;
         }
         // Everything above happens-before an opener's acquire of this.
@@ -515,4 +514,89 @@ impl Registry {
             .map(|h| self.hand_id(i, h).load(Ordering::Acquire))
             .collect()
     }
+}
+
+/// What a service's registry says, for tools (`filemap info`): read
+/// through a read-only view, without joining the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServiceInfo {
+    /// The largest request.
+    pub max_request: u64,
+    /// The largest response.
+    pub max_response: u64,
+    /// Client slots.
+    pub client_slots: u64,
+    /// The type of requests, for a typed service.
+    pub request_type: Option<MessageType>,
+    /// The type of responses, for a typed service.
+    pub response_type: Option<MessageType>,
+    /// The pids of the servers registered whose process runs.
+    pub servers: Vec<u32>,
+    /// The pids of the clients connected whose process runs.
+    pub clients: Vec<u32>,
+}
+
+/// Reads the registry of the service `name` (see [`ServiceInfo`]).
+///
+/// # Errors
+/// As [`crate::Mapping::open`] (read-only); [`Error::Incompatible`] for an
+/// object that is not a service; [`Error::Corrupt`] for a registry whose
+/// sizes do not check out.
+pub fn inspect(name: &str) -> Result<ServiceInfo> {
+    let m = crate::mapping::Mapping::open(name, crate::mapping::Access::Read)?;
+    let v = m.view(.., crate::mapping::ViewAccess::Read)?;
+    let h = crate::segment::read_header(&v)?.filter(|h| h.kind == Kind::Service && h.ready);
+    let Some(h) = h else {
+        return Err(Error::Incompatible {
+            object: name.to_owned(),
+            reason: "it is not a ready request-response service registry".into(),
+        });
+    };
+    let len = (v.len() as u64).min(h.total_len);
+    let corrupt = |reason: String| Error::Corrupt {
+        object: name.to_owned(),
+        reason,
+    };
+    if len < CLIENT_TABLE as u64 {
+        return Err(corrupt(format!("its registry is {len} bytes, too small")));
+    }
+    let mut b = vec![0u8; len as usize];
+    v.read_at(0, &mut b)?;
+    let u64_at = |o: usize| u64::from_ne_bytes(b[o..o + 8].try_into().expect("8 bytes"));
+    let u32_at = |o: usize| u32::from_ne_bytes(b[o..o + 4].try_into().expect("4 bytes"));
+    let slots = u64_at(CLIENTS).min((len - CLIENT_TABLE as u64) / CLIENT_SLOT as u64);
+    let live = |owner: u64| owner != 0 && sys::owner_alive(owner) != Some(false);
+    let servers = (0..SERVERS)
+        .map(|i| u64_at(SERVER_TABLE + i * SERVER_SLOT))
+        .filter(|&o| live(o))
+        .map(|o| o as u32)
+        .collect();
+    let clients = (0..slots as usize)
+        .map(|i| u64_at(CLIENT_TABLE + i * CLIENT_SLOT))
+        .filter(|&o| live(o))
+        .map(|o| o as u32)
+        .collect();
+    let response_type = match u32_at(RESPONSE_TYPE + 4) {
+        0 => None,
+        align => {
+            let raw = &b[RESPONSE_TYPE + 16..RESPONSE_TYPE + 48];
+            let end = raw.iter().position(|&c| c == 0).unwrap_or(raw.len());
+            Some(MessageType::recorded(
+                String::from_utf8_lossy(&raw[..end]).into_owned(),
+                u32_at(RESPONSE_TYPE),
+                align,
+                u64_at(RESPONSE_TYPE + 8),
+            ))
+        }
+    };
+    Ok(ServiceInfo {
+        max_request: u64_at(MAX_REQUEST),
+        max_response: u64_at(MAX_RESPONSE),
+        client_slots: slots,
+        request_type: h.message_type.clone(),
+        response_type,
+        servers,
+        clients,
+    })
 }

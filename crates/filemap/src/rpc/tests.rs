@@ -206,3 +206,32 @@ fn a_server_in_a_wait_set_is_ready_when_a_request_comes() {
     assert_eq!(ready.len(), 1);
     assert_eq!(c.try_response(id).unwrap().as_deref(), Some(&b"a"[..]));
 }
+
+#[test]
+fn inspect_names_the_types_servers_and_clients() {
+    let name = unique("inspect");
+    let s = Server::create(
+        &name,
+        &Config::new()
+            .clients(3)
+            .message_types(MessageType::of::<u64>(), MessageType::of::<[u8; 4]>()),
+    )
+    .unwrap();
+    let c = Client::open(&name).unwrap();
+    let i = inspect(&name).unwrap();
+    let me = std::process::id();
+    assert_eq!(
+        (i.servers.as_slice(), i.clients.as_slice()),
+        (&[me][..], &[me][..])
+    );
+    assert_eq!(i.client_slots, 3);
+    assert_eq!(i.request_type.unwrap().identity(), "u64");
+    assert_eq!(i.response_type.unwrap().identity(), "[u8; 4]");
+    drop((c, s));
+    // Not a service:
+    let _ch = crate::channel::mpmc::Sender::create(&unique("not-svc"), 4, 4).unwrap();
+    assert!(matches!(
+        inspect(&unique("not-svc")),
+        Err(Error::Incompatible { .. })
+    ));
+}
