@@ -80,7 +80,7 @@ mod tests;
 mod typed;
 
 pub use client::{Client, RequestId, ResponseFuture};
-pub use server::{Request, Server};
+pub use server::{OwnedRequest, Request, Server};
 pub use typed::{TypedClient, TypedRequest, TypedServer};
 
 use std::sync::atomic::Ordering;

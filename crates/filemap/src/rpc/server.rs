@@ -48,13 +48,37 @@ struct State {
 /// exactly one response.
 #[derive(Debug)]
 pub struct Request<'a> {
-    server: &'a Server,
+    server: ServerRef<'a>,
     tag: u64,
     id: u64,
     data: Vec<u8>,
     hand: Option<usize>,
     answered: bool,
 }
+
+/// The server a request answers through: borrowed, or shared (an
+/// [`OwnedRequest`]).
+#[derive(Debug)]
+enum ServerRef<'a> {
+    Borrowed(&'a Server),
+    Shared(std::sync::Arc<Server>),
+}
+
+impl std::ops::Deref for ServerRef<'_> {
+    type Target = Server;
+    fn deref(&self) -> &Server {
+        match self {
+            ServerRef::Borrowed(s) => s,
+            ServerRef::Shared(s) => s,
+        }
+    }
+}
+
+/// A request that holds its server by an `Arc` instead of borrowing it:
+/// what a binding needs to keep a request apart from its server (tokio's
+/// `lock_owned` shape). Made by [`Server::recv_request_owned`] and its other
+/// forms; answered and dropped as a [`Request`].
+pub type OwnedRequest = Request<'static>;
 
 /// Requests looked at between two looks at the clock for maintenance.
 const LOOK_EVERY: u32 = 1024;
@@ -302,6 +326,44 @@ impl Server {
         }
     }
 
+    /// [`Server::try_recv_request`], owning (see [`OwnedRequest`]).
+    ///
+    /// # Errors
+    /// As [`Server::try_recv_request`].
+    pub fn try_recv_request_owned(server: &std::sync::Arc<Server>) -> Result<Option<OwnedRequest>> {
+        Ok(server.try_recv_request()?.map(|r| r.into_owned(server)))
+    }
+
+    /// [`Server::recv_request`], owning.
+    ///
+    /// # Errors
+    /// As [`Server::recv_request`].
+    pub fn recv_request_owned(server: &std::sync::Arc<Server>) -> Result<OwnedRequest> {
+        Ok(server.recv_request()?.into_owned(server))
+    }
+
+    /// [`Server::recv_request_timeout`], owning.
+    ///
+    /// # Errors
+    /// As [`Server::recv_request_timeout`].
+    pub fn recv_request_owned_timeout(
+        server: &std::sync::Arc<Server>,
+        timeout: Duration,
+    ) -> Result<OwnedRequest> {
+        Ok(server.recv_request_timeout(timeout)?.into_owned(server))
+    }
+
+    /// [`Server::recv_request_deadline`], owning.
+    ///
+    /// # Errors
+    /// As [`Server::recv_request_deadline`].
+    pub fn recv_request_owned_deadline(
+        server: &std::sync::Arc<Server>,
+        deadline: Instant,
+    ) -> Result<OwnedRequest> {
+        Ok(server.recv_request_deadline(deadline)?.into_owned(server))
+    }
+
     /// The next request, asynchronously: the task sleeps, no thread blocks.
     ///
     /// # Cancel safety
@@ -357,7 +419,7 @@ impl Server {
             hand
         });
         Some(Request {
-            server: self,
+            server: ServerRef::Borrowed(self),
             tag,
             id,
             data,
@@ -488,7 +550,27 @@ impl crate::wait::Sealed for Server {
     }
 }
 
-impl Request<'_> {
+impl<'a> Request<'a> {
+    fn server_handle(&self) -> ServerRef<'a> {
+        match &self.server {
+            ServerRef::Borrowed(s) => ServerRef::Borrowed(s),
+            ServerRef::Shared(s) => ServerRef::Shared(std::sync::Arc::clone(s)),
+        }
+    }
+
+    /// The same request holding `server` (which it was taken from) by its `Arc`.
+    fn into_owned(mut self, server: &std::sync::Arc<Server>) -> OwnedRequest {
+        self.answered = true; // this one hands its duty over
+        Request {
+            server: ServerRef::Shared(std::sync::Arc::clone(server)),
+            tag: self.tag,
+            id: self.id,
+            data: std::mem::take(&mut self.data),
+            hand: self.hand,
+            answered: false,
+        }
+    }
+
     /// The request's bytes.
     pub fn data(&self) -> &[u8] {
         &self.data
@@ -523,21 +605,27 @@ impl Request<'_> {
             });
         }
         self.answered = true;
-        self.server.finish(&mut self, OK, response);
+        let server = self.server_handle();
+        server.finish(&mut self, OK, response);
         Ok(())
     }
 
     /// Tells the client its request could not be decoded (typed services).
     pub(crate) fn reject_undecodable(mut self) {
         self.answered = true;
-        self.server.finish(&mut self, UNDECODABLE, &[]);
+        let server = self.server_handle();
+        server.finish(&mut self, UNDECODABLE, &[]);
     }
 }
 
 impl Drop for Request<'_> {
     fn drop(&mut self) {
         if !self.answered {
-            let server = self.server;
+            // Answers through a handle of its own: `finish` takes the request too.
+            let server = match &self.server {
+                ServerRef::Borrowed(s) => ServerRef::Borrowed(*s),
+                ServerRef::Shared(s) => ServerRef::Shared(std::sync::Arc::clone(s)),
+            };
             server.finish(self, DROPPED, &[]);
         }
     }

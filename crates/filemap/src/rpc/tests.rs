@@ -235,3 +235,22 @@ fn inspect_names_the_types_servers_and_clients() {
         Err(Error::Incompatible { .. })
     ));
 }
+
+#[test]
+fn an_owned_request_answers_apart_from_its_server() {
+    let name = unique("owned");
+    let server = std::sync::Arc::new(Server::create(&name, &Config::new()).unwrap());
+    let mut c = Client::open(&name).unwrap();
+    let a = c.send_request(b"a").unwrap();
+    let b = c.send_request(b"b").unwrap();
+    let ra = Server::recv_request_owned_timeout(&server, Duration::from_secs(5)).unwrap();
+    let rb = Server::recv_request_owned_timeout(&server, Duration::from_secs(5)).unwrap();
+    // Answered from another thread; the other dropped unanswered.
+    std::thread::spawn(move || ra.respond(b"A").unwrap())
+        .join()
+        .unwrap();
+    drop(rb);
+    assert_eq!(c.response_timeout(a, Duration::from_secs(5)).unwrap(), b"A");
+    let e = c.response_timeout(b, Duration::from_secs(5)).unwrap_err();
+    assert!(e.to_string().contains("dropped"), "{e}");
+}
