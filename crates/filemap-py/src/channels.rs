@@ -11,6 +11,21 @@ use pyo3::types::PyBytes;
 use crate::errors::{Fail as Error, Result};
 use crate::*;
 
+/// A channel's message type as Python gives it: `(identity, size,
+/// alignment)`, e.g. from a NumPy dtype (`filemap.typed` builds it).
+pub(crate) type MessageTypeArg = Option<(String, u64, u64)>;
+
+/// Options recording (on create) or checking (on open) the message type.
+pub(crate) fn options_of(t: MessageTypeArg) -> Result<filemap::Options> {
+    let opts = filemap::Options::new();
+    Ok(match t {
+        Some((identity, size, align)) => {
+            opts.message_type(filemap::MessageType::new(&identity, size, align)?)
+        }
+        None => opts,
+    })
+}
+
 /// The sending end of an spsc channel.
 #[pyclass(module = "filemap._filemap", name = "SpscSender")]
 pub(crate) struct SpscSender {
@@ -21,17 +36,19 @@ pub(crate) struct SpscSender {
 impl SpscSender {
     /// Creates the channel with a ring of at least `capacity` bytes.
     #[staticmethod]
-    fn create(name: &str, capacity: u64) -> Result<Self> {
+    #[pyo3(signature = (name, capacity, *, message_type = None))]
+    fn create(name: &str, capacity: u64, message_type: MessageTypeArg) -> Result<Self> {
         Ok(Self {
-            inner: spsc::Sender::create(name, capacity)?,
+            inner: spsc::Sender::create_with(name, capacity, &options_of(message_type)?)?,
         })
     }
 
     /// Opens the existing channel as its sender.
     #[staticmethod]
-    fn open(name: &str) -> Result<Self> {
+    #[pyo3(signature = (name, *, message_type = None))]
+    fn open(name: &str, message_type: MessageTypeArg) -> Result<Self> {
         Ok(Self {
-            inner: spsc::Sender::open(name)?,
+            inner: spsc::Sender::open_with(name, &options_of(message_type)?)?,
         })
     }
 
@@ -102,13 +119,22 @@ impl SpscReceiver {
 #[pymethods]
 impl SpscReceiver {
     #[staticmethod]
-    fn create(name: &str, capacity: u64) -> Result<Self> {
-        Ok(Self::wrap(spsc::Receiver::create(name, capacity)?))
+    #[pyo3(signature = (name, capacity, *, message_type = None))]
+    fn create(name: &str, capacity: u64, message_type: MessageTypeArg) -> Result<Self> {
+        Ok(Self::wrap(spsc::Receiver::create_with(
+            name,
+            capacity,
+            &options_of(message_type)?,
+        )?))
     }
 
     #[staticmethod]
-    fn open(name: &str) -> Result<Self> {
-        Ok(Self::wrap(spsc::Receiver::open(name)?))
+    #[pyo3(signature = (name, *, message_type = None))]
+    fn open(name: &str, message_type: MessageTypeArg) -> Result<Self> {
+        Ok(Self::wrap(spsc::Receiver::open_with(
+            name,
+            &options_of(message_type)?,
+        )?))
     }
 
     /// The next message, waiting (GIL released) as long as `timeout` allows.
@@ -361,16 +387,23 @@ pub(crate) struct MpmcSender {
 #[pymethods]
 impl MpmcSender {
     #[staticmethod]
-    fn create(name: &str, slots: u64, max_message: u64) -> Result<Self> {
+    #[pyo3(signature = (name, slots, max_message, *, message_type = None))]
+    fn create(
+        name: &str,
+        slots: u64,
+        max_message: u64,
+        message_type: MessageTypeArg,
+    ) -> Result<Self> {
         Ok(Self {
-            inner: mpmc::Sender::create(name, slots, max_message)?,
+            inner: mpmc::Sender::create_with(name, slots, max_message, &options_of(message_type)?)?,
         })
     }
 
     #[staticmethod]
-    fn open(name: &str) -> Result<Self> {
+    #[pyo3(signature = (name, *, message_type = None))]
+    fn open(name: &str, message_type: MessageTypeArg) -> Result<Self> {
         Ok(Self {
-            inner: mpmc::Sender::open(name)?,
+            inner: mpmc::Sender::open_with(name, &options_of(message_type)?)?,
         })
     }
 
@@ -398,17 +431,29 @@ pub(crate) struct MpmcReceiver {
 #[pymethods]
 impl MpmcReceiver {
     #[staticmethod]
-    fn create(name: &str, slots: u64, max_message: u64) -> Result<Self> {
+    #[pyo3(signature = (name, slots, max_message, *, message_type = None))]
+    fn create(
+        name: &str,
+        slots: u64,
+        max_message: u64,
+        message_type: MessageTypeArg,
+    ) -> Result<Self> {
         Ok(Self {
-            inner: mpmc::Receiver::create(name, slots, max_message)?,
+            inner: mpmc::Receiver::create_with(
+                name,
+                slots,
+                max_message,
+                &options_of(message_type)?,
+            )?,
             buf: Vec::new(),
         })
     }
 
     #[staticmethod]
-    fn open(name: &str) -> Result<Self> {
+    #[pyo3(signature = (name, *, message_type = None))]
+    fn open(name: &str, message_type: MessageTypeArg) -> Result<Self> {
         Ok(Self {
-            inner: mpmc::Receiver::open(name)?,
+            inner: mpmc::Receiver::open_with(name, &options_of(message_type)?)?,
             buf: Vec::new(),
         })
     }
@@ -452,16 +497,28 @@ pub(crate) struct BroadcastSender {
 #[pymethods]
 impl BroadcastSender {
     #[staticmethod]
-    fn create(name: &str, slots: u64, max_message: u64) -> Result<Self> {
+    #[pyo3(signature = (name, slots, max_message, *, message_type = None))]
+    fn create(
+        name: &str,
+        slots: u64,
+        max_message: u64,
+        message_type: MessageTypeArg,
+    ) -> Result<Self> {
         Ok(Self {
-            inner: broadcast::Sender::create(name, slots, max_message)?,
+            inner: broadcast::Sender::create_with(
+                name,
+                slots,
+                max_message,
+                &options_of(message_type)?,
+            )?,
         })
     }
 
     #[staticmethod]
-    fn open(name: &str) -> Result<Self> {
+    #[pyo3(signature = (name, *, message_type = None))]
+    fn open(name: &str, message_type: MessageTypeArg) -> Result<Self> {
         Ok(Self {
-            inner: broadcast::Sender::open(name)?,
+            inner: broadcast::Sender::open_with(name, &options_of(message_type)?)?,
         })
     }
 
@@ -482,16 +539,28 @@ pub(crate) struct BroadcastReceiver {
 #[pymethods]
 impl BroadcastReceiver {
     #[staticmethod]
-    fn create(name: &str, slots: u64, max_message: u64) -> Result<Self> {
+    #[pyo3(signature = (name, slots, max_message, *, message_type = None))]
+    fn create(
+        name: &str,
+        slots: u64,
+        max_message: u64,
+        message_type: MessageTypeArg,
+    ) -> Result<Self> {
         Ok(Self {
-            inner: broadcast::Receiver::create(name, slots, max_message)?,
+            inner: broadcast::Receiver::create_with(
+                name,
+                slots,
+                max_message,
+                &options_of(message_type)?,
+            )?,
         })
     }
 
     #[staticmethod]
-    fn open(name: &str) -> Result<Self> {
+    #[pyo3(signature = (name, *, message_type = None))]
+    fn open(name: &str, message_type: MessageTypeArg) -> Result<Self> {
         Ok(Self {
-            inner: broadcast::Receiver::open(name)?,
+            inner: broadcast::Receiver::open_with(name, &options_of(message_type)?)?,
         })
     }
 

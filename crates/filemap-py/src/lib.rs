@@ -11,12 +11,14 @@ mod buffers;
 mod channels;
 mod errors;
 mod mapping;
+mod rpc;
 mod sync;
 
 pub(crate) use blocking::*;
 pub(crate) use buffers::*;
 pub(crate) use channels::*;
 pub(crate) use mapping::*;
+pub(crate) use rpc::*;
 pub(crate) use sync::*;
 
 #[pymodule]
@@ -35,5 +37,8 @@ fn _filemap(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<BroadcastSender>()?;
     m.add_class::<BroadcastReceiver>()?;
     m.add_class::<Event>()?;
+    m.add_class::<RpcServer>()?;
+    m.add_class::<RpcRequest>()?;
+    m.add_class::<RpcClient>()?;
     Ok(())
 }

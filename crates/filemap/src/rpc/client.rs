@@ -24,6 +24,11 @@ impl RequestId {
     pub fn get(self) -> u64 {
         self.0
     }
+
+    /// The id of that number (for bindings that hand ids out as numbers).
+    pub fn from_raw(id: u64) -> RequestId {
+        RequestId(id)
+    }
 }
 
 /// A client of a service. One per thread that calls (`&mut self`); a
@@ -69,7 +74,14 @@ impl Client {
         Self::connect(Registry::open(name, opts, None)?, opts)
     }
 
-    pub(crate) fn open_typed(
+    /// Connects to the service `name`, checking that its requests and
+    /// responses are of these types (what [`super::TypedClient`] does; for
+    /// bindings with no Rust type).
+    ///
+    /// # Errors
+    /// As [`Client::open`]; [`Error::Incompatible`] naming both types when
+    /// the service carries others, or bytes.
+    pub fn open_typed(
         name: &str,
         opts: &Options,
         request: &MessageType,

@@ -131,7 +131,14 @@ impl Server {
         Self::register(reg, queue)
     }
 
-    pub(crate) fn open_typed(
+    /// Opens the service `name` as one more server, checking that its
+    /// requests and responses are of these types (what
+    /// [`super::TypedServer`] does; for bindings with no Rust type).
+    ///
+    /// # Errors
+    /// As [`Server::open`]; [`Error::Incompatible`] naming both types when
+    /// the service carries others, or bytes.
+    pub fn open_typed(
         name: &str,
         opts: &Options,
         request: &MessageType,
