@@ -403,3 +403,31 @@ pub fn rpc_request(k: u64, n: u64) -> Vec<u8> {
 pub fn rpc_response(req: &[u8]) -> Vec<u8> {
     req.iter().rev().map(|b| b.wrapping_add(1)).collect()
 }
+
+/// Message `n` of shared broadcast sender `k` (16 to 195 bytes): `n`, `k`,
+/// then bytes that depend on both and their place.
+pub fn shared_message(k: u32, n: u64) -> Vec<u8> {
+    let len = 16 + ((n.wrapping_mul(7) + u64::from(k)) % 180) as usize;
+    let mut v = n.to_le_bytes().to_vec();
+    v.extend_from_slice(&k.to_le_bytes());
+    v.extend((12..len).map(|i| {
+        (n.wrapping_mul(131)
+            .wrapping_add(u64::from(k) * 17)
+            .wrapping_add(i as u64)
+            % 251) as u8
+    }));
+    v
+}
+
+/// The `(k, n)` a shared broadcast message carries, if it is whole.
+pub fn shared_message_check(got: &[u8]) -> Result<(u32, u64), String> {
+    let n = u64::from_le_bytes(got.get(..8).ok_or("short")?.try_into().expect("8"));
+    let k = u32::from_le_bytes(got.get(8..12).ok_or("short")?.try_into().expect("4"));
+    if got != shared_message(k, n).as_slice() {
+        return Err(format!(
+            "message {n} of sender {k} is not whole ({} bytes)",
+            got.len()
+        ));
+    }
+    Ok((k, n))
+}

@@ -26,6 +26,10 @@ pub(crate) struct Side {
     pub closed: usize,
     /// Name of the role in messages ("sender").
     pub role: &'static str,
+    /// A table of owner words (offset, entries) of processes that share the
+    /// role (a broadcast channel's shared senders): while any of them runs,
+    /// the role is not gone.
+    pub shared: Option<(usize, usize)>,
 }
 
 impl Side {
@@ -66,6 +70,15 @@ impl Side {
                 reason,
             })
         };
+        if let Some((table, n)) = self.shared {
+            let live = (0..n).any(|i| {
+                let o = seg.a64(table + 8 * i).load(Ordering::Acquire);
+                o != 0 && (!check_alive || sys::owner_alive(o) != Some(false))
+            });
+            if live {
+                return Ok(());
+            }
+        }
         if seg.a32(self.closed).load(Ordering::Acquire) == 1 {
             return gone(format!("the {} closed its end", self.role));
         }

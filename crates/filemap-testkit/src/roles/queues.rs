@@ -36,6 +36,31 @@ fn run(a: &[&str]) -> Result<String, RoleError> {
             }
             Ok(format!("sent {n}"))
         }
+        // A shared sender of NAME (creating it with create=SLOTS,MAX):
+        // says `ready ID`, sends COUNT messages `shared_message(ID, n)`
+        // (0: until killed), then `sent COUNT`.
+        ["bcast-shared-send", name, count, rest @ ..] => {
+            use filemap::channel::broadcast::SharedSender;
+            let mut tx = match rest.iter().find_map(|r| r.strip_prefix("create=")) {
+                Some(geo) => {
+                    let (slots, max) = geo.split_once(',').expect("create=SLOTS,MAX");
+                    SharedSender::create(
+                        name,
+                        slots.parse().expect("slots"),
+                        max.parse().expect("max"),
+                    )?
+                }
+                None => SharedSender::open(name)?,
+            };
+            say(&format!("ready {}", tx.id()));
+            let count: u64 = count.parse().expect("count");
+            let mut n = 0;
+            while count == 0 || n < count {
+                tx.send(&filemap_testkit::shared_message(tx.id(), n))?;
+                n += 1;
+            }
+            Ok(format!("sent {n}"))
+        }
         ["bcast-recv", name, count, max] => {
             // Receives until `count` messages are accounted for (received or
             // reported missed), checking each received one against its number.

@@ -1,7 +1,7 @@
-//! A broadcast channel: one sender, any number of receivers in any processes,
-//! each at its own pace. The sender never waits; a receiver that falls more
-//! than a ring behind skips to the oldest message still there and learns how
-//! many it missed.
+//! A broadcast channel: one sender (or several [`SharedSender`]s), any
+//! number of receivers in any processes, each at its own pace. The sender
+//! never waits; a receiver that falls more than a ring behind skips to the
+//! oldest message still there and learns how many it missed.
 //!
 //! ```
 //! use filemap::channel::broadcast::{Receiver, Sender};
@@ -32,6 +32,18 @@
 //! skipped ones. The sender writes nothing a receiver owns, so receivers never
 //! slow it down, and a dead receiver costs nothing. A sender that dies
 //! mid-write leaves an odd stamp: that message is never delivered.
+//!
+//! Several senders take turns through the *send lock*, a word naming who
+//! writes now: the exclusive [`Sender`] takes it once for its whole life
+//! (so its path has no atomic read-modify-write, as before shared senders
+//! existed); a [`SharedSender`] takes it (compare-and-swap) around each
+//! message, reading `tail` under it. A lock whose holder died is taken
+//! over: the dead sender's half-written message has an odd stamp and
+//! `tail` still at its number, so the next sender writes that number
+//! again and no receiver ever sees the torn one. Shared senders register
+//! in a table of owner words; receivers count the role gone only when no
+//! registered one runs (`park::Side::shared`). Each message's length word
+//! carries its sender (0: the exclusive one; shared sender `i`: `i + 1`).
 
 use std::sync::atomic::{fence, Ordering};
 use std::time::{Duration, Instant};
@@ -43,18 +55,35 @@ use crate::park::{deadline_after, past_deadline, Park, Side, PARK_PROTOCOL};
 use crate::segment::{fingerprint, Kind, Segment, Spec, HEADER_LEN};
 
 const TAIL: usize = HEADER_LEN;
+/// The sender role. With shared senders ([`SharedSender`]) the owner word
+/// is the last one to attach, and the role lives while any of them does
+/// (the table at `SENDERS`).
 const TX: Side = Side {
     owner: HEADER_LEN + 8,
     closed: HEADER_LEN + 16,
     role: "sender",
+    shared: Some((SENDERS, MAX_SHARED)),
 };
+/// u64: who may write the next message: 0 nobody, [`EXCLUSIVE`] the
+/// [`Sender`] (held for its whole life), `i + 1` shared sender `i`.
+const SEND_LOCK: usize = HEADER_LEN + 24;
 const PARK: Park = Park {
     seq: HEADER_LEN + 64,
     waiting: HEADER_LEN + 68,
 };
-const SLOTS: usize = HEADER_LEN + 128;
-/// Per slot: stamp (u64), length (u64), then the bytes.
+/// [`MAX_SHARED`] owner words, one per shared sender (0: free).
+const SENDERS: usize = HEADER_LEN + 128;
+const SLOTS: usize = HEADER_LEN + 256;
+/// Per slot: stamp (u64), length (low 32 bits) and sender (high 32 bits:
+/// 0 for a [`Sender`], `i + 1` for shared sender `i`), then the bytes.
 const SLOT_HEADER: usize = 16;
+/// Shared senders at once.
+pub const MAX_SHARED: usize = 16;
+/// The send lock's value while a [`Sender`] holds it.
+const EXCLUSIVE: u64 = u64::MAX;
+/// Version of the broadcast protocol, part of the fingerprint. 2: shared
+/// senders (the send lock, the sender table, the sender in the length word).
+const BROADCAST_FORMAT: u64 = 2;
 
 fn spec() -> Spec {
     Spec {
@@ -69,6 +98,10 @@ fn spec() -> Spec {
                 SLOT_HEADER as u64,
                 PARK_PROTOCOL,
                 SLOT_FORMAT,
+                SEND_LOCK as u64,
+                SENDERS as u64,
+                MAX_SHARED as u64,
+                BROADCAST_FORMAT,
             ],
         ),
     }
@@ -86,9 +119,9 @@ pub(crate) trait SlotMem {
     fn load_stamp(&self, n: u64, o: Ordering) -> u64;
     fn store_stamp(&self, n: u64, v: u64, o: Ordering);
     fn fence(&self, o: Ordering);
-    /// Writes message `n`'s length and bytes into its slot.
-    fn write_msg(&self, n: u64, data: &[u8]);
-    /// Reads the length in message `n`'s slot.
+    /// Writes message `n`'s length word (length, sender) and bytes into its slot.
+    fn write_msg(&self, n: u64, data: &[u8], sender: u32);
+    /// Reads the length word in message `n`'s slot.
     fn read_len(&self, n: u64) -> u64;
     /// Reads the bytes in message `n`'s slot.
     fn read_data(&self, n: u64, buf: &mut [u8]);
@@ -96,13 +129,13 @@ pub(crate) trait SlotMem {
 
 /// Publishes message `n` (see the module docs); `msg` fits the slot.
 #[inline]
-pub(crate) fn publish<M: SlotMem>(m: &M, n: u64, msg: &[u8]) {
+pub(crate) fn publish<M: SlotMem>(m: &M, n: u64, msg: &[u8], sender: u32) {
     // Release (not relaxed): a receiver that loads it must see the previous
     // message of this slot whole (see the seqlock in `sync::latest`).
     m.store_stamp(n, 2 * n + 1, Ordering::Release);
     // Orders the odd stamp before the bytes for a receiver that sees the bytes.
     m.fence(Ordering::Release);
-    m.write_msg(n, msg);
+    m.write_msg(n, msg, sender);
     m.store_stamp(n, 2 * n + 2, Ordering::Release);
     m.store_tail(n + 1, Ordering::Release);
 }
@@ -120,7 +153,7 @@ const LOOK_ROUNDS: u32 = 64;
 const MAX_SEQ: u64 = 1 << 62;
 
 /// One look for message `*next`: `Ok(None)` if nothing new (or nothing whole
-/// after [`LOOK_ROUNDS`] tries), else the message's `(seq, missed)`, its
+/// after [`LOOK_ROUNDS`] tries), else the message's `(seq, missed, sender)`, its
 /// bytes in `buf` (cleared first; it grows only to the largest message), and
 /// `*next` moves past it. `Err` for a corrupt ring. Whatever the segment
 /// holds, this neither panics nor loops without bound.
@@ -129,7 +162,7 @@ pub(crate) fn look<M: SlotMem>(
     m: &M,
     next: &mut u64,
     buf: &mut Vec<u8>,
-) -> std::result::Result<Option<(u64, u64)>, String> {
+) -> std::result::Result<Option<(u64, u64, u32)>, String> {
     let mut missed = 0u64;
     for _ in 0..LOOK_ROUNDS {
         let tail = m.load_tail(Ordering::Acquire);
@@ -166,7 +199,8 @@ pub(crate) fn look<M: SlotMem>(
                 "message {n} is counted as sent, but its slot's stamp is {s1}, not {whole}"
             ));
         }
-        let len = m.read_len(n);
+        let word = m.read_len(n);
+        let (len, sender) = (word & 0xffff_ffff, (word >> 32) as u32);
         let fits = len <= m.size();
         if fits {
             buf.clear();
@@ -182,7 +216,7 @@ pub(crate) fn look<M: SlotMem>(
                 ));
             }
             *next = n + 1;
-            return Ok(Some((n, missed)));
+            return Ok(Some((n, missed, sender)));
         }
         // Overwritten while we copied: the next round skips it.
     }
@@ -225,9 +259,10 @@ impl SlotMem for SegSlots<'_> {
         fence(o)
     }
     #[inline]
-    fn write_msg(&self, n: u64, data: &[u8]) {
+    fn write_msg(&self, n: u64, data: &[u8], sender: u32) {
         let (v, at) = (self.seg.view(), self.geo.slot(n));
-        v.write_at_raw(at + 8, &(data.len() as u64).to_ne_bytes())
+        let word = data.len() as u64 | u64::from(sender) << 32;
+        v.write_at_raw(at + 8, &word.to_ne_bytes())
             .and_then(|()| v.write_at_raw(at + SLOT_HEADER, data))
             .expect("slots lie in the segment (checked at open)");
     }
@@ -298,6 +333,10 @@ impl Sender {
     fn attach(seg: Segment) -> Result<Sender> {
         let geo = SlotArray::of(&seg, SLOTS, SLOT_HEADER)?;
         TX.claim(&seg)?;
+        if let Err(e) = take_lock_for_life(&seg) {
+            TX.close(&seg);
+            return Err(e);
+        }
         let mut tail = seg.a64(TAIL).load(Ordering::Acquire);
         if tail > MAX_SEQ {
             return Err(Error::Corrupt {
@@ -349,6 +388,7 @@ impl Sender {
             },
             self.tail,
             msg,
+            0,
         );
         self.tail += 1;
         PARK.notify(&self.seg);
@@ -358,7 +398,348 @@ impl Sender {
 
 impl Drop for Sender {
     fn drop(&mut self) {
+        self.seg.a64(SEND_LOCK).store(0, Ordering::Release);
         TX.close(&self.seg);
+        PARK.notify(&self.seg);
+    }
+}
+
+/// Whether the holder of send-lock value `v` runs (`v` not 0).
+fn lock_holder_alive(seg: &Segment, v: u64) -> bool {
+    let owner = match v {
+        EXCLUSIVE => {
+            if seg.a32(TX.closed).load(Ordering::Acquire) == 1 {
+                return false;
+            }
+            seg.a64(TX.owner).load(Ordering::Acquire)
+        }
+        i if (1..=MAX_SHARED as u64).contains(&i) => seg
+            .a64(SENDERS + 8 * (i as usize - 1))
+            .load(Ordering::Acquire),
+        // Not a value the protocol writes: nobody holds it.
+        _ => return false,
+    };
+    owner != 0 && crate::sys::owner_alive(owner) != Some(false)
+}
+
+/// The live shared senders' table entries (index, owner word).
+fn live_shared(seg: &Segment) -> impl Iterator<Item = (usize, u64)> + '_ {
+    (0..MAX_SHARED)
+        .map(move |i| (i, seg.a64(SENDERS + 8 * i).load(Ordering::SeqCst)))
+        .filter(|&(_, o)| o != 0 && crate::sys::owner_alive(o) != Some(false))
+}
+
+/// The exclusive [`Sender`] takes the send lock for its whole life:
+/// refused while shared senders live.
+fn take_lock_for_life(seg: &Segment) -> Result<()> {
+    let lock = seg.a64(SEND_LOCK);
+    let busy = |why: String| Error::Busy {
+        object: seg.label().to_owned(),
+        reason: why,
+    };
+    loop {
+        let cur = lock.load(Ordering::SeqCst);
+        if cur != 0 && cur != EXCLUSIVE && lock_holder_alive(seg, cur) {
+            return Err(busy(format!("shared sender {} is sending on it", cur - 1)));
+        }
+        if lock
+            .compare_exchange(cur, EXCLUSIVE, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            break;
+        }
+    }
+    // A shared sender that registered meanwhile sees the lock and leaves;
+    // one registered before is seen here.
+    if let Some((i, o)) = live_shared(seg).next() {
+        lock.store(0, Ordering::SeqCst);
+        return Err(busy(format!(
+            "shared sender {i} (process {}) is attached: use SharedSender",
+            o as u32
+        )));
+    }
+    Ok(())
+}
+
+/// One of several senders of a broadcast channel, in any processes (up to
+/// [`MAX_SHARED`] at once): each message is written under the channel's
+/// send lock, so messages of different senders never mix, and receivers
+/// tell them apart ([`Received::sender`]). A shared sender killed while it
+/// writes leaves a message nobody ever receives; the next sender takes the
+/// lock over and writes in its place. Shared senders and an exclusive
+/// [`Sender`] exclude each other (the exclusive one keeps its lock-free
+/// path; each shared send takes and gives back the lock: two atomic
+/// operations more).
+///
+/// ```
+/// use filemap::channel::broadcast::{Receiver, SharedSender};
+/// let mut a = SharedSender::create("filemap-doc-bcast-shared", 8, 64)?;
+/// let mut b = SharedSender::open("filemap-doc-bcast-shared")?; // another process
+/// let mut rx = Receiver::open("filemap-doc-bcast-shared")?;
+/// a.send(b"from a")?;
+/// b.send(b"from b")?;
+/// let (m1, m2) = (rx.try_recv()?.unwrap(), rx.try_recv()?.unwrap());
+/// assert_eq!((m1.data.as_slice(), m1.sender), (&b"from a"[..], a.id()));
+/// assert_eq!((m2.data.as_slice(), m2.sender), (&b"from b"[..], b.id()));
+/// # Ok::<(), filemap::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct SharedSender {
+    seg: Segment,
+    geo: SlotArray,
+    /// Its entry in the sender table.
+    index: usize,
+}
+
+/// How many times a shared send polls a lock held by a live sender before
+/// it looks at the clock (its deadline) and the holder again.
+const LOCK_SPINS: u32 = 1 << 10;
+
+impl SharedSender {
+    /// Creates the channel `name` (see [`Sender::create`]) and becomes a
+    /// shared sender of it.
+    ///
+    /// # Errors
+    /// As [`Sender::create`].
+    pub fn create(name: &str, slots: u64, max_message: u64) -> Result<SharedSender> {
+        Self::create_with(name, slots, max_message, &Options::new())
+    }
+
+    /// [`SharedSender::create`] with options.
+    ///
+    /// # Errors
+    /// As [`Sender::create`].
+    pub fn create_with(
+        name: &str,
+        slots: u64,
+        max_message: u64,
+        opts: &Options,
+    ) -> Result<SharedSender> {
+        let (geo, total) = SlotArray::new(name, SLOTS, SLOT_HEADER, slots, max_message)?;
+        Self::attach(Segment::create(
+            name,
+            opts,
+            spec(),
+            geo.slots,
+            max_message,
+            total,
+        )?)
+    }
+
+    /// Opens the channel `name` as one more shared sender.
+    ///
+    /// # Errors
+    /// As [`Sender::open`]; [`Error::Busy`] while an exclusive [`Sender`]
+    /// lives, or when [`MAX_SHARED`] shared senders do.
+    pub fn open(name: &str) -> Result<SharedSender> {
+        Self::open_with(name, &Options::new())
+    }
+
+    /// [`SharedSender::open`] with options.
+    ///
+    /// # Errors
+    /// As [`SharedSender::open`].
+    pub fn open_with(name: &str, opts: &Options) -> Result<SharedSender> {
+        Self::attach(Segment::open(name, opts, spec())?)
+    }
+
+    fn attach(seg: Segment) -> Result<SharedSender> {
+        let geo = SlotArray::of(&seg, SLOTS, SLOT_HEADER)?;
+        let me = crate::sys::owner_word(std::process::id());
+        let busy = |why: String| Error::Busy {
+            object: seg.label().to_owned(),
+            reason: why,
+        };
+        let mut index = None;
+        for i in 0..MAX_SHARED {
+            let w = seg.a64(SENDERS + 8 * i);
+            let cur = w.load(Ordering::SeqCst);
+            let free = cur == 0 || crate::sys::owner_alive(cur) == Some(false);
+            if free
+                && w.compare_exchange(cur, me, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+            {
+                index = Some(i);
+                break;
+            }
+        }
+        let Some(index) = index else {
+            return Err(busy(format!(
+                "all its {MAX_SHARED} shared sender slots are taken"
+            )));
+        };
+        let lock = seg.a64(SEND_LOCK).load(Ordering::SeqCst);
+        if lock == EXCLUSIVE && lock_holder_alive(&seg, lock) {
+            seg.a64(SENDERS + 8 * index).store(0, Ordering::SeqCst);
+            let owner = seg.a64(TX.owner).load(Ordering::Acquire);
+            return Err(busy(format!(
+                "process {} holds its exclusive sender end",
+                owner as u32
+            )));
+        }
+        // The role's owner word, for receivers' liveness checks (see `TX`).
+        seg.a64(TX.owner).store(me, Ordering::Release);
+        seg.a32(TX.closed).store(0, Ordering::Release);
+        Ok(SharedSender { seg, geo, index })
+    }
+
+    /// This sender's id, as receivers see it in [`Received::sender`].
+    pub fn id(&self) -> u32 {
+        self.index as u32 + 1
+    }
+
+    /// The largest message.
+    pub fn max_message(&self) -> usize {
+        self.geo.size as usize
+    }
+
+    /// Sends `msg` to every receiver, waiting only while another sender
+    /// writes a message (a few hundred nanoseconds; a sender that died
+    /// holding the lock is taken over at once).
+    ///
+    /// # Errors
+    /// [`Error::InvalidSize`] over [`SharedSender::max_message`];
+    /// [`Error::Busy`] if an exclusive [`Sender`] took the channel.
+    pub fn send(&mut self, msg: &[u8]) -> Result<()> {
+        self.send_opt(msg, None).map(|_| ())
+    }
+
+    /// Sends `msg` if no other sender is writing one now; `Ok(false)` if one is.
+    ///
+    /// # Errors
+    /// As [`SharedSender::send`].
+    pub fn try_send(&mut self, msg: &[u8]) -> Result<bool> {
+        self.send_opt(msg, Some(Instant::now()))
+    }
+
+    /// [`SharedSender::send`], waiting at most `timeout` for the lock (a
+    /// sender stopped while writing, as by `SIGSTOP`, holds it).
+    ///
+    /// # Errors
+    /// As [`SharedSender::send`], and [`Error::Timeout`].
+    pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<()> {
+        self.send_deadline_opt(msg, deadline_after(timeout))
+    }
+
+    /// [`SharedSender::send`], waiting until `deadline` at most for the lock.
+    ///
+    /// # Errors
+    /// As [`SharedSender::send_timeout`].
+    pub fn send_deadline(&mut self, msg: &[u8], deadline: Instant) -> Result<()> {
+        self.send_deadline_opt(msg, Some(deadline))
+    }
+
+    fn send_deadline_opt(&mut self, msg: &[u8], deadline: Option<Instant>) -> Result<()> {
+        let started = Instant::now();
+        if self.send_opt(msg, deadline)? {
+            return Ok(());
+        }
+        Err(Error::Timeout {
+            object: self.seg.label().to_owned(),
+            what: "the send lock",
+            waited: started.elapsed(),
+        })
+    }
+
+    /// Sends under the lock; `Ok(false)` when the deadline passed first.
+    fn send_opt(&mut self, msg: &[u8], deadline: Option<Instant>) -> Result<bool> {
+        if msg.len() as u64 > self.geo.size {
+            return Err(Error::InvalidSize {
+                object: self.seg.label().to_owned(),
+                reason: format!(
+                    "a message of {} bytes is larger than this channel's slots ({} bytes)",
+                    msg.len(),
+                    self.geo.size
+                ),
+            });
+        }
+        if !self.lock(deadline)? {
+            return Ok(false);
+        }
+        let mem = SegSlots {
+            seg: &self.seg,
+            geo: self.geo,
+        };
+        let mut n = self.seg.a64(TAIL).load(Ordering::Acquire);
+        let result = if n > MAX_SEQ {
+            Err(Error::Corrupt {
+                object: self.seg.label().to_owned(),
+                reason: format!("its message count {n} is past 2^62"),
+            })
+        } else {
+            // A sender that died after the even stamp but before `tail`
+            // published that message: go past it (as `Sender` does on attach).
+            if mem.load_stamp(n, Ordering::Acquire) == 2 * n + 2 {
+                n += 1;
+            }
+            publish(&mem, n, msg, self.id());
+            Ok(true)
+        };
+        self.seg.a64(SEND_LOCK).store(0, Ordering::Release);
+        PARK.notify(&self.seg);
+        result
+    }
+
+    /// Takes the send lock (from nobody, or from a sender that died);
+    /// `Ok(false)` when `deadline` passes first.
+    fn lock(&self, deadline: Option<Instant>) -> Result<bool> {
+        let lock = self.seg.a64(SEND_LOCK);
+        let mine = self.index as u64 + 1;
+        loop {
+            for _ in 0..LOCK_SPINS {
+                // Acquire: the previous holder's message and `tail` are seen.
+                if lock
+                    .compare_exchange_weak(0, mine, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return Ok(true);
+                }
+                std::hint::spin_loop();
+            }
+            let cur = lock.load(Ordering::Acquire);
+            if cur == EXCLUSIVE && lock_holder_alive(&self.seg, cur) {
+                return Err(Error::Busy {
+                    object: self.seg.label().to_owned(),
+                    reason: "an exclusive sender holds it".into(),
+                });
+            }
+            if cur != 0
+                && !lock_holder_alive(&self.seg, cur)
+                && lock
+                    .compare_exchange(cur, mine, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                // Its holder died (maybe mid-message: that message's stamp
+                // stays odd and `tail` did not move, so it is written over).
+                return Ok(true);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(false);
+            }
+            self.seg.check_backed()?;
+            std::thread::yield_now();
+        }
+    }
+}
+
+impl Drop for SharedSender {
+    fn drop(&mut self) {
+        let me = self
+            .seg
+            .a64(SENDERS + 8 * self.index)
+            .swap(0, Ordering::SeqCst);
+        match live_shared(&self.seg).next() {
+            // Others remain: the role's owner word names one of them.
+            Some((_, other)) => {
+                let _ = self.seg.a64(TX.owner).compare_exchange(
+                    me,
+                    other,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
+            }
+            None => TX.close(&self.seg),
+        }
         PARK.notify(&self.seg);
     }
 }
@@ -373,6 +754,8 @@ pub struct Received {
     /// How many messages this receiver missed just before this one (it fell
     /// more than a ring behind the sender).
     pub missed: u64,
+    /// Who sent it: 0 for a [`Sender`], [`SharedSender::id`] for a shared one.
+    pub sender: u32,
 }
 
 /// A receiving end; any number may exist, in any processes.
@@ -462,9 +845,10 @@ impl Receiver {
             geo: self.geo,
         };
         match look(&mem, &mut self.next, &mut into.data) {
-            Ok(Some((seq, missed))) => {
+            Ok(Some((seq, missed, sender))) => {
                 into.seq = seq;
                 into.missed = missed;
+                into.sender = sender;
                 Ok(true)
             }
             Ok(None) => Ok(false),
@@ -715,6 +1099,69 @@ fn recv_pend(
     })
 }
 
+#[cfg(all(test, not(loom), unix))]
+mod tests {
+    use super::*;
+
+    /// The owner word of a process that has exited.
+    fn dead_owner() -> u64 {
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("spawn true");
+        let pid = child.id();
+        child.wait().expect("wait");
+        crate::sys::owner_word(pid)
+    }
+
+    #[test]
+    fn a_shared_sender_takes_over_the_lock_of_one_that_died_mid_message() {
+        let name = format!("fm-bcast-takeover-{}", std::process::id());
+        let mut rx = Receiver::create(&name, 4, 16).unwrap();
+        let mut a = SharedSender::open(&name).unwrap();
+        a.send(b"first").unwrap();
+        // Shared sender slot 5 was a process that died inside a send: it
+        // holds the lock, and message 1's stamp is odd over torn bytes.
+        let seg = a.seg.clone();
+        seg.a64(SENDERS + 8 * 5)
+            .store(dead_owner(), Ordering::SeqCst);
+        seg.a64(SEND_LOCK).store(6, Ordering::SeqCst);
+        seg.a64(a.geo.slot(1)).store(3, Ordering::SeqCst); // 2n + 1: being written
+        seg.view()
+            .write_at(a.geo.slot(1) + SLOT_HEADER, b"TORN")
+            .unwrap();
+        assert_eq!(rx.try_recv().unwrap().unwrap().data, b"first");
+        assert_eq!(
+            rx.try_recv().unwrap(),
+            None,
+            "the torn message is not delivered"
+        );
+        a.send_timeout(b"second", Duration::from_secs(5)).unwrap();
+        let m = rx.try_recv().unwrap().unwrap();
+        assert_eq!(
+            (m.seq, m.data.as_slice(), m.sender),
+            (1, &b"second"[..], a.id())
+        );
+        assert_eq!(seg.a64(SEND_LOCK).load(Ordering::SeqCst), 0, "given back");
+    }
+
+    #[test]
+    fn a_stopped_lock_holder_gives_a_timeout_not_a_hang() {
+        let name = format!("fm-bcast-held-{}", std::process::id());
+        let _rx = Receiver::create(&name, 4, 16).unwrap();
+        let mut a = SharedSender::open(&name).unwrap();
+        let b = SharedSender::open(&name).unwrap();
+        // `b` (this live process) holds the lock, as a stopped sender would.
+        a.seg
+            .a64(SEND_LOCK)
+            .store(u64::from(b.id()), Ordering::SeqCst);
+        assert!(!a.try_send(b"x").unwrap());
+        let e = a.send_timeout(b"x", Duration::from_millis(50)).unwrap_err();
+        assert!(matches!(e, Error::Timeout { .. }), "{e}");
+        a.seg.a64(SEND_LOCK).store(0, Ordering::SeqCst);
+        assert!(a.try_send(b"x").unwrap());
+    }
+}
+
 #[cfg(all(test, loom))]
 mod loom_model {
     use super::*;
@@ -762,9 +1209,12 @@ mod loom_model {
             loom::sync::atomic::fence(o)
         }
         #[inline]
-        fn write_msg(&self, n: u64, data: &[u8]) {
+        fn write_msg(&self, n: u64, data: &[u8], sender: u32) {
             let i = (n % SLOTS) as usize;
-            self.lens[i].store(data.len() as u64, Ordering::Relaxed);
+            self.lens[i].store(
+                data.len() as u64 | u64::from(sender) << 32,
+                Ordering::Relaxed,
+            );
             self.bytes[i].store(data[0], Ordering::Relaxed);
         }
         #[inline]
@@ -794,14 +1244,15 @@ mod loom_model {
             // Three messages into two slots: a slow receiver gets lapped.
             let sender = loom::thread::spawn(move || {
                 for n in 0..3u64 {
-                    publish(&*m2, n, &[n as u8 + 10]);
+                    publish(&*m2, n, &[n as u8 + 10], 3);
                 }
             });
             let (mut next, mut accounted) = (0u64, 0u64);
             let mut data = Vec::new();
             while accounted < 3 {
                 match look(&*mem, &mut next, &mut data).unwrap() {
-                    Some((seq, missed)) => {
+                    Some((seq, missed, sender)) => {
+                        assert_eq!(sender, 3, "the sender's id travels with the message");
                         assert_eq!(seq, accounted + missed, "numbered in order, gaps counted");
                         assert_eq!(data, [seq as u8 + 10], "a whole message, the right one");
                         accounted = seq + 1;

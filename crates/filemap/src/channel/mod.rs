@@ -3,8 +3,9 @@
 //! - [`spsc`]: one sender, one receiver, variable-length byte messages in a
 //!   ring, with copying and zero-copy (reserve/commit, borrowed receive) APIs.
 //! - [`mpmc`]: any number of senders and receivers, fixed-size slots.
-//! - [`broadcast`]: one sender that never waits, any number of receivers each
-//!   at its own pace; a receiver that falls behind learns how many it missed.
+//! - [`broadcast`]: one sender that never waits (or several shared ones),
+//!   any number of receivers each at its own pace; a receiver that falls
+//!   behind learns how many it missed.
 //!
 //! Blocking operations spin briefly, then park: on Linux on a futex word in
 //! the segment, on Windows on a named semaphore kept for that word (so a

@@ -629,10 +629,7 @@ impl Drop for Request<'_> {
     fn drop(&mut self) {
         if !self.answered {
             // Answers through a handle of its own: `finish` takes the request too.
-            let server = match &self.server {
-                ServerRef::Borrowed(s) => ServerRef::Borrowed(*s),
-                ServerRef::Shared(s) => ServerRef::Shared(std::sync::Arc::clone(s)),
-            };
+            let server = self.server_handle();
             server.finish(self, DROPPED, &[]);
         }
     }

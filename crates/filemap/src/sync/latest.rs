@@ -56,6 +56,7 @@ const WRITER: Side = Side {
     owner: HEADER_LEN + 8,
     closed: HEADER_LEN + 16,
     role: "writer",
+    shared: None,
 };
 const VALUE: usize = HEADER_LEN + 64;
 const SLOTS: u64 = 8;

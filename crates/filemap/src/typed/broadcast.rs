@@ -10,6 +10,14 @@
 //! tx.send(&42)?;
 //! assert_eq!(a.recv()?.value, 42);
 //! assert_eq!(b.recv()?.value, 42);
+//!
+//! // Several senders (each in its own process) on another channel:
+//! let mut s1 = filemap::typed::broadcast::SharedSender::<u64>::create("filemap-doc-typed-bcast2", 8)?;
+//! let mut s2 = filemap::typed::broadcast::SharedSender::<u64>::open("filemap-doc-typed-bcast2")?;
+//! let mut r = Receiver::<u64>::open("filemap-doc-typed-bcast2")?;
+//! s1.send(&1)?;
+//! s2.send(&2)?;
+//! assert_eq!((r.recv()?.sender, r.recv()?.sender), (s1.id(), s2.id()));
 //! # Ok::<(), filemap::Error>(())
 //! ```
 
@@ -47,6 +55,86 @@ pub struct Received<V> {
     pub value: V,
     /// How many messages this receiver missed just before this one.
     pub missed: u64,
+    /// Who sent it: 0 for a [`Sender`], [`SharedSender::id`] for a shared one.
+    pub sender: u32,
+}
+
+/// One of several senders of a typed broadcast channel (see
+/// [`broadcast::SharedSender`]).
+#[derive(Debug)]
+pub struct SharedSender<T> {
+    inner: broadcast::SharedSender,
+    _t: PhantomData<fn(T)>,
+}
+
+impl<T: Pod> SharedSender<T> {
+    /// Creates the channel `name` (see [`Sender::create`]) and becomes a shared sender.
+    ///
+    /// # Errors
+    /// As [`broadcast::SharedSender::create`].
+    pub fn create(name: &str, slots: u64) -> Result<Self> {
+        Self::create_with(name, slots, 1, &Options::new())
+    }
+
+    /// [`SharedSender::create`] with slots of up to `max_values` values, with options.
+    ///
+    /// # Errors
+    /// As [`SharedSender::create`].
+    pub fn create_with(name: &str, slots: u64, max_values: u64, opts: &Options) -> Result<Self> {
+        make::<T, _>(
+            name,
+            slots,
+            max_values,
+            opts,
+            broadcast::SharedSender::create_with,
+        )
+        .map(Self::wrap)
+    }
+
+    /// Opens the channel `name` as one more shared sender.
+    ///
+    /// # Errors
+    /// As [`broadcast::SharedSender::open`], and [`crate::Error::Incompatible`].
+    pub fn open(name: &str) -> Result<Self> {
+        Self::open_with(name, &Options::new())
+    }
+
+    /// [`SharedSender::open`] with options.
+    ///
+    /// # Errors
+    /// As [`SharedSender::open`].
+    pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
+        let opts = typed_options::<T>(name, opts)?;
+        broadcast::SharedSender::open_with(name, &opts).map(Self::wrap)
+    }
+
+    fn wrap(inner: broadcast::SharedSender) -> Self {
+        SharedSender {
+            inner,
+            _t: PhantomData,
+        }
+    }
+
+    /// This sender's id, as receivers see it.
+    pub fn id(&self) -> u32 {
+        self.inner.id()
+    }
+
+    /// Sends `value` to every receiver (see [`broadcast::SharedSender::send`]).
+    ///
+    /// # Errors
+    /// As [`broadcast::SharedSender::send`].
+    pub fn send(&mut self, value: &T) -> Result<()> {
+        self.inner.send(value.as_bytes())
+    }
+
+    /// Sends `values` as one message.
+    ///
+    /// # Errors
+    /// As [`broadcast::SharedSender::send`].
+    pub fn send_slice(&mut self, values: &[T]) -> Result<()> {
+        self.inner.send(values.as_bytes())
+    }
 }
 
 fn make<T: Pod, C>(
@@ -202,6 +290,7 @@ impl<T: Pod> Receiver<T> {
             seq: self.got.seq,
             value: one(self.inner.label(), &self.got.data)?,
             missed: self.got.missed,
+            sender: self.got.sender,
         })
     }
 
@@ -210,6 +299,7 @@ impl<T: Pod> Receiver<T> {
             seq: self.got.seq,
             value: many(self.inner.label(), &self.got.data)?,
             missed: self.got.missed,
+            sender: self.got.sender,
         })
     }
 

@@ -30,11 +30,13 @@ pub(super) const TX: Side = Side {
     owner: HEADER_LEN + 256,
     closed: HEADER_LEN + 264,
     role: "sender",
+    shared: None,
 };
 pub(super) const RX: Side = Side {
     owner: HEADER_LEN + 272,
     closed: HEADER_LEN + 280,
     role: "receiver",
+    shared: None,
 };
 pub(super) const DATA: usize = HEADER_LEN + 320;
 /// Version of the record format (2: stamped headers, see `ring`; 3: side
