@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use zerocopy::IntoBytes;
 
-use super::{many, one, slice_bytes, typed_options, Pod};
+use super::{make_slotted, many, one, typed_options, Pod};
 use crate::channel::broadcast;
 use crate::error::Result;
 use crate::mapping::Options;
@@ -81,7 +81,7 @@ impl<T: Pod> SharedSender<T> {
     /// # Errors
     /// As [`SharedSender::create`].
     pub fn create_with(name: &str, slots: u64, max_values: u64, opts: &Options) -> Result<Self> {
-        make::<T, _>(
+        make_slotted::<T, _>(
             name,
             slots,
             max_values,
@@ -137,18 +137,6 @@ impl<T: Pod> SharedSender<T> {
     }
 }
 
-fn make<T: Pod, C>(
-    name: &str,
-    slots: u64,
-    max_values: u64,
-    opts: &Options,
-    create: impl FnOnce(&str, u64, u64, &Options) -> Result<C>,
-) -> Result<C> {
-    let opts = typed_options::<T>(name, opts)?;
-    let bytes = slice_bytes::<T>(name, max_values as usize)? as u64;
-    create(name, slots, bytes, &opts)
-}
-
 impl<T: Pod> Sender<T> {
     /// Creates the channel `name` with `slots` slots (rounded up to a power
     /// of two) of one value each, and becomes its sender.
@@ -169,7 +157,7 @@ impl<T: Pod> Sender<T> {
         max_values: u64,
         opts: &Options,
     ) -> Result<Sender<T>> {
-        make::<T, _>(
+        make_slotted::<T, _>(
             name,
             slots,
             max_values,
@@ -245,7 +233,7 @@ impl<T: Pod> Receiver<T> {
         max_values: u64,
         opts: &Options,
     ) -> Result<Receiver<T>> {
-        make::<T, _>(
+        make_slotted::<T, _>(
             name,
             slots,
             max_values,

@@ -155,6 +155,20 @@ pub(crate) fn malformed<T>(object: &str, why: String) -> Error {
     }
 }
 
+/// Makes a slotted channel (mpmc, broadcast) for `T`: `slots` slots of
+/// `max_values` values each, `T`'s message type recorded.
+pub(crate) fn make_slotted<T: Pod, C>(
+    name: &str,
+    slots: u64,
+    max_values: u64,
+    opts: &Options,
+    create: impl FnOnce(&str, u64, u64, &Options) -> Result<C>,
+) -> Result<C> {
+    let opts = typed_options::<T>(name, opts)?;
+    let bytes = slice_bytes::<T>(name, max_values as usize)? as u64;
+    create(name, slots, bytes, &opts)
+}
+
 /// Bytes of a message of `n` values of `T`, or `InvalidSize` on overflow.
 pub(crate) fn slice_bytes<T>(object: &str, n: usize) -> Result<usize> {
     n.checked_mul(std::mem::size_of::<T>())

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use zerocopy::IntoBytes;
 
-use super::{many, one, slice_bytes, typed_options, Pod};
+use super::{make_slotted, many, one, typed_options, Pod};
 use crate::channel::mpmc;
 use crate::error::Result;
 use crate::mapping::Options;
@@ -33,19 +33,6 @@ pub struct Receiver<T> {
     inner: mpmc::Receiver,
     buf: Vec<u8>,
     _t: PhantomData<fn() -> T>,
-}
-
-/// Makes the segment: `slots` slots of `max_values` values each.
-fn make<T: Pod, C>(
-    name: &str,
-    slots: u64,
-    max_values: u64,
-    opts: &Options,
-    create: impl FnOnce(&str, u64, u64, &Options) -> Result<C>,
-) -> Result<C> {
-    let opts = typed_options::<T>(name, opts)?;
-    let bytes = slice_bytes::<T>(name, max_values as usize)? as u64;
-    create(name, slots, bytes, &opts)
 }
 
 impl<T: Pod> Sender<T> {
@@ -69,7 +56,8 @@ impl<T: Pod> Sender<T> {
         max_values: u64,
         opts: &Options,
     ) -> Result<Sender<T>> {
-        make::<T, _>(name, slots, max_values, opts, mpmc::Sender::create_with).map(Self::wrap)
+        make_slotted::<T, _>(name, slots, max_values, opts, mpmc::Sender::create_with)
+            .map(Self::wrap)
     }
 
     /// Opens the existing channel `name` as a sender.
@@ -199,7 +187,8 @@ impl<T: Pod> Receiver<T> {
         max_values: u64,
         opts: &Options,
     ) -> Result<Receiver<T>> {
-        make::<T, _>(name, slots, max_values, opts, mpmc::Receiver::create_with).map(Self::wrap)
+        make_slotted::<T, _>(name, slots, max_values, opts, mpmc::Receiver::create_with)
+            .map(Self::wrap)
     }
 
     /// Opens the existing channel `name` as a receiver.
