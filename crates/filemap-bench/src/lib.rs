@@ -522,6 +522,9 @@ mod tests {
             TransportKind::Pipe,
             TransportKind::UnixSocket,
             TransportKind::Iceoryx2,
+            TransportKind::Rpc,
+            TransportKind::UnixSocketRpc,
+            TransportKind::Iceoryx2Rpc,
             TransportKind::ZenohPubSub,
             TransportKind::ZenohBridge,
         ];

@@ -605,14 +605,14 @@ mod tests {
             .expect("typed");
         // `…` (3 bytes) and the end, in whole characters.
         assert_eq!(back.identity(), format!("…{}", "é".repeat(14)));
-        let path = MessageType::new("a_crate::some_module::inner::Reading", 8, 8).expect("valid");
+        let path = MessageType::new("the_app::sensors::inner::Readings", 8, 8).expect("valid");
         let kept = parse_header(&encode_header(&Header {
             message_type: Some(path),
             ..sample()
         }))
         .and_then(|p| p.message_type)
         .expect("typed");
-        assert_eq!(kept.identity(), "…::some_module::inner::Reading");
+        assert_eq!(kept.identity(), "…app::sensors::inner::Readings");
         assert!(back.same_as(&t), "the hash of the whole identity matches");
         assert!(!back.same_as(&MessageType::new(&"é".repeat(16), 24, 8).expect("valid")));
         assert!(!back.same_as(&MessageType::new(&long, 24, 4).expect("valid")));
