@@ -23,23 +23,33 @@ fn three_sender_processes_every_message_whole_and_attributed() {
     let count = if cfg!(windows) { 500u64 } else { 3000 };
     // Room for everything: no receiver is lapped, so nothing is missed.
     let mut rx = Receiver::create(&name, 16384, 256).unwrap();
+    // Each sender tags its messages with its number here (100, 101, 102);
+    // the channel's sender ids are slots, reused once a sender leaves, so
+    // each is checked against the id its sender reported while attached.
     let senders: Vec<Helper> = (0..3)
-        .map(|_| Helper::spawn(&["bcast-shared-send", &name, &count.to_string()]))
+        .map(|t| {
+            let tag = format!("tag={}", 100 + t);
+            Helper::spawn(&["bcast-shared-send", &name, &count.to_string(), &tag])
+        })
         .collect();
-    let ids: Vec<u32> = senders.iter().map(ready_id).collect();
-    let mut next: HashMap<u32, u64> = ids.iter().map(|&id| (id, 0)).collect();
+    let ids: HashMap<u32, u32> = senders
+        .iter()
+        .enumerate()
+        .map(|(t, h)| (100 + t as u32, ready_id(h)))
+        .collect();
+    let mut next: HashMap<u32, u64> = ids.keys().map(|&tag| (tag, 0)).collect();
     for _ in 0..3 * count {
         let m = rx.recv_timeout(Duration::from_secs(60)).unwrap();
         assert_eq!(m.missed, 0);
-        let (k, n) = shared_message_check(&m.data).unwrap();
+        let (tag, n) = shared_message_check(&m.data).unwrap();
         assert_eq!(
-            k, m.sender,
-            "the channel names the sender the message names"
+            m.sender, ids[&tag],
+            "the channel names the sender of tag {tag}"
         );
         let want = next
-            .get_mut(&k)
-            .unwrap_or_else(|| panic!("unknown sender {k}"));
-        assert_eq!(n, *want, "sender {k}'s messages in order, none lost");
+            .get_mut(&tag)
+            .unwrap_or_else(|| panic!("unknown tag {tag}"));
+        assert_eq!(n, *want, "sender {tag}'s messages in order, none lost");
         *want += 1;
     }
     for s in senders {

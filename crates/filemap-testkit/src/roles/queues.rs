@@ -37,8 +37,10 @@ fn run(a: &[&str]) -> Result<String, RoleError> {
             Ok(format!("sent {n}"))
         }
         // A shared sender of NAME (creating it with create=SLOTS,MAX):
-        // says `ready ID`, sends COUNT messages `shared_message(ID, n)`
-        // (0: until killed), then `sent COUNT`.
+        // says `ready ID`, sends COUNT messages `shared_message(TAG, n)`
+        // (TAG from tag=TAG, else its id; COUNT 0: until killed), then
+        // `sent COUNT`. (Ids are reused once a sender leaves; tags are the
+        // test's own.)
         ["bcast-shared-send", name, count, rest @ ..] => {
             use filemap::channel::broadcast::SharedSender;
             let mut tx = match rest.iter().find_map(|r| r.strip_prefix("create=")) {
@@ -53,10 +55,14 @@ fn run(a: &[&str]) -> Result<String, RoleError> {
                 None => SharedSender::open(name)?,
             };
             say(&format!("ready {}", tx.id()));
+            let tag = rest
+                .iter()
+                .find_map(|r| r.strip_prefix("tag="))
+                .map_or(tx.id(), |t| t.parse().expect("tag"));
             let count: u64 = count.parse().expect("count");
             let mut n = 0;
             while count == 0 || n < count {
-                tx.send(&filemap_testkit::shared_message(tx.id(), n))?;
+                tx.send(&filemap_testkit::shared_message(tag, n))?;
                 n += 1;
             }
             Ok(format!("sent {n}"))
