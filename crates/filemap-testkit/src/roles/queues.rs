@@ -67,6 +67,17 @@ fn run(a: &[&str]) -> Result<String, RoleError> {
             }
             Ok(format!("sent {n}"))
         }
+        // Opens the mpmc channel NAME, reserves a slot, writes half of a
+        // message in place, says `held`, and never commits (the test kills it).
+        ["mpmc-reserve-hold", name] => {
+            let tx = filemap::channel::mpmc::Sender::open(name)?;
+            let mut r = tx.reserve(8)?;
+            r.write_at(0, b"HALF")?;
+            say("held");
+            loop {
+                std::thread::park();
+            }
+        }
         ["bcast-recv", name, count, max] => {
             // Receives until `count` messages are accounted for (received or
             // reported missed), checking each received one against its number.

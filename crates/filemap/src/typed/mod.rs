@@ -177,3 +177,284 @@ pub(crate) fn slice_bytes<T>(object: &str, n: usize) -> Result<usize> {
             reason: format!("{n} values of `{}` overflow", std::any::type_name::<T>()),
         })
 }
+
+mod sealed {
+    /// Room for a message in a channel, written in place.
+    pub trait Slot {
+        fn slot_len(&self) -> usize;
+        fn slot_label(&self) -> String;
+        fn write(&mut self, offset: usize, data: &[u8]) -> crate::Result<()>;
+        fn publish(self);
+    }
+
+    /// A received message, in place.
+    pub trait Place {
+        fn place_len(&self) -> usize;
+        fn place_label(&self) -> String;
+        fn read(&self, offset: usize, buf: &mut [u8]) -> crate::Result<()>;
+    }
+}
+
+/// What a [`Loan`] writes into: an spsc or mpmc reservation (sealed).
+pub trait Slot: sealed::Slot {}
+impl<S: sealed::Slot> Slot for S {}
+
+/// What a [`Sample`] reads from: an spsc or mpmc message in place (sealed).
+pub trait Place: sealed::Place {}
+impl<P: sealed::Place> Place for P {}
+
+impl sealed::Slot for crate::channel::spsc::Reservation<'_> {
+    fn slot_len(&self) -> usize {
+        self.len()
+    }
+    fn slot_label(&self) -> String {
+        self.label().to_owned()
+    }
+    fn write(&mut self, offset: usize, data: &[u8]) -> Result<()> {
+        self.write_at(offset, data)
+    }
+    fn publish(self) {
+        self.commit();
+    }
+}
+
+impl sealed::Slot for crate::channel::mpmc::Reservation<'_> {
+    fn slot_len(&self) -> usize {
+        self.len()
+    }
+    fn slot_label(&self) -> String {
+        self.label().to_owned()
+    }
+    fn write(&mut self, offset: usize, data: &[u8]) -> Result<()> {
+        self.write_at(offset, data)
+    }
+    fn publish(self) {
+        self.commit();
+    }
+}
+
+impl sealed::Place for crate::channel::spsc::Message<'_> {
+    fn place_len(&self) -> usize {
+        self.len()
+    }
+    fn place_label(&self) -> String {
+        self.label().to_owned()
+    }
+    fn read(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
+        self.read_at(offset, buf)
+    }
+}
+
+impl sealed::Place for crate::channel::mpmc::MessageRef<'_> {
+    fn place_len(&self) -> usize {
+        self.len()
+    }
+    fn place_label(&self) -> String {
+        self.label().to_owned()
+    }
+    fn read(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
+        self.read_at(offset, buf)
+    }
+}
+
+/// Room for one message of values of `T` in a channel (spsc or mpmc),
+/// written in place, then [`commit`](Loan::commit)ted. Dropping it sends
+/// nothing (an mpmc slot is retired: receivers skip it).
+///
+/// Bytes not written keep what the slot held before (stale bytes of
+/// earlier messages of the same channel, still a valid `T`): write every
+/// field.
+#[derive(Debug)]
+pub struct Loan<T, S: Slot> {
+    r: S,
+    _t: std::marker::PhantomData<fn(T)>,
+}
+
+/// A received message in place (spsc or mpmc): one or more values of `T`,
+/// read by copying them (or fields of them) out. Its space is freed when
+/// it is dropped.
+#[derive(Debug)]
+pub struct Sample<T, P: Place> {
+    m: P,
+    _t: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: Pod, S: Slot> Loan<T, S> {
+    pub(crate) fn new(r: S) -> Loan<T, S> {
+        Loan {
+            r,
+            _t: std::marker::PhantomData,
+        }
+    }
+
+    /// How many values the loan holds.
+    pub fn len(&self) -> usize {
+        self.r.slot_len() / std::mem::size_of::<T>()
+    }
+
+    /// True for a loan of no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Writes the whole value at `index`.
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] past the loan's length.
+    pub fn write(&mut self, index: usize, value: &T) -> Result<()> {
+        let at = index.saturating_mul(std::mem::size_of::<T>());
+        self.r.write(at, value.as_bytes())
+    }
+
+    /// Writes one field (or any bytes) of the first value: `offset` is the
+    /// field's offset in `T` (`std::mem::offset_of!(T, field)`), `field` its
+    /// new value. Any bytes make a valid `T`, so a wrong offset or type
+    /// gives a wrong value, never undefined behaviour; bytes past the value
+    /// are refused.
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] for a field that does not fit in `T`.
+    pub fn write_field<F: IntoBytes + Immutable>(
+        &mut self,
+        offset: usize,
+        field: &F,
+    ) -> Result<()> {
+        self.write_field_of(0, offset, field)
+    }
+
+    /// [`Loan::write_field`] in the value at `index` of a slice loan.
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] for a field that does not fit in the value, or
+    /// an index past the loan's length.
+    pub fn write_field_of<F: IntoBytes + Immutable>(
+        &mut self,
+        index: usize,
+        offset: usize,
+        field: &F,
+    ) -> Result<()> {
+        let size = std::mem::size_of::<T>();
+        if offset.saturating_add(std::mem::size_of::<F>()) > size || index >= self.len() {
+            return Err(Error::OutOfRange {
+                object: format!(
+                    "{} (a loan of `{}`)",
+                    self.r.slot_label(),
+                    std::any::type_name::<T>()
+                ),
+                offset: (index.saturating_mul(size)).saturating_add(offset) as u64,
+                len: std::mem::size_of::<F>() as u64,
+                size: self.r.slot_len() as u64,
+            });
+        }
+        self.r.write(index * size + offset, field.as_bytes())
+    }
+
+    /// Publishes the message: receivers can see it from now on.
+    pub fn commit(self) {
+        self.r.publish();
+    }
+}
+
+/// The one value in place `m`, or `Malformed`.
+pub(crate) fn value_of<T: Pod, P: Place>(m: &P) -> Result<T> {
+    let mut v = T::new_zeroed();
+    if m.place_len() != std::mem::size_of::<T>() {
+        return Err(malformed::<T>(
+            &m.place_label(),
+            format!(
+                "it is {} bytes, and a value of the type is {}",
+                m.place_len(),
+                std::mem::size_of::<T>()
+            ),
+        ));
+    }
+    m.read(0, v.as_mut_bytes())?;
+    Ok(v)
+}
+
+/// The values in place `m`, or `Malformed`.
+pub(crate) fn values_of<T: Pod, P: Place>(m: &P) -> Result<Vec<T>> {
+    if m.place_len() % std::mem::size_of::<T>() != 0 {
+        return Err(whole_number_error::<T, P>(m));
+    }
+    let mut v: Vec<T> = std::iter::repeat_with(T::new_zeroed)
+        .take(m.place_len() / std::mem::size_of::<T>())
+        .collect();
+    m.read(0, v.as_mut_slice().as_mut_bytes())?;
+    Ok(v)
+}
+
+#[cold]
+fn whole_number_error<T, P: Place>(m: &P) -> Error {
+    malformed::<T>(
+        &m.place_label(),
+        format!(
+            "it is {} bytes, not a whole number of values of {} bytes",
+            m.place_len(),
+            std::mem::size_of::<T>()
+        ),
+    )
+}
+
+impl<T: Pod, P: Place> Sample<T, P> {
+    pub(crate) fn new(m: P) -> Result<Sample<T, P>> {
+        if m.place_len() % std::mem::size_of::<T>() != 0 {
+            return Err(whole_number_error::<T, P>(&m));
+        }
+        Ok(Sample {
+            m,
+            _t: std::marker::PhantomData,
+        })
+    }
+
+    /// How many values the message holds.
+    pub fn len(&self) -> usize {
+        self.m.place_len() / std::mem::size_of::<T>()
+    }
+
+    /// True for a message of no values.
+    pub fn is_empty(&self) -> bool {
+        self.m.place_len() == 0
+    }
+
+    /// A copy of the value at `index`.
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] past the message's length.
+    pub fn get(&self, index: usize) -> Result<T> {
+        let mut v = T::new_zeroed();
+        let at = index.saturating_mul(std::mem::size_of::<T>());
+        self.m.read(at, v.as_mut_bytes())?;
+        Ok(v)
+    }
+
+    /// A copy of one field of the value at `index` (`offset` as in
+    /// [`Loan::write_field`]).
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] for a field that does not fit in `T`, or an
+    /// index past the message's length.
+    pub fn read_field<F: FromBytes + IntoBytes>(&self, index: usize, offset: usize) -> Result<F> {
+        let size = std::mem::size_of::<T>();
+        if offset.saturating_add(std::mem::size_of::<F>()) > size || index >= self.len() {
+            return Err(Error::OutOfRange {
+                object: format!(
+                    "{} (a message of `{}`)",
+                    self.m.place_label(),
+                    std::any::type_name::<T>()
+                ),
+                offset: (index.saturating_mul(size)).saturating_add(offset) as u64,
+                len: std::mem::size_of::<F>() as u64,
+                size: self.m.place_len() as u64,
+            });
+        }
+        let mut f = F::new_zeroed();
+        self.m.read(index * size + offset, f.as_mut_bytes())?;
+        Ok(f)
+    }
+
+    /// Copies of every value.
+    pub fn to_vec(&self) -> Vec<T> {
+        values_of(&self.m).expect("checked to be a whole number of values")
+    }
+}

@@ -20,6 +20,13 @@ use crate::channel::mpmc;
 use crate::error::Result;
 use crate::mapping::Options;
 
+/// Room for one message of values of `T` in an mpmc slot, written in place
+/// (see [`super::Loan`]).
+pub type Loan<'a, T> = super::Loan<T, mpmc::Reservation<'a>>;
+
+/// A received message in place in its mpmc slot (see [`super::Sample`]).
+pub type Sample<'a, T> = super::Sample<T, mpmc::MessageRef<'a>>;
+
 /// A sending end of a typed mpmc channel (any number, in any processes).
 #[derive(Debug)]
 pub struct Sender<T> {
@@ -157,6 +164,58 @@ impl<T: Pod> Sender<T> {
     /// As [`Sender::send_slice`], and [`crate::Error::Timeout`].
     pub fn send_slice_deadline(&self, values: &[T], deadline: Instant) -> Result<()> {
         self.inner.send_deadline(values.as_bytes(), deadline)
+    }
+
+    /// Room for one value in place, if a slot is free now.
+    ///
+    /// ```
+    /// use filemap::typed::mpmc::{Receiver, Sender};
+    /// let tx = Sender::<[u32; 2]>::create("filemap-doc-typed-mpmc-loan", 4)?;
+    /// let rx = Receiver::<[u32; 2]>::open("filemap-doc-typed-mpmc-loan")?;
+    /// let mut loan = tx.try_loan()?.expect("a free slot");
+    /// loan.write_field(4, &7u32)?; // the second element
+    /// loan.write_field(0, &6u32)?;
+    /// loan.commit();
+    /// let s = rx.try_sample()?.expect("a message");
+    /// assert_eq!(s.get(0)?, [6, 7]);
+    /// # Ok::<(), filemap::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`mpmc::Sender::try_reserve`].
+    pub fn try_loan(&self) -> Result<Option<Loan<'_, T>>> {
+        Ok(self
+            .inner
+            .try_reserve(std::mem::size_of::<T>())?
+            .map(Loan::new))
+    }
+
+    /// Room for one value in place, waiting as long as it takes.
+    ///
+    /// # Errors
+    /// As [`mpmc::Sender::reserve`].
+    pub fn loan(&self) -> Result<Loan<'_, T>> {
+        self.inner.reserve(std::mem::size_of::<T>()).map(Loan::new)
+    }
+
+    /// Room for one value in place, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// As [`mpmc::Sender::reserve_timeout`].
+    pub fn loan_timeout(&self, timeout: Duration) -> Result<Loan<'_, T>> {
+        self.inner
+            .reserve_timeout(std::mem::size_of::<T>(), timeout)
+            .map(Loan::new)
+    }
+
+    /// Room for one value in place, waiting until `deadline` at most.
+    ///
+    /// # Errors
+    /// As [`mpmc::Sender::reserve_deadline`].
+    pub fn loan_deadline(&self, deadline: Instant) -> Result<Loan<'_, T>> {
+        self.inner
+            .reserve_deadline(std::mem::size_of::<T>(), deadline)
+            .map(Loan::new)
     }
 
     /// Sends `value` asynchronously (see [`mpmc::Sender::send_async`]).
@@ -306,6 +365,42 @@ impl<T: Pod> Receiver<T> {
     pub fn recv_slice_deadline(&mut self, deadline: Instant) -> Result<Vec<T>> {
         self.inner.recv_into_deadline(&mut self.buf, deadline)?;
         self.got_many()
+    }
+
+    /// The next message in place, if one is there now.
+    ///
+    /// # Errors
+    /// As [`mpmc::Receiver::try_recv_ref`]; [`crate::Error::Malformed`] for
+    /// a message that is not a whole number of values (it is dropped).
+    pub fn try_sample(&self) -> Result<Option<Sample<'_, T>>> {
+        match self.inner.try_recv_ref()? {
+            Some(m) => Sample::new(m).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The next message in place, waiting as long as it takes.
+    ///
+    /// # Errors
+    /// As [`Receiver::try_sample`].
+    pub fn sample(&self) -> Result<Sample<'_, T>> {
+        Sample::new(self.inner.recv_ref()?)
+    }
+
+    /// The next message in place, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// As [`Receiver::sample`], and [`crate::Error::Timeout`].
+    pub fn sample_timeout(&self, timeout: Duration) -> Result<Sample<'_, T>> {
+        Sample::new(self.inner.recv_ref_timeout(timeout)?)
+    }
+
+    /// The next message in place, waiting until `deadline` at most.
+    ///
+    /// # Errors
+    /// As [`Receiver::sample`], and [`crate::Error::Timeout`].
+    pub fn sample_deadline(&self, deadline: Instant) -> Result<Sample<'_, T>> {
+        Sample::new(self.inner.recv_ref_deadline(deadline)?)
     }
 
     /// The next value, asynchronously (see [`mpmc::Receiver::recv_async`]).

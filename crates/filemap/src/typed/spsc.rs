@@ -4,12 +4,11 @@
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
-use zerocopy::{FromBytes, Immutable, IntoBytes};
-
-use super::{malformed, slice_bytes, typed_options, Pod};
+use super::{slice_bytes, typed_options, value_of, values_of, Pod};
 use crate::channel::spsc;
 use crate::error::{Error, Result};
 use crate::mapping::Options;
+use zerocopy::IntoBytes;
 
 /// The record header and padding a message of `T` takes in the ring.
 fn ring_bytes_per<T>() -> u64 {
@@ -30,26 +29,12 @@ pub struct Receiver<T> {
     _t: PhantomData<fn() -> T>,
 }
 
-/// Room for one message of values of `T`, written in place in the ring,
-/// then [`commit`](Loan::commit)ted. Dropping it sends nothing.
-///
-/// Bytes not written keep what the ring held there before (stale bytes of
-/// earlier messages of the same channel, still a valid `T`): write every
-/// field.
-#[derive(Debug)]
-pub struct Loan<'a, T> {
-    r: spsc::Reservation<'a>,
-    _t: PhantomData<fn(T)>,
-}
+/// Room for one message of values of `T`, written in place in the ring
+/// (see [`super::Loan`]).
+pub type Loan<'a, T> = super::Loan<T, spsc::Reservation<'a>>;
 
-/// A received message, borrowed in place from the ring: one or more values
-/// of `T`, read by copying them (or fields of them) out. Its space is freed
-/// for the sender when it is dropped.
-#[derive(Debug)]
-pub struct Sample<'a, T> {
-    m: spsc::Message<'a>,
-    _t: PhantomData<fn() -> T>,
-}
+/// A received message borrowed in place from the ring (see [`super::Sample`]).
+pub type Sample<'a, T> = super::Sample<T, spsc::Message<'a>>;
 
 fn ring_capacity<T>(name: &str, values: u64) -> Result<u64> {
     values
@@ -255,75 +240,6 @@ impl<T: Pod> Sender<T> {
     }
 }
 
-impl<'a, T: Pod> Loan<'a, T> {
-    fn new(r: spsc::Reservation<'a>) -> Loan<'a, T> {
-        Loan { r, _t: PhantomData }
-    }
-
-    /// How many values the loan holds.
-    pub fn len(&self) -> usize {
-        self.r.len() / std::mem::size_of::<T>()
-    }
-
-    /// True for a loan of no values.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Writes the whole value at `index`.
-    ///
-    /// # Errors
-    /// [`Error::OutOfRange`] past the loan's length.
-    pub fn write(&mut self, index: usize, value: &T) -> Result<()> {
-        let at = index.saturating_mul(std::mem::size_of::<T>());
-        self.r.write_at(at, value.as_bytes())
-    }
-
-    /// Writes one field (or any bytes) of the first value: `offset` is the
-    /// field's offset in `T` (`std::mem::offset_of!(T, field)`), `field` its
-    /// new value. Any bytes make a valid `T`, so a wrong offset or type
-    /// gives a wrong value, never undefined behaviour; bytes past the value
-    /// are refused.
-    ///
-    /// # Errors
-    /// [`Error::OutOfRange`] for a field that does not fit in `T`.
-    pub fn write_field<F: IntoBytes + Immutable>(
-        &mut self,
-        offset: usize,
-        field: &F,
-    ) -> Result<()> {
-        self.write_field_of(0, offset, field)
-    }
-
-    /// [`Loan::write_field`] in the value at `index` of a slice loan.
-    ///
-    /// # Errors
-    /// [`Error::OutOfRange`] for a field that does not fit in the value, or
-    /// an index past the loan's length.
-    pub fn write_field_of<F: IntoBytes + Immutable>(
-        &mut self,
-        index: usize,
-        offset: usize,
-        field: &F,
-    ) -> Result<()> {
-        let size = std::mem::size_of::<T>();
-        if offset.saturating_add(std::mem::size_of::<F>()) > size || index >= self.len() {
-            return Err(Error::OutOfRange {
-                object: format!("a loan of `{}`", std::any::type_name::<T>()),
-                offset: (index.saturating_mul(size)).saturating_add(offset) as u64,
-                len: std::mem::size_of::<F>() as u64,
-                size: self.r.len() as u64,
-            });
-        }
-        self.r.write_at(index * size + offset, field.as_bytes())
-    }
-
-    /// Publishes the message: the receiver can see it from now on.
-    pub fn commit(self) {
-        self.r.commit();
-    }
-}
-
 impl<T: Pod> Receiver<T> {
     /// Creates the channel `name` (see [`Sender::create`]) and becomes its receiver.
     ///
@@ -486,108 +402,5 @@ impl<T: Pod> Receiver<T> {
     /// As [`Receiver::recv_slice_deadline`].
     pub fn sample_deadline(&mut self, deadline: Instant) -> Result<Sample<'_, T>> {
         Sample::new(self.inner.recv_deadline(deadline)?)
-    }
-}
-
-fn label_of(m: &spsc::Message<'_>) -> String {
-    m.label().to_owned()
-}
-
-fn value_of<T: Pod>(m: &spsc::Message<'_>) -> Result<T> {
-    let mut v = T::new_zeroed();
-    if m.len() != std::mem::size_of::<T>() {
-        return Err(malformed::<T>(
-            &label_of(m),
-            format!(
-                "it is {} bytes, and a value of the type is {}",
-                m.len(),
-                std::mem::size_of::<T>()
-            ),
-        ));
-    }
-    m.read_at(0, v.as_mut_bytes())?;
-    Ok(v)
-}
-
-fn values_of<T: Pod>(m: &spsc::Message<'_>) -> Result<Vec<T>> {
-    if m.len() % std::mem::size_of::<T>() != 0 {
-        return Err(whole_number_error::<T>(m));
-    }
-    let mut v: Vec<T> = std::iter::repeat_with(T::new_zeroed)
-        .take(m.len() / std::mem::size_of::<T>())
-        .collect();
-    m.read_at(0, v.as_mut_slice().as_mut_bytes())?;
-    Ok(v)
-}
-
-#[cold]
-fn whole_number_error<T>(m: &spsc::Message<'_>) -> Error {
-    malformed::<T>(
-        &label_of(m),
-        format!(
-            "it is {} bytes, not a whole number of values of {} bytes",
-            m.len(),
-            std::mem::size_of::<T>()
-        ),
-    )
-}
-
-impl<'a, T: Pod> Sample<'a, T> {
-    fn new(m: spsc::Message<'a>) -> Result<Sample<'a, T>> {
-        if m.len() % std::mem::size_of::<T>() != 0 {
-            return Err(whole_number_error::<T>(&m));
-        }
-        Ok(Sample { m, _t: PhantomData })
-    }
-
-    /// How many values the message holds.
-    pub fn len(&self) -> usize {
-        self.m.len() / std::mem::size_of::<T>()
-    }
-
-    /// True for a message of no values.
-    pub fn is_empty(&self) -> bool {
-        self.m.is_empty()
-    }
-
-    /// A copy of the value at `index`.
-    ///
-    /// # Errors
-    /// [`Error::OutOfRange`] past the message's length.
-    pub fn get(&self, index: usize) -> Result<T> {
-        let mut v = T::new_zeroed();
-        let at = index.saturating_mul(std::mem::size_of::<T>());
-        self.m.read_at(at, v.as_mut_bytes())?;
-        Ok(v)
-    }
-
-    /// A copy of one field of the value at `index` (`offset` as in
-    /// [`Loan::write_field`]).
-    ///
-    /// # Errors
-    /// [`Error::OutOfRange`] for a field that does not fit in `T`, or an
-    /// index past the message's length.
-    pub fn read_field<F: FromBytes + IntoBytes>(&self, index: usize, offset: usize) -> Result<F> {
-        let size = std::mem::size_of::<T>();
-        if offset.saturating_add(std::mem::size_of::<F>()) > size || index >= self.len() {
-            return Err(Error::OutOfRange {
-                object: format!(
-                    "{} (a message of `{}`)",
-                    self.m.label(),
-                    std::any::type_name::<T>()
-                ),
-                offset: (index.saturating_mul(size)).saturating_add(offset) as u64,
-                len: std::mem::size_of::<F>() as u64,
-                size: self.m.len() as u64,
-            });
-        }
-        let mut f = F::new_zeroed();
-        self.m.read_at(index * size + offset, f.as_mut_bytes())?;
-        Ok(f)
-    }
-
-    /// Copies of every value.
-    pub fn to_vec(&self) -> Vec<T> {
-        values_of(&self.m).expect("checked to be a whole number of values")
     }
 }

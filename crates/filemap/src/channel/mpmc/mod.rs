@@ -58,6 +58,7 @@ mod wait;
 #[cfg(feature = "stream")]
 pub use future::RecvStream;
 pub use future::{RecvFuture, SendFuture};
+
 use queue::*;
 
 /// A sending end: any number, in any processes; usable from any thread of
@@ -293,5 +294,244 @@ impl Receiver {
     /// As [`Receiver::recv_deadline`].
     pub fn recv_into_deadline(&self, buf: &mut Vec<u8>, deadline: Instant) -> Result<()> {
         self.q.recv_into_opt(buf, Some(deadline))
+    }
+}
+
+// In place: reservations and borrowed receives.
+
+/// A slot taken for one message, written in place, then
+/// [`commit`](Reservation::commit)ted. Dropping it unsent retires the slot
+/// (receivers skip it). Other senders go on meanwhile; a sender a whole
+/// ring behind waits for it.
+#[derive(Debug)]
+pub struct Reservation<'a> {
+    q: &'a Queue,
+    pos: u64,
+    len: usize,
+    done: bool,
+}
+
+/// A message received in place: its slot stays the receiver's until this
+/// is dropped (other receivers take the next ones; a sender a whole ring
+/// ahead waits for it).
+#[derive(Debug)]
+pub struct MessageRef<'a> {
+    q: &'a Queue,
+    pos: u64,
+    len: usize,
+}
+
+impl Sender {
+    /// A slot for an `n`-byte message if one is free now (see [`Reservation`]).
+    ///
+    /// ```
+    /// # use filemap::channel::mpmc::{Receiver, Sender};
+    /// let tx = Sender::create("filemap-doc-mpmc-reserve", 8, 64)?;
+    /// let rx = Receiver::open("filemap-doc-mpmc-reserve")?;
+    /// let mut r = tx.try_reserve(5)?.expect("a free slot");
+    /// r.write_at(0, b"hel")?;
+    /// r.write_at(3, b"lo")?;
+    /// r.commit();
+    /// let m = rx.try_recv_ref()?.expect("a message");
+    /// assert_eq!(m.to_vec(), b"hello");
+    /// # Ok::<(), filemap::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Sender::try_send`].
+    pub fn try_reserve(&self, n: usize) -> Result<Option<Reservation<'_>>> {
+        Ok(self.q.try_claim_send(n)?.map(|pos| Reservation {
+            q: &self.q,
+            pos,
+            len: n,
+            done: false,
+        }))
+    }
+
+    /// A slot for an `n`-byte message, waiting as long as it takes.
+    ///
+    /// # Errors
+    /// As [`Sender::send`].
+    pub fn reserve(&self, n: usize) -> Result<Reservation<'_>> {
+        self.reserve_opt(n, None)
+    }
+
+    /// A slot for an `n`-byte message, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// As [`Sender::send_timeout`].
+    pub fn reserve_timeout(&self, n: usize, timeout: Duration) -> Result<Reservation<'_>> {
+        self.reserve_opt(n, deadline_after(timeout))
+    }
+
+    /// A slot for an `n`-byte message, waiting until `deadline` at most.
+    ///
+    /// # Errors
+    /// As [`Sender::send_deadline`].
+    pub fn reserve_deadline(&self, n: usize, deadline: Instant) -> Result<Reservation<'_>> {
+        self.reserve_opt(n, Some(deadline))
+    }
+
+    fn reserve_opt(&self, n: usize, deadline: Option<Instant>) -> Result<Reservation<'_>> {
+        let started = Instant::now();
+        loop {
+            if let Some(pos) = self.q.try_claim_send(n)? {
+                return Ok(Reservation {
+                    q: &self.q,
+                    pos,
+                    len: n,
+                    done: false,
+                });
+            }
+            self.q.wait_for_space(deadline, started)?;
+        }
+    }
+}
+
+impl Reservation<'_> {
+    /// The channel's name, for messages.
+    pub(crate) fn label(&self) -> &str {
+        self.q.seg.label()
+    }
+
+    /// The reserved length.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True for a reservation of 0 bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copies `data` into the message at `offset`.
+    ///
+    /// # Errors
+    /// [`crate::Error::OutOfRange`] past the reserved length.
+    pub fn write_at(&mut self, offset: usize, data: &[u8]) -> Result<()> {
+        if offset.checked_add(data.len()).is_none_or(|e| e > self.len) {
+            return Err(crate::Error::OutOfRange {
+                object: format!("{} (reserved message)", self.q.seg.label()),
+                offset: offset as u64,
+                len: data.len() as u64,
+                size: self.len as u64,
+            });
+        }
+        self.q.write_at(self.pos, offset, data);
+        Ok(())
+    }
+
+    /// Publishes the message: one receiver gets it from now on.
+    pub fn commit(mut self) {
+        self.done = true;
+        self.q.publish(self.pos);
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.q.retire(self.pos);
+        }
+    }
+}
+
+impl Receiver {
+    /// The next message in place, if one is there now (see [`MessageRef`]).
+    ///
+    /// # Errors
+    /// As [`Receiver::try_recv`].
+    pub fn try_recv_ref(&self) -> Result<Option<MessageRef<'_>>> {
+        Ok(self.q.try_claim_recv()?.map(|(pos, len)| MessageRef {
+            q: &self.q,
+            pos,
+            len,
+        }))
+    }
+
+    /// The next message in place, waiting as long as it takes.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv`].
+    pub fn recv_ref(&self) -> Result<MessageRef<'_>> {
+        self.recv_ref_opt(None)
+    }
+
+    /// The next message in place, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv_timeout`].
+    pub fn recv_ref_timeout(&self, timeout: Duration) -> Result<MessageRef<'_>> {
+        self.recv_ref_opt(deadline_after(timeout))
+    }
+
+    /// The next message in place, waiting until `deadline` at most.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv_deadline`].
+    pub fn recv_ref_deadline(&self, deadline: Instant) -> Result<MessageRef<'_>> {
+        self.recv_ref_opt(Some(deadline))
+    }
+
+    fn recv_ref_opt(&self, deadline: Option<Instant>) -> Result<MessageRef<'_>> {
+        let started = Instant::now();
+        loop {
+            if let Some((pos, len)) = self.q.try_claim_recv()? {
+                return Ok(MessageRef {
+                    q: &self.q,
+                    pos,
+                    len,
+                });
+            }
+            self.q.wait_for_data(deadline, started)?;
+        }
+    }
+}
+
+impl MessageRef<'_> {
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True for an empty message.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The channel's name, for messages.
+    pub(crate) fn label(&self) -> &str {
+        self.q.seg.label()
+    }
+
+    /// Copies bytes of the message from `offset` into `buf`.
+    ///
+    /// # Errors
+    /// [`crate::Error::OutOfRange`] if the range is not inside the message.
+    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
+        if offset.checked_add(buf.len()).is_none_or(|e| e > self.len) {
+            return Err(crate::Error::OutOfRange {
+                object: format!("{} (message)", self.q.seg.label()),
+                offset: offset as u64,
+                len: buf.len() as u64,
+                size: self.len as u64,
+            });
+        }
+        self.q.read_at(self.pos, offset, buf)
+    }
+
+    /// A copy of the message.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = vec![0; self.len];
+        // In range by construction; a failed read (a segment shrunk under
+        // us) leaves zeros, as the copying receives do.
+        let _ = self.q.read_at(self.pos, 0, &mut v);
+        v
+    }
+}
+
+impl Drop for MessageRef<'_> {
+    fn drop(&mut self) {
+        self.q.free(self.pos);
     }
 }

@@ -304,29 +304,132 @@ impl Queue {
     }
 
     pub(super) fn try_send(&self, msg: &[u8]) -> Result<bool> {
-        if msg.len() as u64 > self.geo.size {
+        let Some(pos) = self.try_claim_send(msg.len())? else {
+            return Ok(false);
+        };
+        self.write_at(pos, 0, msg);
+        self.publish(pos);
+        Ok(true)
+    }
+
+    /// Takes a position to send `len` bytes at (its length written), if a
+    /// slot is free now.
+    #[inline]
+    pub(super) fn try_claim_send(&self, len: usize) -> Result<Option<u64>> {
+        if len as u64 > self.geo.size {
             return Err(Error::InvalidSize {
                 object: self.seg.label().to_owned(),
                 reason: format!(
-                    "a message of {} bytes is larger than this channel's slots ({} bytes)",
-                    msg.len(),
+                    "a message of {len} bytes is larger than this channel's slots ({} bytes)",
                     self.geo.size
                 ),
             });
         }
         let Some(pos) = claim_send(self, self.me).map_err(|r| self.corrupt(r))? else {
             self.seg.check_backed()?;
-            return Ok(false);
+            return Ok(None);
         };
-        let at = self.at(pos);
-        self.write_len(pos, msg.len() as u64);
+        self.write_len(pos, len as u64);
+        Ok(Some(pos))
+    }
+
+    /// Writes `data` at `offset` in the message of position `pos` (in range:
+    /// checked by the callers).
+    #[inline]
+    pub(super) fn write_at(&self, pos: u64, offset: usize, data: &[u8]) {
         self.seg
             .view()
-            .write_at_raw(at + SLOT_HEADER, msg)
+            .write_at_raw(self.at(pos) + SLOT_HEADER + offset, data)
             .expect("slots lie in the segment (checked at open)");
+    }
+
+    /// Publishes the message at `pos` and wakes a receiver.
+    #[inline]
+    pub(super) fn publish(&self, pos: u64) {
         finish_send(self, pos);
         DATA_PARK.notify(&self.seg);
-        Ok(true)
+    }
+
+    /// Retires position `pos` unsent (a reservation dropped): receivers skip it.
+    pub(super) fn retire(&self, pos: u64) {
+        self.write_len(pos, SKIP);
+        self.publish(pos);
+    }
+
+    /// Takes the next message's position and length, if one is there now
+    /// (retired slots skipped and freed); the caller frees it with
+    /// [`Queue::free`] once done with its bytes.
+    pub(super) fn try_claim_recv(&self) -> Result<Option<(u64, usize)>> {
+        for _ in 0..=self.geo.slots {
+            let Some(pos) = claim_recv(self, self.me).map_err(|r| self.corrupt(r))? else {
+                self.seg.check_backed()?;
+                return Ok(None);
+            };
+            let mut len = [0u8; 8];
+            self.seg.view().read_at_raw(self.at(pos) + 16, &mut len)?;
+            let len = u64::from_ne_bytes(len);
+            if len == SKIP {
+                self.free(pos);
+                continue;
+            }
+            if len > self.geo.size {
+                self.free(pos);
+                return Err(self.corrupt(format!(
+                    "a message says it is {len} bytes, over the slot size {}",
+                    self.geo.size
+                )));
+            }
+            return Ok(Some((pos, len as usize)));
+        }
+        Ok(None)
+    }
+
+    /// Reads bytes of the message at `pos` from `offset` (in range: checked
+    /// by the callers).
+    #[inline]
+    pub(super) fn read_at(&self, pos: u64, offset: usize, buf: &mut [u8]) -> Result<()> {
+        self.seg
+            .view()
+            .read_at_raw(self.at(pos) + SLOT_HEADER + offset, buf)
+    }
+
+    /// Frees the slot of position `pos` for the next lap and wakes a sender.
+    #[inline]
+    pub(super) fn free(&self, pos: u64) {
+        finish_recv(self, pos);
+        SPACE_PARK.notify(&self.seg);
+    }
+
+    /// Waits (bounded by `deadline`) until the slot at the send index may be
+    /// free for this lap, repairing slots of dead processes meanwhile.
+    pub(super) fn wait_for_space(&self, deadline: Option<Instant>, started: Instant) -> Result<()> {
+        past_deadline(&self.seg, deadline, started, "a free slot")?;
+        let seg = &self.seg;
+        let mut checked = Instant::now();
+        SPACE_PARK.wait(seg, None, deadline, "a free slot", || {
+            if checked.elapsed() >= CHECK_EVERY {
+                checked = Instant::now();
+                self.recover();
+            }
+            let enq = seg.a64(ENQ).load(Ordering::Acquire);
+            Ok(self.seq(enq) == enq)
+        })
+    }
+
+    /// Waits (bounded by `deadline`) until the slot at the receive index
+    /// may hold a message, repairing slots of dead processes meanwhile.
+    pub(super) fn wait_for_data(&self, deadline: Option<Instant>, started: Instant) -> Result<()> {
+        past_deadline(&self.seg, deadline, started, "a message")?;
+        let seg = &self.seg;
+        let mut checked = Instant::now();
+        DATA_PARK.wait(seg, None, deadline, "a message", || {
+            if checked.elapsed() >= CHECK_EVERY {
+                checked = Instant::now();
+                self.recover();
+            }
+            let pos = seg.a64(DEQ).load(Ordering::Acquire);
+            Ok(self.seq(pos) == pos.wrapping_add(1))
+        })
     }
 
     #[cold]
@@ -339,44 +442,14 @@ impl Queue {
     }
 
     pub(super) fn try_recv_into(&self, buf: &mut Vec<u8>) -> Result<bool> {
-        // Retired slots are skipped; a whole ring of them in one call is
-        // either a crash of every sender or a hostile writer: stop there and
-        // let the caller's wait (and deadline) take over.
-        for _ in 0..=self.geo.slots {
-            let Some(pos) = claim_recv(self, self.me).map_err(|r| self.corrupt(r))? else {
-                self.seg.check_backed()?;
-                return Ok(false);
-            };
-            let at = self.at(pos);
-            let v = self.seg.view();
-            let mut len = [0u8; 8];
-            v.read_at_raw(at + 16, &mut len)?;
-            let len = u64::from_ne_bytes(len);
-            let delivered = if len == SKIP {
-                false
-            } else if len > self.geo.size {
-                finish_recv(self, pos);
-                return Err(Error::Corrupt {
-                    object: self.seg.label().to_owned(),
-                    reason: format!(
-                        "a message says it is {len} bytes, over the slot size {}",
-                        self.geo.size
-                    ),
-                });
-            } else {
-                buf.clear();
-                buf.resize(len as usize, 0);
-                v.read_at_raw(at + SLOT_HEADER, buf)?;
-                true
-            };
-            finish_recv(self, pos);
-            SPACE_PARK.notify(&self.seg);
-            if delivered {
-                return Ok(true);
-            }
-            // A retired slot (its sender died): go on to the next.
-        }
-        Ok(false)
+        let Some((pos, len)) = self.try_claim_recv()? else {
+            return Ok(false);
+        };
+        buf.clear();
+        buf.resize(len, 0);
+        let read = self.read_at(pos, 0, buf);
+        self.free(pos);
+        read.map(|()| true)
     }
 
     /// Repairs the slots the queue waits at (the one at `deq`, and the one
@@ -458,41 +531,21 @@ impl Queue {
     /// right after the wait said there was room.
     pub(super) fn send_opt(&self, msg: &[u8], deadline: Option<Instant>) -> Result<()> {
         let started = Instant::now();
-        let mut checked = started;
         loop {
             if self.try_send(msg)? {
                 return Ok(());
             }
-            past_deadline(&self.seg, deadline, started, "a free slot")?;
-            let seg = &self.seg;
-            SPACE_PARK.wait(seg, None, deadline, "a free slot", || {
-                if checked.elapsed() >= CHECK_EVERY {
-                    checked = Instant::now();
-                    self.recover();
-                }
-                let enq = seg.a64(ENQ).load(Ordering::Acquire);
-                Ok(self.seq(enq) == enq)
-            })?;
+            self.wait_for_space(deadline, started)?;
         }
     }
 
     pub(super) fn recv_into_opt(&self, buf: &mut Vec<u8>, deadline: Option<Instant>) -> Result<()> {
         let started = Instant::now();
-        let mut checked = started;
         loop {
             if self.try_recv_into(buf)? {
                 return Ok(());
             }
-            past_deadline(&self.seg, deadline, started, "a message")?;
-            let seg = &self.seg;
-            DATA_PARK.wait(seg, None, deadline, "a message", || {
-                if checked.elapsed() >= CHECK_EVERY {
-                    checked = Instant::now();
-                    self.recover();
-                }
-                let pos = seg.a64(DEQ).load(Ordering::Acquire);
-                Ok(self.seq(pos) == pos.wrapping_add(1))
-            })?;
+            self.wait_for_data(deadline, started)?;
         }
     }
 }

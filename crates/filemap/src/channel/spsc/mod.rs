@@ -323,6 +323,11 @@ fn corrupt(seg: &Segment, reason: String) -> Error {
 }
 
 impl Reservation<'_> {
+    /// The channel's name, for messages.
+    pub(crate) fn label(&self) -> &str {
+        self.tx.seg.label()
+    }
+
     /// The reserved length.
     pub fn len(&self) -> usize {
         self.slot.len
