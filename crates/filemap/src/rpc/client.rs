@@ -349,7 +349,7 @@ impl Client {
         // The common case: the response comes in a moment. Poll for it
         // without a look at the clock.
         for _ in 0..SPINS {
-            if self.responses.try_recv_into(&mut self.buf)? {
+            if self.responses.looks_ready() && self.responses.try_recv_into(&mut self.buf)? {
                 let msg = std::mem::take(&mut self.buf);
                 let filed = self.file(&msg);
                 self.buf = msg;

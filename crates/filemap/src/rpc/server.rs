@@ -2,7 +2,6 @@
 //! which it holds (so that its death is reported to their clients), and
 //! answers each on its client's response channel.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -30,7 +29,7 @@ struct State {
     buf: Vec<u8>,
     out: Vec<u8>,
     /// Response channels of the clients answered lately: slot -> (generation, sender).
-    senders: HashMap<u32, (u32, mpmc::Sender)>,
+    senders: IdMap<(u32, mpmc::Sender)>,
     /// Hands in use (bit `h`: hand `h`).
     hands: u64,
     /// Buffers of requests answered, for the next ones (no allocation per request).
@@ -165,7 +164,7 @@ impl Server {
         let state = Mutex::new(State {
             buf: Vec::with_capacity(queue.max_message()),
             out: Vec::with_capacity(RESP_HEADER + reg.max_response),
-            senders: HashMap::new(),
+            senders: IdMap::default(),
             hands: 0,
             pool: Vec::new(),
             rejected: 0,
@@ -285,13 +284,15 @@ impl Server {
         // The common case under load: a request comes in a moment. Poll for
         // it without a look at the clock.
         for _ in 0..SPINS {
-            let mut st = self.state();
-            if self.queue.try_recv_into(&mut st.buf)? {
-                if let Some(r) = self.accept(&mut st) {
-                    return Ok(r);
+            // Two loads per poll; the lock only when there is something.
+            if self.queue.looks_ready() {
+                let mut st = self.state();
+                if self.queue.try_recv_into(&mut st.buf)? {
+                    if let Some(r) = self.accept(&mut st) {
+                        return Ok(r);
+                    }
                 }
             }
-            drop(st);
             std::hint::spin_loop();
         }
         let started = Instant::now();
@@ -441,25 +442,29 @@ impl Server {
         let Some((slot, gen)) = slot_of(tag) else {
             return false;
         };
-        let fresh = !matches!(st.senders.get(&slot), Some((g, _)) if *g == gen);
-        if fresh {
-            st.senders.remove(&slot);
+        let key = u64::from(slot);
+        let cached = matches!(st.senders.get(&key), Some((g, _)) if *g == gen);
+        if !cached {
+            st.senders.remove(&key);
             if !self.reg.client_current(slot, gen, false) {
                 return false;
             }
             match mpmc::Sender::open(&response_name(&self.reg.name, slot, gen)) {
                 Ok(tx) if tx.max_message() >= RESP_HEADER + payload.len() => {
-                    st.senders.insert(slot, (gen, tx));
+                    st.senders.insert(key, (gen, tx));
                 }
                 _ => return false,
             }
         }
+        // One copy into a buffer, one into the slot: measured faster than
+        // three writes in place through a reservation (64 B calls, 450 vs
+        // 530 ns).
         let mut out = std::mem::take(&mut st.out);
         out.clear();
         out.extend_from_slice(&id.to_ne_bytes());
         out.extend_from_slice(&status.to_ne_bytes());
         out.extend_from_slice(payload);
-        let sent = match st.senders.get(&slot) {
+        let sent = match st.senders.get(&key) {
             Some((_, tx)) => matches!(tx.try_send(&out), Ok(true)),
             None => false,
         };
@@ -495,7 +500,7 @@ impl Server {
         st.next_maintenance = Instant::now() + MAINTENANCE;
         let reg = &self.reg;
         st.senders
-            .retain(|&slot, (gen, _)| reg.client_current(slot, *gen, true));
+            .retain(|&slot, (gen, _)| reg.client_current(slot as u32, *gen, true));
         let (_, dead) = reg.servers();
         for i in dead {
             let owner = reg.server_owner(i);

@@ -437,6 +437,15 @@ impl Drop for Reservation<'_> {
 }
 
 impl Receiver {
+    /// Whether a message (or a retired slot) waits at the receive index:
+    /// two loads, for callers that poll before they receive.
+    #[inline]
+    pub(crate) fn looks_ready(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let pos = self.q.seg.a64(queue::DEQ).load(Ordering::Acquire);
+        self.q.seq(pos) == pos.wrapping_add(1)
+    }
+
     /// The next message in place, if one is there now (see [`MessageRef`]).
     ///
     /// # Errors
