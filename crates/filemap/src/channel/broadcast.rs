@@ -396,6 +396,103 @@ impl Sender {
     }
 }
 
+/// A message written in place in its slot, then
+/// [`commit`](Reservation::commit)ted. While it is held, receivers a ring
+/// behind lose the message that slot held (as a send would make them).
+/// Dropping it sends nothing: the next message takes its number.
+#[derive(Debug)]
+pub struct Reservation<'a> {
+    tx: &'a mut Sender,
+    len: usize,
+}
+
+impl Sender {
+    /// A slot for an `n`-byte message, written in place (never waits, as
+    /// [`Sender::send`]). A receiver never reads it before
+    /// [`Reservation::commit`].
+    ///
+    /// ```
+    /// # use filemap::channel::broadcast::{Receiver, Sender};
+    /// let mut tx = Sender::create("filemap-doc-bcast-reserve", 4, 64)?;
+    /// let mut rx = Receiver::open("filemap-doc-bcast-reserve")?;
+    /// let mut r = tx.reserve(5)?;
+    /// r.write_at(0, b"hello")?;
+    /// r.commit();
+    /// assert_eq!(rx.try_recv()?.unwrap().data, b"hello");
+    /// # Ok::<(), filemap::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidSize`] over [`Sender::max_message`].
+    pub fn reserve(&mut self, n: usize) -> Result<Reservation<'_>> {
+        if n as u64 > self.geo.size {
+            return Err(Error::InvalidSize {
+                object: self.seg.label().to_owned(),
+                reason: format!(
+                    "a message of {n} bytes is larger than this channel's slots ({} bytes)",
+                    self.geo.size
+                ),
+            });
+        }
+        let mem = SegSlots {
+            seg: &self.seg,
+            geo: self.geo,
+        };
+        // As `publish` begins: the odd stamp, then the bytes may change.
+        mem.store_stamp(self.tail, 2 * self.tail + 1, Ordering::Release);
+        fence(Ordering::Release);
+        Ok(Reservation { tx: self, len: n })
+    }
+}
+
+impl Reservation<'_> {
+    /// The channel's name, for messages.
+    pub(crate) fn label(&self) -> &str {
+        self.tx.seg.label()
+    }
+
+    /// The reserved length.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True for a reservation of 0 bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copies `data` into the message at `offset`.
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] past the reserved length.
+    pub fn write_at(&mut self, offset: usize, data: &[u8]) -> Result<()> {
+        if offset.checked_add(data.len()).is_none_or(|e| e > self.len) {
+            return Err(Error::OutOfRange {
+                object: format!("{} (reserved message)", self.tx.seg.label()),
+                offset: offset as u64,
+                len: data.len() as u64,
+                size: self.len as u64,
+            });
+        }
+        let at = self.tx.geo.slot(self.tx.tail) + SLOT_HEADER + offset;
+        self.tx.seg.view().write_at_raw(at, data)
+    }
+
+    /// Publishes the message to every receiver.
+    pub fn commit(self) {
+        let tx = self.tx;
+        let n = tx.tail;
+        let (v, at) = (tx.seg.view(), tx.geo.slot(n));
+        // The length word (sender 0: the exclusive one), then as `publish` ends.
+        v.write_at_raw(at + 8, &(self.len as u64).to_ne_bytes())
+            .expect("slots lie in the segment (checked at open)");
+        tx.seg.a64(at).store(2 * n + 2, Ordering::Release);
+        tx.seg.a64(TAIL).store(n + 1, Ordering::Release);
+        tx.tail += 1;
+        PARK.notify(&tx.seg);
+    }
+}
+
 impl Drop for Sender {
     fn drop(&mut self) {
         self.seg.a64(SEND_LOCK).store(0, Ordering::Release);

@@ -31,6 +31,13 @@ use crate::channel::broadcast;
 use crate::error::Result;
 use crate::mapping::Options;
 
+/// Room for one message of values of `T` in a broadcast slot, written in
+/// place (see [`super::Loan`]). Receivers copy each message out (the
+/// sender never waits for them, so a slot may be written again while a
+/// slow one reads it): there is no borrowed receive on broadcast; the
+/// receive forms reuse one buffer and allocate nothing.
+pub type Loan<'a, T> = super::Loan<T, broadcast::Reservation<'a>>;
+
 /// The sending end of a typed broadcast channel (one at a time).
 #[derive(Debug)]
 pub struct Sender<T> {
@@ -211,6 +218,25 @@ impl<T: Pod> Sender<T> {
     /// As [`broadcast::Sender::send`]; [`crate::Error::InvalidSize`] over [`Sender::max_values`].
     pub fn send_slice(&mut self, values: &[T]) -> Result<()> {
         self.inner.send(values.as_bytes())
+    }
+
+    /// Room for one value in place (never waits; see [`broadcast::Sender::reserve`]).
+    ///
+    /// ```
+    /// use filemap::typed::broadcast::{Receiver, Sender};
+    /// let mut tx = Sender::<[u16; 4]>::create("filemap-doc-typed-bcast-loan", 4)?;
+    /// let mut rx = Receiver::<[u16; 4]>::open("filemap-doc-typed-bcast-loan")?;
+    /// let mut loan = tx.loan()?;
+    /// loan.write(0, &[1, 2, 3, 4])?;
+    /// loan.commit();
+    /// assert_eq!(rx.recv()?.value, [1, 2, 3, 4]);
+    /// # Ok::<(), filemap::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`broadcast::Sender::reserve`].
+    pub fn loan(&mut self) -> Result<Loan<'_, T>> {
+        self.inner.reserve(std::mem::size_of::<T>()).map(Loan::new)
     }
 }
 

@@ -195,7 +195,7 @@ mod sealed {
     }
 }
 
-/// What a [`Loan`] writes into: an spsc or mpmc reservation (sealed).
+/// What a [`Loan`] writes into: an spsc, mpmc or broadcast reservation (sealed).
 pub trait Slot: sealed::Slot {}
 impl<S: sealed::Slot> Slot for S {}
 
@@ -219,6 +219,21 @@ impl sealed::Slot for crate::channel::spsc::Reservation<'_> {
 }
 
 impl sealed::Slot for crate::channel::mpmc::Reservation<'_> {
+    fn slot_len(&self) -> usize {
+        self.len()
+    }
+    fn slot_label(&self) -> String {
+        self.label().to_owned()
+    }
+    fn write(&mut self, offset: usize, data: &[u8]) -> Result<()> {
+        self.write_at(offset, data)
+    }
+    fn publish(self) {
+        self.commit();
+    }
+}
+
+impl sealed::Slot for crate::channel::broadcast::Reservation<'_> {
     fn slot_len(&self) -> usize {
         self.len()
     }
