@@ -86,11 +86,12 @@ fn a_broadcast_reservation_is_received_whole_or_not_at_all() {
     let name = unique("bcast-in-place");
     let mut tx = Sender::create(&name, 4, 16).unwrap();
     let mut rx = Receiver::open(&name).unwrap();
-    let mut r = tx.reserve(4).unwrap();
-    r.write_at(0, b"junk").unwrap();
-    assert!(r.write_at(3, b"xy").is_err(), "past the reserved length");
-    assert_eq!(rx.try_recv().unwrap(), None, "not before its commit");
-    drop(r); // nothing sent: the next message takes its number
+    {
+        let mut r = tx.reserve(4).unwrap();
+        r.write_at(0, b"junk").unwrap();
+        assert!(r.write_at(3, b"xy").is_err(), "past the reserved length");
+        assert_eq!(rx.try_recv().unwrap(), None, "not before its commit");
+    } // dropped uncommitted: nothing sent; the next message takes its number
     tx.send(b"real").unwrap();
     let m = rx.try_recv().unwrap().unwrap();
     assert_eq!((m.seq, m.data.as_slice()), (0, &b"real"[..]));
