@@ -42,11 +42,35 @@ struct Cli {
 enum Cmd {
     Create(cmd::create::Args),
     Info(cmd::info::Args),
+    #[cfg_attr(
+        windows,
+        command(
+            about = "(Linux only for now; on Windows use `info NAME`) List every shared-memory object"
+        )
+    )]
+    #[cfg_attr(
+        target_os = "macos",
+        command(
+            about = "(Linux only: macOS cannot list shm names; use `info NAME`) List every shared-memory object"
+        )
+    )]
     List(cmd::list::Args),
     Dump(cmd::dump::Args),
     Read(cmd::read::Args),
     Write(cmd::write::Args),
     Rm(cmd::rm::Args),
+    #[cfg_attr(
+        windows,
+        command(
+            about = "(Nothing to do on Windows: sections go with their last handle) Remove stale objects"
+        )
+    )]
+    #[cfg_attr(
+        target_os = "macos",
+        command(
+            about = "(Linux only: macOS cannot list shm names; use `rm NAME`) Remove stale objects"
+        )
+    )]
     Clean(cmd::clean::Args),
     Demo(cmd::demo::Args),
     #[cfg(feature = "bridge")]

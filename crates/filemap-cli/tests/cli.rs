@@ -645,3 +645,21 @@ fn info_shows_a_services_types_servers_and_clients_and_a_channels_type() {
         "{text}"
     );
 }
+
+/// Windows: `--help` marks what does not work there, `clean` has nothing
+/// to do and says so (exit 0), and `list` says what to use instead.
+#[cfg(windows)]
+#[test]
+fn on_windows_help_marks_list_and_clean_says_there_is_nothing_to_do() {
+    let help = ok(&["--help"]);
+    assert!(
+        help.contains("(Linux only for now; on Windows use `info NAME`)"),
+        "{help}"
+    );
+    assert!(help.contains("(Nothing to do on Windows"), "{help}");
+    let clean = ok(&["clean"]);
+    assert!(clean.contains("nothing to clean on Windows"), "{clean}");
+    let o = run(&["list"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("filemap info NAME"), "{}", stderr(&o));
+}

@@ -36,7 +36,33 @@ fn parse_interval(s: &str) -> std::result::Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// What `clean` has to do on this OS: nothing on Windows (the kernel frees
+/// a section with its last handle); on macOS, which cannot list shm names,
+/// nothing it can do (`rm` removes a name you know).
+pub fn not_here() -> Option<std::result::Result<&'static str, CliError>> {
+    if cfg!(windows) {
+        Some(Ok(
+            "nothing to clean on Windows: the kernel frees a section when its last handle              closes, crashes included, so no stale name is ever left behind",
+        ))
+    } else if cfg!(target_os = "macos") {
+        Some(Err(CliError::Usage(
+            "`filemap clean` cannot run on macOS, which offers no way to list POSIX              shared-memory names; a name a crashed creator left stays until you remove it              with `filemap rm NAME`"
+                .into(),
+        )))
+    } else {
+        None
+    }
+}
+
 pub fn run(a: Args, out: &mut impl Write) -> Result {
+    match not_here() {
+        Some(Ok(note)) => {
+            writeln!(out, "{note}")?;
+            return Ok(());
+        }
+        Some(Err(e)) => return Err(e),
+        None => {}
+    }
     let Some(every) = a.watch else {
         return pass(a.dry_run, false, out);
     };

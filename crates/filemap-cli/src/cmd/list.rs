@@ -22,6 +22,16 @@ pub struct Args {
 }
 
 pub fn run(a: Args, out: &mut impl Write) -> Result {
+    if !cfg!(target_os = "linux") {
+        return Err(crate::error::CliError::Usage(
+            if cfg!(windows) {
+                "`filemap list` is not on Windows yet: `filemap info NAME` shows a section                  whose name you know (size, header); Sysinternals' WinObj lists every named                  section under \\Sessions\\N\\BaseNamedObjects"
+            } else {
+                "`filemap list` cannot run on macOS, which offers no way to list POSIX                  shared-memory names: `filemap info NAME` shows one whose name you know"
+            }
+            .into(),
+        ));
+    }
     let objects: Vec<Object> = inspect::list()?.iter().map(Object::from).collect();
     if a.json {
         output::write_json(out, &List { objects })?;
