@@ -43,12 +43,6 @@ enum Cmd {
     Create(cmd::create::Args),
     Info(cmd::info::Args),
     #[cfg_attr(
-        windows,
-        command(
-            about = "(Linux only for now; on Windows use `info NAME`) List every shared-memory object"
-        )
-    )]
-    #[cfg_attr(
         target_os = "macos",
         command(
             about = "(Linux only: macOS cannot list shm names; use `info NAME`) List every shared-memory object"

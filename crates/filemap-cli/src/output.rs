@@ -39,6 +39,9 @@ pub struct Object {
     pub segment: Option<Segment>,
     /// The processes that hold or map it; null where the OS does not say.
     pub holders: Option<Vec<Holder>>,
+    /// (Windows) Handles open on it in every process, the listing's own
+    /// excluded; null elsewhere.
+    pub handles: Option<u32>,
     /// Where the OS keeps it (`/dev/shm/NAME`), for the text form.
     #[serde(skip)]
     pub path: Option<String>,
@@ -178,6 +181,7 @@ impl From<&ObjectInfo> for Object {
             lifetime: Some(o.origin.as_str()),
             state: Some(o.state.as_str()),
             segment: o.header.as_ref().map(|h| Segment::of(&o.name, h)),
+            handles: None,
             holders: Some(
                 o.holders
                     .iter()
@@ -210,6 +214,32 @@ impl Object {
             state: None,
             segment: header.map(|h| Segment::of(name, h)),
             holders: None,
+            handles: None,
+            path: None,
+        }
+    }
+
+    /// (Windows) A section as `filemap::os::windows::sections` lists it:
+    /// every section lives while a handle does, so each is live.
+    #[cfg(windows)]
+    pub fn from_section(s: &filemap::os::windows::SectionInfo) -> Object {
+        Object {
+            name: s.name.clone(),
+            size: s.size.unwrap_or(0),
+            uid: None,
+            user: None,
+            mode: None,
+            backing: match s.file_backed {
+                Some(true) => "file",
+                _ => "memory",
+            },
+            file: None,
+            untrusted: None,
+            lifetime: Some("transient"),
+            state: Some("live"),
+            segment: s.header.as_ref().map(|h| Segment::of(&s.name, h)),
+            holders: None,
+            handles: s.handles,
             path: None,
         }
     }
@@ -278,10 +308,13 @@ impl Object {
                 s.client_slots
             )?;
         }
-        match &self.holders {
-            None => writeln!(out, "holders:  not available on this OS")?,
-            Some(hs) if hs.is_empty() => writeln!(out, "holders:  none")?,
-            Some(hs) => {
+        match (&self.holders, self.handles) {
+            (None, Some(n)) => {
+                writeln!(out, "handles:  {n} (in every process, this one's excluded)")?
+            }
+            (None, None) => writeln!(out, "holders:  not available on this OS")?,
+            (Some(hs), _) if hs.is_empty() => writeln!(out, "holders:  none")?,
+            (Some(hs), _) => {
                 for (i, h) in hs.iter().enumerate() {
                     let how = match (h.open, h.mapped) {
                         (true, true) => "open, mapped",
@@ -296,8 +329,11 @@ impl Object {
         Ok(())
     }
 
-    /// The holders as `pid(command),...`, or `-`.
+    /// The holders as `pid(command),...`, `N handles` (Windows), or `-`.
     pub fn holders_text(&self) -> String {
+        if let (None, Some(n)) = (&self.holders, self.handles) {
+            return format!("{n} handles");
+        }
         match &self.holders {
             Some(hs) if !hs.is_empty() => hs
                 .iter()
@@ -378,6 +414,7 @@ mod tests {
                 open: true,
                 mapped: false,
             }]),
+            handles: Some(1),
             path: None,
         }
     }

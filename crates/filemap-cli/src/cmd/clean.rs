@@ -42,11 +42,14 @@ fn parse_interval(s: &str) -> std::result::Result<Duration, String> {
 pub fn not_here() -> Option<std::result::Result<&'static str, CliError>> {
     if cfg!(windows) {
         Some(Ok(
-            "nothing to clean on Windows: the kernel frees a section when its last handle              closes, crashes included, so no stale name is ever left behind",
+            "nothing to clean on Windows: the kernel frees a section when its last handle \
+             closes, crashes included, so no stale name is ever left behind",
         ))
     } else if cfg!(target_os = "macos") {
         Some(Err(CliError::Usage(
-            "`filemap clean` cannot run on macOS, which offers no way to list POSIX              shared-memory names; a name a crashed creator left stays until you remove it              with `filemap rm NAME`"
+            "`filemap clean` cannot run on macOS, which offers no way to list POSIX \
+             shared-memory names; a name a crashed creator left stays until you remove it \
+             with `filemap rm NAME`"
                 .into(),
         )))
     } else {

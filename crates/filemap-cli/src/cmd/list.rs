@@ -1,14 +1,16 @@
-//! `filemap list`: every shared-memory object on the machine (Linux).
+//! `filemap list`: every shared-memory object on the machine (Linux: `/dev/shm`;
+//! Windows: the named sections of this session and the global namespace).
 
 use std::io::Write;
 
+#[cfg(not(windows))]
 use filemap::inspect;
 
 use crate::error::Result;
 use crate::fmt::{self, human_size};
 use crate::output::{self, List, Object};
 
-/// List every shared-memory object on the machine (Linux).
+/// List every shared-memory object on the machine (Linux, Windows).
 #[derive(clap::Args)]
 #[command(
     after_help = "States: live (held or mapped), stale (a filemap object whose holders \
@@ -22,16 +24,19 @@ pub struct Args {
 }
 
 pub fn run(a: Args, out: &mut impl Write) -> Result {
-    if !cfg!(target_os = "linux") {
+    if cfg!(target_os = "macos") {
         return Err(crate::error::CliError::Usage(
-            if cfg!(windows) {
-                "`filemap list` is not on Windows yet: `filemap info NAME` shows a section                  whose name you know (size, header); Sysinternals' WinObj lists every named                  section under \\Sessions\\N\\BaseNamedObjects"
-            } else {
-                "`filemap list` cannot run on macOS, which offers no way to list POSIX                  shared-memory names: `filemap info NAME` shows one whose name you know"
-            }
-            .into(),
+            "`filemap list` cannot run on macOS, which offers no way to list POSIX \
+             shared-memory names: `filemap info NAME` shows one whose name you know"
+                .into(),
         ));
     }
+    #[cfg(windows)]
+    let objects: Vec<Object> = filemap::os::windows::sections()?
+        .iter()
+        .map(Object::from_section)
+        .collect();
+    #[cfg(not(windows))]
     let objects: Vec<Object> = inspect::list()?.iter().map(Object::from).collect();
     if a.json {
         output::write_json(out, &List { objects })?;

@@ -4,7 +4,9 @@
 //! Available on Linux, where `/dev/shm` lists every POSIX shm object on the
 //! machine and `/proc` tells which processes hold (`/proc/PID/fd`) or map
 //! (`/proc/PID/maps`) each. Elsewhere these functions return
-//! [`Error::Unsupported`](crate::Error::Unsupported).
+//! [`Error::Unsupported`](crate::Error::Unsupported); on Windows,
+//! `filemap::os::windows::sections` lists the named sections (sizes,
+//! headers, handle counts) instead.
 //!
 //! ```no_run
 //! for o in filemap::inspect::list()? {

@@ -7,7 +7,15 @@ use crate::name::Name;
 fn no_inspection(object: &str) -> Error {
     Error::Unsupported {
         object: object.to_owned(),
-        what: "listing and inspecting shared-memory objects (Linux only for now)".into(),
+        what: if cfg!(windows) {
+            "listing and inspecting through `inspect` (Linux); on Windows, \
+             `filemap::os::windows::sections` lists the named sections"
+                .into()
+        } else {
+            "listing and inspecting shared-memory objects (Linux; macOS offers no \
+             listing of shm names)"
+                .into()
+        },
     }
 }
 

@@ -43,3 +43,69 @@ impl MappingExt for Mapping {
         Ok(self.token(raw, access))
     }
 }
+
+/// A named section, as [`sections`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SectionInfo {
+    /// Its name as [`Mapping::open`] takes it: as it is for this session's
+    /// sections, `Global\NAME` for the global namespace's.
+    pub name: String,
+    /// Its size in bytes; `None` when this process may not open it.
+    pub size: Option<u64>,
+    /// Whether a file backs it (`SEC_FILE`); `None` when it cannot be opened.
+    pub file_backed: Option<bool>,
+    /// Handles open on it in every process (this listing's own excluded);
+    /// `None` where the system does not say.
+    pub handles: Option<u32>,
+    /// Its filemap segment header, if it has one.
+    pub header: Option<crate::segment::Header>,
+}
+
+fn section_info(e: sys::SectionEntry) -> SectionInfo {
+    SectionInfo {
+        header: e.head.as_deref().and_then(crate::segment::parse_header),
+        name: e.name,
+        size: e.size,
+        file_backed: e.file_backed,
+        handles: e.handles,
+    }
+}
+
+/// Every named section of this session and of the global namespace, sorted
+/// by name: what `filemap list` shows on Windows. Read through the object
+/// manager's directories (`\Sessions\N\BaseNamedObjects`,
+/// `\BaseNamedObjects`), each section opened read-only for a moment (so its
+/// handle count, which excludes that handle, is exact only while nothing
+/// else opens or closes it).
+///
+/// ```no_run
+/// for s in filemap::os::windows::sections()? {
+///     println!("{} {:?} bytes, {:?} handles", s.name, s.size, s.handles);
+/// }
+/// # Ok::<(), filemap::Error>(())
+/// ```
+///
+/// # Errors
+/// [`crate::Error::Os`] when the session's directory cannot be read.
+pub fn sections() -> Result<Vec<SectionInfo>> {
+    Ok(sys::list_sections()?
+        .into_iter()
+        .map(section_info)
+        .collect())
+}
+
+/// What [`sections`] says of the one section `name`.
+///
+/// # Errors
+/// [`crate::Error::InvalidName`] for a name filemap does not take;
+/// [`crate::Error::NotFound`] when no section has it.
+pub fn section(name: &str) -> Result<SectionInfo> {
+    crate::name::parse(name)?;
+    let e = sys::section_entry(name);
+    if e.size.is_none() {
+        // Not openable: missing, or not this process's to open.
+        Mapping::open(name, Access::Read)?;
+    }
+    Ok(section_info(e))
+}

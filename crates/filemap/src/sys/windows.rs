@@ -1433,3 +1433,259 @@ mod tests {
         );
     }
 }
+
+// Listing the named sections of this session and the global namespace
+// (`filemap list` on Windows): the object manager's directories, read with
+// the native calls Win32 has no counterpart for.
+
+/// `UNICODE_STRING`.
+#[repr(C)]
+struct UnicodeString {
+    length: u16,
+    maximum_length: u16,
+    buffer: *mut u16,
+}
+
+/// `OBJECT_ATTRIBUTES`.
+#[repr(C)]
+struct ObjectAttributes {
+    length: u32,
+    root_directory: HANDLE,
+    object_name: *const UnicodeString,
+    attributes: u32,
+    security_descriptor: *const c_void,
+    security_quality_of_service: *const c_void,
+}
+
+/// `OBJECT_DIRECTORY_INFORMATION`: one entry of a directory listing.
+#[repr(C)]
+struct ObjectDirectoryInformation {
+    name: UnicodeString,
+    type_name: UnicodeString,
+}
+
+/// `PUBLIC_OBJECT_BASIC_INFORMATION` (`ObjectBasicInformation`, class 0).
+#[repr(C)]
+struct ObjectBasicInformation {
+    attributes: u32,
+    granted_access: u32,
+    handle_count: u32,
+    pointer_count: u32,
+    reserved: [u32; 10],
+}
+
+#[link(name = "ntdll")]
+extern "system" {
+    fn NtOpenDirectoryObject(
+        handle: *mut HANDLE,
+        access: u32,
+        attrs: *const ObjectAttributes,
+    ) -> i32;
+    fn NtQueryDirectoryObject(
+        handle: HANDLE,
+        buffer: *mut c_void,
+        length: u32,
+        single_entry: u8,
+        restart: u8,
+        context: *mut u32,
+        return_length: *mut u32,
+    ) -> i32;
+    fn NtQueryObject(
+        handle: HANDLE,
+        class: u32,
+        info: *mut c_void,
+        info_len: u32,
+        ret_len: *mut u32,
+    ) -> i32;
+}
+
+#[link(name = "kernel32")]
+extern "system" {
+    fn ProcessIdToSessionId(pid: u32, session: *mut u32) -> i32;
+}
+
+/// `DIRECTORY_QUERY`.
+const DIRECTORY_QUERY: u32 = 0x0001;
+
+/// A named section, as a listing sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SectionEntry {
+    /// Its name as `OpenFileMapping` takes it (`Global\` for the global namespace).
+    pub name: String,
+    /// Its size (`None`: this process may not open it).
+    pub size: Option<u64>,
+    /// Backed by a file (`SEC_FILE`).
+    pub file_backed: Option<bool>,
+    /// Handles open on it in every process, this one's excluded.
+    pub handles: Option<u32>,
+    /// Its first bytes (up to 128), for a segment header.
+    pub head: Option<Vec<u8>>,
+}
+
+fn nt_error(object: &str, call: &'static str, status: i32) -> Error {
+    Error::Os {
+        object: object.to_owned(),
+        call,
+        source: io::Error::other(format!("NTSTATUS {:#010x}", status as u32)),
+    }
+}
+
+/// The names of the sections in the object directory `path`.
+fn section_names(path: &str) -> Result<Vec<String>> {
+    let mut wpath: Vec<u16> = path.encode_utf16().collect();
+    let name = UnicodeString {
+        length: (wpath.len() * 2) as u16,
+        maximum_length: (wpath.len() * 2) as u16,
+        buffer: wpath.as_mut_ptr(),
+    };
+    let attrs = ObjectAttributes {
+        length: std::mem::size_of::<ObjectAttributes>() as u32,
+        root_directory: std::ptr::null_mut(),
+        object_name: &name,
+        attributes: 0x40, // OBJ_CASE_INSENSITIVE
+        security_descriptor: null(),
+        security_quality_of_service: null(),
+    };
+    let mut dir: HANDLE = std::ptr::null_mut();
+    // SAFETY: `attrs` and the string it points to outlive the call; `dir`
+    // is a valid out-pointer.
+    let status = unsafe { NtOpenDirectoryObject(&mut dir, DIRECTORY_QUERY, &attrs) };
+    if status < 0 {
+        return Err(nt_error(path, "NtOpenDirectoryObject", status));
+    }
+    // SAFETY: a fresh directory handle nothing else owns.
+    let dir = unsafe { OwnedHandle::from_raw_handle(dir as RawHandle) };
+    let mut names = Vec::new();
+    // u64s: the entries hold pointers, so the buffer is 8-aligned.
+    let mut buf = vec![0u64; 8192];
+    let (mut context, mut restart) = (0u32, 1u8);
+    // Bounded: each call returns one entry or ends the listing.
+    for _ in 0..100_000 {
+        let mut got = 0u32;
+        // SAFETY: `buf` is writable for the length passed; `context` and
+        // `got` are valid out-pointers.
+        let status = unsafe {
+            NtQueryDirectoryObject(
+                dir.as_raw_handle() as HANDLE,
+                buf.as_mut_ptr().cast(),
+                (buf.len() * 8) as u32,
+                // One entry per call: Wine (8.0) implements only this mode,
+                // and every Windows does.
+                1,
+                restart,
+                &mut context,
+                &mut got,
+            )
+        };
+        restart = 0;
+        if status < 0 {
+            // STATUS_NO_MORE_ENTRIES (and any error after the first entries): done.
+            break;
+        }
+        let entries = buf.as_ptr().cast::<ObjectDirectoryInformation>();
+        let max = buf.len() * 8 / std::mem::size_of::<ObjectDirectoryInformation>();
+        for i in 0..max {
+            // SAFETY: the call filled `buf` with an array of entries ended by
+            // an all-zero one; `i` stays inside the buffer.
+            let e = unsafe { &*entries.add(i) };
+            if e.name.buffer.is_null() {
+                break;
+            }
+            let text = |s: &UnicodeString| {
+                // SAFETY: the string's buffer points into `buf` (or the
+                // kernel's copy) with `length` bytes.
+                let units =
+                    unsafe { std::slice::from_raw_parts(s.buffer, usize::from(s.length) / 2) };
+                String::from_utf16_lossy(units)
+            };
+            if !e.type_name.buffer.is_null() && text(&e.type_name) == "Section" {
+                names.push(text(&e.name));
+            }
+        }
+        // One entry per call: go on until STATUS_NO_MORE_ENTRIES (negative, above).
+    }
+    Ok(names)
+}
+
+/// What this process can learn of the section `name` (fields `None` where
+/// it may not open it).
+pub(crate) fn section_entry(name: &str) -> SectionEntry {
+    let mut e = SectionEntry {
+        name: name.to_owned(),
+        size: None,
+        file_backed: None,
+        handles: None,
+        head: None,
+    };
+    let wname = wide(name);
+    // SAFETY: a NUL-terminated name that outlives the call; not inheritable.
+    let h = unsafe { OpenFileMappingW(FILE_MAP_READ | SECTION_QUERY, 0, wname.as_ptr()) };
+    let Ok(handle) = owned(h, name, 0, "OpenFileMappingW") else {
+        return e;
+    };
+    let raw = handle.as_raw_handle() as HANDLE;
+    if let Ok((size, attrs)) = section_info(raw, name) {
+        e.size = Some(size);
+        e.file_backed = Some(attrs & SEC_FILE_ATTR != 0);
+        let len = size.min(128) as usize;
+        if len > 0 {
+            // SAFETY: a read-only view of `len` bytes of an open section at
+            // an address the system picks.
+            let v = unsafe { MapViewOfFileEx(raw, FILE_MAP_READ, 0, 0, len, null()) };
+            if !v.Value.is_null() {
+                let p = v.Value.cast::<u8>();
+                // Reserved sections may leave the first page uncommitted:
+                // read only what is committed.
+                if committed_run(p, len) >= len {
+                    let mut head = vec![0u8; len];
+                    // SAFETY: `len` committed bytes of a live read-only view,
+                    // copied out (another process may write them: bytes only).
+                    unsafe { std::ptr::copy_nonoverlapping(p, head.as_mut_ptr(), len) };
+                    e.head = Some(head);
+                }
+                // SAFETY: the view mapped just above, unmapped once.
+                unsafe { UnmapViewOfFile(v) };
+            }
+        }
+    }
+    let mut info = std::mem::MaybeUninit::<ObjectBasicInformation>::zeroed();
+    // SAFETY: a writable buffer of the size passed; class 0 is
+    // ObjectBasicInformation, whose layout the struct mirrors.
+    let status = unsafe {
+        NtQueryObject(
+            raw,
+            0,
+            info.as_mut_ptr().cast(),
+            std::mem::size_of::<ObjectBasicInformation>() as u32,
+            std::ptr::null_mut(),
+        )
+    };
+    if status >= 0 {
+        // SAFETY: filled by the successful call (and zeroed before).
+        let count = unsafe { info.assume_init() }.handle_count;
+        // Our own handle is one of them.
+        e.handles = Some(count.saturating_sub(1));
+    }
+    e
+}
+
+/// Every named section of this session (names as they are) and of the
+/// global namespace (`Global\NAME`), sorted by name.
+pub(crate) fn list_sections() -> Result<Vec<SectionEntry>> {
+    let mut session = 0u32;
+    // SAFETY: a valid out-pointer.
+    let ok = unsafe { ProcessIdToSessionId(std::process::id(), &mut session) } != 0;
+    let mut names: Vec<String> = Vec::new();
+    if ok && session != 0 {
+        names.extend(section_names(&format!(
+            "\\Sessions\\{session}\\BaseNamedObjects"
+        ))?);
+        // Session 0's local names are the global ones: listed once, below.
+    }
+    let global = section_names("\\BaseNamedObjects").unwrap_or_default();
+    let prefix = if ok && session != 0 { "Global\\" } else { "" };
+    names.extend(global.into_iter().map(|n| format!("{prefix}{n}")));
+    names.sort();
+    names.dedup();
+    Ok(names.iter().map(|n| section_entry(n)).collect())
+}
