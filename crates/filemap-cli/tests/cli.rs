@@ -698,3 +698,32 @@ fn on_windows_list_and_info_show_sections_other_processes_made() {
     assert!(info.contains("handles:  1 ("), "{info}");
     drop(server);
 }
+
+/// The README's shell blocks: the first runs the demo (run above, as
+/// `demo_shares_a_mapping_between_two_processes` does with this binary)
+/// and the suite (`.ci/run`, which CI runs, executes `bash .ci/test`).
+/// The others need a second host (the bridge), the network (installing,
+/// the benchmark with its peers) or Wine (run by `.ci/test` itself).
+#[test]
+fn the_readmes_first_commands_are_the_demo_and_the_suite_ci_runs() {
+    // Tests run in the package's folder (relative paths work under Wine too).
+    let root = "../..";
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).expect("README");
+    let first = readme
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a first shell block");
+    let commands: Vec<&str> = first
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .collect();
+    assert_eq!(
+        commands,
+        ["cargo run -q -p filemap-cli -- demo", "bash .ci/test"]
+    );
+    let ci = std::fs::read_to_string(format!("{root}/.ci/run")).expect(".ci/run");
+    assert!(ci.lines().any(|l| l.trim() == "exec bash .ci/test"), "{ci}");
+    let out = ok(&["demo"]);
+    assert!(out.contains("opening it now gives NotFound"), "{out}");
+}

@@ -165,3 +165,17 @@ def test_the_module_example_runs():
 
     result = doctest.testmod(ft)
     assert result.attempted > 0 and result.failed == 0, result
+
+
+def test_the_readmes_python_blocks_run():
+    """Every ```python block of the README, run as it is written."""
+    import pathlib
+    import re
+
+    readme = pathlib.Path(__file__).resolve().parents[3] / "README.md"
+    blocks = re.findall(r"^```python\n(.*?)^```", readme.read_text(), re.S | re.M)
+    assert len(blocks) >= 2, "the README's Python examples"
+    for i, code in enumerate(blocks):
+        namespace = {}
+        exec(compile(code, f"README.md python block {i}", "exec"), namespace)
+        namespace.clear()  # releases what the block made, before the next one

@@ -22,3 +22,50 @@ fn the_readmes_access_control_example_is_valid_zenoh_configuration() {
         filemap_zenoh::Config::from_json5(&format!("{{ zenoh: {{{block}}}, routes: [] }}"));
     assert!(bridge.is_ok(), "{:?}", bridge.err());
 }
+
+/// The README's library example, compiled here: a doc test of `filemap`
+/// (which runs the README's other Rust blocks) cannot use this crate, so
+/// the README marks it `ignore` and this test checks it is this code.
+#[allow(dead_code)]
+fn library_example() -> Result<(), Box<dyn std::error::Error>> {
+    use filemap_zenoh::{Bridge, Route};
+    // README BEGIN
+    let mut c = filemap_zenoh::Config::new(zenoh::Config::default());
+    c.route(Route::out("sensors", "demo/sensors")?)
+        .route(Route::into_local("demo/cmds", "cmds")?);
+    let bridge = Bridge::new(c)?;
+    bridge.run()?;
+    // README END
+    Ok(())
+}
+
+#[test]
+fn the_readmes_library_example_is_the_compiled_one() {
+    let readme = ["../../README.md", "README.md"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .expect("README.md beside the workspace or the package");
+    let block: Vec<&str> = readme
+        .split("```rust,ignore\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README has the library example")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let me = include_str!("readme.rs");
+    let ours: Vec<&str> = me
+        .split("// README BEGIN\n")
+        .nth(1)
+        .and_then(|rest| rest.split("// README END").next())
+        .expect("the markers above")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(
+        block, ours,
+        "the README's library example drifted from the compiled one"
+    );
+}

@@ -195,6 +195,12 @@ pub use mapping::{
     View, ViewAccess,
 };
 
+/// The README's Rust examples, run as doc tests so that they cannot drift
+/// from the API (its Python blocks run in the Python package's tests).
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
+
 /// The allocation granularity of this OS: the OS maps views from multiples of
 /// it (64 KiB on Windows, the page size elsewhere). filemap aligns for you;
 /// this is for callers who want to avoid the slack.
