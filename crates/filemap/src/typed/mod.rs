@@ -203,74 +203,52 @@ impl<S: sealed::Slot> Slot for S {}
 pub trait Place: sealed::Place {}
 impl<P: sealed::Place> Place for P {}
 
-impl sealed::Slot for crate::channel::spsc::Reservation<'_> {
-    fn slot_len(&self) -> usize {
-        self.len()
-    }
-    fn slot_label(&self) -> String {
-        self.label().to_owned()
-    }
-    fn write(&mut self, offset: usize, data: &[u8]) -> Result<()> {
-        self.write_at(offset, data)
-    }
-    fn publish(self) {
-        self.commit();
-    }
+/// The channels' reservations and in-place messages all offer `len`,
+/// `label`, `write_at`/`read_at` and `commit`: one impl each, here.
+macro_rules! slot {
+    ($($t:ty),*) => {$(
+        impl sealed::Slot for $t {
+            fn slot_len(&self) -> usize {
+                self.len()
+            }
+            fn slot_label(&self) -> String {
+                self.label().to_owned()
+            }
+            fn write(&mut self, offset: usize, data: &[u8]) -> Result<()> {
+                self.write_at(offset, data)
+            }
+            fn publish(self) {
+                self.commit();
+            }
+        }
+    )*};
 }
 
-impl sealed::Slot for crate::channel::mpmc::Reservation<'_> {
-    fn slot_len(&self) -> usize {
-        self.len()
-    }
-    fn slot_label(&self) -> String {
-        self.label().to_owned()
-    }
-    fn write(&mut self, offset: usize, data: &[u8]) -> Result<()> {
-        self.write_at(offset, data)
-    }
-    fn publish(self) {
-        self.commit();
-    }
+macro_rules! place {
+    ($($t:ty),*) => {$(
+        impl sealed::Place for $t {
+            fn place_len(&self) -> usize {
+                self.len()
+            }
+            fn place_label(&self) -> String {
+                self.label().to_owned()
+            }
+            fn read(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
+                self.read_at(offset, buf)
+            }
+        }
+    )*};
 }
 
-impl sealed::Slot for crate::channel::broadcast::Reservation<'_> {
-    fn slot_len(&self) -> usize {
-        self.len()
-    }
-    fn slot_label(&self) -> String {
-        self.label().to_owned()
-    }
-    fn write(&mut self, offset: usize, data: &[u8]) -> Result<()> {
-        self.write_at(offset, data)
-    }
-    fn publish(self) {
-        self.commit();
-    }
-}
-
-impl sealed::Place for crate::channel::spsc::Message<'_> {
-    fn place_len(&self) -> usize {
-        self.len()
-    }
-    fn place_label(&self) -> String {
-        self.label().to_owned()
-    }
-    fn read(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
-        self.read_at(offset, buf)
-    }
-}
-
-impl sealed::Place for crate::channel::mpmc::MessageRef<'_> {
-    fn place_len(&self) -> usize {
-        self.len()
-    }
-    fn place_label(&self) -> String {
-        self.label().to_owned()
-    }
-    fn read(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
-        self.read_at(offset, buf)
-    }
-}
+slot!(
+    crate::channel::spsc::Reservation<'_>,
+    crate::channel::mpmc::Reservation<'_>,
+    crate::channel::broadcast::Reservation<'_>
+);
+place!(
+    crate::channel::spsc::Message<'_>,
+    crate::channel::mpmc::MessageRef<'_>
+);
 
 /// Room for one message of values of `T` in a channel (spsc or mpmc),
 /// written in place, then [`commit`](Loan::commit)ted. Dropping it sends
