@@ -179,3 +179,21 @@ def test_the_readmes_python_blocks_run():
         namespace = {}
         exec(compile(code, f"README.md python block {i}", "exec"), namespace)
         namespace.clear()  # releases what the block made, before the next one
+
+
+def test_the_python_server_example_answers_the_rust_client_example():
+    import pathlib
+    import sys
+
+    helper = pathlib.Path(helper_path())
+    exe = helper.parent / "examples" / ("rpc.exe" if sys.platform == "win32" else "rpc")
+    if not exe.exists():
+        pytest.skip(f"{exe} is not built (cargo build -p filemap --examples)")
+    script = pathlib.Path(__file__).resolve().parents[1] / "examples" / "rpc_server.py"
+    out = subprocess.run(
+        [sys.executable, str(script), str(exe)], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out
+    for line in ["1 + 2 + 3 = 6", "-5 + 5 = 0", "10 + 20 = 30", "100 + 200 = 300"]:
+        assert line in out.stdout, out.stdout
+    assert "python server: 1 + 2 + 3 -> 6" in out.stdout, out.stdout

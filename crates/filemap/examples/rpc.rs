@@ -4,6 +4,10 @@
 //! each response matched to its request.
 //!
 //! `cargo run --example rpc`
+//!
+//! Run with `client`, it is only the client, of a server someone else
+//! started: `python crates/filemap-py/examples/rpc_server.py` is such a
+//! server in Python, which runs this program as its client.
 
 use std::time::Duration;
 
@@ -29,6 +33,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             req.respond(sum.to_string().as_bytes())?;
         }
     }
+    if std::env::args().nth(1).as_deref() == Some("client") {
+        return calls(&mut Client::open(NAME)?);
+    }
     // The first server makes the service; the process below takes over.
     let maker = Server::create(NAME, &Config::new().max_request(256).max_response(64))?;
     let mut client = Client::open(NAME)?;
@@ -36,6 +43,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .arg("server")
         .spawn()?;
     drop(maker);
+    calls(&mut client)?;
+    drop(client);
+    server.wait()?;
+    Ok(())
+}
+
+/// The client's calls: one, then three in flight collected in another order.
+fn calls(client: &mut Client) -> Result<(), Box<dyn std::error::Error>> {
     let t = Duration::from_secs(10);
     let answer = client.call_timeout(b"1 + 2 + 3", t)?;
     println!("1 + 2 + 3 = {}", String::from_utf8_lossy(&answer));
@@ -47,7 +62,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let r = client.response_timeout(id, t)?;
         println!("{what} = {}", String::from_utf8_lossy(&r));
     }
-    drop(client);
-    server.wait()?;
     Ok(())
 }
