@@ -101,3 +101,15 @@ fn a_broadcast_reservation_is_received_whole_or_not_at_all() {
     let m = rx.try_recv().unwrap().unwrap();
     assert_eq!((m.seq, m.data.as_slice(), m.sender), (1, &b"abc"[..], 0));
 }
+
+#[test]
+fn an_mpmc_channel_asked_for_one_slot_has_two_and_never_overwrites() {
+    let name = unique("mpmc-one-slot");
+    let tx = Sender::create(&name, 1, 8).unwrap();
+    let rx = Receiver::open(&name).unwrap();
+    assert!(tx.try_send(b"a").unwrap());
+    assert!(tx.try_send(b"b").unwrap());
+    assert!(!tx.try_send(b"c").unwrap(), "full at two, not overwriting");
+    assert_eq!(rx.try_recv().unwrap().as_deref(), Some(&b"a"[..]));
+    assert_eq!(rx.try_recv().unwrap().as_deref(), Some(&b"b"[..]));
+}

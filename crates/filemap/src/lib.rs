@@ -61,7 +61,13 @@
 //! - [`wait`]: waiting on many channels and events at once
 //!   ([`wait::WaitSet`], like `WaitForMultipleObjects`), and the reactor
 //!   behind the async forms below.
-//! - [`inspect`]: what shared-memory objects exist and who holds them (Linux).
+//! - [`typed`]: the channels carrying values of a plain-old-data type, the
+//!   type recorded and checked on open, written and read in place without
+//!   `unsafe`; with the `serde` feature, any serde type as postcard bytes.
+//! - [`rpc`]: request-response between processes: servers sharing the work,
+//!   clients with many calls in flight, each answered once, crash-safe.
+//! - [`inspect`]: what shared-memory objects exist and who holds them (Linux;
+//!   on Windows, [`os`]'s `windows::sections`).
 //!
 //! ```
 //! use filemap::channel::spsc::{Receiver, Sender};
@@ -105,6 +111,8 @@
 //! | [`sync::Event`] | `wait` (+ `_async`) | the same |
 //! | [`wait::WaitSet`] | `wait` on many sources at once | `new` |
 //! | [`sync::Mutex`] | `lock` | the same |
+//! | [`rpc::Client`] | `call` (+ `_async`), `response` (+ `_async`), `send_request` | `open`, `open_with` |
+//! | [`rpc::Server`] | `recv_request` (+ `_async`) | `create`, `create_with`, `open`, `open_with` |
 //!
 //! `create` makes the named object (failing if the name exists) and attaches
 //! in the type's role; `open` attaches to an existing one; the `_with` forms

@@ -220,3 +220,42 @@ fn latest_both_ends_create_and_open_with_options() {
     let _r = LatestReader::<u64>::create(&n, &4).unwrap();
     assert!(LatestWriter::<u64>::open(&n).is_ok());
 }
+
+#[test]
+fn rpc_and_typed_channels_follow_the_convention() {
+    use filemap::rpc::{Client, Config, Server};
+    let svc = name("rpc");
+    let server = Server::create(&svc, &Config::new().request_slots(1)).unwrap();
+    let mut client = Client::open(&svc).unwrap();
+    assert!(
+        server.try_recv_request().unwrap().is_none(),
+        "try_ never waits"
+    );
+    times_out(&svc, || server.recv_request_timeout(SHORT).map(|_| ()));
+    times_out(&svc, || {
+        server
+            .recv_request_deadline(Instant::now() + SHORT)
+            .map(|_| ())
+    });
+    // One slot asked for: an mpmc queue has two at least.
+    let id = client.try_call(b"one").unwrap().expect("room");
+    client.try_call(b"two").unwrap().expect("room");
+    assert!(
+        client.try_call(b"three").unwrap().is_none(),
+        "the queue is full: None, no wait"
+    );
+    assert_eq!(client.try_response(id).unwrap(), None);
+    times_out(&svc, || client.response_timeout(id, SHORT));
+    times_out(&svc, || {
+        client.response_deadline(id, Instant::now() + SHORT)
+    });
+    // Typed channels: the same forms, the same errors.
+    let t = name("typed");
+    let mut tx = filemap::typed::spsc::Sender::<u64>::create(&t, 4).unwrap();
+    let mut rx = filemap::typed::spsc::Receiver::<u64>::open(&t).unwrap();
+    assert_eq!(rx.try_recv().unwrap(), None);
+    times_out(&t, || rx.recv_timeout(SHORT));
+    times_out(&t, || rx.recv_deadline(Instant::now() + SHORT));
+    assert!(tx.try_send(&7).unwrap());
+    assert_eq!(rx.recv().unwrap(), 7);
+}

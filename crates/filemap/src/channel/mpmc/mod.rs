@@ -79,7 +79,7 @@ pub struct Receiver {
 
 impl Sender {
     /// Creates the channel `name` with `slots` slots (rounded up to a power of
-    /// two) for messages of up to `max_message` bytes, and becomes a sender.
+    /// two, at least 2) for messages of up to `max_message` bytes, and becomes a sender.
     ///
     /// # Errors
     /// As [`Options::create`]; [`Error::InvalidSize`](crate::Error::InvalidSize) for 0 slots or bytes, or

@@ -251,6 +251,10 @@ impl Queue {
         max_message: u64,
         opts: &Options,
     ) -> Result<Queue> {
+        // Two slots at least: with one, the sequence a published slot gets
+        // (`p + 1`) is the one a free slot has for the next position, and a
+        // second send would overwrite the first message.
+        let slots = if slots == 1 { 2 } else { slots };
         let (geo, total) = SlotArray::new(name, SLOTS, SLOT_HEADER, slots, max_message)?;
         Self::wrap(Segment::create(
             name,
@@ -268,6 +272,14 @@ impl Queue {
 
     pub(super) fn wrap(seg: Segment) -> Result<Queue> {
         let geo = SlotArray::of(&seg, SLOTS, SLOT_HEADER)?;
+        if geo.slots < 2 {
+            return Err(Error::Incompatible {
+                object: seg.label().to_owned(),
+                reason: "it has one slot, which cannot tell a full slot from a free one \
+                         (made by an older build): create it again"
+                    .into(),
+            });
+        }
         Ok(Queue {
             seg,
             geo,
