@@ -36,15 +36,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::args().nth(1).as_deref() == Some("client") {
         return calls(&mut Client::open(NAME)?);
     }
-    // The first server makes the service; the process below takes over.
+    // This process makes the service (as its first server, which takes no
+    // requests) and stays registered until the calls are done: a client
+    // whose service has no server at all gets `PeerGone`, and the server
+    // process below may not have registered yet when the first call goes out.
     let maker = Server::create(NAME, &Config::new().max_request(256).max_response(64))?;
     let mut client = Client::open(NAME)?;
     let mut server = std::process::Command::new(std::env::current_exe()?)
         .arg("server")
         .spawn()?;
-    drop(maker);
     calls(&mut client)?;
-    drop(client);
+    drop((client, maker));
     server.wait()?;
     Ok(())
 }
