@@ -374,6 +374,7 @@ impl Sender {
 
     fn reserve_opt(&self, n: usize, deadline: Option<Instant>) -> Result<Reservation<'_>> {
         let started = Instant::now();
+        let mut checked = started;
         loop {
             if let Some(pos) = self.q.try_claim_send(n)? {
                 return Ok(Reservation {
@@ -383,7 +384,7 @@ impl Sender {
                     done: false,
                 });
             }
-            self.q.wait_for_space(deadline, started)?;
+            self.q.wait_for_space(deadline, started, &mut checked)?;
         }
     }
 }
@@ -484,6 +485,7 @@ impl Receiver {
 
     fn recv_ref_opt(&self, deadline: Option<Instant>) -> Result<MessageRef<'_>> {
         let started = Instant::now();
+        let mut checked = started;
         loop {
             if let Some((pos, len)) = self.q.try_claim_recv()? {
                 return Ok(MessageRef {
@@ -492,7 +494,7 @@ impl Receiver {
                     len,
                 });
             }
-            self.q.wait_for_data(deadline, started)?;
+            self.q.wait_for_data(deadline, started, &mut checked)?;
         }
     }
 }

@@ -414,13 +414,22 @@ impl Queue {
 
     /// Waits (bounded by `deadline`) until the slot at the send index may be
     /// free for this lap, repairing slots of dead processes meanwhile.
-    pub(super) fn wait_for_space(&self, deadline: Option<Instant>, started: Instant) -> Result<()> {
+    ///
+    /// `checked` is when the slots were last repaired, kept by the caller
+    /// across its rounds: a round can end at once (a slot whose claimer died
+    /// looks free but cannot be claimed), so a timer started afresh each
+    /// round would never reach [`CHECK_EVERY`] and the repair never run.
+    pub(super) fn wait_for_space(
+        &self,
+        deadline: Option<Instant>,
+        started: Instant,
+        checked: &mut Instant,
+    ) -> Result<()> {
         past_deadline(&self.seg, deadline, started, "a free slot")?;
         let seg = &self.seg;
-        let mut checked = Instant::now();
         SPACE_PARK.wait(seg, None, deadline, "a free slot", || {
             if checked.elapsed() >= CHECK_EVERY {
-                checked = Instant::now();
+                *checked = Instant::now();
                 self.recover();
             }
             let enq = seg.a64(ENQ).load(Ordering::Acquire);
@@ -430,13 +439,22 @@ impl Queue {
 
     /// Waits (bounded by `deadline`) until the slot at the receive index
     /// may hold a message, repairing slots of dead processes meanwhile.
-    pub(super) fn wait_for_data(&self, deadline: Option<Instant>, started: Instant) -> Result<()> {
+    ///
+    /// `checked` is when the slots were last repaired, kept by the caller
+    /// across its rounds: a round can end at once (a slot whose claimer died
+    /// looks free but cannot be claimed), so a timer started afresh each
+    /// round would never reach [`CHECK_EVERY`] and the repair never run.
+    pub(super) fn wait_for_data(
+        &self,
+        deadline: Option<Instant>,
+        started: Instant,
+        checked: &mut Instant,
+    ) -> Result<()> {
         past_deadline(&self.seg, deadline, started, "a message")?;
         let seg = &self.seg;
-        let mut checked = Instant::now();
         DATA_PARK.wait(seg, None, deadline, "a message", || {
             if checked.elapsed() >= CHECK_EVERY {
-                checked = Instant::now();
+                *checked = Instant::now();
                 self.recover();
             }
             let pos = seg.a64(DEQ).load(Ordering::Acquire);
@@ -543,21 +561,23 @@ impl Queue {
     /// right after the wait said there was room.
     pub(super) fn send_opt(&self, msg: &[u8], deadline: Option<Instant>) -> Result<()> {
         let started = Instant::now();
+        let mut checked = started;
         loop {
             if self.try_send(msg)? {
                 return Ok(());
             }
-            self.wait_for_space(deadline, started)?;
+            self.wait_for_space(deadline, started, &mut checked)?;
         }
     }
 
     pub(super) fn recv_into_opt(&self, buf: &mut Vec<u8>, deadline: Option<Instant>) -> Result<()> {
         let started = Instant::now();
+        let mut checked = started;
         loop {
             if self.try_recv_into(buf)? {
                 return Ok(());
             }
-            self.wait_for_data(deadline, started)?;
+            self.wait_for_data(deadline, started, &mut checked)?;
         }
     }
 }
