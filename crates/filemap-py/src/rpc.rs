@@ -20,6 +20,20 @@ fn message_type(t: MessageTypeArg) -> Result<Option<filemap::MessageType>> {
     })
 }
 
+/// A typed service's request and response types: both, or neither.
+fn message_types(
+    request: MessageTypeArg,
+    response: MessageTypeArg,
+) -> Result<Option<(filemap::MessageType, filemap::MessageType)>> {
+    match (message_type(request)?, message_type(response)?) {
+        (Some(q), Some(r)) => Ok(Some((q, r))),
+        (None, None) => Ok(None),
+        _ => Err(
+            PyValueError::new_err("give both request_type and response_type, or neither").into(),
+        ),
+    }
+}
+
 /// A server of a request-response service.
 #[pyclass(module = "filemap._filemap", name = "RpcServer")]
 pub(crate) struct RpcServer {
@@ -46,20 +60,11 @@ impl RpcServer {
             .max_request(max_request)
             .max_response(max_response)
             .clients(clients);
-        match (message_type(request_type)?, message_type(response_type)?) {
-            (Some(q), Some(r)) => {
-                config = config
-                    .max_request(q.size())
-                    .max_response(r.size())
-                    .message_types(q, r);
-            }
-            (None, None) => {}
-            _ => {
-                return Err(PyValueError::new_err(
-                    "give both request_type and response_type, or neither",
-                )
-                .into())
-            }
+        if let Some((q, r)) = message_types(request_type, response_type)? {
+            config = config
+                .max_request(q.size())
+                .max_response(r.size())
+                .message_types(q, r);
         }
         Ok(Self {
             inner: Arc::new(Server::create(name, &config)?),
@@ -75,15 +80,9 @@ impl RpcServer {
         request_type: MessageTypeArg,
         response_type: MessageTypeArg,
     ) -> Result<Self> {
-        let server = match (message_type(request_type)?, message_type(response_type)?) {
-            (Some(q), Some(r)) => Server::open_typed(name, &filemap::Options::new(), &q, &r)?,
-            (None, None) => Server::open(name)?,
-            _ => {
-                return Err(PyValueError::new_err(
-                    "give both request_type and response_type, or neither",
-                )
-                .into())
-            }
+        let server = match message_types(request_type, response_type)? {
+            Some((q, r)) => Server::open_typed(name, &filemap::Options::new(), &q, &r)?,
+            None => Server::open(name)?,
         };
         Ok(Self {
             inner: Arc::new(server),
@@ -185,16 +184,7 @@ impl RpcClient {
         request_type: MessageTypeArg,
         response_type: MessageTypeArg,
     ) -> Result<Self> {
-        let typed = match (message_type(request_type)?, message_type(response_type)?) {
-            (Some(q), Some(r)) => Some((q, r)),
-            (None, None) => None,
-            _ => {
-                return Err(PyValueError::new_err(
-                    "give both request_type and response_type, or neither",
-                )
-                .into())
-            }
-        };
+        let typed = message_types(request_type, response_type)?;
         let inner = match &typed {
             Some((q, r)) => Client::open_typed(name, &filemap::Options::new(), q, r)?,
             None => Client::open(name)?,
