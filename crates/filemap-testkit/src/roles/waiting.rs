@@ -33,6 +33,42 @@ fn run(a: &[&str]) -> Result<String, RoleError> {
             })?;
             Ok(format!("echoed {count}"))
         }
+        // A blocking receive of KIND (spsc or mpmc) that waits MILLIS with
+        // nothing coming, right after a 1 MiB message (which makes the wait
+        // poll longer before it parks); says how it ended and the CPU time
+        // the wait took.
+        ["idle-after-large", kind, millis] => {
+            let name = format!("fmtest-idle-large-{}", std::process::id());
+            let wait = std::time::Duration::from_millis(millis.parse().expect("ms"));
+            let big = vec![7u8; 1 << 20];
+            let (outcome, used) = match *kind {
+                "spsc" => {
+                    let mut rx = Receiver::create(&name, 4 << 20)?;
+                    let mut tx = Sender::open(&name)?;
+                    tx.send(&big)?;
+                    assert_eq!(rx.recv()?.len(), big.len());
+                    let before = cpu_time();
+                    let r = rx.recv_timeout(wait).map(|m| m.len());
+                    (r, cpu_time().saturating_sub(before))
+                }
+                _ => {
+                    use filemap::channel::mpmc;
+                    let tx = mpmc::Sender::create(&name, 4, 1 << 20)?;
+                    let rx = mpmc::Receiver::open(&name)?;
+                    tx.send(&big)?;
+                    assert_eq!(rx.recv()?.len(), big.len());
+                    let before = cpu_time();
+                    let r = rx.recv_timeout(wait).map(|m| m.len());
+                    (r, cpu_time().saturating_sub(before))
+                }
+            };
+            let outcome = match outcome {
+                Err(Error::Timeout { .. }) => "timeout",
+                Ok(_) => "message",
+                Err(_) => "error",
+            };
+            Ok(format!("{outcome} cpu_us {}", used.as_micros()))
+        }
         // N idle spsc receivers, each awaited by its own task on a
         // current-thread tokio runtime for MILLIS; says the CPU time the
         // wait took and the threads the process has meanwhile.

@@ -1059,9 +1059,14 @@ impl Receiver {
             }
             past_deadline(&self.seg, deadline, started, "a message")?;
             let (seg, next) = (&self.seg, self.next);
-            PARK.wait(seg, Some(TX), deadline, "a message", || {
-                Ok(seg.a64(TAIL).load(Ordering::Acquire) > next)
-            })?;
+            PARK.wait(
+                seg,
+                Some(TX),
+                deadline,
+                "a message",
+                into.data.len(),
+                || Ok(seg.a64(TAIL).load(Ordering::Acquire) > next),
+            )?;
         }
     }
 }

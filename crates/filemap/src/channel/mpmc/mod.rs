@@ -384,7 +384,7 @@ impl Sender {
                     done: false,
                 });
             }
-            self.q.wait_for_space(deadline, started, &mut checked)?;
+            self.q.wait_for_space(n, deadline, started, &mut checked)?;
         }
     }
 }

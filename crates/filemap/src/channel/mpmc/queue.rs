@@ -2,7 +2,7 @@
 //! over its slots (module docs), the queue over a segment, and the loom
 //! model that runs the very same claim functions.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::channel::{SlotArray, SLOT_FORMAT};
@@ -242,6 +242,9 @@ pub(super) struct Queue {
     pub(super) seg: Segment,
     pub(super) geo: SlotArray,
     pub(super) me: u64,
+    /// The length of the last message this handle received: a wait for data
+    /// after a large one polls longer before parking (`Park::wait`).
+    last_len: AtomicUsize,
 }
 
 impl Queue {
@@ -284,6 +287,7 @@ impl Queue {
             seg,
             geo,
             me: sys::owner_word(std::process::id()),
+            last_len: AtomicUsize::new(0),
         })
     }
 
@@ -391,7 +395,11 @@ impl Queue {
                     self.geo.size
                 )));
             }
-            return Ok(Some((pos, len as usize)));
+            let len = len as usize;
+            if self.last_len.load(Ordering::Relaxed) != len {
+                self.last_len.store(len, Ordering::Relaxed);
+            }
+            return Ok(Some((pos, len)));
         }
         Ok(None)
     }
@@ -419,15 +427,18 @@ impl Queue {
     /// across its rounds: a round can end at once (a slot whose claimer died
     /// looks free but cannot be claimed), so a timer started afresh each
     /// round would never reach [`CHECK_EVERY`] and the repair never run.
+    /// `len` is the length of the message to send (a receiver takes longer
+    /// to copy a large one out: `Park::wait`).
     pub(super) fn wait_for_space(
         &self,
+        len: usize,
         deadline: Option<Instant>,
         started: Instant,
         checked: &mut Instant,
     ) -> Result<()> {
         past_deadline(&self.seg, deadline, started, "a free slot")?;
         let seg = &self.seg;
-        SPACE_PARK.wait(seg, None, deadline, "a free slot", || {
+        SPACE_PARK.wait(seg, None, deadline, "a free slot", len, || {
             if checked.elapsed() >= CHECK_EVERY {
                 *checked = Instant::now();
                 self.recover();
@@ -452,7 +463,8 @@ impl Queue {
     ) -> Result<()> {
         past_deadline(&self.seg, deadline, started, "a message")?;
         let seg = &self.seg;
-        DATA_PARK.wait(seg, None, deadline, "a message", || {
+        let last_len = self.last_len.load(Ordering::Relaxed);
+        DATA_PARK.wait(seg, None, deadline, "a message", last_len, || {
             if checked.elapsed() >= CHECK_EVERY {
                 *checked = Instant::now();
                 self.recover();
@@ -566,7 +578,7 @@ impl Queue {
             if self.try_send(msg)? {
                 return Ok(());
             }
-            self.wait_for_space(deadline, started, &mut checked)?;
+            self.wait_for_space(msg.len(), deadline, started, &mut checked)?;
         }
     }
 

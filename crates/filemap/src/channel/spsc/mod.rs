@@ -231,7 +231,7 @@ impl Sender {
         }
         let (seg, ring) = (&self.seg, &self.ring);
         let need = ring.need(n as u64);
-        SPACE_PARK.wait(seg, Some(RX), deadline, "space in the ring", || {
+        SPACE_PARK.wait(seg, Some(RX), deadline, "space in the ring", n, || {
             // After the waiter's fence (see `Park`); acquire: the receiver
             // is done with the bytes below `head`.
             let head = seg.a64(HEAD).load(Ordering::Acquire);
@@ -404,6 +404,9 @@ impl Reservation<'_> {
 pub struct Receiver {
     seg: Segment,
     ring: Consumer,
+    /// The length of the last message received: the next is likely alike,
+    /// and a wait for a large one polls longer before parking (`Park::wait`).
+    last_len: usize,
 }
 
 /// A received message, borrowed in place from the ring. Its space is freed
@@ -459,6 +462,7 @@ impl Receiver {
         Ok(Receiver {
             seg,
             ring: Consumer::new(cap, head),
+            last_len: 0,
         })
     }
 
@@ -512,6 +516,7 @@ impl Receiver {
 
     #[inline]
     fn message(&mut self, found: Found) -> Message<'_> {
+        self.last_len = found.len;
         Message { rx: self, found }
     }
 
@@ -593,7 +598,9 @@ impl Receiver {
             past_deadline(&self.seg, deadline, started, "a message")?;
             self.publish();
             let (seg, ring) = (&self.seg, &self.ring);
-            DATA_PARK.wait(seg, Some(TX), deadline, "a message", || Ok(ring.ready(seg)))?;
+            DATA_PARK.wait(seg, Some(TX), deadline, "a message", self.last_len, || {
+                Ok(ring.ready(seg))
+            })?;
             if let Some(m) = self.poll()? {
                 return Ok(self.message(m));
             }
