@@ -265,21 +265,21 @@ pub(crate) const TRANSPORTS: &[TransportInfo] = &[
             true,
         )
     },
-    // Broadcast streaming would measure how much a receiver misses, since
-    // its sender never waits; only round trips compare.
+    // Broadcast streaming rows also say how many messages the receiver
+    // missed (its sender never waits) and count only those delivered.
     info(
         TransportKind::Broadcast,
         "broadcast",
         "filemap broadcast, spin",
         Family::Broadcast,
-        true,
+        false,
     ),
     info(
         TransportKind::BroadcastBlocking,
         "broadcast-blocking",
         "filemap broadcast, blocking",
         Family::Broadcast,
-        true,
+        false,
     ),
     info(
         TransportKind::Mpmc,

@@ -134,6 +134,10 @@ pub struct Row {
     pub msgs_per_s: Option<f64>,
     /// Gigabytes (1e9 bytes) per second (stream rows).
     pub gb_per_s: Option<f64>,
+    /// Messages the receiver missed, of `count` (stream rows of a transport
+    /// whose sender never waits: broadcast); the rates count only those
+    /// delivered.
+    pub lost: Option<u64>,
 }
 
 impl Row {
@@ -150,6 +154,7 @@ impl Row {
             "latency_ns": lat,
             "msgs_per_s": self.msgs_per_s,
             "gb_per_s": self.gb_per_s,
+            "lost": self.lost,
         })
     }
 }
@@ -284,6 +289,7 @@ fn memcpy_row(size: usize, quick: bool) -> Row {
         latency_ns: None,
         msgs_per_s: Some(count as f64 / secs),
         gb_per_s: Some(count as f64 * size as f64 / secs / 1e9),
+        lost: None,
     }
 }
 
@@ -364,7 +370,7 @@ fn run_case<T: Transport>(opts: &Options, case: &Case, warmup: u64) -> Result<Ro
 /// The timed loop, the same for every transport.
 fn time<P: ParentSide>(p: &mut P, case: &Case, warmup: u64) -> Result<Row> {
     let count = case.total - warmup;
-    let row = |latency_ns, msgs_per_s, gb_per_s| Row {
+    let row = |latency_ns, msgs_per_s, gb_per_s, lost| Row {
         scenario: case.scenario,
         transport: case.kind.as_str().into(),
         size: case.size,
@@ -372,6 +378,7 @@ fn time<P: ParentSide>(p: &mut P, case: &Case, warmup: u64) -> Result<Row> {
         latency_ns,
         msgs_per_s,
         gb_per_s,
+        lost,
     };
     match case.scenario {
         Scenario::Latency => {
@@ -388,21 +395,29 @@ fn time<P: ParentSide>(p: &mut P, case: &Case, warmup: u64) -> Result<Row> {
                     let _ = hist.record(t.elapsed().as_nanos() as u64);
                 }
             }
-            Ok(row(Some(percentiles(&hist)), None, None))
+            Ok(row(Some(percentiles(&hist)), None, None, None))
         }
         Scenario::Stream => {
             let mut start = None;
+            let mut lost_before = None;
             for i in 0..case.total {
                 if i == warmup {
                     start = Some(Instant::now());
+                    lost_before = p.lost();
                 }
                 p.receive(i)?;
             }
             let secs = start.map_or(f64::NAN, |s| s.elapsed().as_secs_f64());
-            // `count` messages were received after the clock started (the
-            // first of them at its start).
-            let rate = count as f64 / secs;
-            Ok(row(None, Some(rate), Some(rate * case.size as f64 / 1e9)))
+            // `count` messages were sent after the clock started (the first
+            // of them at its start); all were received but those lost.
+            let lost = p.lost().map(|l| l - lost_before.unwrap_or(0));
+            let rate = count.saturating_sub(lost.unwrap_or(0)) as f64 / secs;
+            Ok(row(
+                None,
+                Some(rate),
+                Some(rate * case.size as f64 / 1e9),
+                lost,
+            ))
         }
     }
 }
@@ -555,6 +570,7 @@ mod tests {
             latency_ns: Some([p50, p50, p50, p50, p50]),
             msgs_per_s: None,
             gb_per_s: None,
+            lost: None,
         };
         let st = |t: &str, g| Row {
             scenario: Scenario::Stream,
@@ -564,6 +580,7 @@ mod tests {
             latency_ns: None,
             msgs_per_s: Some(1e6),
             gb_per_s: Some(g),
+            lost: None,
         };
         let t = table(&[
             lat(TransportKind::FloorSpin.as_str(), 100),

@@ -28,7 +28,7 @@ pub fn table(rows: &[Row]) -> String {
             .and_then(|r| r.gb_per_s)
     };
     let mut lat: Vec<[String; 8]> = Vec::new();
-    let mut stream: Vec<[String; 6]> = Vec::new();
+    let mut stream: Vec<[String; 7]> = Vec::new();
     for r in rows {
         match (r.scenario, r.latency_ns) {
             (Scenario::Latency, Some(l)) => lat.push([
@@ -51,6 +51,9 @@ pub fn table(rows: &[Row]) -> String {
                     .zip(r.gb_per_s)
                     .map_or("-".into(), |(m, g)| format!("{:.0}%", 100.0 * g / m)),
                 r.count.to_string(),
+                r.lost.map_or("-".into(), |l| {
+                    format!("{l} ({:.1}%)", 100.0 * l as f64 / r.count.max(1) as f64)
+                }),
             ]),
         }
     }
@@ -77,6 +80,7 @@ pub fn table(rows: &[Row]) -> String {
             "GB/S",
             "OF MEMCPY",
             "MESSAGES",
+            "LOST",
         ],
         &stream,
     ));

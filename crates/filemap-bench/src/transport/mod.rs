@@ -87,8 +87,15 @@ pub(crate) trait ParentSide {
     /// Round trip `i`: send a message, receive the answer.
     fn round_trip(&mut self, i: u64) -> Result<()>;
 
-    /// Streaming: receive message `i`, reading every byte.
+    /// Streaming: receive message `i`, reading every byte. A transport that
+    /// can lose messages returns at once for one it already knows lost.
     fn receive(&mut self, i: u64) -> Result<()>;
+
+    /// Messages lost so far, for a transport that can lose them (broadcast:
+    /// its sender never waits); `None` for one that cannot.
+    fn lost(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Calls `f::<T>()` with the transport of `peer`.
