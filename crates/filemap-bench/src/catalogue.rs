@@ -24,6 +24,10 @@ pub enum TransportKind {
     SpscLarge,
     /// filemap SPSC, blocking `send`/`recv` (spin briefly, then park).
     SpscBlocking,
+    /// filemap SPSC streamed between two programs of their own written as
+    /// the docs show (`fm-stream-client`): public API only, blocking, not
+    /// pinned, timed from the first send to the last receipt (stream only).
+    SpscClient,
     /// filemap SPSC, blocking, with the peer idle: before each round trip
     /// (untimed) the parent waits [`IDLE_GAP`](crate::IDLE_GAP), so that the peer has stopped
     /// spinning and sleeps in the kernel when the message comes; compare
@@ -82,6 +86,8 @@ pub enum TransportKind {
 pub(crate) enum Family {
     Floor,
     Spsc,
+    /// [`TransportKind::SpscClient`]: both sides are `fm-stream-client`.
+    Client,
     Mpmc,
     Broadcast,
     Pipe,
@@ -185,6 +191,13 @@ pub(crate) const TRANSPORTS: &[TransportInfo] = &[
         "spsc-blocking",
         "filemap spsc, blocking",
         Family::Spsc,
+        false,
+    ),
+    info(
+        TransportKind::SpscClient,
+        "spsc-client",
+        "filemap spsc, a client as in the docs",
+        Family::Client,
         false,
     ),
     TransportInfo {
@@ -442,7 +455,9 @@ impl TransportKind {
     }
 
     pub(crate) fn scenarios(self) -> &'static [Scenario] {
-        if self.info().latency_only {
+        if self.family() == Family::Client {
+            &[Scenario::Stream]
+        } else if self.info().latency_only {
             &[Scenario::Latency]
         } else {
             &[Scenario::Latency, Scenario::Stream]

@@ -97,6 +97,32 @@ fn bench_runs_every_transport_as_two_processes_and_writes_json() {
     assert!(
         stream["msgs_per_s"].as_f64().unwrap() > 0.0 && stream["gb_per_s"].as_f64().unwrap() > 0.0
     );
+    assert!(stream["lost"].is_null(), "spsc loses nothing: {stream}");
+    // The client written as the docs show: its own two programs, every
+    // message of the stream timed (no warm-up), stream only.
+    let stream_of = |transport: &str| {
+        rows.iter()
+            .find(|r| r["transport"] == transport && r["scenario"] == "stream" && r["size"] == 64)
+            .unwrap_or_else(|| panic!("no stream row for {transport}: {out}"))
+    };
+    let client = stream_of("filemap spsc, a client as in the docs");
+    assert_eq!(client["count"], 300, "{client}");
+    assert!(client["msgs_per_s"].as_f64().unwrap() > 0.0, "{client}");
+    assert!(
+        !rows.iter().any(
+            |r| r["transport"] == "filemap spsc, a client as in the docs"
+                && r["scenario"] == "latency"
+        ),
+        "the client row is a stream only"
+    );
+    // Broadcast streams say how many messages the receiver missed, of all
+    // those sent.
+    for transport in ["filemap broadcast, spin", "filemap broadcast, blocking"] {
+        let row = stream_of(transport);
+        let lost = row["lost"].as_u64().unwrap_or_else(|| panic!("{row}"));
+        assert!(lost < 300, "{row}");
+    }
+    assert!(out.contains("LOST"), "{out}");
     std::fs::remove_file(&path).unwrap();
 }
 

@@ -7,6 +7,7 @@
 
 pub(crate) mod asyncio;
 pub(crate) mod broadcast;
+pub(crate) mod client;
 pub(crate) mod floor;
 #[cfg(all(feature = "iceoryx2", target_os = "linux"))]
 pub(crate) mod iceoryx2;

@@ -42,6 +42,27 @@
 //! Every index and length read from shared memory is checked (`head <= tail <=
 //! head + capacity`, record lengths within the ring and the limit): a corrupt
 //! segment gives [`Error::Corrupt`], never an out-of-bounds access.
+//!
+//! # Choosing a capacity
+//!
+//! The examples use small rings; a stream wants room for many messages, so
+//! that the sender seldom finds the ring full and the receiver seldom finds
+//! it empty (each costs a round of waiting, and, once the wait is long, a
+//! sleep and a wake-up). For streaming, take 1 MiB, or four times the largest
+//! message if that is more:
+//!
+//! ```
+//! # use filemap::channel::spsc::Sender;
+//! let largest = 64 * 1024;
+//! let mut tx = Sender::create("filemap-doc-spsc-cap", (4 * largest).max(1 << 20))?;
+//! # Ok::<(), filemap::Error>(())
+//! ```
+//!
+//! The ring's memory is reserved when the channel is made. On the development
+//! machine (a 2-vCPU VM), 64-byte messages sent with `send` and received with
+//! `recv` by two unpinned programs (`filemap-bench --only spsc-client`, which
+//! runs `fm-stream-client`, a client written this way) streamed at 17–25 M
+//! messages per second through a 1 MiB ring and at 7–20 M through a 4 KiB one.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
