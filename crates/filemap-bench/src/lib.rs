@@ -527,6 +527,7 @@ mod tests {
             TransportKind::SpscLarge,
             TransportKind::SpscZeroCopy,
             TransportKind::SpscBlocking,
+            TransportKind::SpscClient,
             TransportKind::SpscIdle,
             TransportKind::WaitSet1,
             TransportKind::WaitSet64,
