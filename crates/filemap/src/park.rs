@@ -146,7 +146,7 @@ impl Park {
     /// written to reach it); a sequentially consistent *store* of the progress
     /// instead of a fence was worse still for round trips (a locked exchange on
     /// the very line the other side polls).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn notify(self, seg: &Segment) {
         if sys::barrier_registered() && seg.barriers_work() {
             compiler_fence(Ordering::SeqCst);
@@ -155,9 +155,17 @@ impl Park {
         }
         let waiting = seg.a32(self.waiting).load(Ordering::Relaxed);
         if waiting != 0 {
-            seg.a32(self.seq).fetch_add(1, Ordering::Release);
-            seg.wake(self.seq, waiting);
+            self.wake(seg, waiting);
         }
+    }
+
+    /// [`Park::notify`] found someone waiting: out of line, so that the
+    /// common case stays small enough to inline into every send.
+    #[cold]
+    #[inline(never)]
+    fn wake(self, seg: &Segment, waiting: u32) {
+        seg.a32(self.seq).fetch_add(1, Ordering::Release);
+        seg.wake(self.seq, waiting);
     }
 
     /// Waits until `ready()` is true, the `peer` (if there is one to watch)

@@ -1,5 +1,7 @@
 //! Cross-process barriers: `membarrier`.
 
+use std::sync::atomic::{AtomicU8, Ordering};
+
 /// Whether this system offers cross-process barriers
 /// (`MEMBARRIER_CMD_GLOBAL_EXPEDITED`) to this process. False when
 /// `FILEMAP_NO_MEMBARRIER` is set (to anything) in the environment: the
@@ -25,25 +27,34 @@ pub(crate) fn barriers_available() -> bool {
 /// answers false until it is done: in a process with more than one thread
 /// `MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED` waits for an RCU grace period
 /// (18 ms measured here), which opening a channel should not.
+#[inline(always)]
 pub(crate) fn barrier_registered() -> bool {
-    use std::sync::atomic::{AtomicU8, Ordering};
-    const IDLE: u8 = 0;
-    const STARTED: u8 = 1;
-    const DONE: u8 = 2;
-    static STATE: AtomicU8 = AtomicU8::new(IDLE);
-    match STATE.load(Ordering::Acquire) {
+    // The answer once registered, inline: every send asks.
+    REGISTRATION.load(Ordering::Acquire) == DONE || register_barrier()
+}
+
+const IDLE: u8 = 0;
+const STARTED: u8 = 1;
+const DONE: u8 = 2;
+static REGISTRATION: AtomicU8 = AtomicU8::new(IDLE);
+
+/// [`barrier_registered`] before the registration is done: starts it once.
+#[cold]
+#[inline(never)]
+fn register_barrier() -> bool {
+    match REGISTRATION.load(Ordering::Acquire) {
         DONE => true,
         STARTED => false,
         _ => {
             if barriers_available()
-                && STATE
+                && REGISTRATION
                     .compare_exchange(IDLE, STARTED, Ordering::AcqRel, Ordering::Acquire)
                     .is_ok()
             {
                 let register = || {
                     use rustix::thread::{membarrier, MembarrierCommand};
                     if membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok() {
-                        STATE.store(DONE, Ordering::Release);
+                        REGISTRATION.store(DONE, Ordering::Release);
                     }
                 };
                 // Without a thread, stay unregistered: this process fences.
