@@ -71,9 +71,19 @@ impl SlotArray {
         }
     }
 
+    /// The index of the slot of message/position `n`: `n % slots`, by mask
+    /// (`slots` is a power of two, checked at open; a division would cost
+    /// tens of cycles on every access).
+    #[inline(always)]
+    pub(crate) fn index(&self, n: u64) -> u64 {
+        debug_assert!(self.slots.is_power_of_two());
+        n & (self.slots - 1)
+    }
+
     /// Where the slot of message/position `n` starts.
+    #[inline(always)]
     pub(crate) fn slot(&self, n: u64) -> usize {
-        self.start + ((n % self.slots) * self.stride()) as usize
+        self.start + (self.index(n) * self.stride()) as usize
     }
 
     /// Bytes the segment needs, or `None` if that overflows.

@@ -217,13 +217,13 @@ impl QueueMem for Queue {
         self.seg
             .a64(self.at(pos))
             .load(o)
-            .wrapping_add(pos % self.geo.slots)
+            .wrapping_add(self.geo.index(pos))
     }
     #[inline]
     fn store_seq(&self, pos: u64, seq: u64, o: Ordering) {
         self.seg
             .a64(self.at(pos))
-            .store(seq.wrapping_sub(pos % self.geo.slots), o)
+            .store(seq.wrapping_sub(self.geo.index(pos)), o)
     }
     #[inline]
     fn cas_claim(&self, pos: u64, cur: u64, new: u64) -> std::result::Result<u64, u64> {
@@ -554,7 +554,7 @@ impl Queue {
     /// Compare-and-swap of the sequence of the slot for `p` (as logical
     /// sequences; stored minus the slot's index).
     pub(super) fn cas_seq(&self, p: u64, cur: u64, new: u64) -> bool {
-        let idx = p % self.geo.slots;
+        let idx = self.geo.index(p);
         self.seg
             .a64(self.at(p))
             .compare_exchange(
