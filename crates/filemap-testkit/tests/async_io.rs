@@ -219,3 +219,34 @@ fn ten_thousand_idle_async_receivers_cost_no_cpu_and_few_threads() {
     assert!(cpu < 20_000, "{line}");
     h.exit();
 }
+
+// Back-to-back traffic never reaches the reactor: an async receiver that
+// finds its channel empty keeps trying (yielding to the runtime) for its
+// spin budget before it sleeps on a reactor thread. With a budget longer
+// than any answer takes, 1,000 async round trips start no reactor thread;
+// with none (`Options::async_spin(ZERO)`), the first wait does.
+#[cfg(target_os = "linux")]
+#[test]
+fn back_to_back_async_traffic_never_reaches_the_reactor() {
+    const N: u64 = 1_000;
+    for (spin_us, reactor) in [("1000000", false), ("0", true)] {
+        let (ping, pong) = (unique("a-spin-ping"), unique("a-spin-pong"));
+        let mut tx = spsc::Sender::create(&ping, 4096).unwrap();
+        let mut rx = spsc::Receiver::create(&pong, 4096).unwrap();
+        let peer = Helper::spawn(&["async-echo-spin", &ping, &pong, &N.to_string(), spin_us]);
+        assert_eq!(peer.line(), "ready");
+        for n in 0..N {
+            tx.send(&n.to_le_bytes()).unwrap();
+            let m = rx.recv_timeout(LONG).unwrap();
+            assert_eq!(m.to_vec(), n.to_le_bytes());
+        }
+        let line = peer.line();
+        let threads: usize = line
+            .strip_prefix(&format!("echoed {N} reactor_threads "))
+            .unwrap_or_else(|| panic!("{line}"))
+            .parse()
+            .unwrap();
+        assert_eq!(threads > 0, reactor, "budget {spin_us} µs: {line}");
+        peer.exit();
+    }
+}

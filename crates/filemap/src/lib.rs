@@ -200,7 +200,7 @@ pub mod rpc;
 pub use error::{Error, ErrorKind, Result};
 pub use mapping::{
     Access, Backing, Disposition, Inheritable, Lifetime, Mapping, MessageType, Options, Owners,
-    View, ViewAccess,
+    View, ViewAccess, DEFAULT_ASYNC_SPIN,
 };
 
 /// The README's Rust examples, run as doc tests so that they cannot drift

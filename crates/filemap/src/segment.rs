@@ -191,6 +191,8 @@ pub(crate) struct SegmentInner {
     header: Header,
     /// Sleeping and waking on the segment's words.
     parker: sys::Parker,
+    /// `Options::async_spin` of the call that made or opened it, in ns.
+    async_spin_ns: AtomicU64,
 }
 
 /// Reads the header of `v` if it starts with the magic (`None` otherwise). The
@@ -294,14 +296,28 @@ impl Segment {
         total_len: u64,
     ) -> Result<Segment> {
         let mapping = opts.create(name, total_len)?;
-        Self::init(
+        let seg = Self::init(
             mapping,
             name.to_owned(),
             spec,
             capacity,
             param,
             opts.message_type_value(),
-        )
+        )?;
+        seg.set_async_spin(opts.async_spin_value());
+        Ok(seg)
+    }
+
+    /// How long async operations on this segment try before they sleep
+    /// (`Options::async_spin`).
+    pub(crate) fn set_async_spin(&self, d: Duration) {
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.async_spin_ns.store(ns, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn async_spin(&self) -> Duration {
+        Duration::from_nanos(self.async_spin_ns.load(Ordering::Relaxed))
     }
 
     /// Writes a header into a fresh, zeroed mapping (named or not).
@@ -348,6 +364,7 @@ impl Segment {
         if let Some(want) = opts.message_type_value() {
             seg.check_message_type(want)?;
         }
+        seg.set_async_spin(opts.async_spin_value());
         Ok(seg)
     }
 
@@ -454,6 +471,7 @@ impl Segment {
             label,
             header,
             parker,
+            async_spin_ns: AtomicU64::new(crate::mapping::DEFAULT_ASYNC_SPIN.as_nanos() as u64),
         }));
         if !sys::barriers_available() {
             seg.need_fences();

@@ -69,6 +69,43 @@ fn run(a: &[&str]) -> Result<String, RoleError> {
             };
             Ok(format!("{outcome} cpu_us {}", used.as_micros()))
         }
+        // async-echo on a current-thread runtime with the channels opened
+        // with `Options::async_spin(SPIN_US)`; then says how many reactor
+        // threads (`filemap-async-*`) the process started (Linux: /proc).
+        ["async-echo-spin", ping, pong, count, spin_us] => {
+            let opts = filemap::Options::new().async_spin(std::time::Duration::from_micros(
+                spin_us.parse().expect("µs"),
+            ));
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("a tokio runtime");
+            let mut rx = Receiver::open_with(ping, &opts)?;
+            let mut tx = Sender::open_with(pong, &opts)?;
+            say("ready");
+            let count: u64 = count.parse().expect("count");
+            rt.block_on(async move {
+                let mut buf = Vec::new();
+                for _ in 0..count {
+                    let m = rx.recv_async().await?;
+                    buf.clear();
+                    buf.extend_from_slice(&m.to_vec());
+                    drop(m);
+                    tx.send_async(&buf).await?;
+                }
+                Ok::<_, Error>(())
+            })?;
+            let reactors = std::fs::read_dir("/proc/self/task")
+                .map(|d| {
+                    d.flatten()
+                        .filter(|t| {
+                            std::fs::read_to_string(t.path().join("comm"))
+                                .is_ok_and(|c| c.starts_with("filemap-async"))
+                        })
+                        .count()
+                })
+                .unwrap_or(0);
+            Ok(format!("echoed {count} reactor_threads {reactors}"))
+        }
         // N idle spsc receivers, each awaited by its own task on a
         // current-thread tokio runtime for MILLIS; says the CPU time the
         // wait took and the threads the process has meanwhile.
@@ -91,8 +128,25 @@ fn run(a: &[&str]) -> Result<String, RoleError> {
                         let _ = rx.recv_async().await;
                     }));
                 }
-                // Let every task register, then measure.
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                // Let every task register, then measure. Each first polls
+                // for its spin budget (`Options::async_spin`), then sleeps on
+                // the reactor, whose threads come one per 126 sleepers: once
+                // there are enough of them (Linux: `thread_count`), every
+                // task sleeps (this thread and one per 126). Elsewhere, a
+                // fixed grace period.
+                let all_asleep = n.div_ceil(126) + 1;
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    let enough = cfg!(target_os = "linux") && thread_count() >= all_asleep;
+                    if enough || std::time::Instant::now() > deadline {
+                        break;
+                    }
+                    if !cfg!(target_os = "linux") {
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                        break;
+                    }
+                }
                 let before = cpu_time();
                 tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
                 let cpu = cpu_time().saturating_sub(before);

@@ -1094,8 +1094,8 @@ impl crate::wait::Sealed for Receiver {
 
 impl Receiver {
     /// Receives the next message asynchronously (`rx.recv_async().await`),
-    /// with how many were missed before it, as [`Receiver::recv`]: the task
-    /// sleeps, no thread blocked nor spinning.
+    /// with how many were missed before it, as [`Receiver::recv`]: no thread
+    /// blocked; the task tries for a moment (`Options::async_spin`), then sleeps.
     ///
     /// # Cancel safety
     /// Dropping the future before it completes takes no message.

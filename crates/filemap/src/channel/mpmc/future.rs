@@ -14,7 +14,8 @@ use std::task::{Context, Poll};
 
 impl Receiver {
     /// Receives the next message asynchronously (`rx.recv_async().await`):
-    /// the task sleeps, no thread blocked nor spinning.
+    /// no thread blocked; the task tries for a moment
+    /// ([`Options::async_spin`](crate::Options::async_spin)), then sleeps.
     ///
     /// # Cancel safety
     /// Dropping the future before it completes takes no message.

@@ -13,8 +13,10 @@ use std::task::{Context, Poll};
 
 impl Receiver {
     /// Receives the next message asynchronously: `rx.recv_async().await`.
-    /// The task sleeps (no thread blocked, no spinning) until a message
-    /// comes, the sender closes its end or dies ([`Error::PeerGone`]).
+    /// No thread is blocked: the task tries for a moment
+    /// ([`Options::async_spin`](crate::Options::async_spin), 20 µs by
+    /// default, yielding to the runtime in between), then sleeps until a
+    /// message comes, the sender closes its end or dies ([`Error::PeerGone`]).
     /// Works with any executor.
     ///
     /// # Cancel safety
@@ -93,8 +95,9 @@ impl Receiver {
 }
 
 impl Sender {
-    /// Sends `msg` asynchronously: `tx.send_async(b"...").await`, sleeping
-    /// (no thread blocked, no spinning) while the ring is full.
+    /// Sends `msg` asynchronously: `tx.send_async(b"...").await`; while the
+    /// ring is full the task tries for a moment, then sleeps (no thread
+    /// blocked; see [`Options::async_spin`](crate::Options::async_spin)).
     ///
     /// # Cancel safety
     /// A message is sent whole or not at all; dropping the future before it

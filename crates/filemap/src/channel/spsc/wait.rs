@@ -77,5 +77,4 @@ impl crate::wait::Sealed for SpaceFor<'_> {
     }
 }
 
-// async/await (`crate::wait::reactor`): never blocks nor spins on the
-// caller's thread.
+// async/await (`crate::wait::reactor`): never blocks the caller's thread.
