@@ -233,7 +233,14 @@ fn back_to_back_async_traffic_never_reaches_the_reactor() {
         let (ping, pong) = (unique("a-spin-ping"), unique("a-spin-pong"));
         let mut tx = spsc::Sender::create(&ping, 4096).unwrap();
         let mut rx = spsc::Receiver::create(&pong, 4096).unwrap();
-        let peer = Helper::spawn(&["async-echo-spin", &ping, &pong, &N.to_string(), spin_us]);
+        let peer = Helper::spawn(&[
+            "async-echo",
+            &ping,
+            &pong,
+            &N.to_string(),
+            "current",
+            spin_us,
+        ]);
         assert_eq!(peer.line(), "ready");
         for n in 0..N {
             tx.send(&n.to_le_bytes()).unwrap();

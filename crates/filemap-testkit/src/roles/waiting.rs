@@ -10,14 +10,24 @@ pub(crate) fn role(a: &[&str]) -> Option<Result<String, Error>> {
 
 fn run(a: &[&str]) -> Result<String, RoleError> {
     match a {
-        ["async-echo", ping, pong, count, flavor] => {
+        // Echoes COUNT messages from PING to PONG with recv_async and
+        // send_async on a tokio runtime (FLAVOR: current or multi). With
+        // SPIN_US, the channels are opened with `Options::async_spin` of it,
+        // and the answer also says how many reactor threads
+        // (`filemap-async-*`) the process started (Linux: /proc).
+        ["async-echo", ping, pong, count, flavor, spin @ ..] => {
             let rt = match *flavor {
                 "multi" => tokio::runtime::Builder::new_multi_thread().build(),
                 _ => tokio::runtime::Builder::new_current_thread().build(),
             }
             .expect("a tokio runtime");
-            let mut rx = Receiver::open(ping)?;
-            let mut tx = Sender::open(pong)?;
+            let mut opts = filemap::Options::new();
+            if let [us] = spin {
+                let us = us.parse().expect("µs");
+                opts = opts.async_spin(std::time::Duration::from_micros(us));
+            }
+            let mut rx = Receiver::open_with(ping, &opts)?;
+            let mut tx = Sender::open_with(pong, &opts)?;
             say("ready");
             let count: u64 = count.parse().expect("count");
             rt.block_on(async move {
@@ -31,7 +41,20 @@ fn run(a: &[&str]) -> Result<String, RoleError> {
                 }
                 Ok::<_, Error>(())
             })?;
-            Ok(format!("echoed {count}"))
+            if spin.is_empty() {
+                return Ok(format!("echoed {count}"));
+            }
+            let reactors = std::fs::read_dir("/proc/self/task")
+                .map(|d| {
+                    d.flatten()
+                        .filter(|t| {
+                            std::fs::read_to_string(t.path().join("comm"))
+                                .is_ok_and(|c| c.starts_with("filemap-async"))
+                        })
+                        .count()
+                })
+                .unwrap_or(0);
+            Ok(format!("echoed {count} reactor_threads {reactors}"))
         }
         // A blocking receive of KIND (spsc or mpmc) that waits MILLIS with
         // nothing coming, right after a 1 MiB message (which makes the wait
@@ -68,43 +91,6 @@ fn run(a: &[&str]) -> Result<String, RoleError> {
                 Err(_) => "error",
             };
             Ok(format!("{outcome} cpu_us {}", used.as_micros()))
-        }
-        // async-echo on a current-thread runtime with the channels opened
-        // with `Options::async_spin(SPIN_US)`; then says how many reactor
-        // threads (`filemap-async-*`) the process started (Linux: /proc).
-        ["async-echo-spin", ping, pong, count, spin_us] => {
-            let opts = filemap::Options::new().async_spin(std::time::Duration::from_micros(
-                spin_us.parse().expect("µs"),
-            ));
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .build()
-                .expect("a tokio runtime");
-            let mut rx = Receiver::open_with(ping, &opts)?;
-            let mut tx = Sender::open_with(pong, &opts)?;
-            say("ready");
-            let count: u64 = count.parse().expect("count");
-            rt.block_on(async move {
-                let mut buf = Vec::new();
-                for _ in 0..count {
-                    let m = rx.recv_async().await?;
-                    buf.clear();
-                    buf.extend_from_slice(&m.to_vec());
-                    drop(m);
-                    tx.send_async(&buf).await?;
-                }
-                Ok::<_, Error>(())
-            })?;
-            let reactors = std::fs::read_dir("/proc/self/task")
-                .map(|d| {
-                    d.flatten()
-                        .filter(|t| {
-                            std::fs::read_to_string(t.path().join("comm"))
-                                .is_ok_and(|c| c.starts_with("filemap-async"))
-                        })
-                        .count()
-                })
-                .unwrap_or(0);
-            Ok(format!("echoed {count} reactor_threads {reactors}"))
         }
         // N idle spsc receivers, each awaited by its own task on a
         // current-thread tokio runtime for MILLIS; says the CPU time the
