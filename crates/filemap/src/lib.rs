@@ -164,7 +164,9 @@
 #![warn(missing_docs)]
 // `unsafe` is allowed only where it is needed: the `sys` layer, the escape
 // hatches that lend shared bytes as slices (`View`, spsc's `Message` and
-// `Reservation`), and adopting an inherited handle.
+// `Reservation`, mpmc's `MessageRef` and `Reservation`, broadcast's
+// `Reservation`: what the C API's zero-copy calls hand out), and adopting
+// an inherited handle.
 #![deny(unsafe_code)]
 
 // Layers, bottom up (a module imports only from those below it in this

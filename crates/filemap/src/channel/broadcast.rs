@@ -478,6 +478,23 @@ impl Reservation<'_> {
         self.tx.seg.view().write_at_raw(at, data)
     }
 
+    /// The reserved bytes, to fill in place (what a C caller gets from
+    /// `fm_broadcast_reserve`).
+    ///
+    /// # Safety
+    /// The slot is marked as being written until the commit, so receivers
+    /// that follow the protocol never take its bytes; the caller must be
+    /// sure no other process writes this range while the slice lives.
+    #[allow(unsafe_code)]
+    pub unsafe fn as_mut_slice(&mut self) -> &mut [u8] {
+        let at = self.tx.geo.slot(self.tx.tail) + SLOT_HEADER;
+        let p = self.tx.seg.view().as_ptr().wrapping_add(at);
+        // SAFETY: `len` is at most the slot size (checked by `reserve`), and
+        // slots lie inside the view (checked at open); `&mut self` makes this
+        // the only slice made through this reservation.
+        unsafe { std::slice::from_raw_parts_mut(p, self.len) }
+    }
+
     /// Publishes the message to every receiver.
     pub fn commit(self) {
         let tx = self.tx;

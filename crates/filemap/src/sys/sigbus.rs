@@ -164,6 +164,7 @@ fn find(addr: usize) -> Option<&'static Slot> {
 /// Installs the handler once; false if the system refused.
 fn install() -> bool {
     static ONCE: Once = Once::new();
+    static FIRST: AtomicPtr<libc::sigaction> = AtomicPtr::new(std::ptr::null_mut());
     static OK: AtomicU32 = AtomicU32::new(0);
     ONCE.call_once(|| {
         PAGE.store(rustix::param::page_size(), Ordering::Relaxed);
@@ -181,13 +182,16 @@ fn install() -> bool {
             // default action if it comes sooner still: see `previous`).
             let before: *mut libc::sigaction = Box::into_raw(Box::new(std::mem::zeroed()));
             if libc::sigaction(libc::SIGBUS, std::ptr::null(), before) == 0 {
+                FIRST.store(before, Ordering::Relaxed);
                 PREVIOUS.store(before, Ordering::Release);
             } else {
                 drop(Box::from_raw(before));
             }
             // Then ours, keeping exactly what it replaced (another thread may
-            // have changed it in between). `before` stays leaked: a handler
-            // running now may still read it.
+            // have changed it in between). `before` stays allocated: a
+            // handler running now may still read it. (Kept in `FIRST`, so
+            // that leak checkers such as LeakSanitizer, which C programs
+            // linking filemap run, see it as held, not lost.)
             let replaced: *mut libc::sigaction = Box::into_raw(Box::new(std::mem::zeroed()));
             if libc::sigaction(libc::SIGBUS, &ours, replaced) == 0 {
                 PREVIOUS.store(replaced, Ordering::Release);

@@ -422,6 +422,23 @@ impl Reservation<'_> {
         Ok(())
     }
 
+    /// The reserved bytes, to fill in place (what a C caller gets from
+    /// `fm_mpmc_reserve`).
+    ///
+    /// # Safety
+    /// The slot is this reservation's until it is committed or dropped, and
+    /// no process that follows the channel protocol touches it meanwhile;
+    /// the caller must be sure no other process writes this range while
+    /// the slice lives.
+    #[allow(unsafe_code)]
+    pub unsafe fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: the slot's payload (`len` <= the slot size, checked when
+        // reserved) lies inside the view; `&mut self` makes this the only
+        // slice made through this reservation; the caller rules out other
+        // writers.
+        unsafe { std::slice::from_raw_parts_mut(self.q.payload_ptr(self.pos), self.len) }
+    }
+
     /// Publishes the message: one receiver gets it from now on.
     pub fn commit(mut self) {
         self.done = true;
@@ -529,6 +546,21 @@ impl MessageRef<'_> {
             });
         }
         self.q.read_at(self.pos, offset, buf)
+    }
+
+    /// The message's bytes in place.
+    ///
+    /// # Safety
+    /// The slot stays this receiver's until the `MessageRef` is dropped, and
+    /// no sender that follows the channel protocol writes it meanwhile; the
+    /// caller must be sure no other process writes this range while the
+    /// slice lives.
+    #[allow(unsafe_code)]
+    pub unsafe fn as_slice(&self) -> &[u8] {
+        // SAFETY: the length was checked against the slot size when the
+        // message was taken, so the range lies inside the view; the caller
+        // rules out concurrent writers.
+        unsafe { std::slice::from_raw_parts(self.q.payload_ptr(self.pos), self.len) }
     }
 
     /// A copy of the message.

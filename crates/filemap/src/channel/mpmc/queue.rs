@@ -359,6 +359,14 @@ impl Queue {
             .expect("slots lie in the segment (checked at open)");
     }
 
+    /// The address of the first payload byte of the slot for `pos` (inside
+    /// the view: slots lie in the segment, checked at open).
+    pub(super) fn payload_ptr(&self, pos: u64) -> *mut u8 {
+        let at = self.at(pos) + SLOT_HEADER;
+        debug_assert!(at <= self.seg.view().len());
+        self.seg.view().as_ptr().wrapping_add(at)
+    }
+
     /// Publishes the message at `pos` and wakes a receiver.
     #[inline]
     pub(super) fn publish(&self, pos: u64) {
