@@ -24,6 +24,10 @@ pub enum TransportKind {
     SpscLarge,
     /// filemap SPSC, blocking `send`/`recv` (spin briefly, then park).
     SpscBlocking,
+    /// [`TransportKind::SpscSpin`] through the C API: both sides are C code
+    /// (compiled by the build script) calling `fm_spsc_try_send` and
+    /// `fm_spsc_try_recv` of `filemap-c` (the `c` feature).
+    SpscC,
     /// filemap SPSC streamed between two programs of their own written as
     /// the docs show (`fm-stream-client`): public API only, blocking, not
     /// pinned, timed from the first send to the last receipt (stream only).
@@ -88,6 +92,8 @@ pub(crate) enum Family {
     Spsc,
     /// [`TransportKind::SpscClient`]: both sides are `fm-stream-client`.
     Client,
+    /// [`TransportKind::SpscC`]: C code on the C API.
+    CApi,
     Mpmc,
     Broadcast,
     Pipe,
@@ -193,6 +199,16 @@ pub(crate) const TRANSPORTS: &[TransportInfo] = &[
         Family::Spsc,
         false,
     ),
+    TransportInfo {
+        available: cfg!(feature = "c"),
+        ..info(
+            TransportKind::SpscC,
+            "spsc-c",
+            "filemap spsc, spin, copy, from C (C API)",
+            Family::CApi,
+            false,
+        )
+    },
     info(
         TransportKind::SpscClient,
         "spsc-client",

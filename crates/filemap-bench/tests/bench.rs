@@ -184,3 +184,43 @@ fn zenoh_rows_run_plain_and_bridged() {
         }
     }
 }
+
+/// The C client row (feature `c`): C code on filemap's C API, both
+/// scenarios, as two real processes.
+#[cfg(feature = "c")]
+#[test]
+fn the_c_api_row_runs_round_trips_and_a_stream() {
+    let path = std::env::temp_dir().join(format!("{}.json", unique("bench-c")));
+    let out = ok(&[
+        "--only",
+        "spsc-c",
+        "--sizes",
+        "64,4K",
+        "--count",
+        "300",
+        "--json",
+        path.to_str().unwrap(),
+    ]);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    for size in [64, 4096] {
+        for scenario in ["latency", "stream"] {
+            let row = rows
+                .iter()
+                .find(|r| {
+                    r["transport"] == "filemap spsc, spin, copy, from C (C API)"
+                        && r["size"] == size
+                        && r["scenario"] == scenario
+                })
+                .unwrap_or_else(|| panic!("no {scenario} row for size {size}: {out}"));
+            assert_eq!(row["count"], 300, "{row}");
+            let figure = match scenario {
+                "latency" => row["latency_ns"]["p50"].as_f64(),
+                _ => row["msgs_per_s"].as_f64(),
+            };
+            assert!(figure.is_some_and(|f| f > 0.0), "{row}");
+        }
+    }
+}

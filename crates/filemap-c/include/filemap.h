@@ -887,7 +887,10 @@ FmStatus fm_view_unmap(struct FmView *view);
 
 // The message of the last call on this thread that did not return
 // `FM_OK`: it names the object and the cause (for an OS failure, the call
-// and its error code). Empty before any failure.
+// and its error code). Empty before any failure. For `FM_WOULD_BLOCK`, the
+// answer of a `*_try_*` call that is often polled in a loop, it is a
+// fixed text without the object's name, so that such a call formats and
+// allocates nothing.
 //
 // Ownership: the string belongs to filemap; it stays valid, unchanged,
 // until the next call on this thread that fails. Copy it to keep it.

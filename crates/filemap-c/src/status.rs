@@ -190,14 +190,30 @@ impl FmStatus {
 #[derive(Debug)]
 pub(crate) struct Fail {
     pub(crate) status: FmStatus,
-    pub(crate) message: String,
+    pub(crate) message: Message,
+}
+
+/// A failure's message: made for the occasion, or a fixed text (for the
+/// statuses of hot paths, `FM_WOULD_BLOCK`, which allocate nothing).
+#[derive(Debug)]
+pub(crate) enum Message {
+    Owned(String),
+    Static(&'static CStr),
 }
 
 impl Fail {
     pub(crate) fn new(status: FmStatus, message: impl Into<String>) -> Fail {
         Fail {
             status,
-            message: message.into(),
+            message: Message::Owned(message.into()),
+        }
+    }
+
+    /// A failure with a fixed message: no allocation, no formatting.
+    pub(crate) const fn fixed(status: FmStatus, message: &'static CStr) -> Fail {
+        Fail {
+            status,
+            message: Message::Static(message),
         }
     }
 
@@ -215,26 +231,42 @@ impl From<filemap::Error> for Fail {
 
 pub(crate) type Result<T, E = Fail> = std::result::Result<T, E>;
 
-thread_local! {
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+/// The thread's last message, as `fm_last_error_message` hands it out.
+enum Last {
+    Owned(CString),
+    Static(&'static CStr),
 }
 
-fn set_last_error(message: &str) {
-    // A message with a NUL in it (a name given with one, escaped by filemap,
-    // but be sure) is cut there rather than lost.
-    let bytes: Vec<u8> = message.bytes().take_while(|&b| b != 0).collect();
-    let c = CString::new(bytes).unwrap_or_default();
-    LAST_ERROR.with(|l| *l.borrow_mut() = c);
+thread_local! {
+    static LAST_ERROR: RefCell<Last> = const { RefCell::new(Last::Static(c"")) };
+}
+
+fn set_last_error(message: Message) {
+    let last = match message {
+        Message::Static(s) => Last::Static(s),
+        Message::Owned(m) => {
+            // A message with a NUL in it (a name given with one, escaped by
+            // filemap, but be sure) is cut there rather than lost.
+            let mut bytes = m.into_bytes();
+            if let Some(nul) = bytes.iter().position(|&b| b == 0) {
+                bytes.truncate(nul);
+            }
+            Last::Owned(CString::new(bytes).unwrap_or_default())
+        }
+    };
+    LAST_ERROR.with(|l| *l.borrow_mut() = last);
 }
 
 /// Runs `f`, turning its error into a status and the thread's message, and
 /// a panic into `FM_PANIC`: the one way every exported function returns.
+#[inline]
 pub(crate) fn run(f: impl FnOnce() -> Result<()>) -> FmStatus {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => FmStatus::FM_OK,
         Ok(Err(fail)) => {
-            set_last_error(&fail.message);
-            fail.status
+            let status = fail.status;
+            set_last_error(fail.message);
+            status
         }
         Err(panic) => {
             let what = panic
@@ -242,9 +274,9 @@ pub(crate) fn run(f: impl FnOnce() -> Result<()>) -> FmStatus {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic without a message".into());
-            set_last_error(&format!(
+            set_last_error(Message::Owned(format!(
                 "internal error in filemap (please report it): {what}"
-            ));
+            )));
             FmStatus::FM_PANIC
         }
     }
@@ -252,14 +284,20 @@ pub(crate) fn run(f: impl FnOnce() -> Result<()>) -> FmStatus {
 
 /// The message of the last call on this thread that did not return
 /// `FM_OK`: it names the object and the cause (for an OS failure, the call
-/// and its error code). Empty before any failure.
+/// and its error code). Empty before any failure. For `FM_WOULD_BLOCK`, the
+/// answer of a `*_try_*` call that is often polled in a loop, it is a
+/// fixed text without the object's name, so that such a call formats and
+/// allocates nothing.
 ///
 /// Ownership: the string belongs to filemap; it stays valid, unchanged,
 /// until the next call on this thread that fails. Copy it to keep it.
 /// Never NULL.
 #[no_mangle]
 pub extern "C" fn fm_last_error_message() -> *const c_char {
-    LAST_ERROR.with(|l| l.borrow().as_ptr())
+    LAST_ERROR.with(|l| match &*l.borrow() {
+        Last::Owned(c) => c.as_ptr(),
+        Last::Static(s) => s.as_ptr(),
+    })
 }
 
 /// The name of a status code (`"FM_NOT_FOUND"` for `FM_NOT_FOUND`), or

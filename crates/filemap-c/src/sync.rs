@@ -34,7 +34,6 @@ pub struct FmMutex {
 
 pub(crate) struct EventBody {
     ev: Event,
-    label: String,
 }
 pub(crate) struct WriterBody(LatestBytesWriter);
 pub(crate) struct ReaderBody(LatestBytesReader);
@@ -83,15 +82,7 @@ pub unsafe extern "C" fn fm_event_create(name: *const c_char, out: *mut *mut FmE
         let name = unsafe { text(name, "name")? };
         let ev = Event::create(name)?;
         // SAFETY: checked non-null above.
-        unsafe {
-            put_handle(
-                out,
-                EventBody {
-                    ev,
-                    label: name.into(),
-                },
-            )
-        }
+        unsafe { put_handle(out, EventBody { ev }) }
     })
 }
 
@@ -107,15 +98,7 @@ pub unsafe extern "C" fn fm_event_open(name: *const c_char, out: *mut *mut FmEve
         let name = unsafe { text(name, "name")? };
         let ev = Event::open(name)?;
         // SAFETY: checked non-null above.
-        unsafe {
-            put_handle(
-                out,
-                EventBody {
-                    ev,
-                    label: name.into(),
-                },
-            )
-        }
+        unsafe { put_handle(out, EventBody { ev }) }
     })
 }
 
@@ -164,9 +147,9 @@ fn event_wait(ev: *mut FmEvent, wait: Wait) -> FmStatus {
         match wait {
             Wait::No => {
                 if !b.ev.try_wait()? {
-                    return Err(Fail::new(
+                    return Err(Fail::fixed(
                         FmStatus::FM_WOULD_BLOCK,
-                        format!("event `{}` has no permit now", b.label),
+                        c"the event has no permit now",
                     ));
                 }
             }
@@ -431,12 +414,10 @@ fn lock(m: *mut FmMutex, previous_owner_died: *mut bool, wait: Wait) -> FmStatus
             )));
         }
         let g = match wait {
-            Wait::No => b.mutex.try_lock_owned()?.ok_or_else(|| {
-                Fail::new(
-                    FmStatus::FM_WOULD_BLOCK,
-                    format!("mutex `{}` is held by another holder", b.label),
-                )
-            })?,
+            Wait::No => b.mutex.try_lock_owned()?.ok_or(Fail::fixed(
+                FmStatus::FM_WOULD_BLOCK,
+                c"the mutex is held by another holder",
+            ))?,
             Wait::Forever => b.mutex.lock_owned()?,
             Wait::For(d) => b.mutex.lock_owned_timeout(d)?,
         };

@@ -7,6 +7,8 @@
 
 pub(crate) mod asyncio;
 pub(crate) mod broadcast;
+#[cfg(feature = "c")]
+pub(crate) mod c_api;
 pub(crate) mod client;
 pub(crate) mod floor;
 #[cfg(all(feature = "iceoryx2", target_os = "linux"))]
@@ -107,6 +109,8 @@ macro_rules! with_transport {
         match $peer.family() {
             Family::Floor => $f::<t::floor::Floor>($($arg),*),
             Family::Spsc => $f::<t::spsc::Spsc>($($arg),*),
+            #[cfg(feature = "c")]
+            Family::CApi => $f::<t::c_api::CApi>($($arg),*),
             Family::Mpmc => $f::<t::mpmc::Mpmc>($($arg),*),
             Family::Broadcast => $f::<t::broadcast::Broadcast>($($arg),*),
             Family::Pipe => $f::<t::pipe::Pipe>($($arg),*),

@@ -7,7 +7,7 @@ use std::ptr::NonNull;
 
 use filemap::channel::broadcast::{Received, Receiver, Reservation, Sender};
 
-use super::{empty, not_reserving, reserving, too_small};
+use super::{not_reserving, reserving, too_small, EMPTY};
 use crate::handle::{
     body, bytes, bytes_mut, check_out, close, put_handle, put_opt, text, Kind, Wait,
 };
@@ -319,7 +319,7 @@ fn recv(
             match wait {
                 Wait::No => {
                     if !b.rx.try_recv_into(&mut b.msg)? {
-                        return Err(empty(&b.label));
+                        return Err(EMPTY);
                     }
                 }
                 Wait::Forever => b.rx.recv_into(&mut b.msg)?,

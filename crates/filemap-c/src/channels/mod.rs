@@ -10,21 +10,18 @@ pub use spsc::*;
 
 use crate::status::{Fail, FmStatus};
 
-/// `FM_WOULD_BLOCK` for a receive that found nothing.
-pub(crate) fn empty(label: &str) -> Fail {
-    Fail::new(
-        FmStatus::FM_WOULD_BLOCK,
-        format!("no message is queued in `{label}` now"),
-    )
-}
+/// `FM_WOULD_BLOCK` for a receive that found nothing (a fixed message: a
+/// hot path, polled in loops).
+pub(crate) const EMPTY: Fail = Fail::fixed(
+    FmStatus::FM_WOULD_BLOCK,
+    c"no message is queued in the channel now",
+);
 
-/// `FM_WOULD_BLOCK` for a send that found no room.
-pub(crate) fn full(label: &str, n: usize) -> Fail {
-    Fail::new(
-        FmStatus::FM_WOULD_BLOCK,
-        format!("`{label}` has no room for a message of {n} bytes now"),
-    )
-}
+/// `FM_WOULD_BLOCK` for a send or reservation that found no room.
+pub(crate) const FULL: Fail = Fail::fixed(
+    FmStatus::FM_WOULD_BLOCK,
+    c"the channel has no room for the message now",
+);
 
 /// `FM_BUFFER_TOO_SMALL`: the message stays queued for the handle.
 pub(crate) fn too_small(label: &str, need: usize, have: usize) -> Fail {

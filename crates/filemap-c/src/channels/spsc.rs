@@ -5,7 +5,7 @@ use std::ptr::NonNull;
 
 use filemap::channel::spsc::{Message, Receiver, Reservation, Sender};
 
-use super::{empty, full, not_reserving, reserving, too_small};
+use super::{not_reserving, reserving, too_small, EMPTY, FULL};
 use crate::handle::{body, bytes, bytes_mut, check_out, close, put_handle, text, Kind, Wait};
 use crate::status::{run, FmStatus, Result};
 
@@ -38,15 +38,15 @@ impl SenderBody {
         }
     }
 
-    /// The sender, when no reservation borrows it, and the channel's name.
-    fn tx(&mut self) -> Result<(&mut Sender, &str)> {
+    /// The sender, when no reservation borrows it.
+    fn tx(&mut self) -> Result<&mut Sender> {
         if self.res.is_some() {
             return Err(reserving(&self.label));
         }
         // SAFETY: `tx` is the box leaked in `new`, freed only in `drop`; no
         // reservation borrows it (checked), and `&mut self` is the only
         // way to it.
-        Ok((unsafe { self.tx.as_mut() }, &self.label))
+        Ok(unsafe { self.tx.as_mut() })
     }
 }
 
@@ -96,7 +96,7 @@ impl ReceiverBody {
         // body's: `drop` frees messages before the receiver.
         let rx: &'static mut Receiver = unsafe { &mut *self.rx.as_ptr() };
         Ok(match wait {
-            Wait::No => rx.try_recv()?.ok_or_else(|| empty(&self.label))?,
+            Wait::No => rx.try_recv()?.ok_or(EMPTY)?,
             Wait::Forever => rx.recv()?,
             Wait::For(d) => rx.recv_timeout(d)?,
         })
@@ -187,7 +187,7 @@ pub unsafe extern "C" fn fm_spsc_max_message(tx: *mut FmSpscSender, max: *mut us
         check_out(max, "max")?;
         // SAFETY: per this function's contract.
         let b = unsafe { body::<SenderBody>(tx)? };
-        let m = b.tx()?.0.max_message();
+        let m = b.tx()?.max_message();
         // SAFETY: checked non-null above.
         unsafe { max.write(m) };
         Ok(())
@@ -200,11 +200,11 @@ fn send(tx: *mut FmSpscSender, data: *const c_void, len: usize, wait: Wait) -> F
         let b = unsafe { body::<SenderBody>(tx)? };
         // SAFETY: the exported callers' contract: `len` readable bytes.
         let msg = unsafe { bytes(data, len, "data")? };
-        let (tx, label) = b.tx()?;
+        let tx = b.tx()?;
         match wait {
             Wait::No => {
                 if !tx.try_send(msg)? {
-                    return Err(full(label, len));
+                    return Err(FULL);
                 }
             }
             Wait::Forever => tx.send(msg)?,
@@ -269,7 +269,7 @@ fn reserve(tx: *mut FmSpscSender, n: usize, data: *mut *mut c_void, wait: Wait) 
                  // just above). The reservation is kept only in `b.res`.
         let tx: &'static mut Sender = unsafe { &mut *b.tx.as_ptr() };
         let mut r = match wait {
-            Wait::No => tx.try_reserve(n)?.ok_or_else(|| full(&b.label, n))?,
+            Wait::No => tx.try_reserve(n)?.ok_or(FULL)?,
             Wait::Forever => tx.reserve(n)?,
             Wait::For(d) => tx.reserve_timeout(n, d)?,
         };

@@ -173,7 +173,7 @@ static void spsc(void) {
     EXPECT(fm_spsc_try_send(tx, big, max + 1), FM_INVALID_SIZE);
     EXPECT(fm_spsc_try_send(tx, NULL, 3), FM_INVALID_ARGUMENT);
     EXPECT(fm_spsc_try_recv(rx, buf, sizeof buf, &len), FM_WOULD_BLOCK);
-    MESSAGE_NAMES(name("spsc"));
+    MESSAGE_NAMES("no message is queued");
     EXPECT(fm_spsc_recv_timeout(rx, buf, sizeof buf, &len, 10), FM_TIMEOUT);
     EXPECT(fm_spsc_try_recv(rx, buf, sizeof buf, NULL), FM_INVALID_ARGUMENT);
 
@@ -307,7 +307,7 @@ static void sync_objects(void) {
     EXPECT(fm_event_create(name("ev"), &ev), FM_OK);
     EXPECT(fm_event_open(name("ev"), &ev2), FM_OK);
     EXPECT(fm_event_try_wait(ev2), FM_WOULD_BLOCK);
-    MESSAGE_NAMES(name("ev"));
+    MESSAGE_NAMES("no permit");
     EXPECT(fm_event_wait_timeout(ev2, 10), FM_TIMEOUT);
     EXPECT(fm_event_notify_one(ev), FM_OK);
     EXPECT(fm_event_wait(ev2), FM_OK);
@@ -350,7 +350,7 @@ static void sync_objects(void) {
     CHECK(!died);
     EXPECT(fm_mutex_lock(a, NULL), FM_INVALID_ARGUMENT); /* not recursive */
     EXPECT(fm_mutex_try_lock(b, NULL), FM_WOULD_BLOCK);
-    MESSAGE_NAMES(name("mutex"));
+    MESSAGE_NAMES("held by another");
     /* This process holds it through `a`: a wait on `b` would never end. */
     EXPECT(fm_mutex_lock_timeout(b, NULL, 10), FM_BUSY);
     MESSAGE_NAMES("already holds");
