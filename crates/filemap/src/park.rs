@@ -9,7 +9,7 @@ use std::sync::atomic::{compiler_fence, fence, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::segment::Segment;
+use crate::segment::{End, EndState, Segment};
 use crate::sys;
 
 /// How long a parked waiter sleeps before it looks at its peer again.
@@ -68,6 +68,24 @@ impl Side {
         }
         seg.a32(self.closed).store(0, Ordering::Release);
         Ok(())
+    }
+
+    /// Who holds the role, as the segment records it, for an observer.
+    pub(crate) fn observe(self, seg: &Segment) -> End {
+        let word = seg.a64(self.owner).load(Ordering::Acquire);
+        let closed = seg.a32(self.closed).load(Ordering::Acquire) == 1;
+        let pid = (word as u32 != 0).then_some(word as u32);
+        let state = match (pid, closed, sys::owner_alive(word)) {
+            (None, ..) => EndState::Vacant,
+            (Some(_), true, _) => EndState::Closed,
+            (Some(_), false, Some(false)) => EndState::Dead,
+            (Some(_), false, _) => EndState::Live,
+        };
+        End {
+            role: self.role,
+            pid,
+            state,
+        }
     }
 
     /// Marks the role closed cleanly (the holder is dropping its end).

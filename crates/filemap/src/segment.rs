@@ -161,6 +161,153 @@ pub(crate) fn fingerprint(kind: Kind, parts: &[u64]) -> u64 {
     fnv1a(words.iter().flat_map(|w| w.to_le_bytes()))
 }
 
+/// What a segment's shared words say at one moment, read from a read-only
+/// view without taking part (no end claimed, no lock taken, nothing
+/// written): what [`crate::inspect::observe`] returns and `filemap info`
+/// shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    /// The roles only one process holds at a time (an spsc channel's sender
+    /// and receiver, a broadcast or `Latest` writer), and who holds each.
+    pub ends: Vec<End>,
+    /// The kind's own figures.
+    pub detail: Detail,
+}
+
+/// One role of a segment and its holder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct End {
+    /// `sender`, `receiver`, `writer`.
+    pub role: &'static str,
+    /// The holder's pid, as the segment records it (kept after it closed
+    /// or died); `None` if the role was never taken.
+    pub pid: Option<u32>,
+    /// What became of it.
+    pub state: EndState,
+}
+
+/// Whether a role's holder is there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndState {
+    /// Never taken.
+    Vacant,
+    /// Held by a process that runs.
+    Live,
+    /// Its holder closed it cleanly.
+    Closed,
+    /// Its holder died holding it (or its pid now names another process).
+    Dead,
+}
+
+impl EndState {
+    /// The lowercase word the CLI prints: `none`, `live`, `closed`, `dead`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndState::Vacant => "none",
+            EndState::Live => "live",
+            EndState::Closed => "closed",
+            EndState::Dead => "dead",
+        }
+    }
+}
+
+/// A kind's figures. Counts are since the object was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Detail {
+    /// An spsc channel. The receiver tells the sender what it has taken in
+    /// batches (every quarter of the ring, and whenever it finds the ring
+    /// empty or waits), so while messages flow `received` and `queued` lag
+    /// by up to a quarter ring; for a receiver that waits they are exact.
+    Spsc {
+        /// Ring bytes.
+        capacity: u64,
+        /// The largest message.
+        max_message: u64,
+        /// Messages sent and not yet freed by the receiver.
+        queued: u64,
+        /// Bytes of the ring they hold (records and padding).
+        queued_bytes: u64,
+        /// Messages sent.
+        sent: u64,
+        /// Messages the receiver has freed.
+        received: u64,
+    },
+    /// An mpmc channel (positions are messages: `sent` counts slots
+    /// claimed by senders, `received` by receivers).
+    Mpmc {
+        /// Slots.
+        slots: u64,
+        /// The largest message.
+        max_message: u64,
+        /// Messages queued (claimed by a sender, not yet by a receiver).
+        queued: u64,
+        /// Messages sent (claimed).
+        sent: u64,
+        /// Messages taken.
+        received: u64,
+    },
+    /// A broadcast channel: receivers keep their place to themselves, so
+    /// only what was sent is known.
+    Broadcast {
+        /// Slots.
+        slots: u64,
+        /// The largest message.
+        max_message: u64,
+        /// Messages sent.
+        sent: u64,
+    },
+    /// A `Latest` cell.
+    Latest {
+        /// Bytes of the value.
+        size: u64,
+        /// Writes so far (the initial value is version 0).
+        version: u64,
+        /// A write is in progress (or its writer died in one).
+        writing: bool,
+    },
+    /// An event.
+    Event {
+        /// Permits left by `notify_one` and not yet taken.
+        permits: u32,
+    },
+    /// A robust mutex.
+    Mutex {
+        /// The holder's pid, `None` when it is free.
+        holder: Option<u32>,
+        /// Whether that holder still runs (`false`: it died holding the lock;
+        /// the next locker is told `previous_owner_died`).
+        holder_alive: Option<bool>,
+    },
+    /// A kind with nothing more to show (a request-response service's
+    /// registry is shown by its header).
+    Other,
+}
+
+/// `Err(Incompatible)` unless `header` is of `spec`'s kind and layout.
+fn check_spec(header: &Header, label: &str, spec: Spec) -> Result<()> {
+    let incompatible = |reason: String| Error::Incompatible {
+        object: label.to_owned(),
+        reason,
+    };
+    if header.kind != spec.kind {
+        return Err(incompatible(format!(
+            "it is a segment of kind `{}` (code {}), not `{}`",
+            header.kind.as_str(),
+            header.kind.code(),
+            spec.kind.as_str()
+        )));
+    }
+    if header.fingerprint != spec.fingerprint {
+        return Err(incompatible(
+            "its layout fingerprint differs: it was made by a build with other sizes, \
+             pointer width or byte order"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// What a kind expects of its segment.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Spec {
@@ -360,12 +507,48 @@ impl Segment {
     /// the options' ready timeout) for a creator that has not finished.
     pub(crate) fn open(name: &str, opts: &Options, spec: Spec) -> Result<Segment> {
         let mapping = opts.clone().access(Access::ReadWrite).open(name)?;
-        let seg = Self::check(mapping, name.to_owned(), opts.ready_timeout_value(), spec)?;
+        let seg = Self::check(
+            mapping,
+            name.to_owned(),
+            opts.ready_timeout_value(),
+            Some(spec),
+        )?;
         if let Some(want) = opts.message_type_value() {
             seg.check_message_type(want)?;
         }
         seg.set_async_spin(opts.async_spin_value());
         Ok(seg)
+    }
+
+    /// Opens `name` read-only, for observing: the header must be whole
+    /// (no waiting for a creator), of this format version; the kind's own
+    /// observer checks its kind and layout.
+    pub(crate) fn observe(name: &str) -> Result<Segment> {
+        let mapping = Options::new().access(Access::Read).open(name)?;
+        let seg = Self::check(mapping, name.to_owned(), Duration::ZERO, None)?;
+        Ok(seg)
+    }
+
+    /// `Err(Incompatible)` unless the header is of `spec`'s kind and layout.
+    pub(crate) fn expect(&self, spec: Spec) -> Result<()> {
+        check_spec(&self.header, &self.label, spec)
+    }
+
+    /// `Err(Incompatible)` unless the header is of `kind` (for the kinds
+    /// whose layout fingerprint depends on their value type: an observer
+    /// reads only the words before the value).
+    pub(crate) fn expect_kind(&self, kind: Kind) -> Result<()> {
+        if self.header.kind != kind {
+            return Err(Error::Incompatible {
+                object: self.label.clone(),
+                reason: format!(
+                    "it is a segment of kind `{}`, not `{}`",
+                    self.header.kind.as_str(),
+                    kind.as_str()
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// `Err(Incompatible)` unless the segment records `want` as its
@@ -388,12 +571,14 @@ impl Segment {
         })
     }
 
-    /// Checks the header of an existing mapping against `spec`.
+    /// Checks the header of an existing mapping against `spec` (`None`:
+    /// the format version only, for an observer). The view has the
+    /// mapping's access.
     pub(crate) fn check(
         mapping: Mapping,
         label: String,
         ready_timeout: Duration,
-        spec: Spec,
+        spec: Option<Spec>,
     ) -> Result<Segment> {
         let corrupt = |reason: String| Error::Corrupt {
             object: label.clone(),
@@ -405,7 +590,11 @@ impl Segment {
                 mapping.len()
             )));
         }
-        let view = mapping.view(.., ViewAccess::ReadWrite)?;
+        let access = match mapping.access() {
+            Access::Read => ViewAccess::Read,
+            Access::ReadWrite => ViewAccess::ReadWrite,
+        };
+        let view = mapping.view(.., access)?;
         let started = Instant::now();
         let header = loop {
             let mut magic = [0u8; 8];
@@ -438,20 +627,8 @@ impl Segment {
                 header.version
             )));
         }
-        if header.kind != spec.kind {
-            return Err(incompatible(format!(
-                "it is a segment of kind `{}` (code {}), not `{}`",
-                header.kind.as_str(),
-                header.kind.code(),
-                spec.kind.as_str()
-            )));
-        }
-        if header.fingerprint != spec.fingerprint {
-            return Err(incompatible(
-                "its layout fingerprint differs: it was made by a build with other sizes, \
-                 pointer width or byte order"
-                    .into(),
-            ));
+        if let Some(spec) = spec {
+            check_spec(&header, &label, spec)?;
         }
         if header.total_len > mapping.len() {
             return Err(corrupt(format!(
@@ -709,7 +886,7 @@ mod tests {
     }
 
     fn check(m: Mapping, spec: Spec) -> Result<Segment> {
-        Segment::check(m, "t".into(), Duration::from_millis(20), spec)
+        Segment::check(m, "t".into(), Duration::from_millis(20), Some(spec))
     }
 
     #[test]

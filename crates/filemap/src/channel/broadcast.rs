@@ -52,7 +52,7 @@ use super::{SlotArray, SLOT_FORMAT};
 use crate::error::{Error, Result};
 use crate::mapping::Options;
 use crate::park::{deadline_after, past_deadline, Park, Side, PARK_PROTOCOL};
-use crate::segment::{fingerprint, Kind, Segment, Spec, HEADER_LEN};
+use crate::segment::{fingerprint, Detail, Kind, Observation, Segment, Spec, HEADER_LEN};
 
 const TAIL: usize = HEADER_LEN;
 /// The sender role. With shared senders ([`SharedSender`]) the owner word
@@ -1382,4 +1382,25 @@ mod loom_model {
             sender.join().unwrap();
         });
     }
+}
+
+/// What the channel's words say now (see [`crate::inspect::observe`]).
+pub(crate) fn observe(seg: Segment) -> Result<Observation> {
+    seg.expect(spec())?;
+    let geo = SlotArray::of(&seg, SLOTS, SLOT_HEADER)?;
+    let sent = seg.a64(TAIL).load(Ordering::Acquire);
+    if sent > MAX_SEQ {
+        return Err(Error::Corrupt {
+            object: seg.label().to_owned(),
+            reason: format!("its message count {sent} is over 2^62"),
+        });
+    }
+    Ok(Observation {
+        ends: vec![TX.observe(&seg)],
+        detail: Detail::Broadcast {
+            slots: geo.slots,
+            max_message: geo.size,
+            sent,
+        },
+    })
 }

@@ -97,6 +97,9 @@ pub(crate) trait RingMem {
     fn read(&self, off: usize, buf: &mut [u8]);
     /// Hints the CPU to fetch the cache line at ring offset `off` (in range).
     fn prefetch(&self, _off: usize) {}
+    /// Publishes how many messages the receiver has taken (with `head`, for
+    /// observers such as `filemap info`; the ring itself never reads it).
+    fn store_received(&self, _count: u64) {}
 }
 
 /// The sender's side: its own `tail`, and the last `head` it saw.
@@ -203,9 +206,12 @@ impl Producer {
 
     /// After a sender died: starting from `tail`, skips the records it may have
     /// published without updating its index, so that none is overwritten.
-    pub(crate) fn resume<M: RingMem>(&mut self, m: &M) -> Result<(), String> {
-        let mut c = Consumer::new(self.cap, self.tail);
+    /// Returns how many messages it skipped (they were sent).
+    pub(crate) fn resume<M: RingMem>(&mut self, m: &M) -> Result<u64, String> {
+        let mut c = Consumer::new(self.cap, self.tail, 0);
+        let mut skipped = 0u64;
         while let Some(found) = c.poll(m)? {
+            skipped += 1;
             // A dead sender published at most a ring's worth past its index.
             if found.next_head - self.tail > self.cap {
                 return Err(format!(
@@ -216,7 +222,8 @@ impl Producer {
             c.head = found.next_head;
         }
         self.tail = c.head;
-        self.refresh(m)
+        self.refresh(m)?;
+        Ok(skipped)
     }
 }
 
@@ -226,6 +233,8 @@ pub(crate) struct Consumer {
     pub cap: u64,
     pub head: u64,
     published: u64,
+    /// Messages taken since the channel was made (published with `head`).
+    received: u64,
 }
 
 /// A message found in the ring.
@@ -238,11 +247,12 @@ pub(crate) struct Found {
 }
 
 impl Consumer {
-    pub(crate) fn new(cap: u64, head: u64) -> Consumer {
+    pub(crate) fn new(cap: u64, head: u64, received: u64) -> Consumer {
         Consumer {
             cap,
             head,
             published: head,
+            received,
         }
     }
 
@@ -310,6 +320,7 @@ impl Consumer {
     #[inline]
     pub(crate) fn release<M: RingMem>(&mut self, m: &M, next_head: u64) -> bool {
         self.head = next_head;
+        self.received = self.received.wrapping_add(1);
         if self.head - self.published >= self.cap / 4 {
             self.publish(m);
             return true;
@@ -326,6 +337,7 @@ impl Consumer {
         self.published = self.head;
         // Release: our reads of the freed bytes happen-before the sender reuses them.
         m.store_head(self.head, Ordering::Release);
+        m.store_received(self.received);
         true
     }
 }
@@ -413,7 +425,7 @@ mod loom_model {
                     p.commit(&*m2, slot);
                 }
             });
-            let mut c = Consumer::new(CAP, 0);
+            let mut c = Consumer::new(CAP, 0, 0);
             for i in 0..3 {
                 let f = loop {
                     if let Some(f) = c.poll(&*mem).unwrap() {

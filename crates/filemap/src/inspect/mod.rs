@@ -16,6 +16,8 @@
 //! ```
 
 use crate::error::Result;
+pub use crate::segment::{Detail, End, EndState, Observation};
+use crate::segment::{Kind, Segment};
 
 // The OS file: `/proc` and `/dev/shm` on Linux; elsewhere every call says
 // it is unsupported.
@@ -165,4 +167,50 @@ pub enum Cleaned {
 pub fn remove_if_stale(name: &str) -> Result<Cleaned> {
     let n = crate::name::parse(name)?;
     os::remove_if_stale(&n)
+}
+
+/// What the shared words of the filemap object `name` say now: its ends
+/// and their holders, and its kind's figures (messages queued, sent and
+/// received; a lock's holder; an event's permits; a `Latest` cell's
+/// version). See [`Detail`] for what each kind shows.
+///
+/// Read from a read-only view, without disturbing anything: no end is
+/// claimed, no lock taken, nothing written, so the channel's own
+/// processes go on as if nobody looked. Works on every OS.
+///
+/// ```
+/// use filemap::channel::spsc::{Receiver, Sender};
+/// use filemap::inspect::{observe, Detail};
+///
+/// let mut tx = Sender::create("filemap-doc-observe", 4096)?;
+/// let _rx = Receiver::open("filemap-doc-observe")?;
+/// tx.send(b"one")?;
+/// tx.send(b"two")?;
+/// match observe("filemap-doc-observe")?.detail {
+///     Detail::Spsc { queued, sent, received, .. } => assert_eq!((queued, sent, received), (2, 2, 0)),
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), filemap::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::NotFound`](crate::Error::NotFound);
+/// [`Error::Incompatible`](crate::Error::Incompatible) for a raw mapping
+/// or one made by an incompatible build;
+/// [`Error::Corrupt`](crate::Error::Corrupt) (with the reason) when the
+/// words hold what no filemap process writes.
+pub fn observe(name: &str) -> Result<Observation> {
+    let seg = Segment::observe(name)?;
+    match seg.header().kind {
+        Kind::Spsc => crate::channel::spsc::observe(seg),
+        Kind::Mpmc => crate::channel::mpmc::observe(seg),
+        Kind::Broadcast => crate::channel::broadcast::observe(seg),
+        Kind::Latest => crate::sync::observe::latest(seg),
+        Kind::Event => crate::sync::observe::event(seg),
+        Kind::Mutex => crate::sync::observe::mutex(seg),
+        _ => Ok(Observation {
+            ends: Vec::new(),
+            detail: Detail::Other,
+        }),
+    }
 }

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::mapping::Options;
 use crate::park::deadline_after;
-use crate::segment::{fingerprint, Kind, Segment, Spec, HEADER_LEN};
+use crate::segment::{fingerprint, Detail, Kind, Observation, Segment, Spec, HEADER_LEN};
 
 const GEN: usize = HEADER_LEN;
 const PERMITS: usize = HEADER_LEN + 4;
@@ -277,4 +277,14 @@ impl std::future::Future for WaitFuture<'_> {
             },
         )
     }
+}
+
+/// What the event's words say now (see [`crate::inspect::observe`]).
+pub(crate) fn observe(seg: Segment) -> Result<Observation> {
+    seg.expect(spec())?;
+    let permits = seg.a32(PERMITS).load(Ordering::Acquire);
+    Ok(Observation {
+        ends: Vec::new(),
+        detail: Detail::Event { permits },
+    })
 }

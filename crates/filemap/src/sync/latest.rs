@@ -49,7 +49,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes};
 use crate::error::{Error, Result};
 use crate::mapping::Options;
 use crate::park::Side;
-use crate::segment::{fingerprint, Kind, Segment, Spec, HEADER_LEN};
+use crate::segment::{fingerprint, Detail, Kind, Observation, Segment, Spec, HEADER_LEN};
 
 const SEQ: usize = HEADER_LEN;
 const WRITER: Side = Side {
@@ -682,4 +682,18 @@ mod loom_model {
             writer.join().unwrap();
         });
     }
+}
+
+/// What the cell's words say now (see [`crate::inspect::observe`]).
+pub(crate) fn observe(seg: Segment) -> Result<Observation> {
+    seg.expect_kind(Kind::Latest)?;
+    let seq = seg.a64(SEQ).load(Ordering::Acquire);
+    Ok(Observation {
+        ends: vec![WRITER.observe(&seg)],
+        detail: Detail::Latest {
+            size: seg.header().param,
+            version: seq / 2,
+            writing: seq % 2 == 1,
+        },
+    })
 }

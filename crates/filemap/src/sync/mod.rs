@@ -14,3 +14,10 @@ mod mutex;
 pub use event::Event;
 pub use latest::{LatestBytesReader, LatestBytesWriter, LatestReader, LatestWriter};
 pub use mutex::{Mutex, MutexGuard, OwnedMutexGuard};
+
+/// The observers `crate::inspect::observe` dispatches to.
+pub(crate) mod observe {
+    pub(crate) use super::event::observe as event;
+    pub(crate) use super::latest::observe as latest;
+    pub(crate) use super::mutex::observe as mutex;
+}

@@ -42,7 +42,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes};
 use crate::error::{Error, Result};
 use crate::mapping::Options;
 use crate::park::deadline_after;
-use crate::segment::{fingerprint, Kind, Segment, Spec, HEADER_LEN};
+use crate::segment::{fingerprint, Detail, Kind, Observation, Segment, Spec, HEADER_LEN};
 use crate::sys;
 
 const LOCK: usize = HEADER_LEN;
@@ -407,4 +407,17 @@ impl<T> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
         unlock(&self.m.seg);
     }
+}
+
+/// What the lock word says now (see [`crate::inspect::observe`]).
+pub(crate) fn observe(seg: Segment) -> Result<Observation> {
+    seg.expect_kind(Kind::Mutex)?;
+    let word = seg.a64(LOCK).load(Ordering::Acquire);
+    Ok(Observation {
+        ends: Vec::new(),
+        detail: Detail::Mutex {
+            holder: (word as u32 != 0).then_some(word as u32),
+            holder_alive: sys::owner_alive(word),
+        },
+    })
 }

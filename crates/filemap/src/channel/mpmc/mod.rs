@@ -53,6 +53,7 @@ use crate::wait::reactor::Waiter;
 
 mod future;
 mod queue;
+pub(crate) use queue::observe;
 mod wait;
 
 #[cfg(feature = "stream")]

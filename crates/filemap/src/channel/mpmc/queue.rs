@@ -9,7 +9,7 @@ use crate::channel::{SlotArray, SLOT_FORMAT};
 use crate::error::{Error, Result};
 use crate::mapping::Options;
 use crate::park::{past_deadline, Park, PARK_PROTOCOL};
-use crate::segment::{fingerprint, Kind, Segment, Spec, HEADER_LEN};
+use crate::segment::{fingerprint, Detail, Kind, Observation, Segment, Spec, HEADER_LEN};
 use crate::sys;
 
 pub(super) const ENQ: usize = HEADER_LEN;
@@ -735,3 +735,29 @@ mod loom_model {
 }
 
 // Waiting on many sources at once (`crate::wait`).
+
+/// What the queue's words say now (see [`crate::inspect::observe`]).
+pub(crate) fn observe(seg: Segment) -> Result<Observation> {
+    seg.expect(spec())?;
+    let geo = SlotArray::of(&seg, SLOTS, SLOT_HEADER)?;
+    // Receivers claim a position only once a sender has: read theirs first.
+    let received = seg.a64(DEQ).load(Ordering::Acquire);
+    let sent = seg.a64(ENQ).load(Ordering::Acquire);
+    if received > sent {
+        return Err(Error::Corrupt {
+            object: seg.label().to_owned(),
+            reason: format!("receivers are at position {received}, past the senders' {sent}"),
+        });
+    }
+    Ok(Observation {
+        ends: Vec::new(),
+        detail: Detail::Mpmc {
+            slots: geo.slots,
+            max_message: geo.size,
+            // Both move meanwhile; at most a ring is ever queued.
+            queued: (sent - received).min(geo.slots),
+            sent,
+            received,
+        },
+    })
+}

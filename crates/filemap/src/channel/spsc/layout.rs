@@ -7,14 +7,20 @@ use crate::channel::ring::{RingMem, REC};
 use crate::error::{Error, Result};
 use crate::mapping::Options;
 use crate::park::{Park, Side, PARK_PROTOCOL};
-use crate::segment::{fingerprint, Kind, Segment, Spec, HEADER_LEN};
+use crate::segment::{fingerprint, Detail, Kind, Observation, Segment, Spec, HEADER_LEN};
 
 // Each line is written by one side only, and the words a side polls on its
 // hot path are on lines the other side does not write on its own: the
 // sender's index line (written every commit) must not hold words the
 // receiver reads while it waits, or each poll would pull that line away.
 pub(super) const TAIL: usize = HEADER_LEN; // u64, the sender's line, written every commit
+/// u64: messages sent since the channel was made, on the sender's line
+/// (stored with `TAIL`; read by observers such as `filemap info`).
+pub(super) const SENT: usize = HEADER_LEN + 8;
 pub(super) const HEAD: usize = HEADER_LEN + 64; // u64, the receiver's line
+/// u64: messages the receiver has taken, published with `HEAD` (so in the
+/// same batches).
+pub(super) const RECEIVED: usize = HEADER_LEN + 72;
 /// The receiver parks here waiting for data.
 pub(super) const DATA_PARK: Park = Park {
     seq: HEADER_LEN + 128,
@@ -40,8 +46,8 @@ pub(super) const RX: Side = Side {
 };
 pub(super) const DATA: usize = HEADER_LEN + 320;
 /// Version of the record format (2: stamped headers, see `ring`; 3: side
-/// words on their own line).
-pub(super) const RING_FORMAT: u64 = 3;
+/// words on their own line; 4: message counts beside the indices).
+pub(super) const RING_FORMAT: u64 = 4;
 
 /// The smallest ring.
 pub const MIN_CAPACITY: u64 = 64;
@@ -56,6 +62,8 @@ pub(super) fn spec() -> Spec {
             &[
                 TAIL as u64,
                 HEAD as u64,
+                SENT as u64,
+                RECEIVED as u64,
                 TX.owner as u64,
                 RX.owner as u64,
                 DATA_PARK.seq as u64,
@@ -74,6 +82,12 @@ impl RingMem for Segment {
     #[inline(always)]
     fn load_head(&self, o: Ordering) -> u64 {
         self.a64(HEAD).load(o)
+    }
+    #[inline(always)]
+    fn store_received(&self, count: u64) {
+        // Release: an observer that sees this count sees the sender's count
+        // of these messages too (it was stored before their headers).
+        self.a64(RECEIVED).store(count, Ordering::Release)
     }
     #[inline(always)]
     fn store_head(&self, v: u64, o: Ordering) {
@@ -151,4 +165,45 @@ pub(super) fn create_segment(name: &str, capacity: u64, opts: &Options) -> Resul
 
 pub(super) fn open_segment(name: &str, opts: &Options) -> Result<(Segment, u64)> {
     ring(Segment::open(name, opts, spec())?)
+}
+
+/// What the channel's words say now (see [`crate::inspect::observe`]).
+pub(crate) fn observe(seg: Segment) -> Result<Observation> {
+    seg.expect(spec())?;
+    let (seg, cap) = ring(seg)?;
+    let corrupt = |reason: String| Error::Corrupt {
+        object: seg.label().to_owned(),
+        reason,
+    };
+    // The receiver's words first (acquire): the sender's, read after, are
+    // then at least as far along (their stores precede the messages).
+    let received = seg.a64(RECEIVED).load(Ordering::Acquire);
+    let head = seg.a64(HEAD).load(Ordering::Acquire);
+    let sent = seg.a64(SENT).load(Ordering::Relaxed);
+    let tail = seg.a64(TAIL).load(Ordering::Relaxed);
+    for (what, i) in [("receiver's", head), ("sender's", tail)] {
+        if i % REC != 0 || i > crate::channel::ring::MAX_INDEX {
+            return Err(corrupt(format!(
+                "the {what} index {i} is not a multiple of {REC} below 2^62"
+            )));
+        }
+    }
+    if received > sent {
+        return Err(corrupt(format!(
+            "its receiver counts {received} messages taken of {sent} sent"
+        )));
+    }
+    Ok(Observation {
+        ends: vec![TX.observe(&seg), RX.observe(&seg)],
+        detail: Detail::Spsc {
+            capacity: cap,
+            max_message: cap / 2 - REC,
+            queued: sent - received,
+            // The sender stores its index just after publishing, so the
+            // receiver's may pass it for an instant.
+            queued_bytes: tail.saturating_sub(head).min(cap),
+            sent,
+            received,
+        },
+    })
 }

@@ -80,6 +80,7 @@ mod wait;
 #[allow(deprecated)]
 pub use future::{Recv, Reserve};
 pub use future::{RecvFuture, ReserveFuture, SendFuture};
+pub(crate) use layout::observe;
 use layout::*;
 pub use layout::{MAX_CAPACITY, MIN_CAPACITY};
 pub use wait::SpaceFor;
@@ -89,6 +90,8 @@ pub use wait::SpaceFor;
 pub struct Sender {
     seg: Segment,
     ring: Producer,
+    /// Messages sent since the channel was made (stored at `SENT`).
+    sent: u64,
 }
 
 /// Space reserved in the ring for one message: write it in place, then
@@ -146,9 +149,11 @@ impl Sender {
         }
         let mut ring = Producer { cap, tail, head: 0 };
         // A sender that died may have published records after its last index
-        // update: skip them rather than overwrite them.
-        ring.resume(&seg).map_err(|reason| corrupt(&seg, reason))?;
-        Ok(Sender { seg, ring })
+        // update: skip them rather than overwrite them (and count them).
+        let skipped = ring.resume(&seg).map_err(|reason| corrupt(&seg, reason))?;
+        let sent = seg.a64(SENT).load(Ordering::Relaxed).wrapping_add(skipped);
+        seg.a64(SENT).store(sent, Ordering::Relaxed);
+        Ok(Sender { seg, ring, sent })
     }
 
     /// The largest message: `capacity / 2 - 8` bytes.
@@ -413,6 +418,11 @@ impl Reservation<'_> {
     #[inline(always)]
     pub fn commit(self) {
         let tx = self.tx;
+        // The count for observers, on the sender's own line, before the
+        // message is published: a count of received messages an observer
+        // sees is then never above the sent one it reads after it.
+        tx.sent = tx.sent.wrapping_add(1);
+        tx.seg.a64(SENT).store(tx.sent, Ordering::Relaxed);
         tx.ring.commit(&tx.seg, self.slot);
         // Only for a sender that takes over after this one (see `resume`).
         tx.seg.a64(TAIL).store(tx.ring.tail, Ordering::Relaxed);
@@ -480,9 +490,10 @@ impl Receiver {
                 format!("the receiver's index {head} is not a multiple of {REC} below 2^62"),
             ));
         }
+        let received = seg.a64(RECEIVED).load(Ordering::Acquire);
         Ok(Receiver {
             seg,
-            ring: Consumer::new(cap, head),
+            ring: Consumer::new(cap, head, received),
             last_len: 0,
         })
     }
