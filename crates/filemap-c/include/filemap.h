@@ -922,8 +922,8 @@ FmStatus fm_event_open(const char *name, struct FmEvent **out);
 // `ev` is NULL or a handle from this API, not used afterwards.
 FmStatus fm_event_close(struct FmEvent *ev);
 
-// Leaves one permit (at most one is kept) and wakes one waiter
-// (`SetEvent` on an auto-reset event).
+// Adds a permit (they add up, as a semaphore's) and wakes one waiter to
+// take it (`SetEvent` on an auto-reset event, counted).
 //
 // # Safety
 // `ev` is a handle from this API.

@@ -112,8 +112,8 @@ pub unsafe extern "C" fn fm_event_close(ev: *mut FmEvent) -> FmStatus {
     run(|| unsafe { close::<EventBody>(ev) })
 }
 
-/// Leaves one permit (at most one is kept) and wakes one waiter
-/// (`SetEvent` on an auto-reset event).
+/// Adds a permit (they add up, as a semaphore's) and wakes one waiter to
+/// take it (`SetEvent` on an auto-reset event, counted).
 ///
 /// # Safety
 /// `ev` is a handle from this API.

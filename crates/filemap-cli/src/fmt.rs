@@ -26,6 +26,17 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{s}` is too large"))
 }
 
+/// A fill bar of `width` cells: `[####......]` for `n` of `of`.
+pub fn bar(n: u64, of: u64, width: usize) -> String {
+    let full = if of == 0 {
+        0
+    } else {
+        // u128: no overflow for any u64 pair.
+        ((u128::from(n.min(of)) * width as u128).div_ceil(u128::from(of))) as usize
+    };
+    format!("[{}{}]", "#".repeat(full), ".".repeat(width - full))
+}
+
 /// `512 B`, `4.0 KiB`, `1.5 MiB`, ...
 pub fn human_size(n: u64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];

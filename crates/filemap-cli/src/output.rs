@@ -42,9 +42,271 @@ pub struct Object {
     /// (Windows) Handles open on it in every process, the listing's own
     /// excluded; null elsewhere.
     pub handles: Option<u32>,
+    /// What a filemap object's shared words say now (queued, sent and
+    /// received messages, ends, a lock's holder...); null for a raw
+    /// mapping or one this process cannot read.
+    pub activity: Option<Activity>,
     /// Where the OS keeps it (`/dev/shm/NAME`), for the text form.
     #[serde(skip)]
     pub path: Option<String>,
+}
+
+/// What a segment's words say now ([`filemap::inspect::observe`]), read
+/// without disturbing it. One shape for every kind: what a kind does not
+/// have is null.
+#[derive(Debug, Serialize)]
+pub struct Activity {
+    /// `ok`, or `corrupt` (the words hold what no filemap process writes).
+    pub status: &'static str,
+    /// Why it is corrupt; null when it is not.
+    pub reason: Option<String>,
+    /// An spsc ring's bytes.
+    pub capacity: Option<u64>,
+    /// An mpmc or broadcast channel's slots.
+    pub slots: Option<u64>,
+    /// A channel's largest message.
+    pub max_message: Option<u64>,
+    /// Messages queued now (spsc, mpmc).
+    pub queued: Option<u64>,
+    /// Ring bytes they hold (spsc).
+    pub queued_bytes: Option<u64>,
+    /// Messages sent since the channel was made.
+    pub sent: Option<u64>,
+    /// Messages received since it was made (spsc, mpmc).
+    pub received: Option<u64>,
+    /// A `Latest` cell's value size.
+    pub size: Option<u64>,
+    /// A `Latest` cell's version (writes so far).
+    pub version: Option<u64>,
+    /// A `Latest` write in progress (or its writer died in one).
+    pub writing: Option<bool>,
+    /// An event's permits.
+    pub permits: Option<u32>,
+    /// A mutex: `free`, `held` or `owner died`.
+    pub lock: Option<&'static str>,
+    /// A mutex's holder pid.
+    pub holder: Option<u32>,
+    /// The roles one process holds at a time, and who holds each.
+    pub ends: Vec<EndOut>,
+}
+
+/// One end of a channel (or a `Latest` writer).
+#[derive(Debug, Serialize)]
+pub struct EndOut {
+    /// `sender`, `receiver`, `writer`.
+    pub role: &'static str,
+    /// The holder's pid (kept after it closed or died); null if never taken.
+    pub pid: Option<u32>,
+    /// Its command name, where the OS tells and it still runs.
+    pub command: Option<String>,
+    /// `live`, `none`, `closed` or `dead`.
+    pub state: &'static str,
+}
+
+impl Activity {
+    fn empty(status: &'static str) -> Activity {
+        Activity {
+            status,
+            reason: None,
+            capacity: None,
+            slots: None,
+            max_message: None,
+            queued: None,
+            queued_bytes: None,
+            sent: None,
+            received: None,
+            size: None,
+            version: None,
+            writing: None,
+            permits: None,
+            lock: None,
+            holder: None,
+            ends: Vec::new(),
+        }
+    }
+
+    /// The activity of the filemap object `name` (`None` for a raw mapping
+    /// or one that cannot be read); `holders` name the ends' commands.
+    pub fn of(
+        name: &str,
+        segment: Option<&Segment>,
+        holders: Option<&[Holder]>,
+    ) -> Option<Activity> {
+        use filemap::inspect::Detail;
+        segment?;
+        let o = match filemap::inspect::observe(name) {
+            Ok(o) => o,
+            Err(filemap::Error::Corrupt { reason, .. }) => {
+                return Some(Activity {
+                    reason: Some(reason),
+                    ..Activity::empty("corrupt")
+                })
+            }
+            Err(_) => return None,
+        };
+        let mut a = Activity::empty("ok");
+        match o.detail {
+            Detail::Spsc {
+                capacity,
+                max_message,
+                queued,
+                queued_bytes,
+                sent,
+                received,
+            } => {
+                a.capacity = Some(capacity);
+                a.max_message = Some(max_message);
+                a.queued = Some(queued);
+                a.queued_bytes = Some(queued_bytes);
+                a.sent = Some(sent);
+                a.received = Some(received);
+            }
+            Detail::Mpmc {
+                slots,
+                max_message,
+                queued,
+                sent,
+                received,
+            } => {
+                a.slots = Some(slots);
+                a.max_message = Some(max_message);
+                a.queued = Some(queued);
+                a.sent = Some(sent);
+                a.received = Some(received);
+            }
+            Detail::Broadcast {
+                slots,
+                max_message,
+                sent,
+            } => {
+                a.slots = Some(slots);
+                a.max_message = Some(max_message);
+                a.sent = Some(sent);
+            }
+            Detail::Latest {
+                size,
+                version,
+                writing,
+            } => {
+                a.size = Some(size);
+                a.version = Some(version);
+                a.writing = Some(writing);
+            }
+            Detail::Event { permits } => a.permits = Some(permits),
+            Detail::Mutex {
+                holder,
+                holder_alive,
+            } => {
+                a.holder = holder;
+                a.lock = Some(match (holder, holder_alive) {
+                    (None, _) => "free",
+                    (Some(_), Some(false)) => "owner died",
+                    (Some(_), _) => "held",
+                });
+            }
+            _ => {}
+        }
+        a.ends = o
+            .ends
+            .iter()
+            .map(|e| EndOut {
+                role: e.role,
+                pid: e.pid,
+                command: match (e.pid, e.state) {
+                    (Some(pid), filemap::inspect::EndState::Live) => holders
+                        .and_then(|hs| hs.iter().find(|h| h.pid == pid))
+                        .map(|h| h.command.clone()),
+                    _ => None,
+                },
+                state: e.state.as_str(),
+            })
+            .collect();
+        Some(a)
+    }
+
+    /// `info`'s lines for it.
+    fn write_text(&self, out: &mut impl Write) -> std::io::Result<()> {
+        if let Some(r) = &self.reason {
+            return writeln!(out, "activity: corrupt: {r}");
+        }
+        if let Some(q) = self.queued {
+            let (of, unit) = match (self.slots, self.capacity) {
+                (Some(n), _) => (n, "slots"),
+                (None, Some(_)) => (0, ""),
+                _ => (0, ""),
+            };
+            if of > 0 {
+                writeln!(out, "queued:   {q} of {of} {unit} {}", fmt::bar(q, of, 20))?;
+            } else if let (Some(b), Some(cap)) = (self.queued_bytes, self.capacity) {
+                writeln!(
+                    out,
+                    "queued:   {q} messages, {b} of {cap} ring bytes {}",
+                    fmt::bar(b, cap, 20)
+                )?;
+            }
+        }
+        match (self.sent, self.received) {
+            (Some(s), Some(r)) => writeln!(out, "messages: {s} sent, {r} received")?,
+            (Some(s), None) => writeln!(out, "messages: {s} sent")?,
+            _ => {}
+        }
+        if let Some(m) = self.max_message {
+            writeln!(out, "largest:  {m} bytes a message")?;
+        }
+        if let Some(v) = self.version {
+            let w = if self.writing == Some(true) {
+                " (a write in progress)"
+            } else {
+                ""
+            };
+            writeln!(out, "version:  {v}{w}")?;
+        }
+        if let Some(p) = self.permits {
+            writeln!(out, "permits:  {p}")?;
+        }
+        if let Some(l) = self.lock {
+            match self.holder {
+                Some(pid) => writeln!(out, "lock:     {l} (pid {pid})")?,
+                None => writeln!(out, "lock:     {l}")?,
+            }
+        }
+        for e in &self.ends {
+            let who = match (e.pid, &e.command) {
+                (None, _) => "none".to_owned(),
+                (Some(p), Some(c)) => format!("pid {p} ({c}), {}", e.state),
+                (Some(p), None) => format!("pid {p}, {}", e.state),
+            };
+            writeln!(out, "{:<9} {who}", format!("{}:", e.role))?;
+        }
+        Ok(())
+    }
+
+    /// A short summary for `list`'s ACTIVITY column.
+    pub fn short(&self) -> String {
+        if self.status == "corrupt" {
+            return "corrupt".into();
+        }
+        if let Some(q) = self.queued {
+            return match self.slots {
+                Some(n) => format!("{q}/{n} queued"),
+                None => format!("{q} queued"),
+            };
+        }
+        if let Some(s) = self.sent {
+            return format!("{s} sent");
+        }
+        if let Some(v) = self.version {
+            return format!("v{v}");
+        }
+        if let Some(p) = self.permits {
+            return format!("{p} permits");
+        }
+        match (self.lock, self.holder) {
+            (Some(l), Some(pid)) => format!("{l} {pid}"),
+            (Some(l), None) => l.to_owned(),
+            _ => "-".into(),
+        }
+    }
 }
 
 /// A segment header.
@@ -194,7 +456,9 @@ impl From<&ObjectInfo> for Object {
                     .collect(),
             ),
             path: Some(format!("/dev/shm/{}", o.name)),
+            activity: None,
         }
+        .observed()
     }
 }
 
@@ -216,7 +480,15 @@ impl Object {
             holders: None,
             handles: None,
             path: None,
+            activity: None,
         }
+        .observed()
+    }
+
+    /// With its [`Activity`] read.
+    fn observed(mut self) -> Object {
+        self.activity = Activity::of(&self.name, self.segment.as_ref(), self.holders.as_deref());
+        self
     }
 
     /// (Windows) A section as `filemap::os::windows::sections` lists it:
@@ -241,7 +513,9 @@ impl Object {
             holders: None,
             handles: s.handles,
             path: None,
+            activity: None,
         }
+        .observed()
     }
 
     /// `info`'s text form: a line per field the OS told.
@@ -307,6 +581,9 @@ impl Object {
                 pids(&s.clients),
                 s.client_slots
             )?;
+        }
+        if let Some(a) = &self.activity {
+            a.write_text(out)?;
         }
         match (&self.holders, self.handles) {
             (None, Some(n)) => {
@@ -416,6 +693,21 @@ mod tests {
             }]),
             handles: Some(1),
             path: None,
+            activity: Some(Activity {
+                capacity: Some(4096),
+                max_message: Some(2040),
+                queued: Some(3),
+                queued_bytes: Some(48),
+                sent: Some(10),
+                received: Some(7),
+                ends: vec![EndOut {
+                    role: "sender",
+                    pid: Some(1),
+                    command: Some("x".into()),
+                    state: "live",
+                }],
+                ..Activity::empty("ok")
+            }),
         }
     }
 
@@ -472,6 +764,15 @@ mod tests {
         }
         for k in keys(&v["holders"][0]) {
             assert!(backticked(meaning("holders")).contains(&k), "holders.{k}");
+        }
+        for k in keys(&v["activity"]) {
+            assert!(backticked(meaning("activity")).contains(&k), "activity.{k}");
+        }
+        for k in keys(&v["activity"]["ends"][0]) {
+            assert!(
+                backticked(meaning("activity")).contains(&k),
+                "activity.ends.{k}"
+            );
         }
     }
 

@@ -190,6 +190,7 @@ fn info_shows_a_segment_header_and_none_for_a_raw_mapping() {
     assert_eq!(
         keys,
         [
+            "activity",
             "backing",
             "file",
             "handles",
@@ -726,4 +727,204 @@ fn the_readmes_first_commands_are_the_demo_and_the_suite_ci_runs() {
     assert!(ci.lines().any(|l| l.trim() == "exec bash .ci/test"), "{ci}");
     let out = ok(&["demo"]);
     assert!(out.contains("opening it now gives NotFound"), "{out}");
+}
+
+/// `info --json`'s `activity`, parsed.
+fn activity(name: &str) -> serde_json::Value {
+    let json = ok(&["info", name, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("info --json is JSON");
+    v["activity"].clone()
+}
+
+/// The `list --json` entry of `name`.
+#[cfg(target_os = "linux")]
+fn listed(name: &str) -> serde_json::Value {
+    let json = ok(&["list", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("list --json is JSON");
+    v["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == name)
+        .unwrap_or_else(|| panic!("{name} is not listed: {json}"))
+        .clone()
+}
+
+fn end<'a>(a: &'a serde_json::Value, role: &str) -> &'a serde_json::Value {
+    a["ends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["role"] == role)
+        .unwrap_or_else(|| panic!("no {role} end in {a}"))
+}
+
+// Channel state from outside: counts exact once the receiver waits, ends
+// and their holders, live then dead; the same figures in `list`.
+#[test]
+fn info_and_list_show_an_spsc_channels_counts_and_ends() {
+    use filemap::channel::spsc::Sender;
+    let name = unique("cli-spsc-state");
+    let mut tx = Sender::create(&name, 4096).unwrap();
+    for i in 0..10u8 {
+        tx.send(&[i; 12]).unwrap();
+    }
+    // A helper takes 4 and frees them at once; then it idles.
+    let rx = Helper::spawn(&["spsc-take", &name, "4", "release"]);
+    assert_eq!(rx.line(), "took 4");
+    let a = activity(&name);
+    assert_eq!(a["status"], "ok", "{a}");
+    assert_eq!(
+        (&a["sent"], &a["received"], &a["queued"]),
+        (&10.into(), &4.into(), &6.into()),
+        "{a}"
+    );
+    // Six records of 8 + 16 bytes.
+    assert_eq!(a["queued_bytes"], 6 * 24, "{a}");
+    assert_eq!(
+        (&a["capacity"], &a["max_message"]),
+        (&4096.into(), &2040.into())
+    );
+    let me = std::process::id();
+    assert_eq!(end(&a, "sender")["pid"], me, "{a}");
+    assert_eq!(end(&a, "sender")["state"], "live", "{a}");
+    assert_eq!(end(&a, "receiver")["pid"], rx.pid(), "{a}");
+    assert_eq!(end(&a, "receiver")["state"], "live", "{a}");
+    #[cfg(target_os = "linux")]
+    {
+        assert_eq!(end(&a, "receiver")["command"], "fm-helper", "{a}");
+        let l = listed(&name);
+        assert_eq!(l["activity"]["queued"], 6, "{l}");
+        let table = ok(&["list"]);
+        let line = table.lines().find(|l| l.starts_with(&name)).unwrap();
+        assert!(line.contains("6 queued"), "{line}");
+    }
+    let text = ok(&["info", &name]);
+    assert!(
+        text.contains("queued:   6 messages, 144 of 4096 ring bytes [#"),
+        "{text}"
+    );
+    assert!(text.contains("messages: 10 sent, 4 received"), "{text}");
+    assert!(
+        text.contains(&format!("receiver: pid {}", rx.pid())),
+        "{text}"
+    );
+    // The receiver dies: its end says so; nothing was taken meanwhile.
+    let pid = rx.pid();
+    rx.kill();
+    let a = activity(&name);
+    assert_eq!(end(&a, "receiver")["state"], "dead", "{a}");
+    assert_eq!(end(&a, "receiver")["pid"], pid, "{a}");
+    assert_eq!(a["queued"], 6, "{a}");
+    drop(tx);
+}
+
+#[test]
+fn info_shows_mpmc_broadcast_latest_event_and_mutex_state() {
+    use filemap::channel::{broadcast, mpmc};
+    use filemap::sync::{Event, LatestBytesWriter, Mutex};
+    // mpmc: a helper sends 5, this process takes 2.
+    let q = unique("cli-mpmc-state");
+    let rx = mpmc::Receiver::create(&q, 8, 64).unwrap();
+    let mut tx = Helper::spawn(&["mpmc-send", &q, "1", "5"]);
+    assert_eq!(tx.line(), "ready");
+    assert_eq!(tx.line(), "sent 5");
+    tx.close_stdin();
+    assert!(tx.wait().success());
+    rx.recv().unwrap();
+    rx.recv().unwrap();
+    let a = activity(&q);
+    assert_eq!(
+        (&a["sent"], &a["received"], &a["queued"], &a["slots"]),
+        (&5.into(), &2.into(), &3.into(), &8.into()),
+        "{a}"
+    );
+    let text = ok(&["info", &q]);
+    assert!(text.contains("queued:   3 of 8 slots [#"), "{text}");
+
+    // broadcast: what was sent, and the sender's end.
+    let b = unique("cli-bcast-state");
+    let mut btx = broadcast::Sender::create(&b, 4, 16).unwrap();
+    for _ in 0..7 {
+        btx.send(b"x").unwrap();
+    }
+    let a = activity(&b);
+    assert_eq!((&a["sent"], &a["slots"]), (&7.into(), &4.into()), "{a}");
+    assert!(a["received"].is_null() && a["queued"].is_null(), "{a}");
+    assert_eq!(end(&a, "sender")["state"], "live", "{a}");
+
+    // Latest: its version; event: its permits.
+    let l = unique("cli-latest-state");
+    let mut w = LatestBytesWriter::create(&l, &[0; 8]).unwrap();
+    for i in 1..=3u8 {
+        w.write(&[i; 8]).unwrap();
+    }
+    let a = activity(&l);
+    assert_eq!(
+        (&a["version"], &a["writing"], &a["size"]),
+        (&3.into(), &false.into(), &8.into()),
+        "{a}"
+    );
+    let e = unique("cli-event-state");
+    let ev = Event::create(&e).unwrap();
+    ev.notify_one();
+    ev.notify_one();
+    assert_eq!(activity(&e)["permits"], 2);
+    assert!(ok(&["info", &e]).contains("permits:  2"));
+
+    // Mutex: free, held by a helper, then its holder died.
+    let m = unique("cli-mutex-state");
+    let mx = Mutex::<[u64; 8]>::create(&m, &[0; 8]).unwrap();
+    assert_eq!(activity(&m)["lock"], "free");
+    let holder = Helper::spawn(&["mutex-hold", &m]);
+    assert_eq!(holder.line(), "locked");
+    let a = activity(&m);
+    assert_eq!(
+        (&a["lock"], &a["holder"]),
+        (&"held".into(), &holder.pid().into()),
+        "{a}"
+    );
+    let pid = holder.pid();
+    holder.kill();
+    let a = activity(&m);
+    assert_eq!(
+        (&a["lock"], &a["holder"]),
+        (&"owner died".into(), &pid.into()),
+        "{a}"
+    );
+    assert!(ok(&["info", &m]).contains(&format!("lock:     owner died (pid {pid})")));
+    // Observing took nothing: the next locker is the one told.
+    assert!(mx.lock().unwrap().previous_owner_died());
+}
+
+// A hostile writer's words: `info` says corrupt and why, and does not fail.
+#[test]
+fn info_shows_a_corrupt_channel_as_corrupt_with_the_reason() {
+    use filemap::{Access, Mapping, ViewAccess};
+    let name = unique("cli-corrupt-state");
+    let _tx = filemap::channel::spsc::Sender::create(&name, 4096).unwrap();
+    let m = Mapping::open(&name, Access::ReadWrite).unwrap();
+    let v = m.view(.., ViewAccess::ReadWrite).unwrap();
+    // The receiver's index (header + 64) made odd: no receiver writes that.
+    v.write_at(128 + 64, &3u64.to_ne_bytes()).unwrap();
+    let a = activity(&name);
+    assert_eq!(a["status"], "corrupt", "{a}");
+    let reason = a["reason"].as_str().unwrap();
+    assert!(reason.contains("receiver's index 3"), "{reason}");
+    let text = ok(&["info", &name]);
+    assert!(
+        text.contains("activity: corrupt: the receiver's index 3"),
+        "{text}"
+    );
+    // More taken than sent.
+    v.write_at(128 + 64, &0u64.to_ne_bytes()).unwrap();
+    v.write_at(128 + 72, &5u64.to_ne_bytes()).unwrap();
+    let a = activity(&name);
+    assert!(
+        a["reason"]
+            .as_str()
+            .unwrap()
+            .contains("5 messages taken of 0 sent"),
+        "{a}"
+    );
 }

@@ -42,7 +42,7 @@ pub fn run(a: Args, out: &mut impl Write) -> Result {
         output::write_json(out, &List { objects })?;
         return Ok(());
     }
-    let rows: Vec<[String; 7]> = objects
+    let rows: Vec<[String; 8]> = objects
         .iter()
         .map(|o| {
             [
@@ -59,6 +59,9 @@ pub fn run(a: Args, out: &mut impl Write) -> Result {
                     (None, _) => o.backing.to_owned(),
                 },
                 o.state.unwrap_or("-").to_owned(),
+                o.activity
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), |a| a.short()),
                 o.holders_text(),
             ]
         })
@@ -66,7 +69,7 @@ pub fn run(a: Args, out: &mut impl Write) -> Result {
     fmt::table(
         out,
         &[
-            "NAME", "SIZE", "OWNER", "MODE", "BACKING", "STATE", "HOLDERS",
+            "NAME", "SIZE", "OWNER", "MODE", "BACKING", "STATE", "ACTIVITY", "HOLDERS",
         ],
         &rows,
     )?;
