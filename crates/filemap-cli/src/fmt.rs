@@ -26,6 +26,17 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{s}` is too large"))
 }
 
+/// A number of seconds (fractions allowed), 0.01 to a year.
+pub fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(0.01..=86_400.0 * 365.0).contains(&secs) {
+        return Err(format!("`{s}` seconds is not between 0.01 and a year"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
 /// A fill bar of `width` cells: `[####......]` for `n` of `of`.
 pub fn bar(n: u64, of: u64, width: usize) -> String {
     let full = if of == 0 {

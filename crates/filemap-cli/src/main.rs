@@ -18,12 +18,16 @@ mod cmd;
 mod error;
 mod fmt;
 mod output;
+mod sample;
 
 use error::CliError;
 
 const EXAMPLES: &str = "Examples:
   filemap create jobs --size 1MiB      # create `jobs` and hold it until Ctrl-C
   filemap list                         # every shared-memory object, who holds it
+  filemap top                          # live: rates, fill levels, stalled ends
+  filemap hz jobs                      # a channel's rate, window by window
+  filemap echo events                  # a broadcast channel's messages as they pass
   filemap write jobs --text hello      # write bytes at offset 0
   filemap dump jobs --len 64           # hex + ASCII
   filemap clean --dry-run              # what a clean would remove
@@ -67,6 +71,15 @@ enum Cmd {
     )]
     Clean(cmd::clean::Args),
     Demo(cmd::demo::Args),
+    #[cfg_attr(
+        target_os = "macos",
+        command(
+            about = "(Linux and Windows only: macOS cannot list shm names) A live view of every object"
+        )
+    )]
+    Top(cmd::top::Args),
+    Hz(cmd::hz::Args),
+    Echo(cmd::echo::Args),
     #[cfg(feature = "bridge")]
     Bridge(cmd::bridge::Args),
     /// Carry channels to other hosts over Zenoh: not in this build (it
@@ -114,6 +127,9 @@ fn run(cmd: Cmd, out: &mut impl Write) -> Result<u8, CliError> {
         Cmd::Rm(a) => return cmd::rm::run(a, out),
         Cmd::Clean(a) => cmd::clean::run(a, out)?,
         Cmd::Demo(a) => cmd::demo::run(a)?,
+        Cmd::Top(a) => cmd::top::run(a, out)?,
+        Cmd::Hz(a) => cmd::hz::run(a, out)?,
+        Cmd::Echo(a) => cmd::echo::run(a, out)?,
         #[cfg(feature = "bridge")]
         Cmd::Bridge(a) => cmd::bridge::run(a, out)?,
         #[cfg(not(feature = "bridge"))]

@@ -74,6 +74,9 @@ pub struct Activity {
     pub sent: Option<u64>,
     /// Messages received since it was made (spsc, mpmc).
     pub received: Option<u64>,
+    /// Ring bytes written since it was made, record headers and padding
+    /// included (spsc).
+    pub sent_bytes: Option<u64>,
     /// A `Latest` cell's value size.
     pub size: Option<u64>,
     /// A `Latest` cell's version (writes so far).
@@ -115,6 +118,7 @@ impl Activity {
             queued_bytes: None,
             sent: None,
             received: None,
+            sent_bytes: None,
             size: None,
             version: None,
             writing: None,
@@ -153,7 +157,9 @@ impl Activity {
                 queued_bytes,
                 sent,
                 received,
+                sent_bytes,
             } => {
+                a.sent_bytes = Some(sent_bytes);
                 a.capacity = Some(capacity);
                 a.max_message = Some(max_message);
                 a.queued = Some(queued);
@@ -700,6 +706,7 @@ mod tests {
                 queued_bytes: Some(48),
                 sent: Some(10),
                 received: Some(7),
+                sent_bytes: Some(240),
                 ends: vec![EndOut {
                     role: "sender",
                     pid: Some(1),

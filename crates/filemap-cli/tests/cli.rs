@@ -928,3 +928,351 @@ fn info_shows_a_corrupt_channel_as_corrupt_with_the_reason() {
         "{a}"
     );
 }
+
+/// `top --once --json`: the producer's rate, within 20 % of what the
+/// producer itself counted; and a corrupt header shown as corrupt.
+#[cfg(target_os = "linux")]
+#[test]
+fn top_once_json_gives_the_producers_rate_and_shows_corruption() {
+    use std::time::{Duration, Instant};
+    let name = unique("cli-top-rate");
+    let mut tx = filemap::channel::spsc::Sender::create(&name, 1 << 16).unwrap();
+    let rx = Helper::spawn(&["spsc-drain", &name, "100000000"]);
+    assert_eq!(rx.line(), "ready");
+    // The producer: 5,000 messages a second on an absolute schedule, for
+    // as long as `top` takes, counting what it sends.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let producer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let every = Duration::from_micros(200);
+            let start = Instant::now();
+            let mut n: u64 = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let due = start + every * n as u32;
+                while Instant::now() < due {
+                    std::hint::spin_loop();
+                }
+                tx.send(&n.to_le_bytes()).unwrap();
+                n += 1;
+                assert!(start.elapsed() < Duration::from_secs(60), "bounded");
+            }
+            (n, start.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300)); // the schedule is running
+    let json = ok(&[
+        "top",
+        "--once",
+        "--json",
+        "--interval",
+        "1",
+        "--filter",
+        &name,
+    ]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (sent, took) = producer.join().unwrap();
+    let own = sent as f64 / took.as_secs_f64();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let objects = v["objects"].as_array().unwrap();
+    assert_eq!(objects.len(), 1, "{json}");
+    let o = &objects[0];
+    assert_eq!(
+        (&o["name"], &o["kind"]),
+        (&name.clone().into(), &"spsc".into()),
+        "{o}"
+    );
+    let rate = o["msgs_per_s"].as_f64().expect("a rate");
+    assert!(
+        (rate - own).abs() <= 0.2 * own,
+        "top says {rate:.0} msg/s, the producer counted {own:.0} ({sent} in {took:?})"
+    );
+    // 8-byte messages take 16 ring bytes each.
+    let bytes = o["bytes_per_s"].as_f64().unwrap();
+    assert!((bytes - 16.0 * rate).abs() <= 0.2 * 16.0 * rate, "{o}");
+    assert_eq!(o["status"], "ok", "{o}");
+    assert_eq!(o["stalled"], false, "{o}");
+    drop(rx);
+
+    // A torn header: corrupt, with the reason, in the same listing.
+    let bad = unique("cli-top-corrupt");
+    let _keep = filemap::channel::spsc::Sender::create(&bad, 4096).unwrap();
+    let m = filemap::Mapping::open(&bad, filemap::Access::ReadWrite).unwrap();
+    m.view(.., filemap::ViewAccess::ReadWrite)
+        .unwrap()
+        .write_at(128 + 64, &5u64.to_ne_bytes())
+        .unwrap();
+    let json = ok(&[
+        "top",
+        "--once",
+        "--json",
+        "--interval",
+        "0.1",
+        "--filter",
+        &bad,
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let o = &v["objects"][0];
+    assert_eq!(o["status"], "corrupt", "{o}");
+    assert!(o["reason"].as_str().unwrap().contains("index 5"), "{o}");
+    let text = ok(&["top", "--once", "--interval", "0.1", "--filter", &bad]);
+    assert!(
+        text.contains(&format!("!{bad}")) && text.contains("corrupt"),
+        "{text}"
+    );
+}
+
+/// A stalled receiver: messages queued, none taken between two readings.
+#[cfg(target_os = "linux")]
+#[test]
+fn top_marks_a_stalled_receiver() {
+    let name = unique("cli-top-stall");
+    let mut tx = filemap::channel::spsc::Sender::create(&name, 4096).unwrap();
+    for i in 0..5u8 {
+        tx.send(&[i; 4]).unwrap();
+    }
+    let rx = Helper::spawn(&["spsc-take", &name, "2", "release"]);
+    assert_eq!(rx.line(), "took 2");
+    let json = ok(&[
+        "top",
+        "--once",
+        "--json",
+        "--interval",
+        "0.2",
+        "--filter",
+        &name,
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let o = &v["objects"][0];
+    assert_eq!(
+        (&o["stalled"], &o["queued"]),
+        (&true.into(), &3.into()),
+        "{o}"
+    );
+    assert_eq!(o["msgs_per_s"], 0.0, "{o}");
+}
+
+/// The live view in a real terminal (tmux): drawn, redrawn at 80x24,
+/// and the terminal given back after `q` and after a panic.
+#[cfg(target_os = "linux")]
+#[test]
+fn top_draws_in_a_terminal_fits_80x24_and_restores_it_on_q_and_on_panic() {
+    use std::time::{Duration, Instant};
+    // Short enough to show whole at 80 columns.
+    let name = unique("top");
+    let mut tx = filemap::channel::spsc::Sender::create(&name, 4096).unwrap();
+    tx.send(b"hello").unwrap();
+    let socket = std::env::temp_dir().join(unique("tmux"));
+    let tmux = |args: &[&str]| -> String {
+        let o = Command::new("tmux")
+            .arg("-S")
+            .arg(&socket)
+            .args(args)
+            .output()
+            .expect("tmux (installed by .ci/install)");
+        assert!(o.status.success(), "tmux {args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let wait_for = |what: &str, cond: &dyn Fn() -> bool| {
+        let end = Instant::now() + Duration::from_secs(30);
+        while !cond() {
+            assert!(Instant::now() < end, "tmux: {what} within 30 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let exe = env!("CARGO_BIN_EXE_filemap");
+    for panic in [false, true] {
+        // A shell stays after `top` ends, so that the terminal's state can
+        // be asked of tmux.
+        let cmd = format!(
+            "sh -c '{}FILEMAP_SWEEP=0 {exe} top --interval 0.3 --filter {name}; echo EXITED; sleep 120'",
+            if panic { "FILEMAP_TOP_TEST_PANIC=1 " } else { "" }
+        );
+        tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            "top",
+            "-x",
+            "100",
+            "-y",
+            "30",
+            &cmd,
+        ]);
+        let screen = || tmux(&["capture-pane", "-p", "-t", "top"]);
+        let exited = || screen().contains("EXITED");
+        if !panic {
+            wait_for("the first screen", &|| screen().contains(&name));
+            let first = screen();
+            assert!(first.contains("filemap top: 1 object,"), "{first}");
+            assert!(first.contains("MSG/S") && first.contains("spsc"), "{first}");
+            // While it runs: the alternate screen, the cursor hidden.
+            let state = tmux(&[
+                "display",
+                "-p",
+                "-t",
+                "top",
+                "#{alternate_on} #{cursor_flag}",
+            ]);
+            assert_eq!(state.trim(), "1 0");
+            tmux(&["resize-window", "-t", "top", "-x", "80", "-y", "24"]);
+            wait_for("a redraw at 80x24", &|| {
+                let s = screen();
+                s.lines().count() <= 24 && s.contains(&name) && s.contains("q quit")
+            });
+            let small = screen();
+            assert!(small.lines().all(|l| l.chars().count() <= 80), "{small}");
+            assert!(small.contains("LAST MINUTE"), "{small}");
+            tmux(&["send-keys", "-t", "top", "q"]);
+        }
+        wait_for("top to end", &|| exited());
+        // The terminal is given back: the alternate screen left, the cursor
+        // shown.
+        let state = tmux(&[
+            "display",
+            "-p",
+            "-t",
+            "top",
+            "#{alternate_on} #{cursor_flag}",
+        ]);
+        assert_eq!(
+            state.trim(),
+            "0 1",
+            "alternate screen, cursor (panic: {panic})"
+        );
+        if panic {
+            let s = screen();
+            assert!(
+                s.contains("FILEMAP_TOP_TEST_PANIC"),
+                "the panic message: {s}"
+            );
+        }
+        tmux(&["kill-session", "-t", "top"]);
+    }
+    let _ = Command::new("tmux")
+        .arg("-S")
+        .arg(&socket)
+        .arg("kill-server")
+        .stderr(Stdio::null())
+        .status();
+}
+
+// `hz`: the rate from the counters, any channel kind, nothing taken.
+#[test]
+fn hz_prints_a_channels_rate_window_by_window() {
+    use std::time::{Duration, Instant};
+    let name = unique("cli-hz");
+    let mut tx = filemap::channel::spsc::Sender::create(&name, 1 << 16).unwrap();
+    let rx = Helper::spawn(&["spsc-drain", &name, "100000000"]);
+    assert_eq!(rx.line(), "ready");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let producer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let every = Duration::from_micros(250);
+            let start = Instant::now();
+            let mut n: u64 = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let due = start + every * n as u32;
+                while Instant::now() < due {
+                    std::hint::spin_loop();
+                }
+                tx.send(&n.to_le_bytes()).unwrap();
+                n += 1;
+                assert!(start.elapsed() < Duration::from_secs(60), "bounded");
+            }
+            (n, start.elapsed())
+        })
+    };
+    let out = ok(&["hz", &name, "--window", "0.5", "--count", "3"]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (sent, took) = producer.join().unwrap();
+    let own = sent as f64 / took.as_secs_f64();
+    let rates: Vec<f64> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("rate: "))
+        .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(rates.len(), 3, "{out}");
+    let mean = rates.iter().sum::<f64>() / 3.0;
+    assert!(
+        (mean - own).abs() <= 0.2 * own,
+        "hz says {mean:.0} msg/s, the producer counted {own:.0}: {out}"
+    );
+    assert!(out.contains("bytes: "), "{out}");
+    drop(rx);
+    // Not a channel: refused, saying what it measures.
+    let ev = unique("cli-hz-event");
+    let _e = filemap::sync::Event::create(&ev).unwrap();
+    let o = run(&["hz", &ev, "--count", "1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("is not a channel or a Latest cell"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+// `echo`: a broadcast channel's messages as one more receiver (the others
+// still get them), a Latest cell's value; spsc and mpmc refused.
+#[test]
+fn echo_prints_broadcast_messages_and_latest_values_and_refuses_spsc() {
+    use filemap::channel::broadcast;
+    let name = unique("cli-echo");
+    let mut tx = broadcast::Sender::create(&name, 16, 64).unwrap();
+    let mut other = broadcast::Receiver::open(&name).unwrap();
+    let echo = Helper::spawn_cmd(
+        filemap().args(["echo", &name, "--count", "3"]),
+        "filemap echo",
+    );
+    assert_eq!(
+        echo.line(),
+        format!("echoing `{name}` (broadcast, as one more receiver)")
+    );
+    tx.send(b"hello").unwrap();
+    tx.send(&[0, 1, 0xff]).unwrap();
+    tx.send(b"third").unwrap();
+    assert_eq!(echo.line(), "[0] hello");
+    assert_eq!(echo.line(), "[1] 00 01 ff");
+    assert_eq!(echo.line(), "[2] third");
+    // The channel's own receiver got all three as well.
+    for want in [&b"hello"[..], &[0, 1, 0xff], b"third"] {
+        assert_eq!(other.try_recv().unwrap().unwrap().data, want);
+    }
+    let mut echo = echo;
+    assert!(echo.wait().success());
+    let hex = unique("cli-echo-hex");
+    let mut t2 = broadcast::Sender::create(&hex, 4, 8).unwrap();
+    let e2 = Helper::spawn_cmd(
+        filemap().args(["echo", &hex, "--count", "1", "--hex"]),
+        "echo --hex",
+    );
+    e2.line();
+    t2.send(b"AB").unwrap();
+    assert_eq!(e2.line(), "[0] 41 42");
+
+    // Latest: the current value and its version, then the next.
+    let cell = unique("cli-echo-latest");
+    let mut w = filemap::sync::LatestBytesWriter::create(&cell, b"v-one").unwrap();
+    w.write(b"v-two").unwrap();
+    let e3 = Helper::spawn_cmd(
+        filemap().args(["echo", &cell, "--count", "2"]),
+        "echo latest",
+    );
+    assert_eq!(e3.line(), "version 1: v-two");
+    w.write(b"v-3!!").unwrap();
+    assert_eq!(e3.line(), "version 2: v-3!!");
+
+    // spsc: refused, saying why and what to use.
+    let q = unique("cli-echo-spsc");
+    let _s = filemap::channel::spsc::Sender::create(&q, 4096).unwrap();
+    let o = run(&["echo", &q]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("is an spsc channel")
+            && e.contains("take messages from its consumer")
+            && e.contains("filemap hz"),
+        "{e}"
+    );
+}

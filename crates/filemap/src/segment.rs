@@ -232,6 +232,9 @@ pub enum Detail {
         sent: u64,
         /// Messages the receiver has freed.
         received: u64,
+        /// Ring bytes written since the channel was made (messages with
+        /// their 8-byte record headers and padding): the sender's index.
+        sent_bytes: u64,
     },
     /// An mpmc channel (positions are messages: `sent` counts slots
     /// claimed by senders, `received` by receivers).

@@ -22,18 +22,8 @@ pub struct Args {
     dry_run: bool,
     /// Clean again every SECONDS (fractions allowed), until Ctrl-C, SIGTERM
     /// or end of input; each pass says only what it removed, and a summary.
-    #[arg(long, value_name = "SECONDS", value_parser = parse_interval)]
+    #[arg(long, value_name = "SECONDS", value_parser = crate::fmt::parse_seconds)]
     watch: Option<Duration>,
-}
-
-fn parse_interval(s: &str) -> std::result::Result<Duration, String> {
-    let secs: f64 = s
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
-    if !(0.01..=86_400.0 * 365.0).contains(&secs) {
-        return Err(format!("`{s}` seconds is not between 0.01 and a year"));
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 /// What `clean` has to do on this OS: nothing on Windows (the kernel frees

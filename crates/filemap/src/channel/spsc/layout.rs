@@ -204,6 +204,7 @@ pub(crate) fn observe(seg: Segment) -> Result<Observation> {
             queued_bytes: tail.saturating_sub(head).min(cap),
             sent,
             received,
+            sent_bytes: tail,
         },
     })
 }
