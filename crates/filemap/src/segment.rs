@@ -653,7 +653,9 @@ impl Segment {
             parker,
             async_spin_ns: AtomicU64::new(crate::mapping::DEFAULT_ASYNC_SPIN.as_nanos() as u64),
         }));
-        if !sys::barriers_available() {
+        // A read-only observer (`Segment::observe`) takes no part in the
+        // protocol, so it needs no fences and must not write the flag.
+        if !sys::barriers_available() && seg.view.is_writable() {
             seg.need_fences();
         }
         // Starts this process's registration, if it has not begun.
