@@ -763,6 +763,7 @@ fn end<'a>(a: &'a serde_json::Value, role: &str) -> &'a serde_json::Value {
 // and their holders, live then dead; the same figures in `list`.
 #[test]
 fn info_and_list_show_an_spsc_channels_counts_and_ends() {
+    let _stale = STALE_TEST.lock().unwrap_or_else(|p| p.into_inner());
     use filemap::channel::spsc::Sender;
     let name = unique("cli-spsc-state");
     let mut tx = Sender::create(&name, 4096).unwrap();
@@ -821,6 +822,7 @@ fn info_and_list_show_an_spsc_channels_counts_and_ends() {
 
 #[test]
 fn info_shows_mpmc_broadcast_latest_event_and_mutex_state() {
+    let _stale = STALE_TEST.lock().unwrap_or_else(|p| p.into_inner());
     use filemap::channel::{broadcast, mpmc};
     use filemap::sync::{Event, LatestBytesWriter, Mutex};
     // mpmc: a helper sends 5, this process takes 2.
@@ -900,6 +902,7 @@ fn info_shows_mpmc_broadcast_latest_event_and_mutex_state() {
 // A hostile writer's words: `info` says corrupt and why, and does not fail.
 #[test]
 fn info_shows_a_corrupt_channel_as_corrupt_with_the_reason() {
+    let _stale = STALE_TEST.lock().unwrap_or_else(|p| p.into_inner());
     use filemap::{Access, Mapping, ViewAccess};
     let name = unique("cli-corrupt-state");
     let _tx = filemap::channel::spsc::Sender::create(&name, 4096).unwrap();
@@ -934,6 +937,7 @@ fn info_shows_a_corrupt_channel_as_corrupt_with_the_reason() {
 #[cfg(target_os = "linux")]
 #[test]
 fn top_once_json_gives_the_producers_rate_and_shows_corruption() {
+    let _stale = STALE_TEST.lock().unwrap_or_else(|p| p.into_inner());
     use std::time::{Duration, Instant};
     let name = unique("cli-top-rate");
     let mut tx = filemap::channel::spsc::Sender::create(&name, 1 << 16).unwrap();
@@ -1026,6 +1030,7 @@ fn top_once_json_gives_the_producers_rate_and_shows_corruption() {
 #[cfg(target_os = "linux")]
 #[test]
 fn top_marks_a_stalled_receiver() {
+    let _stale = STALE_TEST.lock().unwrap_or_else(|p| p.into_inner());
     let name = unique("cli-top-stall");
     let mut tx = filemap::channel::spsc::Sender::create(&name, 4096).unwrap();
     for i in 0..5u8 {
@@ -1057,6 +1062,7 @@ fn top_marks_a_stalled_receiver() {
 #[cfg(target_os = "linux")]
 #[test]
 fn top_draws_in_a_terminal_fits_80x24_and_restores_it_on_q_and_on_panic() {
+    let _stale = STALE_TEST.lock().unwrap_or_else(|p| p.into_inner());
     use std::time::{Duration, Instant};
     // Short enough to show whole at 80 columns.
     let name = unique("top");
@@ -1081,6 +1087,9 @@ fn top_draws_in_a_terminal_fits_80x24_and_restores_it_on_q_and_on_panic() {
         }
     };
     let exe = env!("CARGO_BIN_EXE_filemap");
+    // A session that outlives the others, so that the server does not end
+    // (and race the next session) when one is killed.
+    tmux(&["new-session", "-d", "-s", "keep", "sleep 600"]);
     for panic in [false, true] {
         // A shell stays after `top` ends, so that the terminal's state can
         // be asked of tmux.
@@ -1123,6 +1132,27 @@ fn top_draws_in_a_terminal_fits_80x24_and_restores_it_on_q_and_on_panic() {
             let small = screen();
             assert!(small.lines().all(|l| l.chars().count() <= 80), "{small}");
             assert!(small.contains("LAST MINUTE"), "{small}");
+            // Keys: sort, detail (any key closes it), filter.
+            tmux(&["send-keys", "-t", "top", "s"]);
+            wait_for("sort by fill", &|| screen().contains("sort fill"));
+            tmux(&["send-keys", "-t", "top", "Enter"]);
+            wait_for("the detail", &|| {
+                let s = screen();
+                s.contains("messages: 1 sent, 0 received") && s.contains("any key closes")
+            });
+            tmux(&["send-keys", "-t", "top", "x"]);
+            wait_for("the detail closed", &|| {
+                !screen().contains("any key closes")
+            });
+            // The filter line starts with the filter in force: erase it.
+            tmux(&["send-keys", "-t", "top", "/"]);
+            tmux(&["send-keys", "-t", "top", "-N", "40", "BSpace"]);
+            tmux(&["send-keys", "-t", "top", "-l", "no-such-*"]);
+            tmux(&["send-keys", "-t", "top", "Enter"]);
+            wait_for("the filter", &|| {
+                let s = screen();
+                s.contains("filter no-such-*") && s.contains("0 objects") && !s.contains(&name)
+            });
             tmux(&["send-keys", "-t", "top", "q"]);
         }
         wait_for("top to end", &|| exited());
@@ -1149,6 +1179,48 @@ fn top_draws_in_a_terminal_fits_80x24_and_restores_it_on_q_and_on_panic() {
         }
         tmux(&["kill-session", "-t", "top"]);
     }
+    // `c` removes stale objects, after asking; Ctrl-C quits.
+    let stale = unique("topst");
+    holder(&stale, "8K").kill();
+    let cmd = format!(
+        "sh -c 'FILEMAP_SWEEP=0 {exe} top --interval 0.3 --filter {stale}; echo EXITED; sleep 120'"
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "top",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        &cmd,
+    ]);
+    let screen = || tmux(&["capture-pane", "-p", "-t", "top"]);
+    wait_for("the stale object", &|| screen().contains(&stale));
+    tmux(&["send-keys", "-t", "top", "c"]);
+    wait_for("the question", &|| {
+        screen().contains(&format!("remove 1 stale object ({stale})? y/n"))
+    });
+    tmux(&["send-keys", "-t", "top", "y"]);
+    wait_for("the removal", &|| {
+        screen().contains("removed 1 of 1 stale objects")
+    });
+    assert!(matches!(
+        filemap::Mapping::open(&stale, filemap::Access::Read),
+        Err(filemap::Error::NotFound { .. })
+    ));
+    tmux(&["send-keys", "-t", "top", "C-c"]);
+    wait_for("top to end on Ctrl-C", &|| screen().contains("EXITED"));
+    let state = tmux(&[
+        "display",
+        "-p",
+        "-t",
+        "top",
+        "#{alternate_on} #{cursor_flag}",
+    ]);
+    assert_eq!(state.trim(), "0 1", "after Ctrl-C");
+    tmux(&["kill-session", "-t", "top"]);
     let _ = Command::new("tmux")
         .arg("-S")
         .arg(&socket)
@@ -1160,6 +1232,7 @@ fn top_draws_in_a_terminal_fits_80x24_and_restores_it_on_q_and_on_panic() {
 // `hz`: the rate from the counters, any channel kind, nothing taken.
 #[test]
 fn hz_prints_a_channels_rate_window_by_window() {
+    let _stale = STALE_TEST.lock().unwrap_or_else(|p| p.into_inner());
     use std::time::{Duration, Instant};
     let name = unique("cli-hz");
     let mut tx = filemap::channel::spsc::Sender::create(&name, 1 << 16).unwrap();
@@ -1217,6 +1290,7 @@ fn hz_prints_a_channels_rate_window_by_window() {
 // still get them), a Latest cell's value; spsc and mpmc refused.
 #[test]
 fn echo_prints_broadcast_messages_and_latest_values_and_refuses_spsc() {
+    let _stale = STALE_TEST.lock().unwrap_or_else(|p| p.into_inner());
     use filemap::channel::broadcast;
     let name = unique("cli-echo");
     let mut tx = broadcast::Sender::create(&name, 16, 64).unwrap();
