@@ -1,13 +1,18 @@
 """Python IPC side by side, in one run: filemap's spsc channel against
 multiprocessing.Pipe, multiprocessing.Queue, and SharedMemory with an Event
 hand-off. Two processes each (multiprocessing "spawn"); 64-byte round trips
-(median of per-round medians) and 1 MiB one-way throughput.
+(median of per-round medians) and 1 MiB one-way throughput. Then asyncio:
+filemap's awaitable forms (`await tx.send_async`, `await rx.recv_async`)
+against asyncio streams over a Unix socket, 64-byte round trips from a
+coroutine on the running loop (the peer echoes, blocking).
 
     python crates/filemap-py/bench/bench.py [--rounds 3]
 """
 
 import argparse
+import asyncio
 import multiprocessing as mp
+import socket
 import os
 import statistics
 import time
@@ -88,6 +93,63 @@ def shm_stream(name, full, empty, n):
 
 
 # ------------------------------------------------------------ the cases
+
+
+def unix_echo(path, n):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    buf = bytearray(SMALL)
+    for _ in range(n):
+        got = 0
+        while got < SMALL:
+            got += s.recv_into(memoryview(buf)[got:])
+        s.sendall(buf)
+    s.close()
+
+
+ASYNC_KINDS = ["filemap spsc, asyncio", "asyncio Unix stream"]
+
+
+async def _async_trips(kind, n):
+    msg = bytes(range(SMALL))
+    times = []
+    if kind == "filemap spsc, asyncio":
+        ping, pong = uniq("aping"), uniq("apong")
+        tx, rx = filemap.SpscSender.create(ping, 1 << 16), filemap.SpscReceiver.create(pong, 1 << 16)
+        p = CTX.Process(target=fm_echo, args=(ping, pong, n))
+        p.start()
+        for _ in range(n):
+            t = time.perf_counter()
+            await tx.send_async(msg)
+            await rx.recv_async()
+            times.append(time.perf_counter() - t)
+    else:
+        path = f"/tmp/{uniq('sock')}"
+        accepted = asyncio.get_running_loop().create_future()
+
+        async def on_conn(r, w):
+            accepted.set_result((r, w))
+
+        server = await asyncio.start_unix_server(on_conn, path)
+        p = CTX.Process(target=unix_echo, args=(path, n))
+        p.start()
+        reader, writer = await accepted
+        for _ in range(n):
+            t = time.perf_counter()
+            writer.write(msg)
+            await writer.drain()
+            await reader.readexactly(SMALL)
+            times.append(time.perf_counter() - t)
+        writer.close()
+        server.close()
+        os.unlink(path)
+    p.join()
+    return times
+
+
+def async_round_trips(kind, n):
+    """As round_trips, the parent's side a coroutine on an asyncio loop."""
+    return asyncio.run(_async_trips(kind, 2 * n))[n:]
 
 
 def round_trips(kind, n):
@@ -218,6 +280,16 @@ def main():
     for k in KINDS:
         r, s = statistics.median(rt[k]), statistics.median(tp[k])
         print(f"{k:<24} {r * 1e6:>13.1f} us {pipe_rt / r:>7.1f}x {s:>9.0f} MB/s {s / pipe_tp:>7.1f}x")
+    art = {k: [] for k in ASYNC_KINDS}
+    for _ in range(a.rounds):
+        for k in ASYNC_KINDS:
+            art[k].append(statistics.median(async_round_trips(k, a.trips)))
+    sock = statistics.median(art["asyncio Unix stream"])
+    print()
+    print(f"{'asyncio (awaited on the loop)':<30} {'64 B round trip':>16} {'vs Unix stream':>15}")
+    for k in ASYNC_KINDS:
+        r = statistics.median(art[k])
+        print(f"{k:<30} {r * 1e6:>13.1f} us {sock / r:>14.1f}x")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::errors::{Fail as Error, Result};
+use crate::lease::{awaitable, reclaim, Home, Lease};
 use crate::*;
 
 /// A channel's message type as Python gives it: `(identity, size,
@@ -29,7 +30,30 @@ pub(crate) fn options_of(t: MessageTypeArg) -> Result<filemap::Options> {
 /// The sending end of an spsc channel.
 #[pyclass(module = "filemap._filemap", name = "SpscSender")]
 pub(crate) struct SpscSender {
-    inner: spsc::Sender,
+    /// `None` while an awaited send (`send_async`) holds it.
+    inner: Option<spsc::Sender>,
+    /// Where that send gives it back.
+    home: Home<spsc::Sender>,
+}
+
+impl SpscSender {
+    fn wrap(tx: spsc::Sender) -> Self {
+        SpscSender {
+            inner: Some(tx),
+            home: Default::default(),
+        }
+    }
+
+    /// The sender, back from an awaited send that ended.
+    fn tx(&mut self) -> Result<&mut spsc::Sender> {
+        if self.inner.is_none() {
+            self.inner = reclaim(&self.home);
+        }
+        self.inner.as_mut().ok_or_else(|| {
+            PyValueError::new_err("an awaited send (send_async) is in progress on this sender")
+                .into()
+        })
+    }
 }
 
 #[pymethods]
@@ -38,18 +62,21 @@ impl SpscSender {
     #[staticmethod]
     #[pyo3(signature = (name, capacity, *, message_type = None))]
     fn create(name: &str, capacity: u64, message_type: MessageTypeArg) -> Result<Self> {
-        Ok(Self {
-            inner: spsc::Sender::create_with(name, capacity, &options_of(message_type)?)?,
-        })
+        Ok(Self::wrap(spsc::Sender::create_with(
+            name,
+            capacity,
+            &options_of(message_type)?,
+        )?))
     }
 
     /// Opens the existing channel as its sender.
     #[staticmethod]
     #[pyo3(signature = (name, *, message_type = None))]
     fn open(name: &str, message_type: MessageTypeArg) -> Result<Self> {
-        Ok(Self {
-            inner: spsc::Sender::open_with(name, &options_of(message_type)?)?,
-        })
+        Ok(Self::wrap(spsc::Sender::open_with(
+            name,
+            &options_of(message_type)?,
+        )?))
     }
 
     /// Sends `data`, waiting (GIL released) while the ring is full.
@@ -57,20 +84,59 @@ impl SpscSender {
     fn send(&mut self, py: Python<'_>, data: Bytes, timeout: Option<f64>) -> Result<()> {
         let data: &[u8] = &data;
         let deadline = timeout_of(timeout)?;
-        let tx = &mut self.inner;
+        let tx = self.tx()?;
         blocking(py, deadline, |slice| tx.send_timeout(data, slice))
     }
 
     /// Sends `data` if there is room now.
     fn try_send(&mut self, data: Bytes) -> Result<bool> {
         let data: &[u8] = &data;
-        self.inner.try_send(data).map_err(Error::from)
+        self.tx()?.try_send(data).map_err(Error::from)
+    }
+
+    /// `await tx.send_async(data)`: sends `data`, waiting on the running
+    /// asyncio loop (no thread blocked) while the ring is full: first a short
+    /// while of tries (50 µs) yielding to the loop between them, then on
+    /// filemap's runtime. A task cancelled before the send happened sends
+    /// nothing; one cancelled after it has sent it whole. One awaited send
+    /// at a time per sender.
+    fn send_async<'py>(slf: &Bound<'py, Self>, data: Bytes) -> Result<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let msg: Vec<u8> = data.to_vec();
+        // Room now: done, no round through the loop.
+        if slf.borrow_mut().tx()?.try_send(&msg)? {
+            return Ok(crate::lease::aio(py, "done", ())?);
+        }
+        Ok(crate::lease::aio(
+            py,
+            "send",
+            (slf, PyBytes::new(py, &msg)),
+        )?)
+    }
+
+    /// The wait of an awaited send, after its tries: `None` if it was sent
+    /// now, else the future of the wait.
+    fn _send_future<'py>(
+        &mut self,
+        py: Python<'py>,
+        data: Bytes,
+    ) -> Result<Option<Bound<'py, PyAny>>> {
+        let msg: Vec<u8> = data.to_vec();
+        if self.tx()?.try_send(&msg)? {
+            return Ok(None);
+        }
+        let mut lease = Lease::new(self.inner.take().expect("checked by tx()"), &self.home);
+        Ok(Some(awaitable(py, async move {
+            let r = lease.get().send_async(&msg).await;
+            drop(lease);
+            r.map_err(|e| PyErr::from(Error::from(e)))
+        })?))
     }
 
     /// The largest message this channel takes.
     #[getter]
-    fn max_message(&self) -> usize {
-        self.inner.max_message()
+    fn max_message(&mut self) -> Result<usize> {
+        Ok(self.tx()?.max_message())
     }
 }
 
@@ -85,6 +151,12 @@ pub(crate) struct SpscReceiver {
     /// A message received into a buffer too small for it, kept for the
     /// next receive.
     pending: Option<Vec<u8>>,
+    /// Where an awaited receive (`recv_async`) gives the receiver back.
+    home: Home<spsc::Receiver>,
+    /// Where it leaves the message it took, before it gives the receiver
+    /// back: its coroutine picks it up (`_arrived`), or, if the task was
+    /// cancelled meanwhile, the next receive does. No message is lost.
+    arrived: std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>,
 }
 
 impl SpscReceiver {
@@ -93,18 +165,41 @@ impl SpscReceiver {
             current: None,
             inner: Some(rx),
             pending: None,
+            home: Default::default(),
+            arrived: Default::default(),
         }
     }
 
     /// The receiver, for a call that receives: refused while a message
     /// received in place is still open (it holds the receiver).
     fn rx(&mut self) -> Result<&mut spsc::Receiver> {
+        self.settle();
         match &mut self.inner {
             Some(rx) => Ok(rx),
-            None => Err(PyValueError::new_err(
+            None if self.current.is_some() => Err(PyValueError::new_err(
                 "a message received with recv_message is still open: release it first",
             )
             .into()),
+            None => Err(PyValueError::new_err(
+                "an awaited receive (recv_async) is in progress on this receiver",
+            )
+            .into()),
+        }
+    }
+
+    /// Takes the receiver back from an awaited receive that ended (or is
+    /// ending: a cancelled one), and the message it left, in order: a
+    /// message it took comes before any later one.
+    fn settle(&mut self) {
+        if self.inner.is_none() && self.current.is_none() {
+            self.inner = reclaim(&self.home);
+        }
+        if self.pending.is_none() {
+            self.pending = self
+                .arrived
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
         }
     }
 
@@ -140,6 +235,7 @@ impl SpscReceiver {
     /// The next message, waiting (GIL released) as long as `timeout` allows.
     #[pyo3(signature = (timeout = None))]
     fn recv<'py>(&mut self, py: Python<'py>, timeout: Option<f64>) -> Result<Bound<'py, PyBytes>> {
+        self.settle();
         if let Some(p) = self.pending.take() {
             return Ok(PyBytes::new(py, &p));
         }
@@ -151,8 +247,60 @@ impl SpscReceiver {
         Ok(PyBytes::new(py, &msg))
     }
 
+    /// `await rx.recv_async()`: the next message, waiting on the running
+    /// asyncio loop (no thread blocked for it; other tasks run meanwhile).
+    /// It first tries for a short while (50 µs), yielding to the loop
+    /// between tries (`asyncio.sleep(0)`), so back-to-back traffic never
+    /// leaves the loop's thread; then it waits on filemap's runtime.
+    /// Cancelling the task (`task.cancel()`, `asyncio.wait_for`) loses no
+    /// message: one taken meanwhile is kept for the next receive. One
+    /// awaited receive at a time per receiver.
+    fn recv_async<'py>(slf: &Bound<'py, Self>) -> Result<Bound<'py, PyAny>> {
+        Ok(crate::lease::aio(slf.py(), "receive", (slf,))?)
+    }
+
+    /// The wait of an awaited receive, after its tries: `None` if a message
+    /// is there now (kept for `_arrived`), else the future of the wait.
+    fn _recv_future<'py>(slf: &Bound<'py, Self>) -> Result<Option<Bound<'py, PyAny>>> {
+        let py = slf.py();
+        let mut this = slf.borrow_mut();
+        this.settle();
+        if this.pending.is_none() {
+            let now = this.rx()?.try_recv()?.map(|m| m.to_vec());
+            this.pending = now;
+        }
+        if this.pending.is_some() {
+            return Ok(None);
+        }
+        let mut lease = Lease::new(this.inner.take().expect("checked by rx()"), &this.home);
+        let arrived = this.arrived.clone();
+        Ok(Some(awaitable(py, async move {
+            let got = lease.get().recv_async().await.map(|m| m.to_vec());
+            // The message first, then the receiver: whoever takes the
+            // receiver back finds the message it took.
+            if let Ok(v) = &got {
+                *arrived.lock().unwrap_or_else(|e| e.into_inner()) = Some(v.clone());
+            }
+            drop(lease);
+            got.map(|_| ()).map_err(|e| PyErr::from(Error::from(e)))
+        })?))
+    }
+
+    /// The message an awaited receive left (its coroutine's last step).
+    fn _arrived<'py>(&mut self, py: Python<'py>) -> Result<Bound<'py, PyBytes>> {
+        self.settle();
+        match self.pending.take() {
+            Some(p) => Ok(PyBytes::new(py, &p)),
+            None => Err(PyValueError::new_err(
+                "the awaited message was taken by another receive on this receiver",
+            )
+            .into()),
+        }
+    }
+
     /// The next message if one is there now, else None.
     fn try_recv<'py>(&mut self, py: Python<'py>) -> Result<Option<Bound<'py, PyBytes>>> {
+        self.settle();
         if let Some(p) = self.pending.take() {
             return Ok(Some(PyBytes::new(py, &p)));
         }
@@ -172,6 +320,7 @@ impl SpscReceiver {
         buffer: &Bound<'_, PyAny>,
         timeout: Option<f64>,
     ) -> Result<usize> {
+        self.settle();
         if let Some(p) = self.pending.take() {
             return match fill_buffer(buffer, &p) {
                 Ok(n) => Ok(n),
@@ -223,6 +372,7 @@ impl SpscReceiver {
         {
             let mut this = slf.borrow_mut();
             this.rx()?;
+            this.settle();
             if let Some(p) = this.pending.take() {
                 this.pending = Some(p);
                 return Err(PyValueError::new_err(

@@ -10,6 +10,7 @@ mod blocking;
 mod buffers;
 mod channels;
 mod errors;
+mod lease;
 mod mapping;
 mod rpc;
 mod sync;

@@ -11,23 +11,40 @@ use crate::*;
 /// every waiter.
 #[pyclass(module = "filemap._filemap")]
 pub(crate) struct Event {
-    inner: filemap::sync::Event,
+    inner: std::sync::Arc<filemap::sync::Event>,
+    /// Wakes an awaited wait took and its coroutine has not picked up yet
+    /// (`_woken`): a task cancelled in between leaves its wake to the next
+    /// wait here, so that no permit is lost.
+    woken: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl Event {
+    fn wrap(ev: filemap::sync::Event) -> Self {
+        Event {
+            inner: std::sync::Arc::new(ev),
+            woken: Default::default(),
+        }
+    }
+
+    /// Takes one wake an awaited wait left, if there is one.
+    fn take_woken(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        self.woken
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
+    }
 }
 
 #[pymethods]
 impl Event {
     #[staticmethod]
     fn create(name: &str) -> Result<Self> {
-        Ok(Self {
-            inner: filemap::sync::Event::create(name)?,
-        })
+        Ok(Self::wrap(filemap::sync::Event::create(name)?))
     }
 
     #[staticmethod]
     fn open(name: &str) -> Result<Self> {
-        Ok(Self {
-            inner: filemap::sync::Event::open(name)?,
-        })
+        Ok(Self::wrap(filemap::sync::Event::open(name)?))
     }
 
     fn notify_one(&self) {
@@ -42,9 +59,41 @@ impl Event {
     /// (as `threading.Event.wait`).
     #[pyo3(signature = (timeout = None))]
     fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> Result<bool> {
+        if self.take_woken() {
+            return Ok(true);
+        }
         let deadline = timeout_of(timeout)?;
         let ev = &self.inner;
         Ok(blocking_until(py, deadline, |slice| ev.wait_timeout(slice))?.is_ok())
+    }
+
+    /// `await ev.wait_async()`: waits for a permit or a pulse on the running
+    /// asyncio loop (no thread blocked for it). A wake that comes to a task
+    /// cancelled meanwhile is kept for the next wait on this `Event`.
+    fn wait_async<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let this = slf.borrow();
+        let future = if this.take_woken() {
+            // Kept for the coroutine to take.
+            this.woken.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            None
+        } else {
+            let (ev, woken) = (this.inner.clone(), this.woken.clone());
+            Some(crate::lease::awaitable(py, async move {
+                ev.wait_async()
+                    .await
+                    .map_err(|e| PyErr::from(Error::from(e)))?;
+                woken.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                Ok(())
+            })?)
+        };
+        drop(this);
+        crate::lease::aio(py, "woken", (future, slf))
+    }
+
+    /// Takes the wake an awaited wait left (its coroutine's last step).
+    fn _woken(&self) -> bool {
+        self.take_woken()
     }
 }
 

@@ -1,6 +1,8 @@
 """Type stubs for the native module filemap._filemap (checked against it by
 mypy.stubtest in CI). The package `filemap` re-exports every class."""
 
+from collections.abc import Coroutine
+from typing import Any
 from typing_extensions import Buffer
 from typing import Literal, final
 
@@ -109,6 +111,8 @@ class SpscSender:
     def open(name: str, *, message_type: _MessageType = None) -> "SpscSender": ...
     def send(self, data: Buffer, timeout: float | None = None) -> None: ...
     def try_send(self, data: Buffer) -> bool: ...
+    def send_async(self, data: Buffer) -> Coroutine[Any, Any, None]:
+        """`await tx.send_async(data)`: waits on the running loop while full."""
     @property
     def max_message(self) -> int: ...
 
@@ -121,6 +125,9 @@ class SpscReceiver:
     @staticmethod
     def open(name: str, *, message_type: _MessageType = None) -> "SpscReceiver": ...
     def recv(self, timeout: float | None = None) -> bytes: ...
+    def recv_async(self) -> Coroutine[Any, Any, bytes]:
+        """`await rx.recv_async()`: the next message, awaited on the running
+        loop; cancelling takes no message."""
     def try_recv(self) -> bytes | None: ...
     def recv_into(self, buffer: Buffer, timeout: float | None = None) -> int: ...
     def recv_message(self, timeout: float | None = None) -> "Message":
@@ -192,6 +199,8 @@ class Event:
     def notify_one(self) -> None: ...
     def notify_all(self) -> None: ...
     def wait(self, timeout: float | None = None) -> bool: ...
+    def wait_async(self) -> Coroutine[Any, Any, None]:
+        """`await ev.wait_async()`: a permit or a pulse, awaited on the loop."""
 
 @final
 class Lock:
