@@ -729,6 +729,37 @@ fn the_readmes_first_commands_are_the_demo_and_the_suite_ci_runs() {
     assert!(out.contains("opening it now gives NotFound"), "{out}");
 }
 
+/// A producer on its own thread: `tx` sends a message every `every`, on an
+/// absolute schedule, until the returned flag is set; the thread gives
+/// back how many it sent and in how long (its own count, to compare a
+/// measured rate with).
+fn paced_producer(
+    mut tx: filemap::channel::spsc::Sender,
+    every: std::time::Duration,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    std::thread::JoinHandle<(u64, std::time::Duration)>,
+) {
+    use std::time::{Duration, Instant};
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let thread = std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut n: u64 = 0;
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            let due = start + every * n as u32;
+            while Instant::now() < due {
+                std::hint::spin_loop();
+            }
+            tx.send(&n.to_le_bytes()).unwrap();
+            n += 1;
+            assert!(start.elapsed() < Duration::from_secs(60), "bounded");
+        }
+        (n, start.elapsed())
+    });
+    (stop, thread)
+}
+
 /// `info --json`'s `activity`, parsed.
 fn activity(name: &str) -> serde_json::Value {
     let json = ok(&["info", name, "--json"]);
@@ -938,32 +969,14 @@ fn info_shows_a_corrupt_channel_as_corrupt_with_the_reason() {
 #[test]
 fn top_once_json_gives_the_producers_rate_and_shows_corruption() {
     let _stale = STALE_TEST.lock().unwrap_or_else(|p| p.into_inner());
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
     let name = unique("cli-top-rate");
-    let mut tx = filemap::channel::spsc::Sender::create(&name, 1 << 16).unwrap();
+    let tx = filemap::channel::spsc::Sender::create(&name, 1 << 16).unwrap();
     let rx = Helper::spawn(&["spsc-drain", &name, "100000000"]);
     assert_eq!(rx.line(), "ready");
-    // The producer: 5,000 messages a second on an absolute schedule, for
-    // as long as `top` takes, counting what it sends.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let producer = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let every = Duration::from_micros(200);
-            let start = Instant::now();
-            let mut n: u64 = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let due = start + every * n as u32;
-                while Instant::now() < due {
-                    std::hint::spin_loop();
-                }
-                tx.send(&n.to_le_bytes()).unwrap();
-                n += 1;
-                assert!(start.elapsed() < Duration::from_secs(60), "bounded");
-            }
-            (n, start.elapsed())
-        })
-    };
+    // The producer: 5,000 messages a second, for as long as `top` takes,
+    // counting what it sends.
+    let (stop, producer) = paced_producer(tx, Duration::from_micros(200));
     std::thread::sleep(Duration::from_millis(300)); // the schedule is running
     let json = ok(&[
         "top",
@@ -1233,30 +1246,12 @@ fn top_draws_in_a_terminal_fits_80x24_and_restores_it_on_q_and_on_panic() {
 #[test]
 fn hz_prints_a_channels_rate_window_by_window() {
     let _stale = STALE_TEST.lock().unwrap_or_else(|p| p.into_inner());
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
     let name = unique("cli-hz");
-    let mut tx = filemap::channel::spsc::Sender::create(&name, 1 << 16).unwrap();
+    let tx = filemap::channel::spsc::Sender::create(&name, 1 << 16).unwrap();
     let rx = Helper::spawn(&["spsc-drain", &name, "100000000"]);
     assert_eq!(rx.line(), "ready");
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let producer = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let every = Duration::from_micros(250);
-            let start = Instant::now();
-            let mut n: u64 = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let due = start + every * n as u32;
-                while Instant::now() < due {
-                    std::hint::spin_loop();
-                }
-                tx.send(&n.to_le_bytes()).unwrap();
-                n += 1;
-                assert!(start.elapsed() < Duration::from_secs(60), "bounded");
-            }
-            (n, start.elapsed())
-        })
-    };
+    let (stop, producer) = paced_producer(tx, Duration::from_micros(250));
     let out = ok(&["hz", &name, "--window", "0.5", "--count", "3"]);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (sent, took) = producer.join().unwrap();
