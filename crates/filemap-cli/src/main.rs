@@ -99,11 +99,19 @@ struct NoBridge {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut out = std::io::stdout().lock();
-    let result = run(cli.cmd, &mut out).and_then(|code| {
-        out.flush()?;
-        Ok(code)
-    });
+    let result = match cli.cmd {
+        // `top` writes through an unlocked handle: a lock on stdout held for
+        // its whole run would stop its signal and hang-up watchers from
+        // putting the terminal back (and `exit` from flushing).
+        Cmd::Top(a) => cmd::top::run(a, &mut std::io::stdout()).map(|()| 0),
+        cmd => {
+            let mut out = std::io::stdout().lock();
+            run(cmd, &mut out).and_then(|code| {
+                out.flush()?;
+                Ok(code)
+            })
+        }
+    };
     match result {
         Ok(code) => ExitCode::from(code),
         // The reader of our output went away: it has what it wanted.

@@ -1234,6 +1234,37 @@ fn top_draws_in_a_terminal_fits_80x24_and_restores_it_on_q_and_on_panic() {
     ]);
     assert_eq!(state.trim(), "0 1", "after Ctrl-C");
     tmux(&["kill-session", "-t", "top"]);
+    // The terminal goes away under it (the tmux server killed, as a dropped
+    // SSH session): top ends, and does not spin on a dead terminal.
+    let cmd = format!("FILEMAP_SWEEP=0 {exe} top --interval 0.3 --filter {name}");
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "gone",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        &cmd,
+    ]);
+    wait_for("the view", &|| {
+        tmux(&["capture-pane", "-p", "-t", "gone"]).contains("q quit")
+    });
+    let pid = tmux(&["display", "-p", "-t", "gone", "#{pane_pid}"]);
+    let proc_dir = format!("/proc/{}", pid.trim());
+    assert!(std::path::Path::new(&proc_dir).exists(), "{proc_dir}");
+    let _ = Command::new("tmux")
+        .arg("-S")
+        .arg(&socket)
+        .arg("kill-server")
+        .stderr(Stdio::null())
+        .status();
+    wait_for("top to end with its terminal", &|| {
+        // Gone, or a zombie its dead parent left.
+        std::fs::read_to_string(format!("{proc_dir}/stat"))
+            .map_or(true, |st| st.split_whitespace().nth(2) == Some("Z"))
+    });
     let _ = Command::new("tmux")
         .arg("-S")
         .arg(&socket)

@@ -136,14 +136,55 @@ pub fn run(a: Args, out: &mut impl Write) -> Result {
     let stop = Arc::new(AtomicBool::new(false));
     let on_signal = stop.clone();
     // SIGTERM and SIGHUP (a closed SSH session) end the view cleanly too;
-    // Ctrl-C arrives as a key in raw mode.
-    ctrlc::set_handler(move || on_signal.store(true, Ordering::Relaxed))
-        .map_err(|e| CliError::Other(format!("cannot install the signal handler: {e}")))?;
+    // Ctrl-C arrives as a key in raw mode. A terminal that went away can
+    // leave crossterm reading end-of-file in a loop that never returns to
+    // ours: if the view has not ended shortly after the signal, the
+    // terminal is put back and the process ends from here.
+    ctrlc::set_handler(move || {
+        on_signal.store(true, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(500));
+        restore();
+        std::process::exit(0);
+    })
+    .map_err(|e| CliError::Other(format!("cannot install the signal handler: {e}")))?;
+    #[cfg(unix)]
+    std::thread::spawn(watch_for_hangup);
     let (screen, mut terminal) = Screen::enter()?;
     let result = App::new(a)?.run(&mut terminal, &stop);
     drop(terminal);
     drop(screen);
     result
+}
+
+/// Ends the process when its terminal hangs up (no signal need come: a
+/// killed tmux server or a dropped SSH session may leave crossterm reading
+/// end-of-file in a loop that never returns to the view's).
+#[cfg(unix)]
+fn watch_for_hangup() {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let stdin = std::io::stdin();
+    let every = Timespec {
+        tv_sec: 0,
+        tv_nsec: 250_000_000,
+    };
+    loop {
+        // No events asked for: only a hang-up (or an error) is reported.
+        let mut fds = [PollFd::new(&stdin, PollFlags::empty())];
+        match poll(&mut fds, Some(&every)) {
+            Ok(_)
+                if fds[0]
+                    .revents()
+                    .intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL) =>
+            {
+                restore();
+                std::process::exit(0);
+            }
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return,
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// The text cells of a row (for `--once` and the view).
