@@ -527,6 +527,7 @@ mod tests {
             TransportKind::SpscLarge,
             TransportKind::SpscZeroCopy,
             TransportKind::SpscBlocking,
+            TransportKind::SpscC,
             TransportKind::SpscClient,
             TransportKind::SpscIdle,
             TransportKind::WaitSet1,
