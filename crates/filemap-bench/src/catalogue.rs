@@ -41,6 +41,8 @@ pub enum TransportKind {
     WaitSet1,
     /// The same with 63 idle channels in each side's set.
     WaitSet64,
+    /// The same with 999 idle channels in each side's set.
+    WaitSet1000,
     /// [`TransportKind::WaitSet1`] with the idle gap of [`TransportKind::SpscIdle`].
     WaitSetIdle,
     /// [`TransportKind::WaitSet64`] with the idle gap.
@@ -237,6 +239,13 @@ pub(crate) const TRANSPORTS: &[TransportInfo] = &[
         TransportKind::WaitSet64,
         "waitset-64",
         "filemap WaitSet, 64 channels",
+        Family::WaitSet,
+        true,
+    ),
+    info(
+        TransportKind::WaitSet1000,
+        "waitset-1000",
+        "filemap WaitSet, 1000 channels",
         Family::WaitSet,
         true,
     ),

@@ -532,6 +532,7 @@ mod tests {
             TransportKind::SpscIdle,
             TransportKind::WaitSet1,
             TransportKind::WaitSet64,
+            TransportKind::WaitSet1000,
             TransportKind::WaitSetIdle,
             TransportKind::WaitSet64Idle,
             TransportKind::AsyncCurrent,

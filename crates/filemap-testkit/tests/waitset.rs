@@ -303,3 +303,60 @@ fn a_wait_after_a_large_message_polls_a_bounded_time_then_sleeps() {
         h.exit();
     }
 }
+
+// A set of 64 channels in another process, fed one message at a time on
+// channels all over the set: each is answered, from the right channel,
+// back to back (the set learns which channel moved from its doorbell,
+// whose segment exists while the set does and goes with it).
+#[test]
+fn a_set_of_many_channels_answers_each_message_from_the_right_one() {
+    const CHANNELS: usize = 64;
+    const TRIPS: u64 = 3_000;
+    let names: Vec<String> = (0..CHANNELS)
+        .map(|i| unique(&format!("ws-bell{i}")))
+        .collect();
+    let mut txs: Vec<spsc::Sender> = names
+        .iter()
+        .map(|n| spsc::Sender::create(n, 4096).unwrap())
+        .collect();
+    let reply = unique("ws-bell-reply");
+    let mut rx = spsc::Receiver::create(&reply, 1 << 16).unwrap();
+    let count = TRIPS.to_string();
+    let mut args = vec!["waitset-echo", &reply, &count];
+    args.extend(names.iter().map(String::as_str));
+    let h = Helper::spawn(&args);
+    assert_eq!(h.line(), "ready");
+    let mut buf = [0u8; 64];
+    for k in 0..TRIPS {
+        let i = (k as usize * 37 + 11) % CHANNELS;
+        let len = filemap_testkit::message_len(k, 64);
+        filemap_testkit::message_fill(k, &mut buf[..len]);
+        txs[i].send(&buf[..len]).unwrap();
+        let got = rx.recv_timeout(LONG).unwrap().to_vec();
+        assert_eq!(
+            got[..4],
+            (i as u32).to_le_bytes(),
+            "trip {k}: answered from another channel"
+        );
+        message_check(k, 64, &got[4..]).unwrap();
+        if k == 0 {
+            // The set has its doorbell by now (it waited on all 64).
+            let bell = format!("filemap-bell-{}-0001", h.pid());
+            let header = filemap::segment::inspect(&bell).unwrap().unwrap();
+            assert_eq!(header.kind, filemap::segment::Kind::Doorbell);
+        }
+    }
+    assert_eq!(h.line(), format!("echoed {TRIPS}"));
+    let pid = h.pid();
+    h.exit();
+    // The senders kept the doorbell they rang open; with them gone, and the
+    // set's process, the name is gone too.
+    drop(txs);
+    let bell = format!("filemap-bell-{pid}-0001");
+    filemap_testkit::wait_until("the doorbell's name to go", || {
+        matches!(
+            filemap::Mapping::open(&bell, filemap::Access::Read),
+            Err(Error::NotFound { .. })
+        )
+    });
+}

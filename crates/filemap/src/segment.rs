@@ -55,6 +55,18 @@ const OFF_MSG_ALIGN: usize = 84;
 const OFF_MSG_HASH: usize = 88;
 const OFF_MSG_NAME: usize = 96;
 const READY: u32 = 1;
+/// What a sending end keeps of the doorbell a set registered in its segment
+/// (`park::bell`): the registration word it opened it for, and the doorbell
+/// (`None` when it could not be opened: not tried again until the word
+/// names another).
+#[derive(Debug, Default)]
+pub(crate) struct RingCache {
+    pub reg: u64,
+    pub bell: Option<Segment>,
+}
+
+/// The next [`SegmentInner::serial`].
+static SERIAL: AtomicU64 = AtomicU64::new(1);
 
 /// What a segment holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -73,6 +85,9 @@ pub enum Kind {
     Mpmc,
     /// A request-response service's registry ([`crate::rpc`]).
     Service,
+    /// A [`WaitSet`](crate::wait::WaitSet)'s doorbell: bits its sources'
+    /// senders set (named `filemap-bell-PID-TOKEN`, gone with the set).
+    Doorbell,
     /// A kind this build does not know.
     Unknown(u32),
 }
@@ -87,6 +102,7 @@ impl Kind {
             Kind::Broadcast => 5,
             Kind::Mpmc => 6,
             Kind::Service => 7,
+            Kind::Doorbell => 8,
             Kind::Unknown(c) => c,
         }
     }
@@ -100,12 +116,13 @@ impl Kind {
             5 => Kind::Broadcast,
             6 => Kind::Mpmc,
             7 => Kind::Service,
+            8 => Kind::Doorbell,
             c => Kind::Unknown(c),
         }
     }
 
     /// A short lowercase name (`spsc`, `latest`, `event`, `mutex`, `broadcast`, `mpmc`,
-    /// `service`, `unknown`).
+    /// `service`, `doorbell`, `unknown`).
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Spsc => "spsc",
@@ -115,6 +132,7 @@ impl Kind {
             Kind::Broadcast => "broadcast",
             Kind::Mpmc => "mpmc",
             Kind::Service => "service",
+            Kind::Doorbell => "doorbell",
             Kind::Unknown(_) => "unknown",
         }
     }
@@ -343,6 +361,12 @@ pub(crate) struct SegmentInner {
     parker: sys::Parker,
     /// `Options::async_spin` of the call that made or opened it, in ns.
     async_spin_ns: AtomicU64,
+    /// Unique in this process for its whole run (a set tells its sources
+    /// apart by it: an address can be reused).
+    serial: u64,
+    /// The doorbell a set that waits on this segment registered, as this
+    /// process opened it to ring it (`park::bell`).
+    ring: std::sync::Mutex<RingCache>,
 }
 
 /// Reads the header of `v` if it starts with the magic (`None` otherwise). The
@@ -652,6 +676,8 @@ impl Segment {
             header,
             parker,
             async_spin_ns: AtomicU64::new(crate::mapping::DEFAULT_ASYNC_SPIN.as_nanos() as u64),
+            serial: SERIAL.fetch_add(1, Ordering::Relaxed),
+            ring: Default::default(),
         }));
         // A read-only observer (`Segment::observe`) takes no part in the
         // protocol, so it needs no fences and must not write the flag.
@@ -678,6 +704,16 @@ impl Segment {
             word: self.a32(off),
             expected,
         }
+    }
+
+    /// This segment's serial number (see `SegmentInner::serial`).
+    pub(crate) fn serial(&self) -> u64 {
+        self.serial
+    }
+
+    /// The doorbell this end rings for this segment (`park::bell`).
+    pub(crate) fn ring_cache(&self) -> &std::sync::Mutex<RingCache> {
+        &self.ring
     }
 
     /// Wakes up to `n` processes sleeping on the `u32` at `off`.
@@ -778,6 +814,7 @@ mod tests {
             Kind::Broadcast,
             Kind::Mpmc,
             Kind::Service,
+            Kind::Doorbell,
             Kind::Unknown(99),
         ] {
             let hk = Header {

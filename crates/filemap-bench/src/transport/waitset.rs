@@ -1,7 +1,8 @@
 //! Round trips through a `filemap::wait::WaitSet`: each side receives by
 //! waiting on a set of `n` spsc receivers (its data channel and `n - 1`
 //! idle ones), then taking the message ([`TransportKind::WaitSet1`],
-//! [`TransportKind::WaitSet64`]; [`TransportKind::WaitSetIdle`] with the idle gap). Compare
+//! [`TransportKind::WaitSet64`], [`TransportKind::WaitSet1000`];
+//! [`TransportKind::WaitSetIdle`] with the idle gap). Compare
 //! with the blocking spsc rows, whose receivers wait on one channel.
 
 use filemap::channel::spsc::{Receiver, Sender};
@@ -15,13 +16,10 @@ pub(crate) struct WaitSetRt;
 
 /// How many receivers each side's set holds.
 fn width(peer: TransportKind) -> usize {
-    if matches!(
-        peer,
-        TransportKind::WaitSet64 | TransportKind::WaitSet64Idle
-    ) {
-        64
-    } else {
-        1
+    match peer {
+        TransportKind::WaitSet64 | TransportKind::WaitSet64Idle => 64,
+        TransportKind::WaitSet1000 => 1000,
+        _ => 1,
     }
 }
 

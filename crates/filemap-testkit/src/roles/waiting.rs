@@ -216,6 +216,44 @@ fn run(a: &[&str]) -> Result<String, RoleError> {
             }
             Ok(format!("received {total}"))
         }
+        // Answers COUNT messages that come on any of the channels NAMES,
+        // waited on with one WaitSet, on REPLY: the channel's index (u32,
+        // little-endian), then the message.
+        ["waitset-echo", reply, count, names @ ..] => {
+            let count: u64 = count.parse().expect("count");
+            let mut rxs = names
+                .iter()
+                .map(|n| Receiver::open(n))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut tx = Sender::open(reply)?;
+            say("ready");
+            let mut set = filemap::wait::WaitSet::new();
+            let mut done = 0u64;
+            let mut buf = Vec::new();
+            while done < count {
+                let ready: Vec<usize> = {
+                    let mut refs: Vec<&mut dyn filemap::wait::Waitable> = rxs
+                        .iter_mut()
+                        .map(|r| r as &mut dyn filemap::wait::Waitable)
+                        .collect();
+                    set.wait_timeout(&mut refs, std::time::Duration::from_secs(60))?
+                        .iter()
+                        .map(|r| r.index)
+                        .collect()
+                };
+                for i in ready {
+                    while let Some(m) = rxs[i].try_recv()? {
+                        buf.clear();
+                        buf.extend_from_slice(&(i as u32).to_le_bytes());
+                        buf.extend_from_slice(&m.to_vec());
+                        drop(m);
+                        tx.send(&buf)?;
+                        done += 1;
+                    }
+                }
+            }
+            Ok(format!("echoed {done}"))
+        }
         _ => Err(RoleError::NotMine),
     }
 }

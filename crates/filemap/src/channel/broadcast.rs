@@ -70,6 +70,7 @@ const SEND_LOCK: usize = HEADER_LEN + 24;
 const PARK: Park = Park {
     seq: HEADER_LEN + 64,
     waiting: HEADER_LEN + 68,
+    bell: HEADER_LEN + 72,
 };
 /// [`MAX_SHARED`] owner words, one per shared sender (0: free).
 const SENDERS: usize = HEADER_LEN + 128;
@@ -1091,6 +1092,10 @@ impl Receiver {
 // Waiting on many sources at once (`crate::wait`).
 
 impl crate::wait::Source for Receiver {
+    fn segment(&self) -> &Segment {
+        &self.seg
+    }
+
     fn sleep_on(&self) -> (&Segment, crate::wait::Sleep, Option<Side>) {
         (&self.seg, crate::wait::Sleep::Park(PARK), Some(TX))
     }

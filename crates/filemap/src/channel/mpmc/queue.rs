@@ -17,10 +17,12 @@ pub(super) const DEQ: usize = HEADER_LEN + 64;
 pub(super) const DATA_PARK: Park = Park {
     seq: HEADER_LEN + 128,
     waiting: HEADER_LEN + 132,
+    bell: HEADER_LEN + 136,
 };
 pub(super) const SPACE_PARK: Park = Park {
     seq: HEADER_LEN + 192,
     waiting: HEADER_LEN + 196,
+    bell: 0,
 };
 pub(super) const SLOTS: usize = HEADER_LEN + 256;
 /// Per slot: sequence (u64), claimer (u64), length (u64), then the bytes.

@@ -8,6 +8,10 @@ use crate::segment::Segment;
 use super::*;
 
 impl crate::wait::Source for Receiver {
+    fn segment(&self) -> &Segment {
+        &self.q.seg
+    }
+
     fn sleep_on(&self) -> (&Segment, crate::wait::Sleep, Option<crate::park::Side>) {
         (&self.q.seg, crate::wait::Sleep::Park(DATA_PARK), None)
     }

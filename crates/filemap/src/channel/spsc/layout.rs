@@ -25,11 +25,13 @@ pub(super) const RECEIVED: usize = HEADER_LEN + 72;
 pub(super) const DATA_PARK: Park = Park {
     seq: HEADER_LEN + 128,
     waiting: HEADER_LEN + 132,
+    bell: HEADER_LEN + 136,
 };
 /// The sender parks here waiting for space.
 pub(super) const SPACE_PARK: Park = Park {
     seq: HEADER_LEN + 192,
     waiting: HEADER_LEN + 196,
+    bell: 0,
 };
 // Owners and closed flags: written on attach and close only, read often.
 pub(super) const TX: Side = Side {

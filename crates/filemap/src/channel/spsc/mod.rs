@@ -76,6 +76,8 @@ use crate::segment::Segment;
 mod future;
 mod layout;
 mod wait;
+#[cfg(test)]
+mod wait_tests;
 
 #[allow(deprecated)]
 pub use future::{Recv, Reserve};

@@ -10,6 +10,10 @@ use crate::segment::Segment;
 use super::*;
 
 impl crate::wait::Source for Receiver {
+    fn segment(&self) -> &Segment {
+        &self.seg
+    }
+
     fn sleep_on(&self) -> (&Segment, crate::wait::Sleep, Option<Side>) {
         (&self.seg, crate::wait::Sleep::Park(DATA_PARK), Some(TX))
     }

@@ -5,6 +5,8 @@
 //!
 //! Below both `channel` and `sync`, so that neither reaches into the other.
 
+pub(crate) mod bell;
+
 use std::sync::atomic::{compiler_fence, fence, Ordering};
 use std::time::{Duration, Instant};
 
@@ -128,8 +130,9 @@ impl Side {
 /// Version of the wake-up protocol ([`Park`]), part of every channel's layout
 /// fingerprint: processes that disagree on it could miss each other's
 /// wake-ups, so they refuse each other's channels instead. 2: asymmetric
-/// barriers (`membarrier`) where available.
-pub(crate) const PARK_PROTOCOL: u64 = 2;
+/// barriers (`membarrier`) where available; 3: the doorbell word
+/// ([`Park::bell`]).
+pub(crate) const PARK_PROTOCOL: u64 = 3;
 
 /// A pair of words waiters park on: `seq` changes on every wake-up, and
 /// `waiting` counts those (about to be) parked, so that the other side makes
@@ -138,6 +141,10 @@ pub(crate) const PARK_PROTOCOL: u64 = 2;
 pub(crate) struct Park {
     pub seq: usize,
     pub waiting: usize,
+    /// `AtomicU64` on the same line as `waiting`, or 0 for none: where a
+    /// [`WaitSet`](crate::wait::WaitSet) of many sources registers its
+    /// doorbell ([`bell`]), which [`Park::notify`] then rings.
+    pub bell: usize,
 }
 
 impl Park {
@@ -171,19 +178,7 @@ impl Park {
         } else {
             fence(Ordering::SeqCst);
         }
-        let waiting = seg.a32(self.waiting).load(Ordering::Relaxed);
-        if waiting != 0 {
-            self.wake(seg, waiting);
-        }
-    }
-
-    /// [`Park::notify`] found someone waiting: out of line, so that the
-    /// common case stays small enough to inline into every send.
-    #[cold]
-    #[inline(never)]
-    fn wake(self, seg: &Segment, waiting: u32) {
-        seg.a32(self.seq).fetch_add(1, Ordering::Release);
-        seg.wake(self.seq, waiting);
+        notify_tail(&SegWords::park(seg, self));
     }
 
     /// Waits until `ready()` is true, the `peer` (if there is one to watch)
@@ -271,6 +266,135 @@ impl Park {
                 return r;
             }
         }
+    }
+}
+
+/// The words one waiter sleeps on, as the wake-up protocol uses them: std
+/// atomics over a segment here ([`SegWords`]), loom atomics in the models
+/// (`wait::loom_model`), so that the models run the protocol's own
+/// functions ([`notify_tail`], [`announce_all`]).
+pub(crate) trait ParkMem {
+    /// The word sleepers sleep on (acquire).
+    fn load_seq(&self) -> u32;
+    /// Counts one more (`up`) or one fewer waiter; nothing for a word
+    /// without a waiting count (an event's generation word).
+    fn count_waiting(&self, up: bool);
+    /// The waiting count (relaxed; 0 without one).
+    fn load_waiting(&self) -> u32;
+    /// The doorbell registration beside it (relaxed; 0 for none).
+    fn load_reg(&self) -> u64;
+    /// Moves the word on and wakes up to `n` sleepers.
+    fn wake(&self, n: u32);
+    /// Sets this source's bit in the doorbell `reg` names ([`bell`]).
+    fn ring(&self, reg: u64);
+    /// A full barrier (loom's own in the models).
+    fn full_fence() {
+        fence(Ordering::SeqCst);
+    }
+}
+
+/// The notifier's side, after its progress and the full barrier behind it
+/// ([`Park::notify`]): wakes whoever counted itself waiting, then rings
+/// the doorbell of the set registered (both words on one line).
+#[inline(always)]
+pub(crate) fn notify_tail<M: ParkMem>(m: &M) {
+    let waiting = m.load_waiting();
+    if waiting != 0 {
+        m.wake(waiting);
+    }
+    let reg = m.load_reg();
+    if reg != 0 {
+        m.ring(reg);
+    }
+}
+
+/// A waiter's side on many words at once (a [`WaitSet`](crate::wait::WaitSet)
+/// about to sleep): reads each word, counts itself waiting on each, then the
+/// full barrier. The caller then looks at every source again, and sleeps on
+/// the words (expecting `seqs`) only if none is ready: a notifier either
+/// sees the count (and moves the word) or its progress is seen.
+pub(crate) fn announce_all<M: ParkMem>(words: impl Iterator<Item = M>, seqs: &mut Vec<u32>) {
+    for w in words {
+        seqs.push(w.load_seq());
+        w.count_waiting(true);
+    }
+    M::full_fence();
+}
+
+/// A [`Park`]'s words in a segment (or an event's generation word: no
+/// waiting count, no doorbell).
+#[derive(Clone, Copy)]
+pub(crate) struct SegWords<'a> {
+    seg: &'a Segment,
+    seq: usize,
+    /// 0: none.
+    waiting: usize,
+    /// 0: none.
+    bell: usize,
+}
+
+impl<'a> SegWords<'a> {
+    #[inline(always)]
+    pub(crate) fn park(seg: &'a Segment, p: Park) -> Self {
+        SegWords {
+            seg,
+            seq: p.seq,
+            waiting: p.waiting,
+            bell: p.bell,
+        }
+    }
+
+    /// A generation word every notify moves and wakes.
+    pub(crate) fn generation(seg: &'a Segment, off: usize) -> Self {
+        SegWords {
+            seg,
+            seq: off,
+            waiting: 0,
+            bell: 0,
+        }
+    }
+}
+
+impl ParkMem for SegWords<'_> {
+    #[inline(always)]
+    fn load_seq(&self) -> u32 {
+        self.seg.a32(self.seq).load(Ordering::Acquire)
+    }
+    #[inline(always)]
+    fn count_waiting(&self, up: bool) {
+        if self.waiting != 0 {
+            let w = self.seg.a32(self.waiting);
+            if up {
+                w.fetch_add(1, Ordering::Relaxed);
+            } else {
+                w.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+    #[inline(always)]
+    fn load_waiting(&self) -> u32 {
+        if self.waiting == 0 {
+            return 0;
+        }
+        self.seg.a32(self.waiting).load(Ordering::Relaxed)
+    }
+    #[inline(always)]
+    fn load_reg(&self) -> u64 {
+        if self.bell == 0 {
+            return 0;
+        }
+        self.seg.a64(self.bell).load(Ordering::Relaxed)
+    }
+    /// Out of line, as is [`ParkMem::ring`]: the common case stays small
+    /// enough to inline into every send.
+    #[cold]
+    #[inline(never)]
+    fn wake(&self, n: u32) {
+        self.seg.a32(self.seq).fetch_add(1, Ordering::Release);
+        self.seg.wake(self.seq, n);
+    }
+    fn ring(&self, reg: u64) {
+        bell::ring_from(self.seg.ring_cache(), reg);
     }
 }
 
