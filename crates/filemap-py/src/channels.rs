@@ -574,8 +574,33 @@ impl MpmcSender {
 /// The receiving end of an mpmc queue.
 #[pyclass(module = "filemap._filemap", name = "MpmcReceiver")]
 pub(crate) struct MpmcReceiver {
-    inner: mpmc::Receiver,
+    /// Shared with the awaited receives in flight (an mpmc receiver
+    /// receives through `&self`, so several may wait at once).
+    inner: std::sync::Arc<mpmc::Receiver>,
     buf: Vec<u8>,
+    /// Messages awaited receives took and their coroutines have not picked
+    /// up yet (one whose task was cancelled stays here): every receive on
+    /// this object returns these first, in the order they were taken. No
+    /// message is lost.
+    arrived: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<Vec<u8>>>>,
+}
+
+impl MpmcReceiver {
+    fn wrap(rx: mpmc::Receiver) -> Self {
+        MpmcReceiver {
+            inner: std::sync::Arc::new(rx),
+            buf: Vec::new(),
+            arrived: Default::default(),
+        }
+    }
+
+    /// The oldest message an awaited receive left, if any.
+    fn take_arrived(&self) -> Option<Vec<u8>> {
+        self.arrived
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front()
+    }
 }
 
 #[pymethods]
@@ -588,35 +613,38 @@ impl MpmcReceiver {
         max_message: u64,
         message_type: MessageTypeArg,
     ) -> Result<Self> {
-        Ok(Self {
-            inner: mpmc::Receiver::create_with(
-                name,
-                slots,
-                max_message,
-                &options_of(message_type)?,
-            )?,
-            buf: Vec::new(),
-        })
+        Ok(Self::wrap(mpmc::Receiver::create_with(
+            name,
+            slots,
+            max_message,
+            &options_of(message_type)?,
+        )?))
     }
 
     #[staticmethod]
     #[pyo3(signature = (name, *, message_type = None))]
     fn open(name: &str, message_type: MessageTypeArg) -> Result<Self> {
-        Ok(Self {
-            inner: mpmc::Receiver::open_with(name, &options_of(message_type)?)?,
-            buf: Vec::new(),
-        })
+        Ok(Self::wrap(mpmc::Receiver::open_with(
+            name,
+            &options_of(message_type)?,
+        )?))
     }
 
     #[pyo3(signature = (timeout = None))]
     fn recv<'py>(&mut self, py: Python<'py>, timeout: Option<f64>) -> Result<Bound<'py, PyBytes>> {
+        if let Some(m) = self.take_arrived() {
+            return Ok(PyBytes::new(py, &m));
+        }
         let deadline = timeout_of(timeout)?;
-        let (rx, buf) = (&self.inner, &mut self.buf);
+        let (rx, buf) = (&*self.inner, &mut self.buf);
         blocking(py, deadline, |slice| rx.recv_into_timeout(buf, slice))?;
         Ok(PyBytes::new(py, &self.buf))
     }
 
     fn try_recv<'py>(&mut self, py: Python<'py>) -> Result<Option<Bound<'py, PyBytes>>> {
+        if let Some(m) = self.take_arrived() {
+            return Ok(Some(PyBytes::new(py, &m)));
+        }
         Ok(if self.inner.try_recv_into(&mut self.buf)? {
             Some(PyBytes::new(py, &self.buf))
         } else {
@@ -631,10 +659,53 @@ impl MpmcReceiver {
         buffer: &Bound<'_, PyAny>,
         timeout: Option<f64>,
     ) -> Result<usize> {
-        let deadline = timeout_of(timeout)?;
-        let (rx, buf) = (&self.inner, &mut self.buf);
-        blocking(py, deadline, |slice| rx.recv_into_timeout(buf, slice))?;
+        if let Some(m) = self.take_arrived() {
+            self.buf = m;
+        } else {
+            let deadline = timeout_of(timeout)?;
+            let (rx, buf) = (&*self.inner, &mut self.buf);
+            blocking(py, deadline, |slice| rx.recv_into_timeout(buf, slice))?;
+        }
         fill_buffer(buffer, &self.buf)
+    }
+
+    /// `await rx.recv_async()`: the next message, waiting on the running
+    /// asyncio loop, as `SpscReceiver.recv_async` does (tries for 50 µs
+    /// yielding to the loop, then waits on filemap's runtime). Several may
+    /// be awaited at once on one receiver. Cancelling the task loses no
+    /// message: one taken meanwhile is returned by the next receive.
+    fn recv_async<'py>(slf: &Bound<'py, Self>) -> Result<Bound<'py, PyAny>> {
+        Ok(crate::lease::aio(slf.py(), "receive_shared", (slf,))?)
+    }
+
+    /// The wait of an awaited receive, after its tries: `None` if a message
+    /// is there now (kept for `_arrived`), else the future of the wait.
+    fn _recv_future<'py>(&mut self, py: Python<'py>) -> Result<Option<Bound<'py, PyAny>>> {
+        let mut arrived = self.arrived.lock().unwrap_or_else(|e| e.into_inner());
+        if arrived.is_empty() && self.inner.try_recv_into(&mut self.buf)? {
+            arrived.push_back(std::mem::take(&mut self.buf));
+        }
+        if !arrived.is_empty() {
+            return Ok(None);
+        }
+        drop(arrived);
+        let (rx, arrived) = (self.inner.clone(), self.arrived.clone());
+        Ok(Some(awaitable(py, async move {
+            let got = rx.recv_async().await;
+            got.map(|m| {
+                arrived
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push_back(m)
+            })
+            .map_err(|e| PyErr::from(Error::from(e)))
+        })?))
+    }
+
+    /// The oldest message an awaited receive left (its coroutine's last
+    /// step); `None` if another receive on this object took it first.
+    fn _arrived<'py>(&mut self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.take_arrived().map(|m| PyBytes::new(py, &m))
     }
 }
 
@@ -683,7 +754,57 @@ impl BroadcastSender {
 /// A receiving end of a broadcast channel.
 #[pyclass(module = "filemap._filemap", name = "BroadcastReceiver")]
 pub(crate) struct BroadcastReceiver {
-    inner: broadcast::Receiver,
+    /// The receiver, when no awaited receive holds it.
+    inner: Option<broadcast::Receiver>,
+    /// A message an awaited receive took, for the next receive.
+    pending: Option<broadcast::Received>,
+    /// Where an awaited receive (`recv_async`) gives the receiver back.
+    home: Home<broadcast::Receiver>,
+    /// Where it leaves the message it took, before it gives the receiver
+    /// back (as `SpscReceiver` does): no message is lost to a cancelled task.
+    arrived: std::sync::Arc<std::sync::Mutex<Option<broadcast::Received>>>,
+}
+
+impl BroadcastReceiver {
+    fn wrap(rx: broadcast::Receiver) -> Self {
+        BroadcastReceiver {
+            inner: Some(rx),
+            pending: None,
+            home: Default::default(),
+            arrived: Default::default(),
+        }
+    }
+
+    /// Takes the receiver back from an awaited receive that ended (or is
+    /// ending), and the message it left.
+    fn settle(&mut self) {
+        if self.inner.is_none() {
+            self.inner = reclaim(&self.home);
+        }
+        if self.pending.is_none() {
+            self.pending = self
+                .arrived
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+        }
+    }
+
+    fn rx(&mut self) -> Result<&mut broadcast::Receiver> {
+        self.settle();
+        self.inner.as_mut().ok_or_else(|| {
+            PyValueError::new_err("an awaited receive (recv_async) is in progress on this receiver")
+                .into()
+        })
+    }
+}
+
+/// A broadcast message as Python's `filemap.Received(data, seq, missed)`.
+fn received<'py>(py: Python<'py>, r: &broadcast::Received) -> Result<Bound<'py, PyAny>> {
+    static RECEIVED: pyo3::sync::PyOnceLock<Py<pyo3::types::PyType>> =
+        pyo3::sync::PyOnceLock::new();
+    let class = RECEIVED.import(py, "filemap._types", "Received")?;
+    Ok(class.call1((PyBytes::new(py, &r.data), r.seq, r.missed))?)
 }
 
 #[pymethods]
@@ -696,22 +817,21 @@ impl BroadcastReceiver {
         max_message: u64,
         message_type: MessageTypeArg,
     ) -> Result<Self> {
-        Ok(Self {
-            inner: broadcast::Receiver::create_with(
-                name,
-                slots,
-                max_message,
-                &options_of(message_type)?,
-            )?,
-        })
+        Ok(Self::wrap(broadcast::Receiver::create_with(
+            name,
+            slots,
+            max_message,
+            &options_of(message_type)?,
+        )?))
     }
 
     #[staticmethod]
     #[pyo3(signature = (name, *, message_type = None))]
     fn open(name: &str, message_type: MessageTypeArg) -> Result<Self> {
-        Ok(Self {
-            inner: broadcast::Receiver::open_with(name, &options_of(message_type)?)?,
-        })
+        Ok(Self::wrap(broadcast::Receiver::open_with(
+            name,
+            &options_of(message_type)?,
+        )?))
     }
 
     /// The next message, a `filemap.Received(data, seq, missed)` named
@@ -719,12 +839,69 @@ impl BroadcastReceiver {
     /// receiver missed.
     #[pyo3(signature = (timeout = None))]
     fn recv<'py>(&mut self, py: Python<'py>, timeout: Option<f64>) -> Result<Bound<'py, PyAny>> {
-        static RECEIVED: pyo3::sync::PyOnceLock<Py<pyo3::types::PyType>> =
-            pyo3::sync::PyOnceLock::new();
+        self.settle();
+        if let Some(r) = self.pending.take() {
+            return received(py, &r);
+        }
         let deadline = timeout_of(timeout)?;
-        let rx = &mut self.inner;
+        let rx = self.rx()?;
         let r = blocking(py, deadline, |slice| rx.recv_timeout(slice))?;
-        let class = RECEIVED.import(py, "filemap._types", "Received")?;
-        Ok(class.call1((PyBytes::new(py, &r.data), r.seq, r.missed))?)
+        received(py, &r)
+    }
+
+    /// The next message if one is there now (as `recv` gives it), else None.
+    fn try_recv<'py>(&mut self, py: Python<'py>) -> Result<Option<Bound<'py, PyAny>>> {
+        self.settle();
+        let r = match self.pending.take() {
+            Some(r) => Some(r),
+            None => self.rx()?.try_recv()?,
+        };
+        r.map(|r| received(py, &r)).transpose()
+    }
+
+    /// `await rx.recv_async()`: the next message (as `recv` gives it),
+    /// waiting on the running asyncio loop, as `SpscReceiver.recv_async`
+    /// does. Cancelling the task loses no message: one taken meanwhile is
+    /// kept for the next receive. One awaited receive at a time per receiver.
+    fn recv_async<'py>(slf: &Bound<'py, Self>) -> Result<Bound<'py, PyAny>> {
+        Ok(crate::lease::aio(slf.py(), "receive", (slf,))?)
+    }
+
+    /// The wait of an awaited receive, after its tries: `None` if a message
+    /// is there now (kept for `_arrived`), else the future of the wait.
+    fn _recv_future<'py>(slf: &Bound<'py, Self>) -> Result<Option<Bound<'py, PyAny>>> {
+        let py = slf.py();
+        let mut this = slf.borrow_mut();
+        this.settle();
+        if this.pending.is_none() {
+            let now = this.rx()?.try_recv()?;
+            this.pending = now;
+        }
+        if this.pending.is_some() {
+            return Ok(None);
+        }
+        let mut lease = Lease::new(this.inner.take().expect("checked by rx()"), &this.home);
+        let arrived = this.arrived.clone();
+        Ok(Some(awaitable(py, async move {
+            let got = lease.get().recv_async().await;
+            // The message first, then the receiver (see `SpscReceiver`).
+            if let Ok(r) = &got {
+                *arrived.lock().unwrap_or_else(|e| e.into_inner()) = Some(r.clone());
+            }
+            drop(lease);
+            got.map(|_| ()).map_err(|e| PyErr::from(Error::from(e)))
+        })?))
+    }
+
+    /// The message an awaited receive left (its coroutine's last step).
+    fn _arrived<'py>(&mut self, py: Python<'py>) -> Result<Bound<'py, PyAny>> {
+        self.settle();
+        match self.pending.take() {
+            Some(r) => received(py, &r),
+            None => Err(PyValueError::new_err(
+                "the awaited message was taken by another receive on this receiver",
+            )
+            .into()),
+        }
     }
 }

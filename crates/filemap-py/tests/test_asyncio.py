@@ -11,7 +11,7 @@ import sys
 import pytest
 
 import filemap
-from test_filemap import helper_path, unique
+from test_filemap import helper_path, message, message_len, unique
 
 
 def spawn(*args):
@@ -198,3 +198,139 @@ def test_a_message_that_comes_to_a_cancelled_receive_is_kept_for_the_next():
 
     got = asyncio.run(main())
     assert got == [i.to_bytes(4, "little") for i in range(200)]
+
+
+# ------------------------------------------------------- mpmc and broadcast
+
+
+def test_mpmc_recv_async_in_several_tasks_takes_each_message_of_a_rust_sender_once():
+    name = unique("ampmc")
+    rx = filemap.MpmcReceiver.create(name, 64, 64)
+    count = 2000
+    sender = spawn("mpmc-send", name, "7", str(count))
+    assert sender.stdout.readline().strip() == "ready"
+    seen = []
+
+    async def worker():
+        while len(seen) < count:
+            m = await rx.recv_async()
+            ident = int.from_bytes(m[:4], "little")
+            seq = int.from_bytes(m[4:12], "little")
+            assert ident == 7
+            payload = m[12:]
+            assert len(payload) == message_len(seq ^ 7, 64 - 12), seq
+            k = ((seq * 31) & (2**64 - 1)) ^ 7
+            assert payload == bytes(((k * 31 + i * 7) % 251) for i in range(len(payload)))
+            seen.append(seq)
+
+    async def main():
+        tasks = [asyncio.create_task(worker()) for _ in range(4)]
+        while len(seen) < count:
+            done = [t for t in tasks if t.done()]
+            for t in done:
+                t.result()  # a failed check fails the test
+            await asyncio.wait(tasks, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        # The others wait for a message that will not come: cancel them.
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+    assert sorted(seen) == list(range(count))
+    assert rx.try_recv() is None  # nothing taken twice, nothing left behind
+    assert sender.stdout.readline().strip() == f"sent {count}"
+    sender.stdin.close()
+    assert sender.wait(30) == 0
+
+
+def test_a_message_that_comes_to_a_cancelled_mpmc_receive_is_kept_for_the_next():
+    name = unique("ampmcc")
+    rx = filemap.MpmcReceiver.create(name, 64, 64)
+    tx = filemap.MpmcSender.open(name)
+
+    async def main():
+        got = []
+        for i in range(200):
+            task = asyncio.create_task(rx.recv_async())
+            await asyncio.sleep(0)
+            tx.send(i.to_bytes(4, "little"))
+            task.cancel()
+            try:
+                got.append(await task)
+            except asyncio.CancelledError:
+                got.append(await asyncio.wait_for(rx.recv_async(), 10))
+        # Some waits past their tries, cancelled while asleep.
+        for i in range(5):
+            task = asyncio.create_task(rx.recv_async())
+            await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        tx.send(b"last")
+        got.append(await asyncio.wait_for(rx.recv_async(), 10))
+        return got
+
+    got = asyncio.run(main())
+    assert got == [i.to_bytes(4, "little") for i in range(200)] + [b"last"]
+    assert rx.try_recv() is None
+
+
+def test_broadcast_recv_async_gets_every_message_of_a_rust_sender_in_order():
+    name = unique("abcast")
+    rx = filemap.BroadcastReceiver.create(name, 1024, 256)
+    count = 500
+    sender = spawn("bcast-send", name, str(count))
+    assert sender.stdout.readline().strip() == "ready"
+
+    async def main():
+        out = []
+        while len(out) < count:
+            r = await asyncio.wait_for(rx.recv_async(), 30)
+            out.append(r)
+        return out
+
+    got = asyncio.run(main())
+    for n, r in enumerate(got):
+        assert (r.seq, r.missed) == (n, 0)
+        assert r.data == message(n, 256), n
+    assert sender.stdout.readline().strip() == f"sent {count}"
+    # Nothing more: the sender has closed its end.
+    with pytest.raises(filemap.PeerGone):
+        rx.try_recv()
+    sender.stdin.close()
+    assert sender.wait(30) == 0
+
+
+def test_a_cancelled_broadcast_receive_loses_nothing_and_lends_the_receiver_meanwhile():
+    name = unique("abcastc")
+    rx = filemap.BroadcastReceiver.create(name, 256, 64)
+    tx = filemap.BroadcastSender.open(name)
+
+    async def main():
+        waiting = asyncio.create_task(rx.recv_async())
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        with pytest.raises(ValueError, match="recv_async"):
+            rx.try_recv()
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        got = []
+        for i in range(200):
+            task = asyncio.create_task(rx.recv_async())
+            await asyncio.sleep(0)
+            tx.send(i.to_bytes(4, "little"))
+            task.cancel()
+            try:
+                got.append(await task)
+            except asyncio.CancelledError:
+                got.append(await asyncio.wait_for(rx.recv_async(), 10))
+        return got
+
+    got = asyncio.run(main())
+    assert [(r.seq, r.missed, r.data) for r in got] == [
+        (i, 0, i.to_bytes(4, "little")) for i in range(200)
+    ]
+    assert rx.try_recv() is None
+    tx.send(b"sync")
+    assert rx.recv(timeout=5).data == b"sync"

@@ -168,6 +168,9 @@ class MpmcReceiver:
     def recv(self, timeout: float | None = None) -> bytes: ...
     def try_recv(self) -> bytes | None: ...
     def recv_into(self, buffer: Buffer, timeout: float | None = None) -> int: ...
+    def recv_async(self) -> Coroutine[Any, Any, bytes]:
+        """`await rx.recv_async()`: the next message, awaited on the running
+        loop; several may be awaited at once; cancel-safe."""
 
 @final
 class BroadcastSender:
@@ -189,6 +192,10 @@ class BroadcastReceiver:
     def open(name: str, *, message_type: _MessageType = None) -> "BroadcastReceiver": ...
     def recv(self, timeout: float | None = None) -> Received:
         """A named tuple (data, seq, missed)."""
+    def try_recv(self) -> Received | None: ...
+    def recv_async(self) -> Coroutine[Any, Any, Received]:
+        """`await rx.recv_async()`: the next message, awaited on the running
+        loop; cancel-safe."""
 
 @final
 class Event:
