@@ -156,7 +156,7 @@ pub(crate) struct SpscReceiver {
     /// Where it leaves the message it took, before it gives the receiver
     /// back: its coroutine picks it up (`_arrived`), or, if the task was
     /// cancelled meanwhile, the next receive does. No message is lost.
-    arrived: std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>,
+    arrived: crate::lease::Arrived<Vec<u8>>,
 }
 
 impl SpscReceiver {
@@ -194,13 +194,7 @@ impl SpscReceiver {
         if self.inner.is_none() && self.current.is_none() {
             self.inner = reclaim(&self.home);
         }
-        if self.pending.is_none() {
-            self.pending = self
-                .arrived
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take();
-        }
+        crate::lease::take_arrived(&mut self.pending, &self.arrived);
     }
 
     /// Frees the message received in place, and takes the receiver back.
@@ -272,30 +266,20 @@ impl SpscReceiver {
         if this.pending.is_some() {
             return Ok(None);
         }
-        let mut lease = Lease::new(this.inner.take().expect("checked by rx()"), &this.home);
-        let arrived = this.arrived.clone();
-        Ok(Some(awaitable(py, async move {
-            let got = lease.get().recv_async().await.map(|m| m.to_vec());
-            // The message first, then the receiver: whoever takes the
-            // receiver back finds the message it took.
-            if let Ok(v) = &got {
-                *arrived.lock().unwrap_or_else(|e| e.into_inner()) = Some(v.clone());
-            }
-            drop(lease);
-            got.map(|_| ()).map_err(|e| PyErr::from(Error::from(e)))
-        })?))
+        let end = this.inner.take().expect("checked by rx()");
+        Ok(Some(crate::lease::lend_receive(
+            py,
+            end,
+            &this.home,
+            &this.arrived,
+        )?))
     }
 
     /// The message an awaited receive left (its coroutine's last step).
     fn _arrived<'py>(&mut self, py: Python<'py>) -> Result<Bound<'py, PyBytes>> {
         self.settle();
-        match self.pending.take() {
-            Some(p) => Ok(PyBytes::new(py, &p)),
-            None => Err(PyValueError::new_err(
-                "the awaited message was taken by another receive on this receiver",
-            )
-            .into()),
-        }
+        let m = crate::lease::arrived_or_taken(&mut self.pending)?;
+        Ok(PyBytes::new(py, &m))
     }
 
     /// The next message if one is there now, else None.
@@ -762,7 +746,7 @@ pub(crate) struct BroadcastReceiver {
     home: Home<broadcast::Receiver>,
     /// Where it leaves the message it took, before it gives the receiver
     /// back (as `SpscReceiver` does): no message is lost to a cancelled task.
-    arrived: std::sync::Arc<std::sync::Mutex<Option<broadcast::Received>>>,
+    arrived: crate::lease::Arrived<broadcast::Received>,
 }
 
 impl BroadcastReceiver {
@@ -781,13 +765,7 @@ impl BroadcastReceiver {
         if self.inner.is_none() {
             self.inner = reclaim(&self.home);
         }
-        if self.pending.is_none() {
-            self.pending = self
-                .arrived
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take();
-        }
+        crate::lease::take_arrived(&mut self.pending, &self.arrived);
     }
 
     fn rx(&mut self) -> Result<&mut broadcast::Receiver> {
@@ -880,28 +858,18 @@ impl BroadcastReceiver {
         if this.pending.is_some() {
             return Ok(None);
         }
-        let mut lease = Lease::new(this.inner.take().expect("checked by rx()"), &this.home);
-        let arrived = this.arrived.clone();
-        Ok(Some(awaitable(py, async move {
-            let got = lease.get().recv_async().await;
-            // The message first, then the receiver (see `SpscReceiver`).
-            if let Ok(r) = &got {
-                *arrived.lock().unwrap_or_else(|e| e.into_inner()) = Some(r.clone());
-            }
-            drop(lease);
-            got.map(|_| ()).map_err(|e| PyErr::from(Error::from(e)))
-        })?))
+        let end = this.inner.take().expect("checked by rx()");
+        Ok(Some(crate::lease::lend_receive(
+            py,
+            end,
+            &this.home,
+            &this.arrived,
+        )?))
     }
 
     /// The message an awaited receive left (its coroutine's last step).
     fn _arrived<'py>(&mut self, py: Python<'py>) -> Result<Bound<'py, PyAny>> {
         self.settle();
-        match self.pending.take() {
-            Some(r) => received(py, &r),
-            None => Err(PyValueError::new_err(
-                "the awaited message was taken by another receive on this receiver",
-            )
-            .into()),
-        }
+        received(py, &crate::lease::arrived_or_taken(&mut self.pending)?)
     }
 }

@@ -30,6 +30,23 @@ def threads():
     raise AssertionError("no Threads line")
 
 
+async def cancelled_receives(rx, tx, n):
+    """`n` awaited receives, each cancelled at once after its message is
+    sent: sometimes before the message came, sometimes after the Rust side
+    took it. A cancelled one's message is got by the next receive."""
+    got = []
+    for i in range(n):
+        task = asyncio.create_task(rx.recv_async())
+        await asyncio.sleep(0)
+        tx.send(i.to_bytes(4, "little"))
+        task.cancel()
+        try:
+            got.append(await task)
+        except asyncio.CancelledError:
+            got.append(await asyncio.wait_for(rx.recv_async(), 10))
+    return got
+
+
 def test_awaited_round_trips_with_a_rust_process_every_message_checked():
     ping, pong = unique("aping"), unique("apong")
     tx = filemap.SpscSender.create(ping, 4096)
@@ -183,17 +200,7 @@ def test_a_message_that_comes_to_a_cancelled_receive_is_kept_for_the_next():
 
     async def main():
         got = []
-        for i in range(200):
-            task = asyncio.create_task(rx.recv_async())
-            await asyncio.sleep(0)
-            tx.send(i.to_bytes(4, "little"))
-            # Cancelled at once: sometimes before the message came, sometimes
-            # after the Rust side took it.
-            task.cancel()
-            try:
-                got.append(await task)
-            except asyncio.CancelledError:
-                got.append(await asyncio.wait_for(rx.recv_async(), 10))
+        got += await cancelled_receives(rx, tx, 200)
         return got
 
     got = asyncio.run(main())
@@ -250,15 +257,7 @@ def test_a_message_that_comes_to_a_cancelled_mpmc_receive_is_kept_for_the_next()
 
     async def main():
         got = []
-        for i in range(200):
-            task = asyncio.create_task(rx.recv_async())
-            await asyncio.sleep(0)
-            tx.send(i.to_bytes(4, "little"))
-            task.cancel()
-            try:
-                got.append(await task)
-            except asyncio.CancelledError:
-                got.append(await asyncio.wait_for(rx.recv_async(), 10))
+        got += await cancelled_receives(rx, tx, 200)
         # Some waits past their tries, cancelled while asleep.
         for i in range(5):
             task = asyncio.create_task(rx.recv_async())
@@ -316,15 +315,7 @@ def test_a_cancelled_broadcast_receive_loses_nothing_and_lends_the_receiver_mean
         with pytest.raises(asyncio.CancelledError):
             await waiting
         got = []
-        for i in range(200):
-            task = asyncio.create_task(rx.recv_async())
-            await asyncio.sleep(0)
-            tx.send(i.to_bytes(4, "little"))
-            task.cancel()
-            try:
-                got.append(await task)
-            except asyncio.CancelledError:
-                got.append(await asyncio.wait_for(rx.recv_async(), 10))
+        got += await cancelled_receives(rx, tx, 200)
         return got
 
     got = asyncio.run(main())

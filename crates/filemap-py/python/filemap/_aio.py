@@ -26,15 +26,23 @@ async def done():
     return None
 
 
-async def receive(rx):
+async def tries(rx):
+    """Tries to receive for SPIN_NS, yielding to the loop between tries:
+    the message, or None."""
     end = time.perf_counter_ns() + SPIN_NS
     while True:
         m = rx.try_recv()
         if m is not None:
             return m
         if time.perf_counter_ns() >= end:
-            break
+            return None
         await asyncio.sleep(0)
+
+
+async def receive(rx):
+    m = await tries(rx)
+    if m is not None:
+        return m
     future = rx._recv_future()
     if future is not None:
         await future
@@ -43,21 +51,10 @@ async def receive(rx):
 
 async def receive_shared(rx):
     # An mpmc receiver: several awaited receives may run on it at once, and
-    # a plain receive may take the message a wait left before this
-    # coroutine does; then it goes around again.
+    # another receive may take the message a wait left before this
+    # coroutine does (`_arrived` is then None): it goes around again.
     while True:
-        end = time.perf_counter_ns() + SPIN_NS
-        while True:
-            m = rx.try_recv()
-            if m is not None:
-                return m
-            if time.perf_counter_ns() >= end:
-                break
-            await asyncio.sleep(0)
-        future = rx._recv_future()
-        if future is not None:
-            await future
-        m = rx._arrived()
+        m = await receive(rx)
         if m is not None:
             return m
 

@@ -193,16 +193,7 @@ fn run(a: &[&str]) -> Result<String, RoleError> {
             let mut total = 0u64;
             let mut set = filemap::wait::WaitSet::new();
             while total < count {
-                let ready: Vec<usize> = {
-                    let mut refs: Vec<&mut dyn filemap::wait::Waitable> = rxs
-                        .iter_mut()
-                        .map(|r| r as &mut dyn filemap::wait::Waitable)
-                        .collect();
-                    set.wait_timeout(&mut refs, std::time::Duration::from_secs(60))?
-                        .iter()
-                        .map(|r| r.index)
-                        .collect()
-                };
+                let ready = ready_in(&mut set, &mut rxs)?;
                 for i in ready {
                     let max = (rxs[i].capacity() / 2 - 8) as usize;
                     while let Some(m) = rxs[i].try_recv()? {
@@ -231,16 +222,7 @@ fn run(a: &[&str]) -> Result<String, RoleError> {
             let mut done = 0u64;
             let mut buf = Vec::new();
             while done < count {
-                let ready: Vec<usize> = {
-                    let mut refs: Vec<&mut dyn filemap::wait::Waitable> = rxs
-                        .iter_mut()
-                        .map(|r| r as &mut dyn filemap::wait::Waitable)
-                        .collect();
-                    set.wait_timeout(&mut refs, std::time::Duration::from_secs(60))?
-                        .iter()
-                        .map(|r| r.index)
-                        .collect()
-                };
+                let ready = ready_in(&mut set, &mut rxs)?;
                 for i in ready {
                     while let Some(m) = rxs[i].try_recv()? {
                         buf.clear();
@@ -256,4 +238,20 @@ fn run(a: &[&str]) -> Result<String, RoleError> {
         }
         _ => Err(RoleError::NotMine),
     }
+}
+
+/// Waits (up to a minute) on all of `rxs` with `set`: the indices ready.
+fn ready_in(
+    set: &mut filemap::wait::WaitSet,
+    rxs: &mut [Receiver],
+) -> Result<Vec<usize>, filemap::Error> {
+    let mut refs: Vec<&mut dyn filemap::wait::Waitable> = rxs
+        .iter_mut()
+        .map(|r| r as &mut dyn filemap::wait::Waitable)
+        .collect();
+    Ok(set
+        .wait_timeout(&mut refs, std::time::Duration::from_secs(60))?
+        .iter()
+        .map(|r| r.index)
+        .collect())
 }

@@ -761,6 +761,16 @@ mod loom_model {
         notify_tail(&Words(s, b));
     }
 
+    /// A thread per source, each sending one message ([`notify`]).
+    fn notifiers(st: &Arc<([Src; 2], Bell)>) -> Vec<loom::thread::JoinHandle<()>> {
+        (0..2)
+            .map(|i| {
+                let st = st.clone();
+                loom::thread::spawn(move || notify(&st.0[i], &st.1))
+            })
+            .collect()
+    }
+
     // A set about to sleep on two sources (registered with its doorbell or
     // not) and a notifier on each: a set that decides to sleep always finds
     // a word that moved from what it read, so the system call returns at
@@ -770,12 +780,7 @@ mod loom_model {
         for reg in [[0, 0], [bell::reg_word(7, 1, 0), bell::reg_word(7, 1, 1)]] {
             loom::model(move || {
                 let st = srcs(reg);
-                let notifiers: Vec<_> = (0..2)
-                    .map(|i| {
-                        let st = st.clone();
-                        loom::thread::spawn(move || notify(&st.0[i], &st.1))
-                    })
-                    .collect();
+                let notifiers = notifiers(&st);
                 let (src, bell) = (&st.0, &st.1);
                 let mut seqs = Vec::new();
                 announce_all(src.iter().map(|s| Words(s, bell)), &mut seqs);
@@ -809,12 +814,7 @@ mod loom_model {
         loom::model(|| {
             let other = bell::reg_word(9, 3, 0);
             let st = srcs([0, other]);
-            let notifiers: Vec<_> = (0..2)
-                .map(|i| {
-                    let st = st.clone();
-                    loom::thread::spawn(move || notify(&st.0[i], &st.1))
-                })
-                .collect();
+            let notifiers = notifiers(&st);
             let (src, bell) = (&st.0, &st.1);
             // As `WaitSet::ring_ready`: claim, full barrier, look at all.
             let claimed: Vec<bool> = src
