@@ -706,6 +706,17 @@ impl Segment {
         }
     }
 
+    /// A handle that does not keep the segment mapped ([`Segment::upgrade`]).
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<SegmentInner> {
+        std::sync::Arc::downgrade(&self.0)
+    }
+
+    /// The segment a [`Segment::downgrade`] handle names, if some end of
+    /// this process still has it mapped.
+    pub(crate) fn upgrade(w: &std::sync::Weak<SegmentInner>) -> Option<Segment> {
+        w.upgrade().map(Segment)
+    }
+
     /// This segment's serial number (see `SegmentInner::serial`).
     pub(crate) fn serial(&self) -> u64 {
         self.serial

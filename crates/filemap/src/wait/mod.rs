@@ -96,9 +96,11 @@
 //! it could not register (spsc senders' room, events, and a source another
 //! live set of another process registered first, such as a second receiver
 //! of an mpmc queue: those are polled as before) and the ones the last wait
-//! returned. So a back-to-back round trip costs about the same whatever the
-//! set's size, apart from reading the list it is given (given the same
-//! objects as last time, the set compares their addresses).
+//! returned. A set takes its registrations back when it is given other
+//! sources or dropped (a process that died leaves its registrations to the
+//! next set, which finds it gone). So a back-to-back round trip costs about
+//! the same whatever the set's size, apart from reading the list it is given
+//! (given the same objects as last time, the set compares their addresses).
 //!
 //! The bits are hints. A set about to sleep announces itself on every source
 //! and looks at every one, as without a doorbell, so a sender that cannot
@@ -234,8 +236,26 @@ pub struct WaitSet {
     look_all: bool,
     /// Which sources a round looks at.
     look: Vec<usize>,
+    /// Where this set registered its doorbell, to take it back when the
+    /// set moves to other sources or is dropped.
+    registered: Vec<Registration>,
     /// The addresses of the sources the registrations are for.
     ptrs: Vec<usize>,
+}
+
+/// A registration a set made in a source's segment: a handle that does not
+/// keep the segment mapped, the word, and what the set wrote there.
+#[derive(Debug)]
+struct Registration {
+    seg: std::sync::Weak<crate::segment::SegmentInner>,
+    word: usize,
+    reg: u64,
+}
+
+impl Drop for WaitSet {
+    fn drop(&mut self) {
+        self.deregister();
+    }
 }
 
 /// The fewest sources for which a set uses a doorbell (below, reading each
@@ -488,6 +508,7 @@ impl WaitSet {
         self.serials
             .extend(srcs.iter().map(|s| s.segment().serial()));
         self.last_ready.clear();
+        self.deregister();
         if self.bell.as_ref().is_none_or(|b| b.bits() < n) {
             self.bell = None;
             self.bell = bell::Bell::create(n);
@@ -514,7 +535,15 @@ impl WaitSet {
                 _ => false,
             };
             mine[i] = registered;
-            if !registered {
+            if registered {
+                if let Sleep::Park(p) = sleep {
+                    self.registered.push(Registration {
+                        seg: seg.downgrade(),
+                        word: p.bell,
+                        reg: b.reg_for(i),
+                    });
+                }
+            } else {
                 self.polled.push(i);
             }
         }
@@ -523,6 +552,19 @@ impl WaitSet {
         fence(Ordering::SeqCst);
         self.look_all = true;
         true
+    }
+
+    /// Takes this set's registrations back from the sources that still hold
+    /// them (and are still mapped here), so that another set, of any
+    /// process, may register there.
+    fn deregister(&mut self) {
+        for r in self.registered.drain(..) {
+            if let Some(seg) = Segment::upgrade(&r.seg) {
+                let _ =
+                    seg.a64(r.word)
+                        .compare_exchange(r.reg, 0, Ordering::AcqRel, Ordering::Relaxed);
+            }
+        }
     }
 
     /// One round of a set with a doorbell (see [`collect_rung`]).

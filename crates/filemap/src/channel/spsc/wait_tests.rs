@@ -63,6 +63,14 @@ fn a_set_of_many_registers_its_doorbell_and_a_sender_rings_its_bit() {
     let mut rung = Vec::new();
     bell.take(|b| rung.push(b));
     assert_eq!(rung, [5]);
+    assert_eq!(rxs[5].try_recv().unwrap().unwrap().to_vec(), b"five");
+    // Waiting on other sources takes the registrations back; so does
+    // dropping the set.
+    idle_wait(&mut set, &mut rxs[..10].iter_mut().collect::<Vec<_>>());
+    assert!(rxs[10..].iter().all(|r| reg_of(r) == 0));
+    assert_eq!(reg_of(&rxs[3]), set.doorbell().unwrap().reg_for(3));
+    drop(set);
+    assert!(rxs.iter().all(|r| reg_of(r) == 0));
     // A small set polls its sources and registers nothing.
     let (small, _t) = channels("small", 3);
     let mut s2 = WaitSet::new();
@@ -113,8 +121,9 @@ fn a_source_another_live_set_registered_is_polled_not_taken() {
     a_txs[0].send(b"shared").unwrap();
     assert_eq!(wait_all(&mut b, &mut list), [0]);
     assert_eq!(list[0].try_recv().unwrap().unwrap().to_vec(), b"shared");
-    // Once A is gone, its registration is left over and B takes it.
+    // Once A is gone, its registrations are gone too, and B takes them.
     drop(a);
+    assert_eq!(reg_of(list[0]), 0, "A's registration outlived it");
     let mut other: Vec<&mut Receiver> = list.into_iter().rev().collect();
     idle_wait(&mut b, &mut other);
     assert_eq!(reg_of(other[9]), b.doorbell().unwrap().reg_for(9));
