@@ -353,17 +353,9 @@ impl WaitSet {
             for &i in &self.polled {
                 baselines[i] = sources[i].source().0.begin();
             }
-            let rounds = (SPIN_ROUNDS / (1 + self.polled.len()) as u32).max(8);
-            let mut found = false;
-            for _ in 0..rounds {
-                found = self.collect_rung(sources.len(), &mut |i| {
-                    sources[i].source().0.ready(baselines[i]).unwrap_or(true)
-                });
-                if found {
-                    break;
-                }
-                std::hint::spin_loop();
-            }
+            let found = self.spin_rung(sources.len(), &mut |i| {
+                sources[i].source().0.ready(baselines[i]).unwrap_or(true)
+            });
             self.baselines = baselines;
             if found {
                 return Ok(self.returned());
@@ -376,25 +368,14 @@ impl WaitSet {
         self.baselines.extend(srcs.iter_mut().map(|s| s.begin()));
         let belled = self.ring_ready(&mut srcs);
         if belled && !fast {
-            let rounds = (SPIN_ROUNDS / (1 + self.polled.len()) as u32).max(8);
-            let baselines = &self.baselines;
-            let mut look = std::mem::take(&mut self.look);
-            for _ in 0..rounds {
-                let found = collect_rung(
-                    &mut look,
-                    (&mut self.look_all, &mut self.last_ready, &self.polled),
-                    self.bell.as_ref(),
-                    &mut self.ready,
-                    srcs.len(),
-                    &mut |i| srcs[i].ready(baselines[i]).unwrap_or(true),
-                );
-                if found {
-                    self.look = look;
-                    return Ok(self.returned());
-                }
-                std::hint::spin_loop();
+            let baselines = std::mem::take(&mut self.baselines);
+            let found = self.spin_rung(srcs.len(), &mut |i| {
+                srcs[i].ready(baselines[i]).unwrap_or(true)
+            });
+            self.baselines = baselines;
+            if found {
+                return Ok(self.returned());
             }
-            self.look = look;
         } else if !belled {
             let rounds = (SPIN_ROUNDS / srcs.len() as u32).max(8);
             for _ in 0..rounds {
@@ -520,31 +501,29 @@ impl WaitSet {
         let mut mine = vec![false; n];
         for (i, s) in srcs.iter().enumerate() {
             let (seg, sleep, _) = s.sleep_on();
+            let reg = b.reg_for(i);
             let registered = match sleep {
                 Sleep::Park(p) if p.bell != 0 && seg.view().is_writable() => {
                     let word = seg.a64(p.bell);
-                    let reg = b.reg_for(i);
                     let cur = word.load(Ordering::Acquire);
                     // The same queue twice in this list (two receivers of
                     // one mpmc queue): one registration, the other polled.
                     let twice = cur >> 16 == reg >> 16
                         && cur != reg
                         && mine.get((cur & 0xffff) as usize) == Some(&true);
-                    !twice && bell::claim(&bell::SegReg(word), reg, bell::is_stale)
+                    (!twice && bell::claim(&bell::SegReg(word), reg, bell::is_stale))
+                        .then_some(p.bell)
                 }
-                _ => false,
+                _ => None,
             };
-            mine[i] = registered;
-            if registered {
-                if let Sleep::Park(p) = sleep {
-                    self.registered.push(Registration {
-                        seg: seg.downgrade(),
-                        word: p.bell,
-                        reg: b.reg_for(i),
-                    });
-                }
-            } else {
-                self.polled.push(i);
+            mine[i] = registered.is_some();
+            match registered {
+                Some(word) => self.registered.push(Registration {
+                    seg: seg.downgrade(),
+                    word,
+                    reg,
+                }),
+                None => self.polled.push(i),
             }
         }
         // Registered before the first look at everything: a message sent
@@ -567,19 +546,26 @@ impl WaitSet {
         }
     }
 
-    /// One round of a set with a doorbell (see [`collect_rung`]).
-    fn collect_rung(&mut self, n: usize, ready: &mut dyn FnMut(usize) -> bool) -> bool {
-        let mut look = std::mem::take(&mut self.look);
-        let found = collect_rung(
-            &mut look,
-            (&mut self.look_all, &mut self.last_ready, &self.polled),
-            self.bell.as_ref(),
-            &mut self.ready,
-            n,
-            ready,
-        );
-        self.look = look;
-        found
+    /// The polling phase of a set with a doorbell: rounds of
+    /// [`collect_rung`] over `n` sources (`ready` looks at one), as many as
+    /// a single blocking call polls; true once a round found some.
+    fn spin_rung(&mut self, n: usize, ready: &mut dyn FnMut(usize) -> bool) -> bool {
+        let rounds = (SPIN_ROUNDS / (1 + self.polled.len()) as u32).max(8);
+        for _ in 0..rounds {
+            let found = collect_rung(
+                &mut self.look,
+                (&mut self.look_all, &mut self.last_ready, &self.polled),
+                self.bell.as_ref(),
+                &mut self.ready,
+                n,
+                ready,
+            );
+            if found {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        false
     }
 
     /// Fills `ready` with the sources ready now; true if any.
