@@ -57,12 +57,12 @@ const OFF_MSG_NAME: usize = 96;
 const READY: u32 = 1;
 /// What a sending end keeps of the doorbell a set registered in its segment
 /// (`park::bell`): the registration word it opened it for, and the doorbell
-/// (`None` when it could not be opened: not tried again until the word
-/// names another).
+/// with its size in words (`None` when it could not be opened: not tried
+/// again until the word names another).
 #[derive(Debug, Default)]
 pub(crate) struct RingCache {
     pub reg: u64,
-    pub bell: Option<Segment>,
+    pub bell: Option<(Segment, usize)>,
 }
 
 /// The next [`SegmentInner::serial`].

@@ -201,11 +201,14 @@ pub(crate) fn ring_from(cache: &Mutex<RingCache>, reg: u64) {
     if c.reg >> 16 != reg >> 16 {
         // Another doorbell (or the first): opened once, kept (or its
         // absence kept) while the registration names it.
-        c.bell = open(reg).ok();
+        c.bell = open(reg).ok().map(|seg| {
+            let words = words_in(&seg);
+            (seg, words)
+        });
     }
     c.reg = reg;
-    if let Some(seg) = &c.bell {
-        ring(&SegBell(seg, words_in(seg)), reg);
+    if let Some((seg, words)) = &c.bell {
+        ring(&SegBell(seg, *words), reg);
     }
 }
 
