@@ -632,54 +632,172 @@ fn mpmc_survives_a_sender_and_a_receiver_killed_mid_stream() {
     drop((doomed_rx, doomed_tx));
 }
 
-#[test]
-fn mpmc_retires_slots_left_claimed_by_dead_processes() {
+// The mpmc layout (channel/mpmc/queue.rs): enq at 128, deq at 192, 32 lanes
+// of a line each from 384 (owner, send intent, receive intent: position + 1),
+// slots from 2432; a slot of 8 bytes is 32: sequence, claimer, length, bytes.
+const MPMC_ENQ: usize = 128;
+const MPMC_DEQ: usize = 192;
+const MPMC_LANES: usize = 384;
+const MPMC_SLOTS: usize = 2432;
+const MPMC_STRIDE: usize = 32;
+
+/// Writes the word `v` at `off` in the mapping `name`.
+fn poke_word(name: &str, off: usize, v: u64) {
+    let m = Mapping::open(name, filemap::Access::ReadWrite).unwrap();
+    m.view(.., ViewAccess::ReadWrite)
+        .unwrap()
+        .write_at(off, &v.to_ne_bytes())
+        .unwrap();
+}
+
+/// Reads the word at `off` in the mapping `name`.
+fn peek_word(name: &str, off: usize) -> u64 {
+    let m = Mapping::open(name, filemap::Access::Read).unwrap();
+    let mut b = [0u8; 8];
+    m.view(.., ViewAccess::Read)
+        .unwrap()
+        .read_at(off, &mut b)
+        .unwrap();
+    u64::from_ne_bytes(b)
+}
+
+/// The owner word of a process that no longer runs.
+fn gone_owner() -> u64 {
+    let mut h = Helper::spawn(&["open", "no-such-mapping-for-this-test", "r"]);
+    let pid = u64::from(h.pid());
+    h.wait();
+    pid
+}
+
+/// Positions a dead process took and did not finish, recorded in a slot's
+/// claim word (`lane` None) or in a lane of its own, are repaired: a sender's
+/// skipped, a receiver's freed.
+fn mpmc_repairs_dead_claimers(lane: Option<usize>) {
     use filemap::channel::mpmc::{Receiver, Sender};
-    // The layout (channel/mpmc.rs): enq at 128, deq at 192, slots from 384;
-    // a slot of 8 bytes is 32: sequence, claimer, length, bytes.
-    const ENQ: usize = 128;
-    const DEQ: usize = 192;
-    const SLOTS: usize = 384;
-    const STRIDE: usize = 32;
-    let write = |name: &str, off: usize, v: u64| {
-        let m = Mapping::open(name, filemap::Access::ReadWrite).unwrap();
-        m.view(.., ViewAccess::ReadWrite)
-            .unwrap()
-            .write_at(off, &v.to_ne_bytes())
-            .unwrap();
-    };
-    // The owner word of a process that no longer runs.
-    let gone = {
-        let mut h = Helper::spawn(&["open", "no-such-mapping-for-this-test", "r"]);
-        let pid = u64::from(h.pid());
-        h.wait();
-        pid
+    let gone = gone_owner();
+    // Records `gone` as having taken position `pos` (as a receiver if `recv`).
+    let record = |name: &str, pos: u64, recv: bool| match lane {
+        None => poke_word(
+            name,
+            MPMC_SLOTS + (pos as usize % 8) * MPMC_STRIDE + 8,
+            gone,
+        ),
+        Some(l) => {
+            poke_word(name, MPMC_LANES + 64 * l, gone);
+            poke_word(
+                name,
+                MPMC_LANES + 64 * l + if recv { 16 } else { 8 },
+                pos + 1,
+            );
+        }
     };
 
-    // A sender claimed position 1 and died before publishing it.
+    // A sender took position 1 and died before publishing it.
     let name = unique("mpmc-dead-tx");
     let ch = Sender::create(&name, 8, 8).unwrap();
     let rx = Receiver::open(&name).unwrap();
     assert!(ch.try_send(b"first").unwrap());
-    write(&name, ENQ, 2);
-    write(&name, SLOTS + STRIDE + 8, gone);
+    poke_word(&name, MPMC_ENQ, 2);
+    record(&name, 1, false);
     assert!(ch.try_send(b"third").unwrap());
     assert_eq!(rx.recv_timeout(Duration::from_secs(60)).unwrap(), b"first");
     // The dead sender's slot is skipped (its half-made message never delivered).
     assert_eq!(rx.recv_timeout(Duration::from_secs(60)).unwrap(), b"third");
 
-    // A receiver claimed position 0 of a full channel and died before freeing it.
+    // A receiver took position 0 of a full channel and died before freeing it.
     let name = unique("mpmc-dead-rx");
     let ch = Sender::create(&name, 2, 8).unwrap();
     let rx = Receiver::open(&name).unwrap();
     assert!(ch.try_send(b"a").unwrap() && ch.try_send(b"b").unwrap());
     assert!(!ch.try_send(b"c").unwrap(), "full");
-    write(&name, DEQ, 1);
-    write(&name, SLOTS + 8, gone);
+    poke_word(&name, MPMC_DEQ, 1);
+    record(&name, 0, true);
     // The slot is freed for the sender; the dead receiver's message is lost with it.
     ch.send_timeout(b"c", Duration::from_secs(60)).unwrap();
     assert_eq!(rx.recv_timeout(Duration::from_secs(60)).unwrap(), b"b");
     assert_eq!(rx.recv_timeout(Duration::from_secs(60)).unwrap(), b"c");
+}
+
+#[test]
+fn mpmc_retires_slots_left_claimed_by_dead_processes() {
+    mpmc_repairs_dead_claimers(None);
+}
+
+#[test]
+fn mpmc_repairs_positions_a_dead_process_named_in_its_lane() {
+    // Lane 31: the handles of the test take lanes 0 and 1.
+    mpmc_repairs_dead_claimers(Some(31));
+}
+
+/// A live process's lane naming a stuck position keeps it from being
+/// repaired (it may be the one working on it); once it is gone, the position
+/// is repaired. Lanes of the dead are taken over by handles that find none
+/// free, and lanes are given back when handles are dropped.
+#[test]
+fn mpmc_lanes_are_respected_taken_over_and_given_back() {
+    use filemap::channel::mpmc::{Receiver, Sender};
+    let name = unique("mpmc-lanes");
+    let ch = Sender::create(&name, 8, 8).unwrap();
+    let rx = Receiver::open(&name).unwrap();
+    let me_lane = |n: &str| {
+        (0..32)
+            .filter(|l| peek_word(n, MPMC_LANES + 64 * l) != 0)
+            .count()
+    };
+    assert_eq!(me_lane(&name), 2, "each handle holds a lane");
+
+    // A live helper process is recorded as having taken position 0 to send.
+    let live = Helper::spawn(&["open", &name, "r"]);
+    assert!(live.line().starts_with("ok opened"));
+    poke_word(&name, MPMC_ENQ, 1);
+    poke_word(&name, MPMC_LANES + 64 * 30, u64::from(live.pid()));
+    poke_word(&name, MPMC_LANES + 64 * 30 + 8, 1);
+    assert!(ch.try_send(b"after").unwrap());
+    // Nothing arrives while it runs: its message may still come.
+    assert!(matches!(
+        rx.recv_timeout(Duration::from_millis(100)),
+        Err(Error::Timeout { .. })
+    ));
+    live.kill();
+    // Then its position is retired and the next message arrives.
+    assert_eq!(rx.recv_timeout(Duration::from_secs(60)).unwrap(), b"after");
+
+    // Every free lane taken by dead owners: a new handle takes one over
+    // (once what it names is repaired) and works.
+    let gone = gone_owner();
+    for l in 0..32 {
+        if peek_word(&name, MPMC_LANES + 64 * l) == 0 || l == 30 {
+            poke_word(&name, MPMC_LANES + 64 * l, gone);
+        }
+    }
+    let tx2 = Sender::open(&name).unwrap();
+    let dead = |n: &str| {
+        (0..32)
+            .filter(|l| peek_word(n, MPMC_LANES + 64 * l) == gone)
+            .count()
+    };
+    assert_eq!(dead(&name), 29, "one dead lane taken over");
+    assert!(tx2.try_send(b"x").unwrap());
+    assert_eq!(rx.recv_timeout(Duration::from_secs(60)).unwrap(), b"x");
+
+    // Every lane held by a live process: handles claim through the claim
+    // words, and messages flow all the same.
+    let me = u64::from(std::process::id());
+    for l in 0..32 {
+        if peek_word(&name, MPMC_LANES + 64 * l) == gone {
+            poke_word(&name, MPMC_LANES + 64 * l, me);
+        }
+    }
+    let tx3 = Sender::open(&name).unwrap();
+    let rx3 = Receiver::open(&name).unwrap();
+    for i in 0..20u8 {
+        assert!(tx3.try_send(&[i]).unwrap());
+        assert_eq!(rx3.recv_timeout(Duration::from_secs(60)).unwrap(), [i]);
+    }
+    // Dropped handles give their lanes back.
+    let held = me_lane(&name);
+    drop((tx2, ch));
+    assert_eq!(me_lane(&name), held - 2);
 }
 
 /// Senders and receivers killed at arbitrary points, round after round, never

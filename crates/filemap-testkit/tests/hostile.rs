@@ -123,8 +123,9 @@ const SHORT: Duration = Duration::from_millis(100);
 
 #[test]
 fn mpmc_sequence_words_out_of_step_are_errors_not_spins() {
-    // Layout (channel/mpmc.rs): slots from 384; slot 0's sequence word first.
-    const SLOT0_SEQ: u64 = 384;
+    // Layout (channel/mpmc/queue.rs): slots from 2432 (after 32 lanes of a
+    // line each, from 384); slot 0's sequence word first.
+    const SLOT0_SEQ: u64 = 2432;
     let name = unique("hostile-mpmc-seq");
     let tx = std::sync::Arc::new(mpmc::Sender::create(&name, 4, 8).unwrap());
     let rx = std::sync::Arc::new(mpmc::Receiver::open(&name).unwrap());
