@@ -1004,6 +1004,19 @@ mod loom_model {
             ((len != SKIP).then_some(v), before > 0)
         }
 
+        /// Receives `tries` times through `via`, repairing after each
+        /// receive that finds nothing, as a blocked receiver does.
+        fn recv_repairing(&self, via: Via, tries: usize) -> Vec<u64> {
+            let mut got = Vec::new();
+            for _ in 0..tries {
+                match self.recv(via) {
+                    (Some(v), _) => got.push(v),
+                    (None, _) => self.repair_all(),
+                }
+            }
+            got
+        }
+
         /// Repairs what a blocked process would: the slot at `deq`, and the
         /// one `enq` needs.
         fn repair_all(&self) {
@@ -1234,14 +1247,7 @@ mod loom_model {
                     let doomed = loom::thread::spawn(move || d.send(via, 7));
                     let s = Proc::new(&mem, 2, u32::MAX);
                     let live = loom::thread::spawn(move || (0..2).any(|_| s.send(other, 9)));
-                    let r = Proc::new(&mem, 3, u32::MAX);
-                    let mut got = Vec::new();
-                    for _ in 0..2 {
-                        match r.recv(Via::Lane(1)) {
-                            (Some(v), _) => got.push(v),
-                            (None, _) => r.repair_all(),
-                        }
-                    }
+                    let mut got = Proc::new(&mem, 3, u32::MAX).recv_repairing(Via::Lane(1), 2);
                     let published = doomed.join().unwrap();
                     let sent = live.join().unwrap();
                     got.extend(drain_and_check(&mem));
@@ -1294,14 +1300,7 @@ mod loom_model {
                     let doomed = loom::thread::spawn(move || d.recv(via));
                     let s = Proc::new(&mem, 2, u32::MAX);
                     let live = loom::thread::spawn(move || (0..2).any(|_| s.send(Via::Word(2), 5)));
-                    let r = Proc::new(&mem, 3, u32::MAX);
-                    let mut got = Vec::new();
-                    for _ in 0..2 {
-                        match r.recv(Via::Lane(1)) {
-                            (Some(v), _) => got.push(v),
-                            (None, _) => r.repair_all(),
-                        }
-                    }
+                    let mut got = Proc::new(&mem, 3, u32::MAX).recv_repairing(Via::Lane(1), 2);
                     let (took, finished) = doomed.join().unwrap();
                     let sent = live.join().unwrap();
                     got.extend(drain_and_check(&mem));
