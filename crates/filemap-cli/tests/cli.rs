@@ -874,6 +874,25 @@ fn info_shows_mpmc_broadcast_latest_event_and_mutex_state() {
     );
     let text = ok(&["info", &q]);
     assert!(text.contains("queued:   3 of 8 slots [#"), "{text}");
+    // Its handles are its ends: this process's receiver; the helper's
+    // sender gave its lane back when it ended.
+    let ends = a["ends"].as_array().unwrap();
+    assert_eq!(ends.len(), 1, "{a}");
+    assert_eq!(end(&a, "receiver")["pid"], std::process::id(), "{a}");
+    assert_eq!(end(&a, "receiver")["state"], "live", "{a}");
+    // A sender that is killed stays as a dead end until its lane is taken over.
+    let doomed = Helper::spawn(&["mpmc-send", &q, "2", "0"]); // sends until killed
+    assert_eq!(doomed.line(), "ready");
+    let pid = doomed.pid();
+    doomed.kill();
+    let a = activity(&q);
+    assert_eq!(end(&a, "sender")["pid"], pid, "{a}");
+    assert_eq!(end(&a, "sender")["state"], "dead", "{a}");
+    let text = ok(&["info", &q]);
+    assert!(
+        text.contains(&format!("sender:   pid {pid}, dead")),
+        "{text}"
+    );
 
     // broadcast: what was sent, and the sender's end.
     let b = unique("cli-bcast-state");

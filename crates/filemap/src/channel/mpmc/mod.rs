@@ -114,7 +114,9 @@ impl Sender {
     /// # Errors
     /// As [`Sender::create`].
     pub fn create_with(name: &str, slots: u64, max_message: u64, opts: &Options) -> Result<Sender> {
-        Queue::create(name, slots, max_message, opts).map(|q| Sender { q })
+        Queue::create(name, slots, max_message, opts).map(|q| Sender {
+            q: q.tell(Role::Send),
+        })
     }
 
     /// Opens the existing channel `name` as a sender.
@@ -130,7 +132,9 @@ impl Sender {
     /// # Errors
     /// As [`Sender::open`].
     pub fn open_with(name: &str, opts: &Options) -> Result<Sender> {
-        Queue::open(name, opts).map(|q| Sender { q })
+        Queue::open(name, opts).map(|q| Sender {
+            q: q.tell(Role::Send),
+        })
     }
 
     /// The largest message.
@@ -197,7 +201,7 @@ impl Receiver {
         opts: &Options,
     ) -> Result<Receiver> {
         Queue::create(name, slots, max_message, opts).map(|q| Receiver {
-            q,
+            q: q.tell(Role::Recv),
             polled: Waiter::default(),
         })
     }
@@ -216,7 +220,7 @@ impl Receiver {
     /// As [`Sender::open`].
     pub fn open_with(name: &str, opts: &Options) -> Result<Receiver> {
         Queue::open(name, opts).map(|q| Receiver {
-            q,
+            q: q.tell(Role::Recv),
             polled: Waiter::default(),
         })
     }

@@ -9,7 +9,9 @@ use crate::channel::{SlotArray, SLOT_FORMAT};
 use crate::error::{Error, Result};
 use crate::mapping::Options;
 use crate::park::{past_deadline, Park, PARK_PROTOCOL};
-use crate::segment::{fingerprint, Detail, Kind, Observation, Segment, Spec, HEADER_LEN};
+use crate::segment::{
+    fingerprint, Detail, End, EndState, Kind, Observation, Segment, Spec, HEADER_LEN,
+};
 use crate::sys;
 
 pub(super) const ENQ: usize = HEADER_LEN;
@@ -30,8 +32,12 @@ pub(super) const LANES: usize = HEADER_LEN + 256;
 /// thread whose handle's lane another thread is using) claim through the
 /// slots' claim words.
 pub(super) const LANE_COUNT: usize = 32;
-/// Per lane, one line: owner (u64), send intent (u64), receive intent (u64).
+/// Per lane, one line: owner (u64), send intent (u64), receive intent (u64),
+/// and what the handle is ([`LANE_SENDER`] or [`LANE_RECEIVER`]; for
+/// `filemap list` and `top` only, nothing relies on it).
 pub(super) const LANE_STRIDE: usize = 64;
+pub(super) const LANE_SENDER: u64 = 1;
+pub(super) const LANE_RECEIVER: u64 = 2;
 pub(super) const SLOTS: usize = LANES + LANE_COUNT * LANE_STRIDE;
 /// Per slot: sequence (u64), claimer (u64), length (u64), then the bytes.
 pub(super) const SLOT_HEADER: usize = 24;
@@ -509,6 +515,12 @@ fn intent_at(lane: usize, role: Role) -> usize {
         }
 }
 
+/// Where lane `lane` says what its handle is.
+#[inline]
+fn lane_kind_at(lane: usize) -> usize {
+    lane_at(lane) + 24
+}
+
 /// This handle's lane.
 #[derive(Debug)]
 struct Lane {
@@ -540,6 +552,9 @@ impl Drop for Queue {
             if self.lane_owner(l.index) == self.me {
                 self.store_intent(l.index, Role::Send, 0, Ordering::Release);
                 self.store_intent(l.index, Role::Recv, 0, Ordering::Release);
+                self.seg
+                    .a64(lane_kind_at(l.index))
+                    .store(0, Ordering::Relaxed);
                 self.cas_lane_owner(l.index, self.me, 0);
             }
         }
@@ -594,6 +609,21 @@ impl Queue {
             busy: AtomicBool::new(false),
         });
         Ok(q)
+    }
+
+    /// Says in this handle's lane (if it has one) whether it is a sender
+    /// or a receiver, for those who look (`filemap list`, `top`).
+    pub(super) fn tell(self, role: Role) -> Queue {
+        if let Some(l) = &self.lane {
+            let kind = match role {
+                Role::Send => LANE_SENDER,
+                Role::Recv => LANE_RECEIVER,
+            };
+            self.seg
+                .a64(lane_kind_at(l.index))
+                .store(kind, Ordering::Relaxed);
+        }
+        self
     }
 
     pub(super) fn max_message(&self) -> usize {
@@ -1344,8 +1374,26 @@ pub(crate) fn observe(seg: Segment) -> Result<Observation> {
             reason: format!("receivers are at position {received}, past the senders' {sent}"),
         });
     }
+    // The handles that hold a lane (the first 32 at once): each is an end.
+    let ends = (0..LANE_COUNT)
+        .filter_map(|l| {
+            let owner = seg.a64(lane_at(l)).load(Ordering::Acquire);
+            (owner != 0).then(|| End {
+                role: match seg.a64(lane_kind_at(l)).load(Ordering::Relaxed) {
+                    LANE_SENDER => "sender",
+                    LANE_RECEIVER => "receiver",
+                    _ => "handle",
+                },
+                pid: Some(owner as u32),
+                state: match sys::owner_alive(owner) {
+                    Some(false) => EndState::Dead,
+                    _ => EndState::Live,
+                },
+            })
+        })
+        .collect();
     Ok(Observation {
-        ends: Vec::new(),
+        ends,
         detail: Detail::Mpmc {
             slots: geo.slots,
             max_message: geo.size,
