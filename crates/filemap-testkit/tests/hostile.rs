@@ -199,3 +199,76 @@ fn a_broadcast_tail_ahead_of_its_slots_is_reported_within_the_timeout() {
     });
     assert!(matches!(r, Err(Error::Corrupt { .. })), "{r:?}");
 }
+
+/// Another process that writes each `(offset, value)` of `words` (as
+/// native-endian u64s) in `name`.
+fn poke_many(name: &str, words: &[(u64, u64)]) {
+    let mut h = Helper::spawn(&["open", name, "rw"]);
+    assert!(h.line().starts_with("ok opened"));
+    for (off, value) in words {
+        assert_eq!(
+            h.ask(&format!("write {off} {}", hex(&value.to_ne_bytes()))),
+            "ok"
+        );
+    }
+    h.exit();
+}
+
+#[test]
+fn mpmc_lanes_full_of_garbage_cost_the_fast_path_only() {
+    // Layout (channel/mpmc/queue.rs): enq at 128; 32 lanes of a line each
+    // from 384: owner, send intent, receive intent (position + 1), kind.
+    const ENQ: u64 = 128;
+    const LANES: u64 = 384;
+    let name = unique("hostile-mpmc-lanes");
+    let tx = std::sync::Arc::new(mpmc::Sender::create(&name, 4, 8).unwrap());
+    let rx = std::sync::Arc::new(mpmc::Receiver::open(&name).unwrap());
+    // Every lane: owners that run (this process), that never ran, or are
+    // nonsense; intents naming positions near and far, and u64::MAX.
+    let me = u64::from(std::process::id());
+    let owners = [me, u64::MAX, 1, 0x7fff_ffff, me | (12345 << 32)];
+    let intents = [u64::MAX, 1, 2, 1 << 40, 0];
+    let mut words = Vec::new();
+    for l in 0..32u64 {
+        let at = LANES + 64 * l;
+        words.push((at, owners[l as usize % owners.len()]));
+        words.push((at + 8, intents[l as usize % intents.len()]));
+        words.push((at + 16, intents[(l as usize + 2) % intents.len()]));
+        words.push((at + 24, l.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+    }
+    poke_many(&name, &words);
+    // Handles opened now find no free lane, or take over one of a process
+    // that never ran: either way they work, at once.
+    let tx2 = within("open a sender", SHORT, {
+        let name = name.clone();
+        move || mpmc::Sender::open(&name).unwrap()
+    });
+    let rx2 = within("open a receiver", SHORT, {
+        let name = name.clone();
+        move || mpmc::Receiver::open(&name).unwrap()
+    });
+    for i in 0..50u8 {
+        let (a, b) = if i % 2 == 0 {
+            (&*tx, &rx2)
+        } else {
+            (&tx2, &*rx)
+        };
+        assert!(a.try_send(&[i]).unwrap());
+        assert_eq!(b.recv_timeout(SHORT).unwrap(), [i]);
+    }
+    // A position taken by nobody (enq moved on by hand) and named by a lane
+    // of a live process (this one) is never repaired: receives wait, and
+    // their deadline holds.
+    assert!(tx.try_send(b"x").unwrap());
+    assert_eq!(rx.try_recv().unwrap().as_deref(), Some(&b"x"[..]));
+    // 51 messages went through: position 51 is next.
+    poke_many(&name, &[(ENQ, 52), (LANES + 8, 52)]);
+    let r = within("recv_timeout", SHORT + WORST_OVER, {
+        let rx = rx.clone();
+        move || rx.recv_timeout(SHORT)
+    });
+    assert!(matches!(r, Err(Error::Timeout { .. })), "{r:?}");
+    let r = within("try_recv", SHORT, move || rx.try_recv());
+    assert!(matches!(r, Ok(None)), "{r:?}");
+    drop((tx2, rx2));
+}
