@@ -89,13 +89,7 @@ use filemap_testkit::hex;
 
 /// Another process that writes `value` as a native-endian u64 at `off` of `name`.
 fn poke(name: &str, off: u64, value: u64) {
-    let mut h = Helper::spawn(&["open", name, "rw"]);
-    assert!(h.line().starts_with("ok opened"));
-    assert_eq!(
-        h.ask(&format!("write {off} {}", hex(&value.to_ne_bytes()))),
-        "ok"
-    );
-    h.exit();
+    poke_many(name, &[(off, value)]);
 }
 
 /// `f` returns (Ok or an error) within `limit`; gives what it returned.

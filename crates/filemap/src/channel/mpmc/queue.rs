@@ -761,7 +761,7 @@ impl Queue {
 
     /// Retires claim `c` unsent (a reservation dropped): receivers skip it.
     pub(super) fn retire(&self, c: Claim) {
-        self.write_len(c.pos, SKIP);
+        self.mark_skipped(c.pos);
         self.publish(c);
     }
 
