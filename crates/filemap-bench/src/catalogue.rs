@@ -65,6 +65,11 @@ pub enum TransportKind {
     Mpmc,
     /// filemap MPMC, blocking `send`/`recv`.
     MpmcBlocking,
+    /// filemap MPMC streaming with 2 senders (threads of the child, a handle
+    /// each) and 2 receivers (threads of the parent), busy-polling; not pinned.
+    Mpmc2x2,
+    /// [`TransportKind::Mpmc2x2`], blocking.
+    Mpmc2x2Blocking,
     /// A pipe each way (the child's stdin and stdout).
     Pipe,
     /// A Unix domain stream socket.
@@ -119,6 +124,11 @@ pub(crate) struct TransportInfo {
     pub(crate) family: Family,
     /// Round trips only (no streaming row).
     pub(crate) latency_only: bool,
+    /// Streaming only (no round-trip row).
+    pub(crate) stream_only: bool,
+    /// More busy threads than one CPU per process: the driver does not pin
+    /// its processes (one CPU each would serialise their threads).
+    pub(crate) unpinned: bool,
     /// Wait [`IDLE_GAP`](crate::IDLE_GAP) (untimed) before each round trip.
     pub(crate) idle_gap: bool,
     /// Offered by this build on this OS.
@@ -138,6 +148,8 @@ const fn info(
         label,
         family,
         latency_only,
+        stream_only: false,
+        unpinned: false,
         idle_gap: false,
         available: true,
     }
@@ -211,13 +223,16 @@ pub(crate) const TRANSPORTS: &[TransportInfo] = &[
             false,
         )
     },
-    info(
-        TransportKind::SpscClient,
-        "spsc-client",
-        "filemap spsc, a client as in the docs",
-        Family::Client,
-        false,
-    ),
+    TransportInfo {
+        stream_only: true,
+        ..info(
+            TransportKind::SpscClient,
+            "spsc-client",
+            "filemap spsc, a client as in the docs",
+            Family::Client,
+            false,
+        )
+    },
     TransportInfo {
         idle_gap: true,
         ..info(
@@ -333,6 +348,28 @@ pub(crate) const TRANSPORTS: &[TransportInfo] = &[
         Family::Mpmc,
         false,
     ),
+    TransportInfo {
+        stream_only: true,
+        unpinned: true,
+        ..info(
+            TransportKind::Mpmc2x2,
+            "mpmc-2x2",
+            "filemap mpmc, 2 senders x 2 receivers, spin",
+            Family::Mpmc,
+            false,
+        )
+    },
+    TransportInfo {
+        stream_only: true,
+        unpinned: true,
+        ..info(
+            TransportKind::Mpmc2x2Blocking,
+            "mpmc-2x2-blocking",
+            "filemap mpmc, 2 senders x 2 receivers, blocking",
+            Family::Mpmc,
+            false,
+        )
+    },
     info(TransportKind::Pipe, "pipe", "pipe", Family::Pipe, false),
     TransportInfo {
         available: cfg!(unix),
@@ -383,6 +420,7 @@ pub(crate) const TRANSPORTS: &[TransportInfo] = &[
     },
     TransportInfo {
         available: cfg!(feature = "zenoh"),
+        unpinned: true,
         ..info(
             TransportKind::ZenohPubSub,
             "zenoh",
@@ -393,6 +431,7 @@ pub(crate) const TRANSPORTS: &[TransportInfo] = &[
     },
     TransportInfo {
         available: cfg!(feature = "zenoh"),
+        unpinned: true,
         ..info(
             TransportKind::ZenohBridge,
             "zenoh-bridge",
@@ -480,7 +519,7 @@ impl TransportKind {
     }
 
     pub(crate) fn scenarios(self) -> &'static [Scenario] {
-        if self.family() == Family::Client {
+        if self.info().stream_only {
             &[Scenario::Stream]
         } else if self.info().latency_only {
             &[Scenario::Latency]

@@ -312,9 +312,10 @@ fn unique_name(peer: TransportKind) -> String {
 /// One case with transport `T`: set up, start the peer, wait for it to be
 /// ready, time the iterations, and collect the peer's exit.
 fn run_case<T: Transport>(opts: &Options, case: &Case, warmup: u64) -> Result<Row> {
-    // Zenoh's rows run several threads in each process (its runtime, and the
-    // bridges'): one CPU each would serialise them, so those run unpinned.
-    let pin = opts.pin && case.kind.family() != Family::Zenoh;
+    // Some rows run several busy threads in each process (Zenoh's runtime
+    // and the bridges', the 2 x 2 rows' senders and receivers): one CPU
+    // each would serialise them, so those run unpinned.
+    let pin = opts.pin && !case.kind.info().unpinned;
     if opts.pin && !pin {
         unpin();
     }
@@ -543,6 +544,8 @@ mod tests {
             TransportKind::BroadcastBlocking,
             TransportKind::Mpmc,
             TransportKind::MpmcBlocking,
+            TransportKind::Mpmc2x2,
+            TransportKind::Mpmc2x2Blocking,
             TransportKind::Pipe,
             TransportKind::UnixSocket,
             TransportKind::Iceoryx2,

@@ -115,6 +115,23 @@ fn bench_runs_every_transport_as_two_processes_and_writes_json() {
         ),
         "the client row is a stream only"
     );
+    // The 2 x 2 mpmc rows: every message sent by the two senders is received
+    // by the two receivers together, streaming only.
+    for transport in [
+        "filemap mpmc, 2 senders x 2 receivers, spin",
+        "filemap mpmc, 2 senders x 2 receivers, blocking",
+    ] {
+        let row = stream_of(transport);
+        assert_eq!(row["count"], 300, "{row}");
+        assert!(row["msgs_per_s"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(row["lost"].is_null(), "mpmc loses nothing: {row}");
+        assert!(
+            !rows
+                .iter()
+                .any(|r| r["transport"] == transport && r["scenario"] == "latency"),
+            "{transport} is a stream only"
+        );
+    }
     // Broadcast streams say how many messages the receiver missed, of all
     // those sent.
     for transport in ["filemap broadcast, spin", "filemap broadcast, blocking"] {
