@@ -17,7 +17,79 @@ use crate::sys;
 /// How long a parked waiter sleeps before it looks at its peer again.
 const PARK_SLICE: Duration = Duration::from_millis(10);
 /// Polls before parking: long enough to catch a peer that answers at once.
+/// The most a wait polls; a thread whose waits keep ending parked polls
+/// less ([`Spin`]).
 const SPINS: u32 = 2_000;
+/// The fewest polls a wait makes before parking, however its thread's
+/// earlier waits went: a peer that answers within a few microseconds is
+/// still caught without a sleep.
+const MIN_SPINS: u32 = 64;
+/// A thread whose polling was cut polls in full once per this many waits,
+/// to learn whether its peer has become quick again.
+const PROBE_EVERY: u32 = 16;
+/// Parked waits in a row after which a thread's polling is cut (by 4 each time).
+const MISSES_TO_CUT: u32 = 2;
+
+/// How many polls this thread's next wait makes before it parks, learnt from
+/// how its earlier waits ended. Polling pays when the peer answers within it;
+/// when the answer comes later (a peer across a network bridge, one that
+/// works for a while, one that sleeps), every poll is CPU taken from the
+/// processes that are about to answer, and on a machine with few cores that
+/// delays the answer itself. So: a wait that ends while polling restores
+/// the full budget; parked waits in a row cut it, down to [`MIN_SPINS`]; and
+/// while it is cut, one wait in [`PROBE_EVERY`] polls in full, so that a peer
+/// that has become quick again is noticed.
+///
+/// Kept per thread: a thread is what burns a CPU while it polls, and the
+/// pattern of its waits (a request-answer loop, a route relaying a network)
+/// is what predicts the next one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Spin {
+    /// The polls a wait makes when it does not probe.
+    budget: u32,
+    /// Waits in a row that ended parked.
+    misses: u32,
+    /// Waits since the budget was last cut or restored (for probing).
+    waits: u32,
+}
+
+impl Spin {
+    pub(crate) const FULL: Spin = Spin {
+        budget: SPINS,
+        misses: 0,
+        waits: 0,
+    };
+
+    /// The polls for the next wait, counting it.
+    pub(crate) fn polls(&mut self) -> u32 {
+        self.waits = self.waits.wrapping_add(1);
+        if self.budget < SPINS && self.waits % PROBE_EVERY == 0 {
+            SPINS
+        } else {
+            self.budget
+        }
+    }
+
+    /// The wait ended while it polled.
+    pub(crate) fn hit(&mut self) {
+        if self.budget != SPINS || self.misses != 0 {
+            *self = Spin::FULL;
+        }
+    }
+
+    /// The wait had to park.
+    pub(crate) fn miss(&mut self) {
+        self.misses = self.misses.saturating_add(1);
+        if self.misses >= MISSES_TO_CUT {
+            self.misses = 0;
+            self.budget = (self.budget / 4).max(MIN_SPINS);
+        }
+    }
+}
+
+thread_local! {
+    static SPIN: std::cell::Cell<Spin> = const { std::cell::Cell::new(Spin::FULL) };
+}
 /// For a wait that follows a large message ([`Park::wait`]'s `in_flight`), how
 /// many bytes are worth one more nanosecond of polling before parking: 4 bytes
 /// per ns is a copy at 4 GB/s, well below what one core copies (15–45 GB/s
@@ -199,12 +271,20 @@ impl Park {
         in_flight: usize,
         mut ready: impl FnMut() -> Result<bool>,
     ) -> Result<()> {
-        for _ in 0..SPINS {
+        let mut spin = SPIN.with(std::cell::Cell::get);
+        for _ in 0..spin.polls() {
             if ready()? {
+                spin.hit();
+                SPIN.with(|s| s.set(spin));
                 return Ok(());
             }
             std::hint::spin_loop();
         }
+        // Parked or not, the polling did not catch it (an error, a timeout
+        // and the extra polling below count as misses too: none says the
+        // polling paid).
+        spin.miss();
+        SPIN.with(|s| s.set(spin));
         let started = Instant::now();
         let extra = extra_spin(in_flight);
         if !extra.is_zero() {
@@ -424,5 +504,71 @@ pub(crate) fn past_deadline(
             waited: started.elapsed(),
         }),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polling_is_cut_for_a_thread_whose_waits_park_and_restored_by_a_catch() {
+        let mut s = Spin::FULL;
+        assert_eq!(s.polls(), SPINS);
+        s.hit();
+        assert_eq!(
+            s,
+            Spin {
+                waits: 1,
+                ..Spin::FULL
+            },
+            "a catch changes nothing"
+        );
+        // One parked wait is noise: the budget stays.
+        s.miss();
+        assert_eq!(s.polls(), SPINS);
+        // Parked waits in a row cut it, by 4 each time, to the floor.
+        s.miss();
+        assert_eq!(s.polls(), SPINS / 4);
+        let mut seen = vec![];
+        for _ in 0..20 {
+            s.miss();
+            seen.push(s.budget);
+        }
+        assert_eq!(s.budget, MIN_SPINS, "{seen:?}");
+        assert!(seen.windows(2).all(|w| w[1] <= w[0]), "{seen:?}");
+        // One wait caught while polling restores the whole budget.
+        s.hit();
+        assert_eq!(s, Spin::FULL);
+    }
+
+    #[test]
+    fn a_cut_budget_probes_in_full_once_every_so_many_waits() {
+        let mut s = Spin::FULL;
+        while s.budget > MIN_SPINS {
+            s.miss();
+        }
+        let polls: Vec<u32> = (0..3 * PROBE_EVERY).map(|_| s.polls()).collect();
+        let full = polls.iter().filter(|&&p| p == SPINS).count();
+        assert_eq!(full, 3, "{polls:?}");
+        assert!(polls.iter().all(|&p| p == SPINS || p == MIN_SPINS));
+        // A probe that catches the peer ends the cut.
+        s.hit();
+        assert!((0..PROBE_EVERY).all(|_| s.polls() == SPINS));
+    }
+
+    #[test]
+    fn the_budget_is_kept_per_thread() {
+        SPIN.with(|c| {
+            c.set(Spin {
+                budget: MIN_SPINS,
+                ..Spin::FULL
+            })
+        });
+        let other = std::thread::spawn(|| SPIN.with(std::cell::Cell::get))
+            .join()
+            .unwrap();
+        assert_eq!(other, Spin::FULL);
+        assert_eq!(SPIN.with(std::cell::Cell::get).budget, MIN_SPINS);
     }
 }
