@@ -16,7 +16,7 @@
 //! | 48 | creator pid (u32) | |
 //! | 56 | creator start time (u64) | with the pid, names the creator even after pid reuse |
 //! | 64 | state (u32): 0 being made, 1 ready | written last, with release ordering |
-//! | 72 | fence flag (u32) | non-zero once a process that cannot take part in cross-process barriers attached (see `channel::Park`) |
+//! | 72 | fence flag (u32) | set by every process that attaches to write: older versions skip their fences while it is 0 (see `park::Park::notify`) |
 //! | 80 | message size (u32) | the [`MessageType`] of a typed channel; all of 80..128 zero when untyped |
 //! | 84 | message alignment (u32) | 0: untyped |
 //! | 88 | message identity hash (u64) | FNV-1a of the whole identity |
@@ -679,13 +679,15 @@ impl Segment {
             serial: SERIAL.fetch_add(1, Ordering::Relaxed),
             ring: Default::default(),
         }));
-        // A read-only observer (`Segment::observe`) takes no part in the
-        // protocol, so it needs no fences and must not write the flag.
-        if !sys::barriers_available() && seg.view.is_writable() {
+        // Every process now fences (see `park::Park::notify`). Versions
+        // before that skipped their fences while this flag was clear, relying
+        // on `membarrier`: setting it makes such a process fence too, so a
+        // channel shared with one still loses no wake-up. A read-only
+        // observer (`Segment::observe`) takes no part in the protocol and
+        // must not write it.
+        if seg.view.is_writable() {
             seg.need_fences();
         }
-        // Starts this process's registration, if it has not begun.
-        let _ = sys::barrier_registered();
         seg
     }
 
@@ -732,18 +734,11 @@ impl Segment {
         self.parker.wake(off, self.a32(off), n);
     }
 
-    /// Tells every process using the segment to fence on its hot paths from
-    /// now on: this one cannot rely on cross-process barriers.
-    pub(crate) fn need_fences(&self) {
+    /// Sets the segment's fence flag: processes of filemap versions that
+    /// skipped their fences while it was clear (the `membarrier` scheme,
+    /// given up) fence from then on. This version always fences.
+    fn need_fences(&self) {
         self.a32(OFF_FENCE).fetch_or(1, Ordering::SeqCst);
-    }
-
-    /// Whether every process attached can issue cross-process barriers (no
-    /// one set the fence flag), so that a process registered for them may
-    /// skip its fences (see `channel::Park`).
-    #[inline]
-    pub(crate) fn barriers_work(&self) -> bool {
-        self.a32(OFF_FENCE).load(Ordering::Relaxed) == 0
     }
 
     #[inline]

@@ -1,8 +1,8 @@
 //! Sending and receiving allocate nothing per message: a counting global
 //! allocator watches 10,000 messages through every channel and the seqlock
 //! cell (both ends in this process, on this thread; allocations by other
-//! threads, such as the library's short-lived membarrier registration, are
-//! not the messages' and are not counted).
+//! threads, such as the reactor behind the futures, are not the messages'
+//! and are not counted).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

@@ -14,15 +14,11 @@
 //! they check every 10 ms whether the peer process still runs, so a peer killed
 //! with SIGKILL gives [`crate::Error::PeerGone`], not a hang.
 //!
-//! Making progress (a send, a receive that frees space) costs no fence on
-//! Linux: the side about to sleep issues a cross-process barrier instead
-//! (`membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`), once per park. Each
-//! process registers for it on a short-lived background thread when it first
-//! opens a channel, and fences until that is done. A process that cannot use
-//! it (an old kernel, a seccomp filter, or `FILEMAP_NO_MEMBARRIER` set in its
-//! environment) marks the segment, and from then on every process using that
-//! channel fences; elsewhere every process always fences. The hot paths
-//! allocate nothing: receive into a buffer you keep ([`spsc::Receiver::try_recv`]
+//! Making progress (a send, a receive that frees space) costs one fence, and
+//! a system call only when the other side sleeps; the side about to sleep
+//! fences too (Dekker's pattern, see `park::Park::notify`, where the
+//! `membarrier` scheme this replaced, and why, is described). The hot paths
+//! //! allocate nothing: receive into a buffer you keep ([`spsc::Receiver::try_recv`]
 //! borrows in place; [`mpmc::Receiver::try_recv_into`],
 //! [`broadcast::Receiver::try_recv_into`]).
 

@@ -7,7 +7,7 @@
 
 pub(crate) mod bell;
 
-use std::sync::atomic::{compiler_fence, fence, Ordering};
+use std::sync::atomic::{fence, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -203,7 +203,10 @@ impl Side {
 /// fingerprint: processes that disagree on it could miss each other's
 /// wake-ups, so they refuse each other's channels instead. 2: asymmetric
 /// barriers (`membarrier`) where available; 3: the doorbell word
-/// ([`Park::bell`]).
+/// ([`Park::bell`]). Still 3 since every process fences again (see
+/// [`Park::notify`]): a process of this version sets each segment's fence
+/// flag when it attaches, which makes older ones fence too, so both can share
+/// a channel.
 pub(crate) const PARK_PROTOCOL: u64 = 3;
 
 /// A pair of words waiters park on: `seq` changes on every wake-up, and
@@ -224,32 +227,25 @@ impl Park {
     /// published it (release is enough). With the waiter's increment of
     /// `waiting` and its re-check of the progress, this is Dekker's pattern:
     /// either the waiter sees the progress, or we see it waiting and wake it.
+    /// Both sides need a full barrier between their store and their load.
     ///
-    /// Dekker's pattern needs a full barrier on both sides, between the store
-    /// and the load. Here it is asymmetric where the system allows: on Linux,
-    /// a process registered for cross-process barriers
-    /// (`sys::barrier_registered`) has only a compiler fence on this hot path,
-    /// as long as every process attached can issue such barriers
-    /// (`Segment::barriers_work`); the waiter, on its slow path, makes every
-    /// running thread of the registered processes execute a barrier
-    /// (`membarrier`, see `wait`). Either our load of `waiting` comes after
-    /// that barrier (and sees the increment the waiter made before it), or our
-    /// store came before it (and the waiter's re-check sees it). The same
-    /// argument is behind liburcu's and folly's asymmetric fences. Unregistered
-    /// processes (elsewhere: all) fence.
-    ///
-    /// Measured on a 2-vCPU VM, one fence per message held streaming of 64-byte
-    /// messages to about 15 M msg/s (the sender waited for each line it had
-    /// written to reach it); a sequentially consistent *store* of the progress
-    /// instead of a fence was worse still for round trips (a locked exchange on
-    /// the very line the other side polls).
+    /// Until protocol 3 the barrier here was asymmetric on Linux: a process
+    /// registered for `MEMBARRIER_CMD_GLOBAL_EXPEDITED` had only a compiler
+    /// fence, and the waiter, before it slept, made every running thread of
+    /// registered processes execute one. That was given up because the
+    /// kernel does not keep its side of it: a process that registers while
+    /// one of its CPUs is idle with the process's memory map still loaded
+    /// (lazily, after one of its threads ran there) is not sent the barrier
+    /// on that CPU once its threads run there again, until that CPU has run
+    /// another process (Linux 6.18 here; see
+    /// `crates/filemap-bench/experiments/membarrier_lazy_mm.c`). A sender on
+    /// that CPU then missed a receiver's announcement, and a future, which
+    /// has no timed re-check, waited for ever. Measured side by side on a
+    /// 2-vCPU VM, the fence here costs nothing visible: 64-byte round trips
+    /// and streams were within run-to-run noise either way.
     #[inline(always)]
     pub(crate) fn notify(self, seg: &Segment) {
-        if sys::barrier_registered() && seg.barriers_work() {
-            compiler_fence(Ordering::SeqCst);
-        } else {
-            fence(Ordering::SeqCst);
-        }
+        fence(Ordering::SeqCst);
         notify_tail(&SegWords::park(seg, self));
     }
 
@@ -309,15 +305,8 @@ impl Park {
             seg.check_backed()?;
             let seq = seg.a32(self.seq).load(Ordering::Acquire);
             waiting.fetch_add(1, Ordering::Relaxed);
-            // Pairs with the fence in `notify`, or stands in for it (see
-            // there); `ready` then re-checks.
+            // Pairs with the fence in `notify`; `ready` then re-checks.
             fence(Ordering::SeqCst);
-            if seg.barriers_work() && !sys::heavy_barrier() {
-                // Refused after all (e.g. by a seccomp filter): from now on
-                // everyone fences. A notifier that skipped its fence just
-                // before this is caught by the re-check after PARK_SLICE.
-                seg.need_fences();
-            }
             let outcome = if ready()? {
                 Some(Ok(()))
             } else if let Some(Err(e)) = peer.map(|p| p.check_peer(seg, true)) {

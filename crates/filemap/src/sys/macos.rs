@@ -312,21 +312,6 @@ pub(crate) fn wait_any(words: &[super::WaitWord<'_>], timeout: Duration) {
     std::thread::sleep(timeout.min(Duration::from_millis(1)));
 }
 
-/// No cross-process barrier here: every process fences.
-pub(crate) fn barriers_available() -> bool {
-    false
-}
-
-/// No cross-process barrier here.
-pub(crate) fn barrier_registered() -> bool {
-    false
-}
-
-/// No cross-process barrier here.
-pub(crate) fn heavy_barrier() -> bool {
-    false
-}
-
 /// The faulting address in the `siginfo_t` of a `SIGBUS` (for `sigbus.rs`).
 ///
 /// # Safety

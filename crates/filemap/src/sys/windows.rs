@@ -1179,22 +1179,6 @@ pub(crate) fn process_start(pid: u32) -> Option<u64> {
     Some((u64::from(created.dwHighDateTime) << 32) | u64::from(created.dwLowDateTime))
 }
 
-/// Windows has no cross-process barrier (`FlushProcessWriteBuffers` covers one
-/// process): every process fences.
-pub(crate) fn barriers_available() -> bool {
-    false
-}
-
-/// See [`barriers_available`].
-pub(crate) fn barrier_registered() -> bool {
-    false
-}
-
-/// See [`barrier_registered`].
-pub(crate) fn heavy_barrier() -> bool {
-    false
-}
-
 /// Most permits one wake-up releases: a wake-all (`n = u32::MAX`) wakes up to
 /// this many sleepers at once; any beyond it look again after their slice.
 const MAX_RELEASE: u32 = 64;

@@ -392,11 +392,6 @@ impl WaitSet {
             // (see `Park::notify`).
             self.seqs.clear();
             announce_all(srcs.iter().map(|s| words_of(&**s)), &mut self.seqs);
-            if srcs.iter().any(|s| s.sleep_on().0.barriers_work()) && !sys::heavy_barrier() {
-                for s in srcs.iter() {
-                    s.sleep_on().0.need_fences();
-                }
-            }
             let check_peers = Instant::now() >= next_liveness;
             if check_peers {
                 self.alive.clear();

@@ -318,9 +318,6 @@ impl Waiter {
         let expected = seg.a32(off).load(Ordering::Acquire);
         // The other half of Dekker's pattern, as `Park::wait` does.
         fence(Ordering::SeqCst);
-        if seg.barriers_work() && !sys::heavy_barrier() {
-            seg.need_fences();
-        }
         if ready() {
             return Ok(Step::Retry);
         }

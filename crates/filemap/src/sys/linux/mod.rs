@@ -1,6 +1,6 @@
 //! Linux: named objects in `/dev/shm` with the Win32 lifetime (a shared
 //! open-file-description lock per holder), memfd for unnamed objects,
-//! futexes for waiting and `membarrier` for cross-process barriers, through
+//! futexes for waiting, through
 //! `rustix` (and `libc` for the OFD locks rustix does not wrap). The parts
 //! shared with macOS are in `posix.rs`.
 //!
@@ -96,14 +96,13 @@
 //!
 //! The parts, one file each: `names` (the lifetime protocol), `locks`,
 //! `sweep` and `procs` (stale names), `file_record`, `commit`, `huge`,
-//! `memory`, `futex`, `membarrier`.
+//! `memory`, `futex`.
 
 mod commit;
 mod file_record;
 mod futex;
 mod huge;
 mod locks;
-mod membarrier;
 mod memory;
 mod names;
 mod procs;
@@ -114,7 +113,6 @@ pub(crate) use file_record::*;
 pub(crate) use futex::*;
 pub(crate) use huge::*;
 pub(crate) use locks::*;
-pub(crate) use membarrier::*;
 pub(crate) use memory::*;
 pub(crate) use names::*;
 pub(crate) use procs::*;
