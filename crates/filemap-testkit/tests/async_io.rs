@@ -55,6 +55,44 @@ fn async_ping_pong_between_two_processes() {
     }
 }
 
+// Round trips with an idle gap before each: both sides' futures go to
+// sleep in the reactor every time, which re-checks nothing on its own, so a
+// wake-up lost between a sender and a sleeping future would leave it asleep
+// (as filemap's old `membarrier` scheme could: see `park::Park::notify`).
+// 64 KiB messages, so that the answer comes about when the waiting side's
+// spin budget runs out, when the announcement and the answer meet. Each
+// answer is awaited with a deadline: a lost wake-up fails the test rather
+// than hanging it. (It did not catch the old scheme's race on this VM in
+// 44 runs, debug and release, pinned or not; `filemap-bench --only
+// async-idle --sizes 64,64K` did, in 4 of 8.)
+#[test]
+fn async_round_trips_after_idle_gaps_lose_no_wake_up() {
+    const N: u64 = 400;
+    const SIZE: usize = 64 << 10;
+    let (ping, pong) = (unique("a-idle-ping"), unique("a-idle-pong"));
+    let mut tx = spsc::Sender::create(&ping, 1 << 20).unwrap();
+    let mut rx = spsc::Receiver::create(&pong, 1 << 20).unwrap();
+    let peer = Helper::spawn(&["async-echo", &ping, &pong, &N.to_string(), "current"]);
+    assert_eq!(peer.line(), "ready");
+    let rt = runtime(false);
+    let mut buf = vec![0u8; SIZE];
+    for n in 0..N {
+        // Not synchronisation: the idle time the case is about.
+        std::thread::sleep(Duration::from_micros(500));
+        message_fill(n, &mut buf);
+        rt.block_on(async {
+            tx.send_async(&buf).await.unwrap();
+            let m = tokio::time::timeout(Duration::from_secs(10), rx.recv_async())
+                .await
+                .unwrap_or_else(|_| panic!("round trip {n}: no answer in 10 s (a lost wake-up)"))
+                .unwrap();
+            assert!(m.to_vec() == buf, "round trip {n}: the echo differs");
+        });
+    }
+    assert_eq!(peer.line(), format!("echoed {N}"));
+    peer.exit();
+}
+
 // Cancellation: a select! loop with a short timeout branch drops pending
 // receive futures again and again; every message still arrives exactly
 // once, in order.
