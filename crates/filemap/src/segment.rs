@@ -686,7 +686,7 @@ impl Segment {
         // observer (`Segment::observe`) takes no part in the protocol and
         // must not write it.
         if seg.view.is_writable() {
-            seg.need_fences();
+            seg.set_fence_flag();
         }
         seg
     }
@@ -737,7 +737,7 @@ impl Segment {
     /// Sets the segment's fence flag: processes of filemap versions that
     /// skipped their fences while it was clear (the `membarrier` scheme,
     /// given up) fence from then on. This version always fences.
-    fn need_fences(&self) {
+    fn set_fence_flag(&self) {
         self.a32(OFF_FENCE).fetch_or(1, Ordering::SeqCst);
     }
 

@@ -18,7 +18,7 @@
 //! a system call only when the other side sleeps; the side about to sleep
 //! fences too (Dekker's pattern, see `park::Park::notify`, where the
 //! `membarrier` scheme this replaced, and why, is described). The hot paths
-//! //! allocate nothing: receive into a buffer you keep ([`spsc::Receiver::try_recv`]
+//! allocate nothing: receive into a buffer you keep ([`spsc::Receiver::try_recv`]
 //! borrows in place; [`mpmc::Receiver::try_recv_into`],
 //! [`broadcast::Receiver::try_recv_into`]).
 

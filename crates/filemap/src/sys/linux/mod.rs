@@ -1,8 +1,7 @@
 //! Linux: named objects in `/dev/shm` with the Win32 lifetime (a shared
 //! open-file-description lock per holder), memfd for unnamed objects,
-//! futexes for waiting, through
-//! `rustix` (and `libc` for the OFD locks rustix does not wrap). The parts
-//! shared with macOS are in `posix.rs`.
+//! futexes for waiting, through `rustix` (and `libc` for the OFD locks
+//! rustix does not wrap). The parts shared with macOS are in `posix.rs`.
 //!
 //! # Lifetime of named objects on Linux (the Win32 model)
 //!
