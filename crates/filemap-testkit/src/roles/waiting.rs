@@ -92,16 +92,26 @@ fn run(a: &[&str]) -> Result<String, RoleError> {
             };
             Ok(format!("{outcome} cpu_us {}", used.as_micros()))
         }
-        // N idle spsc receivers, each awaited by its own task on a
-        // current-thread tokio runtime for MILLIS; says the CPU time the
-        // wait took and the threads the process has meanwhile.
-        ["async-idle", n, millis] => {
+        // N idle spsc receivers (with `senders`, each with a live sender,
+        // this process), each awaited by its own task on a current-thread
+        // tokio runtime for MILLIS; says the CPU time the wait took and the
+        // threads the process has meanwhile.
+        ["async-idle", n, millis, rest @ ..] => {
             let n: usize = n.parse().expect("count");
             raise_fd_limit();
             let tag = format!("fmtest-aidle-{}", std::process::id());
             let rxs = (0..n)
                 .map(|i| Receiver::create(&format!("{tag}-{i}"), 4096))
                 .collect::<Result<Vec<_>, _>>()?;
+            // `senders`: every channel has a live sender (this process), so
+            // that the reactor has a peer to look at for each.
+            let _txs = if rest == ["senders"] {
+                (0..n)
+                    .map(|i| Sender::open(&format!("{tag}-{i}")))
+                    .collect::<Result<Vec<_>, _>>()?
+            } else {
+                Vec::new()
+            };
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_time()
                 .build()

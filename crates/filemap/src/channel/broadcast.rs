@@ -1218,9 +1218,15 @@ fn recv_pend(
     rx: &mut Receiver,
 ) -> Result<crate::wait::reactor::Step> {
     let (seg, next) = (&rx.seg, rx.next);
-    w.pend(cx, seg, crate::wait::Sleep::Park(PARK), Some(TX), || {
-        seg.a64(TAIL).load(Ordering::Acquire) > next
-    })
+    // Re-checked now and then: the sender's index.
+    w.pend(
+        cx,
+        seg,
+        crate::wait::Sleep::Park(PARK),
+        Some(TX),
+        crate::wait::reactor::Recheck::Word(TAIL),
+        &mut || seg.a64(TAIL).load(Ordering::Acquire) > next,
+    )
 }
 
 #[cfg(all(test, not(loom), unix))]

@@ -256,6 +256,12 @@ impl Consumer {
         }
     }
 
+    /// Where the header of the next record goes, from the start of the
+    /// ring: the word that changes when it is written.
+    pub(crate) fn head_offset(&self) -> usize {
+        offset_in(self.head, self.cap) as usize
+    }
+
     /// Whether the record at `head` is published: something to read, padding
     /// or message.
     #[inline]

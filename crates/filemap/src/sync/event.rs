@@ -270,10 +270,17 @@ impl std::future::Future for WaitFuture<'_> {
             },
             |w, cx, ev| {
                 let seg = &ev.seg;
-                w.pend(cx, seg, crate::wait::Sleep::Gen(GEN), None, || {
-                    seg.a32(PERMITS).load(Ordering::Acquire) > 0
-                        || seg.a32(PULSES).load(Ordering::Acquire) != pulses
-                })
+                w.pend(
+                    cx,
+                    seg,
+                    crate::wait::Sleep::Gen(GEN),
+                    None,
+                    crate::wait::reactor::Recheck::None,
+                    &mut || {
+                        seg.a32(PERMITS).load(Ordering::Acquire) > 0
+                            || seg.a32(PULSES).load(Ordering::Acquire) != pulses
+                    },
+                )
             },
         )
     }

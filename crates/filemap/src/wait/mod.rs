@@ -660,6 +660,9 @@ pub(crate) fn peer_gone(
 ) -> Option<Error> {
     let side = peer?;
     let owner = seg.a64(side.owner).load(Ordering::Acquire);
+    if owner as u32 == 0 {
+        return None; // no process holds the role (`sys::owner_alive`)
+    }
     let ok = *alive
         .entry(owner)
         .or_insert_with(|| sys::owner_alive(owner) != Some(false));

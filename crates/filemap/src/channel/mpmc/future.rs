@@ -7,7 +7,7 @@ use crate::error::Result;
 
 use super::*;
 
-use crate::wait::reactor::{Step, Waiter};
+use crate::wait::reactor::{Recheck, Step, Waiter};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -54,12 +54,12 @@ pub(super) fn recv_attempt(q: &mut &Queue) -> Result<Option<Vec<u8>>> {
 /// processes claimed (as blocking waits do).
 pub(super) fn recv_pend(w: &mut Waiter, cx: &mut Context<'_>, q: &mut &Queue) -> Result<Step> {
     let (q, seg) = (*q, &q.seg);
-    let step = w.pend_with(
+    let step = w.pend(
         cx,
         seg,
         crate::wait::Sleep::Park(DATA_PARK),
         None,
-        true,
+        Recheck::Poke,
         &mut || {
             let pos = seg.a64(DEQ).load(Ordering::Acquire);
             q.seq(pos) == pos.wrapping_add(1)
@@ -124,12 +124,12 @@ impl Future for SendFuture<'_> {
             |q| Ok(q.try_send(msg)?.then_some(())),
             |w, cx, q| {
                 let (q, seg) = (*q, &q.seg);
-                let step = w.pend_with(
+                let step = w.pend(
                     cx,
                     seg,
                     crate::wait::Sleep::Park(SPACE_PARK),
                     None,
-                    true,
+                    Recheck::Poke,
                     &mut || {
                         let enq = seg.a64(ENQ).load(Ordering::Acquire);
                         q.seq(enq) == enq

@@ -5,7 +5,7 @@ use crate::error::Result;
 
 use super::*;
 
-use crate::wait::reactor::Waiter;
+use crate::wait::reactor::{Recheck, Step, Waiter};
 use crate::wait::Sleep;
 use std::future::Future;
 use std::pin::Pin;
@@ -64,9 +64,17 @@ impl<'a> Future for RecvFuture<'a> {
             },
             |w, cx, rx| {
                 let (seg, ring) = (&rx.seg, &rx.ring);
-                w.pend(cx, seg, Sleep::Park(DATA_PARK), Some(TX), || {
-                    ring.ready(seg)
-                })
+                // Re-checked now and then: the header where the next
+                // message goes.
+                let header = Recheck::Word(DATA + ring.head_offset());
+                w.pend(
+                    cx,
+                    seg,
+                    Sleep::Park(DATA_PARK),
+                    Some(TX),
+                    header,
+                    &mut || ring.ready(seg),
+                )
             },
         );
         match found {
@@ -149,14 +157,22 @@ impl Future for SendFuture<'_> {
             cx,
             &mut *this.tx,
             |tx| Ok(tx.try_send(msg)?.then_some(())),
-            |w, cx, tx| {
-                let tx = &*tx;
-                w.pend(cx, &tx.seg, Sleep::Park(SPACE_PARK), Some(RX), || {
-                    tx.fits(msg.len())
-                })
-            },
+            |w, cx, tx| space_pend(w, cx, tx, msg.len()),
         )
     }
+}
+
+/// A send's or a reservation's wait for room for `n` bytes: on the
+/// sender's park, re-checked now and then by the receiver's index.
+fn space_pend(w: &mut Waiter, cx: &mut Context<'_>, tx: &Sender, n: usize) -> Result<Step> {
+    w.pend(
+        cx,
+        &tx.seg,
+        Sleep::Park(SPACE_PARK),
+        Some(RX),
+        Recheck::Word(HEAD),
+        &mut || tx.fits(n),
+    )
 }
 
 /// The future of [`Sender::reserve_async`].
@@ -197,12 +213,7 @@ impl<'a> Future for ReserveFuture<'a> {
                     None => tx.found_full().map(|_| None),
                 }
             },
-            |w, cx, tx| {
-                let tx = &*tx;
-                w.pend(cx, &tx.seg, Sleep::Park(SPACE_PARK), Some(RX), || {
-                    tx.fits(n)
-                })
-            },
+            |w, cx, tx| space_pend(w, cx, tx, n),
         );
         match slot {
             Poll::Pending => Poll::Pending,
