@@ -51,7 +51,7 @@ use std::time::{Duration, Instant};
 use super::{SlotArray, SLOT_FORMAT};
 use crate::error::{Error, Result};
 use crate::mapping::Options;
-use crate::park::{deadline_after, past_deadline, Park, Side, PARK_PROTOCOL};
+use crate::park::{deadline_after, past_deadline, started_if, Park, Side, PARK_PROTOCOL};
 use crate::segment::{fingerprint, Detail, Kind, Observation, Segment, Spec, HEADER_LEN};
 
 const TAIL: usize = HEADER_LEN;
@@ -1070,7 +1070,7 @@ impl Receiver {
     }
 
     fn recv_into_opt(&mut self, into: &mut Received, deadline: Option<Instant>) -> Result<()> {
-        let started = Instant::now();
+        let started = started_if(deadline);
         loop {
             if self.look(into)? {
                 return Ok(());

@@ -175,7 +175,7 @@ impl Event {
     }
 
     fn wait_opt(&self, deadline: Option<Instant>) -> Result<()> {
-        let started = Instant::now();
+        let started = crate::park::started_if(deadline);
         let pulses = self.seg.a32(PULSES).load(Ordering::Acquire);
         loop {
             let gen = self.seg.a32(GEN).load(Ordering::Acquire);
@@ -187,7 +187,7 @@ impl Event {
                     return Err(Error::Timeout {
                         object: self.seg.label().to_owned(),
                         what: "a notification",
-                        waited: started.elapsed(),
+                        waited: started.map_or(Duration::ZERO, |s| s.elapsed()),
                     })
                 }
                 Some(left) => left.min(SLICE),

@@ -398,8 +398,7 @@ impl Sender {
     }
 
     fn reserve_opt(&self, n: usize, deadline: Option<Instant>) -> Result<Reservation<'_>> {
-        let started = Instant::now();
-        let mut checked = started;
+        let (started, mut checked) = (crate::park::started_if(deadline), None);
         loop {
             if let Some(claim) = self.q.try_claim_send(n)? {
                 return Ok(Reservation {
@@ -526,8 +525,7 @@ impl Receiver {
     }
 
     fn recv_ref_opt(&self, deadline: Option<Instant>) -> Result<MessageRef<'_>> {
-        let started = Instant::now();
-        let mut checked = started;
+        let (started, mut checked) = (crate::park::started_if(deadline), None);
         loop {
             if let Some((claim, len)) = self.q.try_claim_recv()? {
                 return Ok(MessageRef {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::channel::{SlotArray, SLOT_FORMAT};
 use crate::error::{Error, Result};
 use crate::mapping::Options;
-use crate::park::{past_deadline, Park, PARK_PROTOCOL};
+use crate::park::{past_deadline, started_if, Park, Throttle, PARK_PROTOCOL};
 use crate::segment::{
     fingerprint, Detail, End, EndState, Kind, Observation, Segment, Spec, HEADER_LEN,
 };
@@ -828,19 +828,35 @@ impl Queue {
         &self,
         len: usize,
         deadline: Option<Instant>,
-        started: Instant,
-        checked: &mut Instant,
+        started: Option<Instant>,
+        checked: &mut Option<Instant>,
     ) -> Result<()> {
         past_deadline(&self.seg, deadline, started, "a free slot")?;
         let seg = &self.seg;
+        let mut throttle = Throttle::default();
         SPACE_PARK.wait(seg, None, deadline, "a free slot", len, || {
-            if checked.elapsed() >= CHECK_EVERY {
-                *checked = Instant::now();
-                self.recover();
-            }
+            self.maybe_recover(&mut throttle, checked);
             let enq = seg.a64(ENQ).load(Ordering::Acquire);
             Ok(self.seq(enq) == enq)
         })
+    }
+
+    /// Repairs the slots ([`Queue::recover`]) if [`CHECK_EVERY`] has passed
+    /// since `checked` (the first look only starts the count), looking at
+    /// the clock as often as `throttle` allows.
+    fn maybe_recover(&self, throttle: &mut Throttle, checked: &mut Option<Instant>) {
+        if !throttle.clock_now() {
+            return;
+        }
+        let now = Instant::now();
+        match checked {
+            None => *checked = Some(now),
+            Some(c) if now.saturating_duration_since(*c) >= CHECK_EVERY => {
+                *checked = Some(now);
+                self.recover();
+            }
+            Some(_) => {}
+        }
     }
 
     /// Waits (bounded by `deadline`) until the slot at the receive index
@@ -853,17 +869,15 @@ impl Queue {
     pub(super) fn wait_for_data(
         &self,
         deadline: Option<Instant>,
-        started: Instant,
-        checked: &mut Instant,
+        started: Option<Instant>,
+        checked: &mut Option<Instant>,
     ) -> Result<()> {
         past_deadline(&self.seg, deadline, started, "a message")?;
         let seg = &self.seg;
         let last_len = self.last_len.load(Ordering::Relaxed);
+        let mut throttle = Throttle::default();
         DATA_PARK.wait(seg, None, deadline, "a message", last_len, || {
-            if checked.elapsed() >= CHECK_EVERY {
-                *checked = Instant::now();
-                self.recover();
-            }
+            self.maybe_recover(&mut throttle, checked);
             let pos = seg.a64(DEQ).load(Ordering::Acquire);
             Ok(self.seq(pos) == pos.wrapping_add(1))
         })
@@ -911,8 +925,7 @@ impl Queue {
     /// checked on every round, as a hostile writer can make `try_send` fail
     /// right after the wait said there was room.
     pub(super) fn send_opt(&self, msg: &[u8], deadline: Option<Instant>) -> Result<()> {
-        let started = Instant::now();
-        let mut checked = started;
+        let (started, mut checked) = (started_if(deadline), None);
         loop {
             if self.try_send(msg)? {
                 return Ok(());
@@ -922,8 +935,7 @@ impl Queue {
     }
 
     pub(super) fn recv_into_opt(&self, buf: &mut Vec<u8>, deadline: Option<Instant>) -> Result<()> {
-        let started = Instant::now();
-        let mut checked = started;
+        let (started, mut checked) = (started_if(deadline), None);
         loop {
             if self.try_recv_into(buf)? {
                 return Ok(());

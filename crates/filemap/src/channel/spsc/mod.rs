@@ -70,7 +70,7 @@ use std::time::{Duration, Instant};
 use crate::channel::ring::{Consumer, Found, Producer, RingMem, Slot, MAX_INDEX, REC};
 use crate::error::{Error, Result};
 use crate::mapping::Options;
-use crate::park::{deadline_after, past_deadline};
+use crate::park::{deadline_after, past_deadline, started_if};
 use crate::segment::Segment;
 
 mod future;
@@ -625,7 +625,7 @@ impl Receiver {
     /// (again, while only padding arrives), within the one deadline.
     #[inline(never)]
     fn recv_waiting(&mut self, deadline: Option<Instant>) -> Result<Message<'_>> {
-        let started = Instant::now();
+        let started = started_if(deadline);
         loop {
             // Each round: a hostile writer can keep publishing padding, which
             // wakes us with nothing to deliver; the deadline still holds.
