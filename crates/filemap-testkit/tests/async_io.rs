@@ -95,131 +95,118 @@ fn async_round_trips_after_idle_gaps_lose_no_wake_up() {
     peer.exit();
 }
 
-// A wake-up that never comes: while the helper's receive future sleeps in
-// its reactor, this process, as any process that can write the channel may,
-// zeroes the channel's `waiting` count, so the next send wakes no one. The
-// reactor's own re-check (every `ASYNC_LIVENESS`, the header where the next
-// message goes) finds the message anyway: the echo comes within seconds,
-// not never. The same for a sender asleep on a full ring, whose receiver's
-// wake-up is lost the same way.
+// A wake-up that never comes. A future of this process, polled by hand with
+// no spin budget so that its first poll announces itself and goes to sleep
+// in the reactor, then has the channel's `waiting` count zeroed, as any
+// process that can write the channel may do; a helper process then makes the
+// progress the future waits for, and wakes no one. The reactor's own
+// re-check (every `ASYNC_LIVENESS`, one word per future) finds it anyway:
+// the future is woken within about a second, not never. For an spsc
+// receiver (the header where its next message goes), an spsc sender on a
+// full ring (the receiver's index) and a broadcast receiver (the sender's
+// index). Deterministic on every platform: the future is asleep before the
+// count is zeroed, and the helper starts only after.
 #[test]
 fn async_waits_whose_wake_up_is_lost_still_end() {
-    use filemap::{Access, Mapping, ViewAccess};
+    use filemap::{Access, Mapping, Options, ViewAccess};
     use std::future::Future;
     use std::sync::atomic::Ordering::SeqCst;
-    // The spsc layout (`channel::spsc::layout`): the segment header is 128
-    // bytes; the receiver's `waiting` count is at 132 after it, the
-    // sender's (waiting for space) at 196.
-    const RX_WAITING: usize = 128 + 132;
-    const TX_WAITING: usize = 128 + 196;
-    // Waits until the helper's future has announced itself and gone to
-    // sleep (on Linux, every thread of the helper sleeps: its re-check is
-    // over, so the wake-up about to be lost cannot be caught by it), then
-    // zeroes the count.
-    fn wait_then_zero(name: &str, off: usize, who: &str, pid: u32) {
+    use std::task::{Context, Poll, Waker};
+    // The layouts (`channel::spsc::layout`, `channel::broadcast`): the
+    // segment header is 128 bytes; after it, the spsc receiver's `waiting`
+    // count is at 132, the spsc sender's (waiting for space) at 196, the
+    // broadcast receivers' at 68.
+    const SPSC_RX_WAITING: usize = 128 + 132;
+    const SPSC_TX_WAITING: usize = 128 + 196;
+    const BCAST_WAITING: usize = 128 + 68;
+    let no_spin = Options::new().async_spin(Duration::ZERO);
+    // Zeroes the count at `off` of `name`, which the future polled once has
+    // just raised to 1.
+    let zero = |name: &str, off: usize| {
         let m = Mapping::open(name, Access::ReadWrite).unwrap();
         let v = m.view(.., ViewAccess::ReadWrite).unwrap();
-        let waiting = v.atomic_u32(off).unwrap();
-        let deadline = Instant::now() + LONG;
-        while waiting.load(SeqCst) == 0 || !all_asleep(pid) {
-            assert!(Instant::now() < deadline, "the helper's {who} never slept");
-            std::thread::yield_now();
+        assert_eq!(v.atomic_u32(off).unwrap().swap(0, SeqCst), 1, "{name}");
+    };
+    // Polls `fut` once (it must sleep), zeroes the count, runs the helper
+    // (`args`, which must say `ready` and then `done`), and waits up to 10 s
+    // for the waker; then polls again, which must end it.
+    fn lost_wake_up<F: Future + Unpin>(
+        what: &str,
+        fut: &mut F,
+        zero: impl FnOnce(),
+        args: &[&str],
+        done: &str,
+    ) -> F::Output {
+        let flag = std::sync::Arc::new(Flag::default());
+        let waker = Waker::from(flag.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(
+            std::pin::Pin::new(&mut *fut).poll(&mut cx).is_pending(),
+            "{what}"
+        );
+        zero();
+        let helper = Helper::spawn(args);
+        assert_eq!(helper.line(), "ready");
+        assert_eq!(helper.line(), done);
+        let since = Instant::now();
+        assert!(
+            flag.wait(Duration::from_secs(10)),
+            "{what}: not woken within 10 s of progress whose wake-up was lost"
+        );
+        eprintln!("{what}: woken after {:?}", since.elapsed());
+        helper.exit();
+        match std::pin::Pin::new(fut).poll(&mut cx) {
+            Poll::Ready(r) => r,
+            Poll::Pending => panic!("{what}: woken, yet still pending"),
         }
-        waiting.store(0, SeqCst);
-    }
-    #[cfg(target_os = "linux")]
-    fn all_asleep(pid: u32) -> bool {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-            return false;
-        };
-        tasks.flatten().all(|t| {
-            // "pid (comm) S ...": the state follows the last ')'.
-            std::fs::read_to_string(t.path().join("stat")).is_ok_and(|st| {
-                st.rsplit_once(')')
-                    .is_some_and(|(_, rest)| rest.trim_start().starts_with('S'))
-            })
-        })
-    }
-    #[cfg(not(target_os = "linux"))]
-    fn all_asleep(_pid: u32) -> bool {
-        true // no such look under Wine: the wake-up may then be caught anyway
     }
 
-    // A receiver.
-    let (ping, pong) = (unique("a-lost-ping"), unique("a-lost-pong"));
-    let mut tx = spsc::Sender::create(&ping, 4096).unwrap();
-    let mut rx = spsc::Receiver::create(&pong, 4096).unwrap();
-    let peer = Helper::spawn(&["async-echo", &ping, &pong, "1", "current"]);
-    assert_eq!(peer.line(), "ready");
-    wait_then_zero(&ping, RX_WAITING, "receive future", peer.pid());
-    let sent = Instant::now();
-    tx.send(b"nobody is told").unwrap();
-    let echo = rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("the echo within 10 s although the wake-up was lost")
-        .to_vec();
-    assert_eq!(echo, b"nobody is told");
-    eprintln!("receiver: echo after {:?}", sent.elapsed());
-    assert_eq!(peer.line(), "echoed 1");
-    peer.exit();
+    // An spsc receiver; the helper sends one message.
+    let name = unique("a-lost-rx");
+    let mut rx = spsc::Receiver::create_with(&name, 4096, &no_spin).unwrap();
+    let got = lost_wake_up(
+        "spsc recv_async",
+        &mut rx.recv_async(),
+        || zero(&name, SPSC_RX_WAITING),
+        &["spsc-send", &name, "1"],
+        "sent 1",
+    )
+    .unwrap()
+    .to_vec();
+    message_check(0, (rx.capacity() / 2 - 8) as usize, &got).unwrap();
 
-    // A sender waiting for space: the helper echoes three messages of
-    // 1,500 bytes into `pong` (4 KiB), which this process leaves unread; two
-    // fit, so its third send future sleeps until space is freed, and
-    // freeing it wakes no one.
-    let (ping, pong) = (unique("a-lost-ping2"), unique("a-lost-pong2"));
-    let mut tx = spsc::Sender::create(&ping, 4096).unwrap();
-    let mut rx = spsc::Receiver::create(&pong, 4096).unwrap();
-    let peer = Helper::spawn(&["async-echo", &ping, &pong, "3", "current"]);
-    assert_eq!(peer.line(), "ready");
-    let msg = vec![7u8; 1500];
-    for _ in 0..3 {
-        tx.send(&msg).unwrap();
+    // An spsc sender on a full ring (four 1,000-byte messages fill 4 KiB);
+    // the helper receives them, freeing the ring.
+    let name = unique("a-lost-tx");
+    let mut tx = spsc::Sender::create_with(&name, 4096, &no_spin).unwrap();
+    let msg = [7u8; 1000];
+    let mut queued = 0;
+    while tx.try_send(&msg).unwrap() {
+        queued += 1;
     }
-    wait_then_zero(&pong, TX_WAITING, "send future", peer.pid());
-    let freed = Instant::now();
-    for _ in 0..2 {
-        assert_eq!(rx.recv_timeout(LONG).unwrap().to_vec(), msg);
-    }
-    rx.release();
-    let third = rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("the third echo within 10 s although the wake-up was lost")
-        .to_vec();
-    assert_eq!(third, msg);
-    eprintln!("sender: last echo after {:?}", freed.elapsed());
-    assert_eq!(peer.line(), "echoed 3");
-    peer.exit();
+    assert_eq!(queued, 4);
+    let queued = queued.to_string();
+    lost_wake_up(
+        "spsc send_async",
+        &mut tx.send_async(&msg),
+        || zero(&name, SPSC_TX_WAITING),
+        &["spsc-drain", &name, &queued],
+        &format!("drained {queued}"),
+    )
+    .unwrap();
 
-    // A broadcast receiver, its future polled by hand here with no spin
-    // budget, so that its first poll sleeps at once (on Wine too): then
-    // the count is zeroed, and a helper process sends one message.
-    const BCAST_WAITING: usize = 128 + 68;
+    // A broadcast receiver; the helper sends one message.
     let name = unique("a-lost-bcast");
-    let opts = filemap::Options::new().async_spin(Duration::ZERO);
-    let mut brx = broadcast::Receiver::create_with(&name, 64, 256, &opts).unwrap();
-    let flag = std::sync::Arc::new(Flag::default());
-    let waker = std::task::Waker::from(flag.clone());
-    let mut cx = std::task::Context::from_waker(&waker);
-    let mut fut = std::pin::pin!(brx.recv_async());
-    assert!(fut.as_mut().poll(&mut cx).is_pending());
-    let m = Mapping::open(&name, Access::ReadWrite).unwrap();
-    let v = m.view(.., ViewAccess::ReadWrite).unwrap();
-    assert_eq!(v.atomic_u32(BCAST_WAITING).unwrap().swap(0, SeqCst), 1);
-    let sender = Helper::spawn(&["bcast-send", &name, "1"]);
-    assert_eq!(sender.line(), "ready");
-    assert_eq!(sender.line(), "sent 1");
-    let sent = Instant::now();
-    assert!(
-        flag.wait(Duration::from_secs(10)),
-        "a broadcast future not woken within 10 s of a message whose wake-up was lost"
-    );
-    eprintln!("broadcast: woken after {:?}", sent.elapsed());
-    match fut.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(r) => assert_eq!(r.unwrap().seq, 0),
-        std::task::Poll::Pending => panic!("woken, yet no message"),
-    }
-    sender.exit();
+    let mut brx = broadcast::Receiver::create_with(&name, 64, 256, &no_spin).unwrap();
+    let got = lost_wake_up(
+        "broadcast recv_async",
+        &mut brx.recv_async(),
+        || zero(&name, BCAST_WAITING),
+        &["bcast-send", &name, "1"],
+        "sent 1",
+    )
+    .unwrap();
+    assert_eq!(got.seq, 0);
 }
 
 /// A waker that raises a flag, and a wait for it with a deadline.
