@@ -209,6 +209,40 @@ fn async_waits_whose_wake_up_is_lost_still_end() {
     assert_eq!(got.seq, 0);
 }
 
+// A future asleep on a segment another process shrinks to nothing is woken
+// by the reactor's look (every `ASYNC_LIVENESS`) and its next poll says
+// `Truncated`, rather than sleeping until a word moves (none will). Linux:
+// the object is shrunk through its `/dev/shm` path.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_async_receive_on_a_shrunk_segment_ends_with_truncated() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let name = unique("a-shrunk");
+    let opts = filemap::Options::new().async_spin(Duration::ZERO);
+    let mut rx = spsc::Receiver::create_with(&name, 4096, &opts).unwrap();
+    let flag = std::sync::Arc::new(Flag::default());
+    let waker = Waker::from(flag.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(rx.recv_async());
+    assert!(fut.as_mut().poll(&mut cx).is_pending());
+    let path = format!("/dev/shm/{name}");
+    let h = Helper::spawn(&["shrink", &path, "0"]);
+    assert_eq!(h.line(), "shrunk");
+    assert!(
+        flag.wait(Duration::from_secs(10)),
+        "not woken within 10 s of its segment being shrunk"
+    );
+    let outcome = match fut.as_mut().poll(&mut cx) {
+        Poll::Ready(r) => r.map(|m| m.len()),
+        Poll::Pending => panic!("woken, yet still pending"),
+    };
+    assert!(
+        matches!(outcome, Err(Error::Truncated { .. })),
+        "{outcome:?}"
+    );
+}
+
 /// A waker that raises a flag, and a wait for it with a deadline.
 #[derive(Default)]
 struct Flag {

@@ -300,16 +300,24 @@ fn tick() {
                 for e in st.iter_mut().flatten() {
                     // A fired future is about to pend again.
                     watch |= e.watched();
-                    if e.fired || e.seg.check_backed().is_err() {
-                        continue; // the shard's thread is woken below
+                    if e.fired {
+                        continue;
                     }
-                    let gone = super::peer_gone(&e.seg, e.peer, &mut alive);
-                    let rechecked = match e.recheck {
-                        Recheck::None => false,
-                        Recheck::Poke => true,
-                        Recheck::Word(off) => e.seg.a64(off).load(Ordering::Acquire) != e.seen,
+                    // A segment shrunk under it: woken, its next poll
+                    // reports it (and nothing of it is read here).
+                    let truncated = e.seg.check_backed().is_err();
+                    let gone = if truncated {
+                        None
+                    } else {
+                        super::peer_gone(&e.seg, e.peer, &mut alive)
                     };
-                    if rechecked || gone.is_some() {
+                    let rechecked = !truncated
+                        && match e.recheck {
+                            Recheck::None => false,
+                            Recheck::Poke => true,
+                            Recheck::Word(off) => e.seg.a64(off).load(Ordering::Acquire) != e.seen,
+                        };
+                    if truncated || rechecked || gone.is_some() {
                         e.fired = true;
                         e.gone = gone;
                         to_wake.push(e.waker.clone());
