@@ -309,8 +309,6 @@ fn unique_name(peer: TransportKind) -> String {
     )
 }
 
-/// One case with transport `T`: set up, start the peer, wait for it to be
-/// ready, time the iterations, and collect the peer's exit.
 /// Starts the peer process. Under Wine, starting a process now and then
 /// fails with `ERROR_INTERNAL_ERROR` (1359; seen once in a CI run of the
 /// bench's test, in 8 runs of it): that one error is retried, a few times.
@@ -337,6 +335,8 @@ fn wait_peer(child: &mut std::process::Child) -> Result<std::process::ExitStatus
         .map_err(|e| BenchError::Peer(format!("waiting for it to exit: {e}")))
 }
 
+/// One case with transport `T`: set up, start the peer, wait for it to be
+/// ready, time the iterations, and collect the peer's exit.
 fn run_case<T: Transport>(opts: &Options, case: &Case, warmup: u64) -> Result<Row> {
     // Some rows run several busy threads in each process (Zenoh's runtime
     // and the bridges', the 2 x 2 rows' senders and receivers): one CPU
