@@ -70,7 +70,23 @@ impl Spin {
         }
     }
 
-    /// The wait ended while it polled.
+    /// The extra polling a wait that polls `polls` times gets for a large
+    /// message (`full`: [`extra_spin`]), cut in the same proportion as the
+    /// polls: a thread whose waits keep ending parked, such as a route
+    /// relaying a network whose answers come long after any copy would
+    /// have ended, stops burning up to [`MAX_EXTRA_SPIN`] per wait, while a
+    /// probe, or a thread whose peer answers within the polling, keeps it
+    /// whole.
+    pub(crate) fn extra(polls: u32, full: Duration) -> Duration {
+        if polls >= SPINS {
+            return full;
+        }
+        let nanos = full.as_nanos() * u128::from(polls) / u128::from(SPINS);
+        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
+
+    /// The wait ended while it polled (the extra polling for a large
+    /// message included).
     pub(crate) fn hit(&mut self) {
         if self.budget != SPINS || self.misses != 0 {
             *self = Spin::FULL;
@@ -268,7 +284,8 @@ impl Park {
         mut ready: impl FnMut() -> Result<bool>,
     ) -> Result<()> {
         let mut spin = SPIN.with(std::cell::Cell::get);
-        for _ in 0..spin.polls() {
+        let polls = spin.polls();
+        for _ in 0..polls {
             if ready()? {
                 spin.hit();
                 SPIN.with(|s| s.set(spin));
@@ -276,13 +293,12 @@ impl Park {
             }
             std::hint::spin_loop();
         }
-        // Parked or not, the polling did not catch it (an error, a timeout
-        // and the extra polling below count as misses too: none says the
-        // polling paid).
+        // Unless the extra polling below catches it, the polling did not
+        // pay (an error and a timeout count as misses too).
         spin.miss();
         SPIN.with(|s| s.set(spin));
         let started = Instant::now();
-        let extra = extra_spin(in_flight);
+        let extra = Spin::extra(polls, extra_spin(in_flight));
         if !extra.is_zero() {
             let until = started + extra;
             let until = deadline.map_or(until, |d| d.min(until));
@@ -290,6 +306,8 @@ impl Park {
             'spin: loop {
                 for _ in 0..64 {
                     if ready()? {
+                        spin.hit();
+                        SPIN.with(|s| s.set(spin));
                         return Ok(());
                     }
                     std::hint::spin_loop();
@@ -585,6 +603,78 @@ mod tests {
         // One wait caught while polling restores the whole budget.
         s.hit();
         assert_eq!(s, Spin::FULL);
+    }
+
+    #[test]
+    fn the_extra_polling_for_a_large_message_is_cut_with_the_polls() {
+        let full = extra_spin(64 << 10);
+        assert_eq!(full, Duration::from_nanos(16_384));
+        let mut s = Spin::FULL;
+        assert_eq!(Spin::extra(s.polls(), full), full, "a full budget");
+        let mut seen = vec![];
+        while s.budget > MIN_SPINS {
+            s.miss();
+            seen.push(Spin::extra(s.budget, full));
+        }
+        // Cut as the polls are (2,000, then 500, 125 and the floor of 64;
+        // each after two parked waits in a row).
+        seen.dedup();
+        assert_eq!(
+            seen,
+            [
+                full,
+                Duration::from_nanos(4_096),
+                Duration::from_nanos(1_024),
+                Duration::from_nanos(524),
+            ],
+            "{seen:?}"
+        );
+        // A probe polls in full, and so gets the whole extra polling.
+        let probe = (0..PROBE_EVERY).map(|_| s.polls()).max().unwrap();
+        assert_eq!(Spin::extra(probe, full), full);
+        // The longest extra polling, scaled, cannot overflow.
+        assert_eq!(
+            Spin::extra(SPINS - 1, Duration::MAX),
+            Duration::from_nanos(u64::MAX)
+        );
+        assert!(Spin::extra(0, full).is_zero());
+    }
+
+    // A wait for a large message that the extra polling catches is a wait
+    // the polling paid for: the thread keeps its whole budget, and so its
+    // whole extra polling (a blocking 1 MiB transfer keeps up with a
+    // spinning one). Before, such waits counted as misses and only the
+    // extra polling's independence from the cut kept the transfer fast.
+    #[test]
+    fn a_wait_the_extra_polling_catches_keeps_the_full_budget() {
+        use crate::channel::spsc::Receiver;
+        use crate::wait::{Sleep, Source};
+        let name = format!("fm-park-extra-{}", std::process::id());
+        let rx = Receiver::create(&name, 4096).unwrap();
+        let (seg, sleep, _) = Source::sleep_on(&rx);
+        let Sleep::Park(park) = sleep else {
+            unreachable!("a receiver parks")
+        };
+        SPIN.with(|c| c.set(Spin::FULL));
+        for round in 0..4 * MISSES_TO_CUT {
+            // What this wait polls before its extra polling.
+            let polls = SPIN.with(|c| c.get().polls());
+            let mut calls = 0u32;
+            park.wait(seg, None, None, "a test", 1 << 20, || {
+                calls += 1;
+                // Within the extra polling's first 64 polls, which come
+                // before it reads the clock: no timing involved.
+                Ok(calls > polls + 10)
+            })
+            .unwrap();
+            assert_eq!(calls, polls + 11, "round {round}");
+            assert_eq!(
+                SPIN.with(|c| c.get().budget),
+                SPINS,
+                "round {round}: the budget was cut"
+            );
+        }
+        drop(rx);
     }
 
     #[test]
