@@ -272,8 +272,9 @@ impl Park {
     /// message the wait is for, as far as the caller can tell (the one it
     /// wants room for, or the last it received): a peer takes longer to copy
     /// a large one, so the polling goes on for [`extra_spin`] of it too, and
-    /// a large transfer does not pay a sleep and a wake-up per message. Small
-    /// messages add nothing: an idle waiter still parks after the usual polls.
+    /// a large transfer does not pay a sleep and a wake-up per message (cut
+    /// with the thread's polls, [`Spin::extra`]). Small messages add nothing:
+    /// an idle waiter still parks after the usual polls.
     pub(crate) fn wait(
         self,
         seg: &Segment,
