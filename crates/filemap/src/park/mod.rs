@@ -648,20 +648,26 @@ mod tests {
     // extra polling's independence from the cut kept the transfer fast.
     #[test]
     fn a_wait_the_extra_polling_catches_keeps_the_full_budget() {
-        use crate::channel::spsc::Receiver;
-        use crate::wait::{Sleep, Source};
+        use crate::mapping::Options;
+        use crate::segment::{fingerprint, Kind, Spec, HEADER_LEN};
         let name = format!("fm-park-extra-{}", std::process::id());
-        let rx = Receiver::create(&name, 4096).unwrap();
-        let (seg, sleep, _) = Source::sleep_on(&rx);
-        let Sleep::Park(park) = sleep else {
-            unreachable!("a receiver parks")
+        let spec = Spec {
+            kind: Kind::Event,
+            fingerprint: fingerprint(Kind::Event, &[u64::MAX]),
+        };
+        let total = (HEADER_LEN + 64) as u64;
+        let seg = Segment::create(&name, &Options::default(), spec, 0, 0, total).unwrap();
+        let park = Park {
+            seq: HEADER_LEN,
+            waiting: HEADER_LEN + 4,
+            bell: 0,
         };
         SPIN.with(|c| c.set(Spin::FULL));
         for round in 0..4 * MISSES_TO_CUT {
             // What this wait polls before its extra polling.
             let polls = SPIN.with(|c| c.get().polls());
             let mut calls = 0u32;
-            park.wait(seg, None, None, "a test", 1 << 20, || {
+            park.wait(&seg, None, None, "a test", 1 << 20, || {
                 calls += 1;
                 // Within the extra polling's first 64 polls, which come
                 // before it reads the clock: no timing involved.
@@ -675,7 +681,7 @@ mod tests {
                 "round {round}: the budget was cut"
             );
         }
-        drop(rx);
+        drop(seg);
     }
 
     #[test]
