@@ -50,6 +50,13 @@ impl View {
         self.raw().prefetch(offset);
     }
 
+    /// Hints the CPU to fetch the cache line at `offset` for writing (see
+    /// `RawView::prefetch_write`).
+    #[inline]
+    pub(crate) fn prefetch_write(&self, offset: usize) {
+        self.raw().prefetch_write(offset);
+    }
+
     #[inline]
     fn raw(&self) -> &RawView {
         self.raw

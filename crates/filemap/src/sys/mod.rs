@@ -302,6 +302,32 @@ impl RawView {
         let _ = offset;
     }
 
+    /// Hints the CPU to fetch the cache line at `offset` for writing
+    /// (`prefetchw`: the line is taken exclusive, so stores to it do not wait
+    /// for other CPUs' copies to be invalidated). A no-op out of range, on
+    /// x86-64 CPUs without the instruction, and on other architectures. Not a
+    /// memory access: it cannot race with other processes' writes (at worst it
+    /// takes a line another CPU is reading, which then reads it back).
+    #[inline]
+    pub(crate) fn prefetch_write(&self, offset: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if self.contains(offset, 1) && has_prefetchw() {
+            // SAFETY: `offset` is inside the view (checked), so the address is in
+            // a live mapping; `prefetchw` (which the CPU has: checked) reads and
+            // writes nothing the program sees, touches no stack or flags, and
+            // cannot fault.
+            unsafe {
+                std::arch::asm!(
+                    "prefetchw [{}]",
+                    in(reg) self.ptr.add(offset),
+                    options(nostack, preserves_flags, readonly)
+                )
+            };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = offset;
+    }
+
     /// An atomic at `offset`, or `None` if out of range. `Err(())` if misaligned.
     #[inline]
     pub(crate) fn atomic<T: SharedAtomic>(&self, offset: usize) -> Option<Result<&T, ()>> {
@@ -319,5 +345,53 @@ impl RawView {
         // data race. The reference lives no longer than `&self`, and the view
         // stays mapped while `self` lives.
         Some(Ok(unsafe { &*(p as *const T) }))
+    }
+}
+
+/// Whether this x86-64 CPU has `prefetchw` (CPUID 8000_0001h, ECX bit 8),
+/// asked once per process.
+///
+/// `std::is_x86_feature_detected!` does not know this feature, and
+/// `_mm_prefetch::<_MM_HINT_ET0>` compiles to a plain `prefetcht0` unless the
+/// whole build targets it.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn has_prefetchw() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    // 0: not asked yet; 1: no; 2: yes.
+    static HAS: AtomicU8 = AtomicU8::new(0);
+    match HAS.load(Ordering::Relaxed) {
+        0 => {
+            let yes = ask_prefetchw();
+            HAS.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
+            yes
+        }
+        v => v == 2,
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[cold]
+fn ask_prefetchw() -> bool {
+    use std::arch::x86_64::__cpuid;
+    // Leaf 8000_0000h gives the highest extended leaf; 8000_0001h is asked
+    // only if it is there.
+    __cpuid(0x8000_0000).eax >= 0x8000_0001 && __cpuid(0x8000_0001).ecx & (1 << 8) != 0
+}
+
+#[cfg(all(test, target_arch = "x86_64", target_os = "linux"))]
+mod tests {
+    /// CPUID's `prefetchw` bit is the one Linux calls `3dnowprefetch`.
+    #[test]
+    fn prefetchw_is_found_where_the_kernel_sees_it() {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").expect("/proc/cpuinfo");
+        let flags = cpuinfo
+            .lines()
+            .find(|l| l.starts_with("flags"))
+            .expect("a flags line");
+        let kernel = flags.split_whitespace().any(|f| f == "3dnowprefetch");
+        assert_eq!(super::has_prefetchw(), kernel);
+        // Asked once, remembered: the same answer again.
+        assert_eq!(super::has_prefetchw(), kernel);
     }
 }
