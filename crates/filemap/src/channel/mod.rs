@@ -46,7 +46,34 @@ pub(crate) struct SlotArray {
     pub size: u64,
 }
 
+/// The most lines of its slot a sender fetches for writing before it writes
+/// a message ([`SlotArray::lines_to_fetch`]): 1 KiB, past which the copy
+/// itself streams.
+const FETCH_LINES: usize = 16;
+
 impl SlotArray {
+    /// The offsets of the lines of the slot of message/position `n` that a
+    /// sender about to write its first `reach` bytes (its header included)
+    /// fetches for writing: from the slot's line `from` (0: its first) as far
+    /// as `reach` goes inside the slot, at most [`FETCH_LINES`]. None in
+    /// packed slots (half a line or less), whose lines hold other slots that
+    /// a receiver may be reading.
+    ///
+    /// Why: a slot's lines were last read by a receiver, so each store to
+    /// them waits for the receiver's copy to be invalidated, and stores drain
+    /// in order, one wait after the other. Fetching the lines first puts those
+    /// waits in flight together (`RawView::prefetch_write`; the figures are at
+    /// the callers).
+    #[inline(always)]
+    pub(crate) fn lines_to_fetch(
+        &self,
+        n: u64,
+        reach: usize,
+        from: usize,
+    ) -> impl Iterator<Item = usize> {
+        fetch_lines(self.slot(n), self.stride() as usize, reach, from)
+    }
+
     /// Bytes from one slot to the next: the header, then the bytes rounded up
     /// to 8; a slot of more than half a cache line is rounded up to whole
     /// lines ([`SLOT_FORMAT`] 2).
@@ -142,5 +169,111 @@ impl SlotArray {
             });
         }
         Ok(a)
+    }
+}
+
+/// [`SlotArray::lines_to_fetch`] for the slot at `at`, `stride` bytes long.
+/// Saturating: no offset overflows, whatever the arguments.
+#[inline(always)]
+fn fetch_lines(at: usize, stride: usize, reach: usize, from: usize) -> impl Iterator<Item = usize> {
+    let first = (at & !63).saturating_add(from.saturating_mul(64));
+    let end = match stride < 64 {
+        true => first,
+        false => at.saturating_add(reach.min(stride)),
+    };
+    (first..end).step_by(64).take(FETCH_LINES)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An mpmc slot's header (sequence, claim word, length).
+    const MPMC: usize = 24;
+
+    fn fetched(at: usize, stride: usize, reach: usize, from: usize) -> Vec<usize> {
+        fetch_lines(at, stride, reach, from).collect()
+    }
+
+    #[test]
+    fn a_sender_fetches_the_lines_its_message_reaches() {
+        let at = 4096 + 5 * 128;
+        // A 64-byte message in 128-byte slots: the header and 40 bytes in the
+        // first line, 24 bytes in the second. An mpmc sender skips the first
+        // line (from 1), a broadcast one does not (from 0).
+        assert_eq!(fetched(at, 128, MPMC + 64, 1), [at + 64]);
+        assert_eq!(fetched(at, 128, MPMC + 64, 0), [at, at + 64]);
+        // Up to 40 bytes stay in the first line.
+        assert_eq!(fetched(at, 128, MPMC + 40, 1), Vec::<usize>::new());
+        assert_eq!(fetched(at, 128, MPMC + 41, 1), [at + 64]);
+        assert_eq!(fetched(at, 128, MPMC, 1), Vec::<usize>::new());
+        assert_eq!(fetched(at, 128, MPMC, 0), [at]);
+        // 1 KiB (1,048 bytes with the header): lines 1 to 16 of the slot.
+        let lines: Vec<usize> = (1..=16).map(|i| at + 64 * i).collect();
+        assert_eq!(fetched(at, 1088, MPMC + 1024, 1), lines);
+        // 64 KiB: 16 lines, no more.
+        assert_eq!(fetched(at, 65_600, MPMC + 65_536, 1), lines);
+        assert_eq!(fetched(at, 65_600, MPMC + 65_536, 0).len(), 16);
+    }
+
+    #[test]
+    fn a_sender_fetches_nothing_outside_its_slot() {
+        // The lines stop at the slot's end whatever the reach.
+        let at = 4096 + 3 * 128;
+        assert_eq!(fetched(at, 128, usize::MAX, 1), [at + 64]);
+        assert_eq!(fetched(at, 128, usize::MAX, 2), Vec::<usize>::new());
+        assert_eq!(
+            fetched(at, 128, usize::MAX, usize::MAX),
+            Vec::<usize>::new()
+        );
+        // Offsets at the top of the address space do not overflow.
+        assert_eq!(
+            fetched(usize::MAX - 100, 128, usize::MAX, 1),
+            [usize::MAX - 63]
+        );
+        assert_eq!(
+            fetched(usize::MAX - 10, 128, MPMC + 64, 1),
+            Vec::<usize>::new()
+        );
+        // Packed slots (several to a line): the lines hold other slots too, so
+        // nothing is fetched.
+        for size in [1, 8] {
+            let geo = SlotArray {
+                start: 4096,
+                header: MPMC,
+                slots: 16,
+                size,
+            };
+            assert!(geo.stride() < 64, "{size} bytes: stride {}", geo.stride());
+            for n in 0..16 {
+                for from in [0, 1] {
+                    let reach = MPMC + size as usize;
+                    assert_eq!(geo.lines_to_fetch(n, reach, from).count(), 0);
+                }
+            }
+        }
+        // Whole-line slots: every line fetched lies in the slot.
+        for header in [16, MPMC] {
+            for size in [33, 64, 100, 1000, 5000] {
+                let geo = SlotArray {
+                    start: 4096,
+                    header,
+                    slots: 16,
+                    size,
+                };
+                let stride = geo.stride() as usize;
+                for n in 0..16 {
+                    let at = geo.slot(n);
+                    let reach = header + size as usize;
+                    for from in [0, 1] {
+                        for line in geo.lines_to_fetch(n, reach, from) {
+                            assert_eq!(line % 64, 0);
+                            assert!(line >= at + 64 * from && line < at + stride);
+                            assert!(line < at + reach, "{size}: {line} of {at}");
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -163,37 +163,6 @@ pub(crate) trait QueueMem {
     }
 }
 
-/// How many lines of its slot, after the first, a sender fetches for writing
-/// when it finds the slot free ([`QueueMem::found_ready`] of [`Queue`]).
-const FETCH_LINES: usize = 16;
-
-/// The offsets of the lines a sender of `bytes` fetches for writing in the
-/// slot at `at`, `stride` bytes long: those after the slot's first line (the
-/// sequence's, which the claim has just read) that the message reaches, at
-/// most [`FETCH_LINES`]. None in packed slots (under a line): their next line
-/// holds other slots, which a receiver may be reading.
-///
-/// Why: a message's lines were last read by a receiver, so each store to
-/// them waits for the receiver's copy to be invalidated, and the stores
-/// drain one after the other. Fetching them first puts those waits in flight
-/// together, beside the claim's locked instructions. Measured, three runs of
-/// each build alternated, `filemap-bench --only floor-spin,spsc-spin,mpmc,mpmc-blocking --sizes 8,64,1K --rounds 3`:
-/// 64-byte round trips 868, 846, 844 -> 663, 661, 671 ns; 1 KiB 1.67, 1.48,
-/// 1.55 -> 1.00, 1.07, 1.03 µs; 8 bytes (a packed slot) unchanged; streams
-/// unchanged or faster. Fetching the first line as well, or the lines of
-/// the next position after a send, gained nothing; fetching on the
-/// receiver's side neither.
-#[inline(always)]
-fn lines_to_fetch(at: usize, stride: usize, bytes: usize) -> impl Iterator<Item = usize> {
-    let end = match stride < 64 {
-        true => at,
-        false => at.saturating_add(SLOT_HEADER.saturating_add(bytes).min(stride)),
-    };
-    ((at | 63).saturating_add(1)..end)
-        .step_by(64)
-        .take(FETCH_LINES)
-}
-
 /// How many times a claim retries a compare-and-swap it lost, or an index
 /// that moved, before it gives up for now (`Ok(None)`). Others winning that
 /// often in a row means others progress (or a hostile writer churns the
@@ -465,14 +434,24 @@ pub(crate) fn take_lane<M: QueueMem>(m: &M, me: u64) -> Option<usize> {
 
 impl QueueMem for Queue {
     /// A sender fetches for writing the lines of its slot that its message
-    /// reaches after the first ([`lines_to_fetch`]), before its claim's
-    /// locked instructions, so that the message's stores find them exclusive
-    /// instead of each waiting for the receiver's copy to be invalidated.
+    /// reaches after the first (the sequence's, which the claim has just
+    /// read), before its claim's locked instructions, so that the message's
+    /// stores find them exclusive instead of each waiting for the receiver's
+    /// copy to be invalidated ([`SlotArray::lines_to_fetch`]).
+    ///
+    /// Measured, three runs of each build alternated, `filemap-bench --only
+    /// floor-spin,spsc-spin,mpmc,mpmc-blocking,mpmc-2x2,rpc --sizes 8,64,1K,64K
+    /// --rounds 3`: 64-byte round trips 842, 751, 817 -> 653, 607, 683 ns;
+    /// 1 KiB 1.51, 1.38, 1.53 -> 0.98, 0.98, 1.07 µs; a 64-byte `rpc` call
+    /// 1.09, 0.99, 1.14 µs -> 754, 705, 861 ns; 8 bytes (a packed slot) and
+    /// 64 KiB unchanged. Fetching the first line too, or the next position's
+    /// lines after a send, gained nothing; fetching on the receiver's side
+    /// neither.
     #[inline(always)]
     fn found_ready(&self, pos: u64, role: Role, bytes: usize) {
         if role == Role::Send {
             let view = self.seg.view();
-            for line in lines_to_fetch(self.at(pos), self.geo.stride() as usize, bytes) {
+            for line in self.geo.lines_to_fetch(pos, SLOT_HEADER + bytes, 1) {
                 view.prefetch_write(line);
             }
         }
@@ -997,89 +976,6 @@ impl Queue {
                 return Ok(());
             }
             self.wait_for_data(deadline, started, &mut checked)?;
-        }
-    }
-}
-
-#[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
-    use crate::channel::SlotArray;
-
-    fn fetched(at: usize, stride: usize, bytes: usize) -> Vec<usize> {
-        lines_to_fetch(at, stride, bytes).collect()
-    }
-
-    #[test]
-    fn a_sender_fetches_the_lines_its_message_reaches_after_the_first() {
-        // Slots start on a line: the slot array's start is.
-        assert_eq!(SLOTS % 64, 0);
-        let at = SLOTS + 5 * 128;
-        // A 64-byte message in 128-byte slots: the header and 40 bytes in the
-        // first line, 24 bytes in the second.
-        assert_eq!(fetched(at, 128, 64), [at + 64]);
-        // Up to 40 bytes stay in the first line: nothing to fetch.
-        assert_eq!(fetched(at, 128, 40), Vec::<usize>::new());
-        assert_eq!(fetched(at, 128, 41), [at + 64]);
-        assert_eq!(fetched(at, 128, 0), Vec::<usize>::new());
-        // 1 KiB (1,048 bytes with the header): lines 1 to 16 of the slot.
-        let lines: Vec<usize> = (1..=16).map(|i| at + 64 * i).collect();
-        assert_eq!(fetched(at, 1088, 1024), lines);
-        // 64 KiB: the first 16 lines after the first, no more.
-        assert_eq!(fetched(at, 65_600, 65_536), lines);
-    }
-
-    #[test]
-    fn a_sender_fetches_nothing_outside_its_slot() {
-        // A message cannot say it is longer than the slot (checked before the
-        // claim), but the lines stop at the slot's end whatever `bytes` is.
-        let at = SLOTS + 3 * 128;
-        assert_eq!(fetched(at, 128, usize::MAX), [at + 64]);
-        // Offsets at the top of the address space do not overflow.
-        assert_eq!(
-            fetched(usize::MAX - 100, 128, usize::MAX),
-            [usize::MAX - 63]
-        );
-        assert_eq!(fetched(usize::MAX - 10, 128, 64), Vec::<usize>::new());
-        // Packed slots (32 bytes or less, several per line): the next line
-        // holds other slots, so nothing is fetched.
-        for size in [1, 8] {
-            let geo = SlotArray {
-                start: SLOTS,
-                header: SLOT_HEADER,
-                slots: 16,
-                size,
-            };
-            let stride = geo.stride() as usize;
-            assert!(stride < 64, "{size} bytes: stride {stride}");
-            for n in 0..16 {
-                assert_eq!(
-                    fetched(geo.slot(n), stride, size as usize),
-                    Vec::<usize>::new()
-                );
-            }
-        }
-        // Whole-line slots: every line fetched lies in the slot, after its
-        // first line.
-        for size in [33, 64, 100, 1000, 5000] {
-            let geo = SlotArray {
-                start: SLOTS,
-                header: SLOT_HEADER,
-                slots: 16,
-                size,
-            };
-            let stride = geo.stride() as usize;
-            for n in 0..16 {
-                let at = geo.slot(n);
-                for line in fetched(at, stride, size as usize) {
-                    assert_eq!(line % 64, 0);
-                    assert!(
-                        line >= at + 64 && line < at + stride,
-                        "{size}: {line} of {at}"
-                    );
-                    assert!(line < at + SLOT_HEADER + size as usize);
-                }
-            }
         }
     }
 }
