@@ -127,6 +127,10 @@ impl ParentSide for Parent {
     fn lost(&self) -> Option<u64> {
         Some(self.lost)
     }
+
+    fn handled(&self) -> Option<u64> {
+        Some(self.next)
+    }
 }
 
 #[cold]

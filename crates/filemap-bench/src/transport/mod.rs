@@ -99,6 +99,15 @@ pub(crate) trait ParentSide {
     fn lost(&self) -> Option<u64> {
         None
     }
+
+    /// Streaming, for a transport that can lose messages: how many of the
+    /// first messages (numbered from 0) are already received or known lost,
+    /// which may be more than `receive` was called for (a receiver that
+    /// fell behind jumps ahead). `None`: exactly those `receive` was called
+    /// for.
+    fn handled(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Calls `f::<T>()` with the transport of `peer`.
