@@ -291,7 +291,7 @@ impl SlotMem for SegSlots<'_> {
     /// alternated, `filemap-bench --only floor-spin,spsc-spin,broadcast,broadcast-blocking
     /// --sizes 8,64,1K --rounds 3`: 64-byte round trips 928, 1,060, 1,080 ->
     /// 882, 844, 834 ns spinning, 935, 1,070, 966 -> 834, 775, 845 ns
-    /// blocking; 1 KiB streams 1.7-2.1 -> 3.4-4.3 M msg/s. Fetching the first
+    /// blocking; 1 KiB streams 1.5-2.1 -> 3.4-4.3 M msg/s. Fetching the first
     /// line too was no better (842-945 ns).
     #[inline(always)]
     fn about_to_write(&self, n: u64, len: usize) {
