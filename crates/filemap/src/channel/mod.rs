@@ -199,8 +199,8 @@ mod tests {
     fn a_sender_fetches_the_lines_its_message_reaches() {
         let at = 4096 + 5 * 128;
         // A 64-byte message in 128-byte slots: the header and 40 bytes in the
-        // first line, 24 bytes in the second. An mpmc sender skips the first
-        // line (from 1), a broadcast one does not (from 0).
+        // first line, 24 bytes in the second. The mpmc and broadcast senders
+        // skip the first line (from 1); from 0 includes it.
         assert_eq!(fetched(at, 128, MPMC + 64, 1), [at + 64]);
         assert_eq!(fetched(at, 128, MPMC + 64, 0), [at, at + 64]);
         // Up to 40 bytes stay in the first line.
