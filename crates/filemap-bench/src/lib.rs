@@ -4,7 +4,8 @@
 //! blocking, and blocking with an idle peer; MPMC and broadcast, spinning and
 //! blocking), pipes, Unix domain sockets and (feature `iceoryx2`) iceoryx2.
 //! [`TransportKind`] lists them; [`Options::rounds`] repeats every case and keeps each
-//! one's median run.
+//! one's median run, and [`Measured::unsteady`] says when the floor moved during
+//! a run (the machine changed under it).
 //!
 //! The `filemap-bench` binary drives it: [`run`] in the parent, and
 //! [`peer_main`] in the child process the parent starts for every case.
@@ -180,12 +181,46 @@ fn ring_capacity(size: usize) -> u64 {
     ((size as u64 + 16) * 4).max(1 << 20)
 }
 
+/// What [`run`] measured.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    /// One row per case: each case's median run (see [`Options::rounds`]).
+    pub rows: Vec<Row>,
+    /// The floor's p50 (one cache line, spinning) in every run of it, in the
+    /// order they ran: one quantity, measured at every size in every round and
+    /// so spread over the whole run. How far it moves says whether the machine
+    /// stayed the same while the other rows were measured.
+    pub floor_p50_ns: Vec<u64>,
+}
+
+impl Measured {
+    /// A warning to print when the floor's largest p50 is more than 1.5 times
+    /// its smallest: the host moved the two CPUs closer together or further
+    /// apart during the run (on a VM, both vCPUs on one physical core, or on
+    /// two), so rows measured at different times, and their ratios to the
+    /// floor, cannot be compared. `None` for a steady run or fewer than two
+    /// floor runs.
+    pub fn unsteady(&self) -> Option<String> {
+        let min = *self.floor_p50_ns.iter().min()?;
+        let max = *self.floor_p50_ns.iter().max()?;
+        (self.floor_p50_ns.len() >= 2 && max.saturating_mul(2) > min.saturating_mul(3)).then(|| {
+            format!(
+                "warning: the floor (one cache line, spinning) ranged from {min} to {max} ns \
+                 over this run's {} measurements of it: the machine changed during the run, \
+                 so rows measured at different times and their ratios to the floor are not \
+                 comparable; run again when it is steady",
+                self.floor_p50_ns.len()
+            )
+        })
+    }
+}
+
 /// Runs every case (`opts.rounds` times); `progress` hears about each run
 /// before it starts.
 ///
 /// # Errors
 /// [`BenchError::Case`], saying which case failed and why.
-pub fn run(opts: &Options, mut progress: impl FnMut(usize, usize, &str)) -> Result<Vec<Row>> {
+pub fn run(opts: &Options, mut progress: impl FnMut(usize, usize, &str)) -> Result<Measured> {
     let mut cases = Vec::new();
     for &size in &opts.sizes {
         for &peer in &opts.transports {
@@ -199,6 +234,7 @@ pub fn run(opts: &Options, mut progress: impl FnMut(usize, usize, &str)) -> Resu
     let mut runs: Vec<Vec<Row>> = vec![Vec::new(); cases.len()];
     let total = (cases.len() + opts.sizes.len()) * rounds;
     let mut step = 0;
+    let mut floor_p50_ns = Vec::new();
     for round in 0..rounds {
         for (k, &(sc, peer, size)) in cases.iter().enumerate() {
             let of = if rounds > 1 {
@@ -242,6 +278,9 @@ pub fn run(opts: &Options, mut progress: impl FnMut(usize, usize, &str)) -> Resu
                 case: what,
                 source: Box::new(e),
             })?;
+            if peer == TransportKind::FloorSpin && sc == Scenario::Latency {
+                floor_p50_ns.extend(row.latency_ns.map(|l| l[0]));
+            }
             runs[k].push(row);
         }
     }
@@ -255,7 +294,7 @@ pub fn run(opts: &Options, mut progress: impl FnMut(usize, usize, &str)) -> Resu
         }
         rows.push(median_run(copies));
     }
-    Ok(rows)
+    Ok(Measured { rows, floor_p50_ns })
 }
 
 /// Of several runs of one case, the one with the median result (p50 for
@@ -676,6 +715,26 @@ mod tests {
             TransportKind::parse_list(&["nope".into()]),
             Err(BenchError::Unsupported(m)) if m.contains("spsc-spin")
         ));
+    }
+
+    #[test]
+    fn a_floor_that_moves_during_a_run_is_reported() {
+        let m = |floor: &[u64]| Measured {
+            rows: Vec::new(),
+            floor_p50_ns: floor.to_vec(),
+        };
+        let w = m(&[479, 104, 482, 474, 102]).unsteady().expect("warns");
+        assert!(
+            w.contains("102 to 482 ns") && w.contains("5 measurements"),
+            "{w}"
+        );
+        assert_eq!(m(&[297, 317, 362, 328, 374]).unsteady(), None);
+        assert_eq!(m(&[300, 450]).unsteady(), None, "1.5x exactly is steady");
+        assert!(m(&[300, 451]).unsteady().is_some());
+        assert_eq!(m(&[100]).unsteady(), None);
+        assert_eq!(m(&[]).unsteady(), None);
+        assert!(m(&[0, 1]).unsteady().is_some());
+        assert_eq!(m(&[u64::MAX, u64::MAX]).unsteady(), None);
     }
 
     #[test]

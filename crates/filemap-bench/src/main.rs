@@ -13,7 +13,9 @@ use filemap_bench::{BenchError, Options, Result, TransportKind};
 #[command(
     name = "filemap-bench",
     version,
-    after_help = "Each case runs as two processes (pinned to CPUs 0 and 1 when there are two).\n\n\
+    after_help = "Each case runs as two processes (pinned to CPUs 0 and 1 when there are two).\n\
+                  The floor row runs at every size and round; if its p50 moves by more than half \
+                  during the run, the run ends with a warning that its rows are not comparable.\n\n\
                   Examples:\n  filemap-bench --quick\n  filemap-bench --sizes 64,1MiB --json bench.json\n  \
                   filemap-bench --only floor-spin,spsc-spin --sizes 64 --rounds 5"
 )]
@@ -114,15 +116,20 @@ fn run(args: Args) -> Result<()> {
         bar.set_message(what.to_owned());
     });
     bar.finish_and_clear();
-    let rows = rows?;
+    let measured = rows?;
+    let rows = &measured.rows;
     eprintln!(
         "{} cases in {:.1} s",
         rows.len(),
         started.elapsed().as_secs_f64()
     );
-    println!("{}", filemap_bench::table(&rows));
+    println!("{}", filemap_bench::table(rows));
     for line in &skipped {
         println!("{line}");
+    }
+    let unsteady = measured.unsteady();
+    if let Some(w) = &unsteady {
+        println!("{w}\n");
     }
     let ops = filemap_bench::run_ops(match (args.count, args.quick) {
         (Some(n), _) => n as usize,
@@ -136,6 +143,8 @@ fn run(args: Args) -> Result<()> {
             "quick": args.quick,
             "rounds": args.rounds,
             "rows": rows.iter().map(filemap_bench::Row::to_json).collect::<Vec<_>>(),
+            "floor_p50_ns": measured.floor_p50_ns,
+            "unsteady": unsteady,
             "operations": ops.iter().map(filemap_bench::OpRow::to_json).collect::<Vec<_>>(),
         });
         let text =
@@ -144,7 +153,7 @@ fn run(args: Args) -> Result<()> {
         println!("wrote {}", path.display());
     }
     if let Some(path) = &args.svg {
-        filemap_bench::write_svg(&rows, path)?;
+        filemap_bench::write_svg(rows, path)?;
         println!("wrote {}", path.display());
     }
     Ok(())

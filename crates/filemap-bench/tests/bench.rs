@@ -143,6 +143,56 @@ fn bench_runs_every_transport_as_two_processes_and_writes_json() {
     std::fs::remove_file(&path).unwrap();
 }
 
+/// Every run of the floor is kept, so that a run whose machine changed under
+/// it says so; each row is still its case's median run.
+#[test]
+fn every_floor_run_is_recorded_and_an_unsteady_run_says_so() {
+    let path = std::env::temp_dir().join(format!("{}.json", unique("bench")));
+    let out = ok(&[
+        "--only",
+        "floor-spin",
+        "--sizes",
+        "64,4K",
+        "--rounds",
+        "2",
+        "--count",
+        "300",
+        "--json",
+        path.to_str().unwrap(),
+    ]);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let floors: Vec<u64> = v["floor_p50_ns"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .map(|f| f.as_u64().unwrap())
+        .collect();
+    assert_eq!(floors.len(), 4, "two sizes, two rounds: {floors:?}");
+    assert!(floors.iter().all(|&f| f > 0), "{floors:?}");
+    for row in v["rows"].as_array().unwrap() {
+        if row["scenario"] == "latency" {
+            let p50 = row["latency_ns"]["p50"].as_u64().unwrap();
+            assert!(floors.contains(&p50), "{row} is one of the runs {floors:?}");
+        }
+    }
+    let (min, max) = (floors.iter().min().unwrap(), floors.iter().max().unwrap());
+    match v["unsteady"].as_str() {
+        Some(w) => {
+            assert!(max * 2 > min * 3, "{w} for {floors:?}");
+            assert!(
+                out.contains(w) && w.starts_with("warning: the floor"),
+                "{out}"
+            );
+        }
+        None => {
+            assert!(max * 2 <= min * 3, "no warning for {floors:?}");
+            assert!(!out.contains("warning"), "{out}");
+        }
+    }
+}
+
 #[test]
 fn an_unknown_transport_lists_the_known_ones() {
     let o = Command::new(env!("CARGO_BIN_EXE_filemap-bench"))
