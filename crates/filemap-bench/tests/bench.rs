@@ -19,18 +19,26 @@ fn ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// `filemap-bench ARGS --json FILE`: its output and the JSON it wrote (the
+/// file removed).
+fn ok_json(args: &[&str]) -> (String, serde_json::Value) {
+    let path = std::env::temp_dir().join(format!("{}.json", unique("bench")));
+    let mut all = args.to_vec();
+    all.extend(["--json", path.to_str().unwrap()]);
+    let out = ok(&all);
+    let v = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    (out, v)
+}
+
 #[test]
 fn bench_runs_every_transport_as_two_processes_and_writes_json() {
-    let path = std::env::temp_dir().join(format!("{}.json", unique("bench")));
-    let p = path.to_str().unwrap();
     let svg = std::env::temp_dir().join(format!("{}.svg", unique("bench")));
-    let out = ok(&[
+    let (out, v) = ok_json(&[
         "--sizes",
         "64,4K",
         "--count",
         "300",
-        "--json",
-        p,
         "--svg",
         svg.to_str().unwrap(),
     ]);
@@ -48,8 +56,6 @@ fn bench_runs_every_transport_as_two_processes_and_writes_json() {
         out.contains("p50 / FLOOR") && out.contains("1.00x"),
         "{out}"
     );
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let ops = v["operations"].as_array().unwrap();
     assert!(ops.iter().any(|o| o["op"] == "open + close"
         && o["via"] == "filemap"
@@ -140,15 +146,13 @@ fn bench_runs_every_transport_as_two_processes_and_writes_json() {
         assert!(lost < 300, "{row}");
     }
     assert!(out.contains("LOST"), "{out}");
-    std::fs::remove_file(&path).unwrap();
 }
 
 /// Every run of the floor is kept, so that a run whose machine changed under
 /// it says so; each row is still its case's median run.
 #[test]
 fn every_floor_run_is_recorded_and_an_unsteady_run_says_so() {
-    let path = std::env::temp_dir().join(format!("{}.json", unique("bench")));
-    let out = ok(&[
+    let (out, v) = ok_json(&[
         "--only",
         "floor-spin",
         "--sizes",
@@ -157,12 +161,7 @@ fn every_floor_run_is_recorded_and_an_unsteady_run_says_so() {
         "2",
         "--count",
         "300",
-        "--json",
-        path.to_str().unwrap(),
     ]);
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    std::fs::remove_file(&path).unwrap();
     let floors: Vec<u64> = v["floor_p50_ns"]
         .as_array()
         .unwrap_or_else(|| panic!("{v}"))
@@ -212,20 +211,14 @@ fn an_unknown_transport_lists_the_known_ones() {
 #[cfg(feature = "zenoh")]
 #[test]
 fn zenoh_rows_run_plain_and_bridged() {
-    let path = std::env::temp_dir().join(format!("{}.json", unique("bench-zenoh")));
-    let out = ok(&[
+    let (out, v) = ok_json(&[
         "--only",
         "zenoh,zenoh-bridge",
         "--sizes",
         "64,64K",
         "--count",
         "300",
-        "--json",
-        path.to_str().unwrap(),
     ]);
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    std::fs::remove_file(&path).unwrap();
     let rows = v["rows"].as_array().unwrap();
     for transport in [
         "zenoh pub-sub, TCP loopback",
@@ -257,20 +250,7 @@ fn zenoh_rows_run_plain_and_bridged() {
 #[cfg(feature = "c")]
 #[test]
 fn the_c_api_row_runs_round_trips_and_a_stream() {
-    let path = std::env::temp_dir().join(format!("{}.json", unique("bench-c")));
-    let out = ok(&[
-        "--only",
-        "spsc-c",
-        "--sizes",
-        "64,4K",
-        "--count",
-        "300",
-        "--json",
-        path.to_str().unwrap(),
-    ]);
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    std::fs::remove_file(&path).unwrap();
+    let (out, v) = ok_json(&["--only", "spsc-c", "--sizes", "64,4K", "--count", "300"]);
     let rows = v["rows"].as_array().unwrap();
     for size in [64, 4096] {
         for scenario in ["latency", "stream"] {
