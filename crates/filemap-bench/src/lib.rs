@@ -198,12 +198,12 @@ impl Measured {
     /// its smallest: the host moved the two CPUs closer together or further
     /// apart during the run (on a VM, both vCPUs on one physical core, or on
     /// two), so rows measured at different times, and their ratios to the
-    /// floor, cannot be compared. `None` for a steady run or fewer than two
-    /// floor runs.
+    /// floor, cannot be compared. `None` for a steady run (one floor run is
+    /// always steady).
     pub fn unsteady(&self) -> Option<String> {
         let min = *self.floor_p50_ns.iter().min()?;
         let max = *self.floor_p50_ns.iter().max()?;
-        (self.floor_p50_ns.len() >= 2 && max.saturating_mul(2) > min.saturating_mul(3)).then(|| {
+        (max.saturating_mul(2) > min.saturating_mul(3)).then(|| {
             format!(
                 "warning: the floor (one cache line, spinning) ranged from {min} to {max} ns \
                  over this run's {} measurements of it: the machine changed during the run, \

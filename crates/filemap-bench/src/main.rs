@@ -110,13 +110,13 @@ fn run(args: Args) -> Result<()> {
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let rows = filemap_bench::run(&opts, |i, n, what| {
+    let measured = filemap_bench::run(&opts, |i, n, what| {
         bar.set_length(n as u64);
         bar.set_position(i as u64);
         bar.set_message(what.to_owned());
     });
     bar.finish_and_clear();
-    let measured = rows?;
+    let measured = measured?;
     let rows = &measured.rows;
     eprintln!(
         "{} cases in {:.1} s",
